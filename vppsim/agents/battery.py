@@ -1,0 +1,92 @@
+"""Battery agent: state of charge physics; its owner (a VPP, prosumer or the VPO) dispatches it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+
+from vppsim.scenario import BatteryParams
+
+if TYPE_CHECKING:
+    from vppsim.model import VPPModel
+
+SOC_TOL_KWH = 1e-7
+
+
+class Battery(mesa.Agent):
+    """A battery with ``soc[t] = soc[t-1] + eta_c*ch*dt - dis*dt/eta_d`` (paper 004 eq. 2).
+
+    SoC is kept within ``[soc_min, soc_max] * capacity`` and charge and discharge are never
+    both positive in an applied set-point.
+    """
+
+    def __init__(
+        self,
+        model: VPPModel,
+        name: str,
+        params: BatteryParams,
+        bus: int | None,
+        owner: str,
+    ) -> None:
+        super().__init__(model)
+        self.name = name
+        self.params = params
+        self.bus = bus
+        self.owner = owner
+        self.soc_kwh = params.soc0 * params.capacity_kwh
+        self.charge_kw = 0.0
+        self.discharge_kw = 0.0
+
+    @property
+    def capacity_kwh(self) -> float:
+        """Energy capacity, kWh."""
+        return self.params.capacity_kwh
+
+    @property
+    def soc_pu(self) -> float:
+        """State of charge as a fraction of capacity."""
+        return self.soc_kwh / self.params.capacity_kwh
+
+    @property
+    def soc_min_kwh(self) -> float:
+        """Lowest allowed stored energy, kWh."""
+        return self.params.soc_min * self.params.capacity_kwh
+
+    @property
+    def soc_max_kwh(self) -> float:
+        """Highest allowed stored energy, kWh."""
+        return self.params.soc_max * self.params.capacity_kwh
+
+    def max_charge_kw(self, dt_h: float) -> float:
+        """Largest charge power this step without exceeding ``soc_max`` or ``p_max``."""
+        room = max(0.0, self.soc_max_kwh - self.soc_kwh)
+        return min(self.params.p_max_kw, room / (self.params.eta_charge * dt_h))
+
+    def max_discharge_kw(self, dt_h: float) -> float:
+        """Largest discharge power this step without going below ``soc_min`` or above ``p_max``."""
+        room = max(0.0, self.soc_kwh - self.soc_min_kwh)
+        return min(self.params.p_max_kw, room * self.params.eta_discharge / dt_h)
+
+    def apply(self, charge_kw: float, discharge_kw: float, dt_h: float) -> None:
+        """Apply a set-point for one step, updating SoC; rejects physically impossible ones."""
+        if charge_kw > 1e-9 and discharge_kw > 1e-9:
+            raise ValueError(f"{self.name}: charge and discharge at once ({charge_kw}, {discharge_kw})")
+        if charge_kw < -1e-9 or discharge_kw < -1e-9:
+            raise ValueError(f"{self.name}: negative set-point ({charge_kw}, {discharge_kw})")
+        p = self.params
+        if max(charge_kw, discharge_kw) > p.p_max_kw + 1e-7:
+            raise ValueError(f"{self.name}: set-point above p_max_kw={p.p_max_kw}")
+        soc = self.soc_kwh + p.eta_charge * charge_kw * dt_h - discharge_kw * dt_h / p.eta_discharge
+        if soc < self.soc_min_kwh - SOC_TOL_KWH or soc > self.soc_max_kwh + SOC_TOL_KWH:
+            raise ValueError(
+                f"{self.name}: SoC {soc:.6f} kWh outside [{self.soc_min_kwh}, {self.soc_max_kwh}]"
+            )
+        self.soc_kwh = min(max(soc, self.soc_min_kwh), self.soc_max_kwh)
+        self.charge_kw = max(charge_kw, 0.0)
+        self.discharge_kw = max(discharge_kw, 0.0)
+
+    @property
+    def p_kw(self) -> float:
+        """Net output of the last applied set-point (discharge positive), kW."""
+        return self.discharge_kw - self.charge_kw

@@ -1,0 +1,121 @@
+"""Wind turbines and PV plants: forecasts from weather profiles, realized output with error."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from vppsim.forecast.errors import draw_relative_error
+from vppsim.scenario import PVParams, WindTurbineSpec
+
+if TYPE_CHECKING:
+    from vppsim.model import VPPModel
+
+
+def wind_power_kw(
+    speed_m_s: np.ndarray | float,
+    rated_kw: float,
+    cut_in_m_s: float,
+    rated_m_s: float,
+    cut_out_m_s: float,
+) -> np.ndarray:
+    """Wind turbine power curve (paper 001 eq. 1).
+
+    Zero below cut-in and at or above cut-out; proportional to ``(v - v_ci)/(v_r - v_ci)``
+    between cut-in and rated speed (the paper's linear form); rated power from rated speed
+    to cut-out.
+    """
+    v = np.asarray(speed_m_s, dtype=float)
+    ramp = rated_kw * (v - cut_in_m_s) / (rated_m_s - cut_in_m_s)
+    p = np.where(v < cut_in_m_s, 0.0, np.where(v < rated_m_s, ramp, rated_kw))
+    return np.where(v >= cut_out_m_s, 0.0, p)
+
+
+def pv_power_kw(
+    irradiance_w_m2: np.ndarray | float,
+    ambient_c: np.ndarray | float,
+    params: PVParams,
+) -> np.ndarray:
+    """PV output ``P = N * A * eta * G`` (paper 001 eq. 2) in kW.
+
+    ``eta = eta_ref * eta_pc * (1 - beta * (T_c - T_ref))`` (eq. 3), with the cell temperature
+    ``T_c = T_a + (NOCT - 20)/800 * G`` (the NOCT rule; the paper gives ``T_c`` directly).
+    """
+    g = np.asarray(irradiance_w_m2, dtype=float)
+    t_cell = np.asarray(ambient_c, dtype=float) + (params.noct_c - 20.0) / 800.0 * g
+    eta = params.eta_ref * params.eta_pc * (1.0 - params.temp_coeff_per_c * (t_cell - params.t_ref_c))
+    return np.maximum(0.0, params.panels * params.panel_area_m2 * eta * g / 1000.0)
+
+
+def pv_rated_kw(params: PVParams) -> float:
+    """Output at 1000 W/m2 and 25 degrees C cell temperature, kW (the inverter rating)."""
+    return params.panels * params.panel_area_m2 * params.eta_ref * params.eta_pc
+
+
+class _Renewable(mesa.Agent):
+    """Common part of variable renewables: forecast array, realized availability, curtailment."""
+
+    tech = "renewable"
+
+    def __init__(self, model: VPPModel, name: str, bus: int, owner: str) -> None:
+        super().__init__(model)
+        self.name = name
+        self.bus = bus
+        self.owner = owner
+        self.forecast_kw = np.zeros(model.n_steps)
+        self.cap_kw = 0.0
+        self.available_kw = 0.0
+        self.p_kw = 0.0
+        self.curtailed_kw = 0.0
+
+    def realize(self, t: int) -> None:
+        """Draw the actual available output at step ``t`` (forecast times ``1 + eps``, capped)."""
+        spec = getattr(self.model.scenario.forecast_error, self.tech)
+        eps = draw_relative_error(spec, self.model.rng)
+        self.available_kw = float(np.clip(self.forecast_kw[t] * (1.0 + eps), 0.0, self.cap_kw))
+        self.p_kw = self.available_kw
+        self.curtailed_kw = 0.0
+
+    def curtail_to(self, p_kw: float) -> None:
+        """Use ``p_kw`` of the available output; the rest is curtailed."""
+        self.p_kw = min(max(p_kw, 0.0), self.available_kw)
+        self.curtailed_kw = self.available_kw - self.p_kw
+
+
+class WindTurbine(_Renewable):
+    """One or more identical wind turbines on a bus (power curve: paper 001 eq. 1)."""
+
+    tech = "wind"
+
+    def __init__(
+        self, model: VPPModel, spec: WindTurbineSpec, bus: int, owner: str, speed_m_s: np.ndarray
+    ) -> None:
+        super().__init__(model, spec.name, bus, owner)
+        self.spec = spec
+        self.cap_kw = spec.rated_kw * spec.count
+        self.forecast_kw = spec.count * wind_power_kw(
+            speed_m_s, spec.rated_kw, spec.cut_in_m_s, spec.rated_m_s, spec.cut_out_m_s
+        )
+
+
+class PVPlant(_Renewable):
+    """A PV plant or rooftop array (paper 001 eq. 2-3)."""
+
+    tech = "pv"
+
+    def __init__(
+        self,
+        model: VPPModel,
+        name: str,
+        params: PVParams,
+        bus: int,
+        owner: str,
+        irradiance_w_m2: np.ndarray,
+        ambient_c: np.ndarray,
+    ) -> None:
+        super().__init__(model, name, bus, owner)
+        self.params = params
+        self.cap_kw = pv_rated_kw(params)  # inverter clipping at the STC rating
+        self.forecast_kw = np.minimum(pv_power_kw(irradiance_w_m2, ambient_c, params), self.cap_kw)

@@ -1,0 +1,444 @@
+"""AC power flow at the pandapower boundary.
+
+Agents work in kW/kvar; this module is the only place where those figures are
+converted to MW/Mvar for pandapower. :class:`PowerFlow` owns a private copy of a
+feeder, adds one static generator (``sgen``) per bus named ``vppsim_bus_<id>``
+and, on every :meth:`PowerFlow.solve`, writes the per-bus net injections into
+those sgens (generation positive, a negative value means net consumption). The
+feeder's own loads stay in place as background load.
+
+The numerical solver sits behind the :class:`PowerFlowBackend` seam:
+:class:`PandapowerBackend` (``pandapower.runpp``) and
+:class:`LightSim2GridBackend` (``lightsim2grid`` ``LSGrid.ac_pf``), registered
+by name in :data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import ClassVar
+
+import numpy as np
+import pandapower as pp
+from pandapower.auxiliary import pandapowerNet
+from pandapower.powerflow import LoadflowNotConverged
+
+__all__ = [
+    "BACKENDS",
+    "KW_PER_MW",
+    "SGEN_NAME_PREFIX",
+    "LightSim2GridBackend",
+    "PandapowerBackend",
+    "PowerFlow",
+    "PowerFlowBackend",
+    "PowerFlowResult",
+]
+
+#: kW per MW; the single conversion factor used at the pandapower boundary.
+KW_PER_MW = 1000.0
+#: Name prefix of the injection sgens added by :class:`PowerFlow`.
+SGEN_NAME_PREFIX = "vppsim_bus_"
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class PowerFlowResult:
+    """Outcome of one AC power flow.
+
+    All figures are NaN when ``converged`` is False.
+
+    Attributes
+    ----------
+    converged
+        Whether the solver converged.
+    losses_kw
+        Total active losses, ``line_losses_kw + trafo_losses_kw``.
+    line_losses_kw
+        Sum of line losses (``res_line.pl_mw``).
+    trafo_losses_kw
+        Sum of 2- and 3-winding transformer losses.
+    vm_min_pu
+        Lowest bus voltage magnitude (in-service buses).
+    vm_max_pu
+        Highest bus voltage magnitude (in-service buses).
+    max_line_loading_pct
+        Highest line loading, NaN if the net has no lines.
+    p_slack_kw
+        Active power imported from the upstream grid (sum over
+        ``ext_grid``); negative means export.
+    vm_pu_by_bus
+        Voltage magnitude per bus index (NaN for buses out of
+        service or not solved).
+    """
+
+    converged: bool
+    losses_kw: float
+    line_losses_kw: float
+    trafo_losses_kw: float
+    vm_min_pu: float
+    vm_max_pu: float
+    max_line_loading_pct: float
+    p_slack_kw: float
+    vm_pu_by_bus: dict[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def not_converged(cls, bus_ids: list[int] | None = None) -> PowerFlowResult:
+        """Build a non-converged result with NaN figures."""
+        return cls(
+            converged=False,
+            losses_kw=_NAN,
+            line_losses_kw=_NAN,
+            trafo_losses_kw=_NAN,
+            vm_min_pu=_NAN,
+            vm_max_pu=_NAN,
+            max_line_loading_pct=_NAN,
+            p_slack_kw=_NAN,
+            vm_pu_by_bus={int(b): _NAN for b in (bus_ids or [])},
+        )
+
+    def to_record(self) -> dict[str, float | bool]:
+        """Return the scalar fields (names carry their units) as a flat dict."""
+        record = asdict(self)
+        del record["vm_pu_by_bus"]
+        return record
+
+
+def _nan_extreme(values: np.ndarray, func: str) -> float:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return _NAN
+    return float(getattr(np, func)(finite))
+
+
+class PowerFlowBackend(ABC):
+    """Solver seam: solves a prepared pandapower net in its current state.
+
+    A backend is bound to one net (owned by :class:`PowerFlow`). Before each
+    :meth:`run` the caller writes the element set-points (``sgen``/``load``
+    ``p_mw``, ``q_mvar``, ``scaling``) into that net; the backend reads them,
+    solves, and returns a :class:`PowerFlowResult`. Non-convergence is reported
+    through ``converged=False``, never raised.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, net: pandapowerNet, warm_start: bool = True) -> None:
+        self.net = net
+        self.warm_start = warm_start
+
+    @abstractmethod
+    def run(self) -> PowerFlowResult:
+        """Solve the net in its current state."""
+
+
+class PandapowerBackend(PowerFlowBackend):
+    """Backend running ``pandapower.runpp`` (Newton-Raphson, numba disabled).
+
+    After a converged solve, the next one starts from the previous results
+    (``init="results"``) when ``warm_start`` is True; after a failure it goes
+    back to pandapower's default initialisation.
+    """
+
+    name = "pandapower"
+
+    def __init__(self, net: pandapowerNet, warm_start: bool = True) -> None:
+        super().__init__(net, warm_start)
+        self._has_results = False
+
+    def run(self) -> PowerFlowResult:
+        """Run ``pandapower.runpp`` and read the result tables."""
+        net = self.net
+        init = "results" if (self.warm_start and self._has_results) else "auto"
+        try:
+            pp.runpp(net, numba=False, init=init)
+        except LoadflowNotConverged:
+            self._has_results = False
+            return PowerFlowResult.not_converged([int(b) for b in net.bus.index])
+        self._has_results = True
+        return self._read_results()
+
+    def _read_results(self) -> PowerFlowResult:
+        net = self.net
+        line_mw = float(net.res_line["pl_mw"].sum()) if len(net.line) else 0.0
+        trafo_mw = 0.0
+        for table in ("res_trafo", "res_trafo3w"):
+            if table in net and len(net[table]):
+                trafo_mw += float(net[table]["pl_mw"].sum())
+        vm = net.res_bus["vm_pu"].to_numpy(dtype=float)
+        loading = (
+            net.res_line["loading_percent"].to_numpy(dtype=float) if len(net.line) else np.empty(0)
+        )
+        return PowerFlowResult(
+            converged=True,
+            losses_kw=(line_mw + trafo_mw) * KW_PER_MW,
+            line_losses_kw=line_mw * KW_PER_MW,
+            trafo_losses_kw=trafo_mw * KW_PER_MW,
+            vm_min_pu=_nan_extreme(vm, "min"),
+            vm_max_pu=_nan_extreme(vm, "max"),
+            max_line_loading_pct=_nan_extreme(loading, "max"),
+            p_slack_kw=float(net.res_ext_grid["p_mw"].sum()) * KW_PER_MW,
+            vm_pu_by_bus={int(b): float(v) for b, v in zip(net.res_bus.index, vm, strict=True)},
+        )
+
+
+class LightSim2GridBackend(PowerFlowBackend):
+    """Backend running lightsim2grid's Newton-Raphson (``LSGrid.ac_pf``).
+
+    The net is converted once with ``lightsim2grid.network.init_from_pandapower``
+    (pandapower 3 transformer model); each :meth:`run` copies the current load
+    and sgen set-points into the ``LSGrid`` and solves. Losses, flows and slack
+    power are those lightsim2grid computes from the solved voltages and its own
+    branch data (``get_line_res1/2``, ``get_trafo_res1/2``, ``get_gen_res``).
+
+    Supported nets: bus index ``0..n-1``, exactly one in-service ``ext_grid``
+    with no generator on its bus and no generator flagged as slack, and no
+    switches, 3-winding transformers, wards, impedances or other elements
+    lightsim2grid cannot convert. Other nets raise ``ValueError``.
+    """
+
+    name = "lightsim2grid"
+    #: Newton-Raphson iteration limit (pandapower's default for ``algorithm="nr"``).
+    max_iter: ClassVar[int] = 10
+    #: Mismatch tolerance (per unit), tighter than pandapower's default 1e-8.
+    tol_pu: ClassVar[float] = 1e-10
+
+    def __init__(self, net: pandapowerNet, warm_start: bool = True) -> None:
+        super().__init__(net, warm_start)
+        self._check_supported(net)
+        from lightsim2grid.network import init_from_pandapower
+
+        with warnings.catch_warnings():
+            # lightsim2grid warns that it creates a slack generator from the
+            # ext_grid, which is exactly the supported configuration.
+            warnings.simplefilter("ignore")
+            try:
+                self._model = init_from_pandapower(net, pp_orig_file="pandapower_v3")
+            except RuntimeError as exc:
+                raise ValueError(f"lightsim2grid cannot convert this net: {exc}") from exc
+        self._n_gen = len(net.gen)
+        self._v_init = self._flat_start()
+        self._v_last: np.ndarray | None = None
+
+    @staticmethod
+    def _check_supported(net: pandapowerNet) -> None:
+        n_bus = len(net.bus)
+        if not np.array_equal(net.bus.index.to_numpy(), np.arange(n_bus)):
+            raise ValueError("lightsim2grid backend needs bus indices 0..n-1")
+        if len(net.switch):
+            raise ValueError("lightsim2grid backend does not support switches")
+        ext = net.ext_grid[net.ext_grid["in_service"]]
+        if len(ext) != 1 or len(net.ext_grid) != 1:
+            raise ValueError("lightsim2grid backend needs exactly one in-service ext_grid")
+        if len(net.gen) and (
+            bool(net.gen["slack"].any()) or bool(net.gen["bus"].isin(ext["bus"]).any())
+        ):
+            raise ValueError(
+                "lightsim2grid backend needs the ext_grid as the only slack "
+                "(no slack gen, no gen on the ext_grid bus)"
+            )
+
+    def _flat_start(self) -> np.ndarray:
+        v_init = np.ones(len(self.net.bus), dtype=complex)
+        ext = self.net.ext_grid
+        v_init[ext["bus"].to_numpy(dtype=int)] = ext["vm_pu"].to_numpy(dtype=float) * np.exp(
+            1j * np.deg2rad(ext["va_degree"].to_numpy(dtype=float))
+        )
+        return v_init
+
+    def _sync_injections(self) -> None:
+        model = self._model
+        for table, change_p, change_q in (
+            (self.net.load, model.change_p_load, model.change_q_load),
+            (self.net.sgen, model.change_p_sgen, model.change_q_sgen),
+        ):
+            scaling = table["scaling"].to_numpy(dtype=float)
+            p_mw = table["p_mw"].to_numpy(dtype=float) * scaling
+            q_mvar = table["q_mvar"].to_numpy(dtype=float) * scaling
+            for pos in range(len(table)):
+                change_p(pos, float(p_mw[pos]))
+                change_q(pos, float(q_mvar[pos]))
+
+    def run(self) -> PowerFlowResult:
+        """Copy set-points into the ``LSGrid``, solve, read its results."""
+        self._sync_injections()
+        start = self._v_last if (self.warm_start and self._v_last is not None) else self._v_init
+        v_solved = self._model.ac_pf(start.copy(), self.max_iter, self.tol_pu)
+        if v_solved.shape[0] == 0 or not np.all(np.isfinite(v_solved)):
+            self._v_last = None
+            return PowerFlowResult.not_converged([int(b) for b in self.net.bus.index])
+        self._v_last = np.asarray(v_solved, dtype=complex).copy()
+        return self._read_results()
+
+    def _read_results(self) -> PowerFlowResult:
+        model, net = self._model, self.net
+        line_mw = 0.0
+        loading = np.empty(0)
+        if len(net.line):
+            p1, _, _, i1_ka = model.get_line_res1()
+            p2, _, _, i2_ka = model.get_line_res2()
+            line_mw = float(np.sum(p1) + np.sum(p2))
+            i_max_ka = (
+                net.line["max_i_ka"].to_numpy(dtype=float)
+                * net.line["df"].to_numpy(dtype=float)
+                * net.line["parallel"].to_numpy(dtype=float)
+            )
+            loading = np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0
+        trafo_mw = 0.0
+        if len(net.trafo):
+            t1 = model.get_trafo_res1()[0]
+            t2 = model.get_trafo_res2()[0]
+            trafo_mw = float(np.sum(t1) + np.sum(t2))
+        vm = np.abs(model.get_V())
+        in_service = net.bus["in_service"].to_numpy(dtype=bool)
+        vm = np.where(in_service, vm, np.nan)
+        p_gen_mw = model.get_gen_res()[0]
+        p_slack_mw = float(np.sum(p_gen_mw[self._n_gen :]))
+        return PowerFlowResult(
+            converged=True,
+            losses_kw=(line_mw + trafo_mw) * KW_PER_MW,
+            line_losses_kw=line_mw * KW_PER_MW,
+            trafo_losses_kw=trafo_mw * KW_PER_MW,
+            vm_min_pu=_nan_extreme(vm, "min"),
+            vm_max_pu=_nan_extreme(vm, "max"),
+            max_line_loading_pct=_nan_extreme(loading, "max"),
+            p_slack_kw=p_slack_mw * KW_PER_MW,
+            vm_pu_by_bus={int(b): float(v) for b, v in zip(net.bus.index, vm, strict=True)},
+        )
+
+
+#: Read-only registry of power-flow backends by name.
+BACKENDS: Mapping[str, type[PowerFlowBackend]] = MappingProxyType(
+    {
+        PandapowerBackend.name: PandapowerBackend,
+        LightSim2GridBackend.name: LightSim2GridBackend,
+    }
+)
+
+
+class PowerFlow:
+    """Repeated AC power flows of one feeder with per-bus kW injections.
+
+    Parameters
+    ----------
+    net
+        Feeder to solve. It is deep-copied; the caller's net is not
+        modified. The copy (with the added sgens) is available as
+        :attr:`net`.
+    background_load_scale
+        Constant factor applied to the feeder's own
+        loads (on top of their ``scaling`` column).
+    backend
+        Name of the solver backend in :data:`BACKENDS`.
+    warm_start
+        Start each solve from the previous converged solution.
+
+    Raises
+    ------
+    ValueError
+        Unknown backend, non-finite scale, or a net the backend
+        cannot handle.
+    """
+
+    def __init__(
+        self,
+        net: pandapowerNet,
+        background_load_scale: float = 1.0,
+        *,
+        backend: str = "pandapower",
+        warm_start: bool = True,
+    ) -> None:
+        if not math.isfinite(background_load_scale):
+            raise ValueError(f"background_load_scale must be finite, got {background_load_scale}")
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"unknown power-flow backend {backend!r}; valid: {', '.join(sorted(BACKENDS))}"
+            )
+        self.net: pandapowerNet = copy.deepcopy(net)
+        self.background_load_scale = float(background_load_scale)
+        self._base_load_scaling = self.net.load["scaling"].to_numpy(dtype=float).copy()
+        self._sgen_by_bus: dict[int, int] = {}
+        for bus in self.net.bus.index:
+            self._sgen_by_bus[int(bus)] = int(
+                pp.create_sgen(self.net, bus, p_mw=0.0, q_mvar=0.0, name=f"{SGEN_NAME_PREFIX}{bus}")
+            )
+        self._sgen_index = np.fromiter(self._sgen_by_bus.values(), dtype=int)
+        self._bus_in_service = {int(b): bool(s) for b, s in self.net.bus["in_service"].items()}
+        self.backend: PowerFlowBackend = BACKENDS[backend](self.net, warm_start=warm_start)
+
+    @property
+    def bus_ids(self) -> list[int]:
+        """Bus indices that can receive injections."""
+        return list(self._sgen_by_bus)
+
+    @property
+    def sgen_by_bus(self) -> Mapping[int, int]:
+        """Bus index -> index of its injection sgen in ``net.sgen``."""
+        return MappingProxyType(self._sgen_by_bus)
+
+    def _set_injections(
+        self, p_kw_by_bus: Mapping[int, float], q_kvar_by_bus: Mapping[int, float] | None
+    ) -> None:
+        p_mw = dict.fromkeys(self._sgen_by_bus, 0.0)
+        q_mvar = dict.fromkeys(self._sgen_by_bus, 0.0)
+        for target, values, label in (
+            (p_mw, p_kw_by_bus, "p_kw"),
+            (q_mvar, q_kvar_by_bus, "q_kvar"),
+        ):
+            for bus, value_k in (values or {}).items():
+                bus_id = int(bus)
+                if bus_id not in target:
+                    raise ValueError(f"{label} given for unknown bus {bus!r}")
+                value = float(value_k)
+                if not math.isfinite(value):
+                    raise ValueError(f"{label} for bus {bus_id} is not finite: {value_k!r}")
+                if value != 0.0 and not self._bus_in_service[bus_id]:
+                    raise ValueError(f"{label} given for out-of-service bus {bus_id}")
+                target[bus_id] = value / KW_PER_MW
+        self.net.sgen.loc[self._sgen_index, "p_mw"] = np.fromiter(p_mw.values(), dtype=float)
+        self.net.sgen.loc[self._sgen_index, "q_mvar"] = np.fromiter(q_mvar.values(), dtype=float)
+
+    def solve(
+        self,
+        p_kw_by_bus: Mapping[int, float],
+        q_kvar_by_bus: Mapping[int, float] | None = None,
+        background_factor: float = 1.0,
+    ) -> PowerFlowResult:
+        """Set the per-bus injections and run one AC power flow.
+
+        Parameters
+        ----------
+        p_kw_by_bus
+            Net active injection per bus in kW (generation
+            positive, consumption negative). Buses not listed get 0.
+        q_kvar_by_bus
+            Net reactive injection per bus in kvar (same sign
+            convention); ``None`` means 0 everywhere.
+        background_factor
+            Per-step factor on the feeder's own loads,
+            multiplied with ``background_load_scale``.
+
+        Returns
+        -------
+        PowerFlowResult
+            ``converged=False`` with NaN figures if the solver did not
+            converge (no exception is raised for that).
+
+        Raises
+        ------
+        ValueError
+            Unknown or out-of-service bus, or non-finite values.
+        """
+        if not math.isfinite(background_factor):
+            raise ValueError(f"background_factor must be finite, got {background_factor}")
+        self._set_injections(p_kw_by_bus, q_kvar_by_bus)
+        self.net.load["scaling"] = (
+            self._base_load_scaling * self.background_load_scale * float(background_factor)
+        )
+        return self.backend.run()

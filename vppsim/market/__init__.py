@@ -1,0 +1,1 @@
+"""Market logic: tariffs, VPO price policies, the VPPs' lower-level problem, settlement."""

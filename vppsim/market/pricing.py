@@ -1,0 +1,57 @@
+"""VPO price policies: how the VPO sets internal prices ``c_sell``/``c_buy`` for a day.
+
+The seam for the bi-level game: a policy is looked up by name from ``PRICE_POLICIES``
+(the scenario's ``market.price_policy``) and called with the day's context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vppsim.market.lower_level import VppDayAheadData
+
+
+@dataclass(frozen=True)
+class DayContext:
+    """What a price policy may look at: the day's tariff and every VPP's forecast problem."""
+
+    day: int
+    import_cny_per_kwh: np.ndarray
+    export_cny_per_kwh: np.ndarray
+    vpps: tuple[VppDayAheadData, ...]
+
+
+@dataclass(frozen=True)
+class InternalPrices:
+    """Internal prices for one day, CNY/kWh; ``export <= c_buy <= c_sell <= import``."""
+
+    c_sell_cny_per_kwh: np.ndarray
+    c_buy_cny_per_kwh: np.ndarray
+    policy: str
+    info: dict[str, object]
+
+
+def passthrough(ctx: DayContext) -> InternalPrices:
+    """Model 1 of paper 004 section 4.3: the grid tariff passed through unchanged."""
+    return InternalPrices(
+        c_sell_cny_per_kwh=ctx.import_cny_per_kwh.copy(),
+        c_buy_cny_per_kwh=ctx.export_cny_per_kwh.copy(),
+        policy="passthrough",
+        info={},
+    )
+
+
+PricePolicy = Callable[[DayContext], InternalPrices]
+
+PRICE_POLICIES: dict[str, PricePolicy] = {"passthrough": passthrough}
+
+
+def get_price_policy(name: str) -> PricePolicy:
+    """Look up a price policy by name; the error lists the valid names."""
+    try:
+        return PRICE_POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown price policy {name!r}; expected one of {sorted(PRICE_POLICIES)}") from None

@@ -1,0 +1,31 @@
+"""Time-of-use grid tariff (paper 004 Table 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vppsim.scenario import TariffSpec
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """Grid import/export prices per step, CNY/kWh; ``export <= import`` everywhere."""
+
+    import_cny_per_kwh: np.ndarray
+    export_cny_per_kwh: np.ndarray
+    period_name: np.ndarray
+
+    @classmethod
+    def from_spec(cls, spec: TariffSpec, n_steps: int, step_h: float) -> Tariff:
+        """Expand hour-of-day periods to ``n_steps`` steps of ``step_h`` hours."""
+        by_hour_imp = np.zeros(24)
+        by_hour_exp = np.zeros(24)
+        names = np.empty(24, dtype=object)
+        for period in spec.periods:
+            by_hour_imp[period.hours] = period.import_cny_per_kwh
+            by_hour_exp[period.hours] = period.export_cny_per_kwh
+            names[period.hours] = period.name
+        hours = (np.floor(np.arange(n_steps) * step_h) % 24).astype(int)
+        return cls(by_hour_imp[hours], by_hour_exp[hours], names[hours])

@@ -1,0 +1,212 @@
+"""VPPModel: a Mesa 3 model that wires agents, market, SimPy messaging and the power flow.
+
+One Mesa step is one period of ``step_h`` hours. The step sequence (DESIGN.md):
+realize forecast error, day-ahead clearing (first step of each day), real-time balancing,
+settlement, power flow, accounting and data collection. The model coordinates; the
+physics lives in the agents, the prices in ``vppsim.market``, the solvers in
+``vppsim.optimizers`` and the feeder in ``vppsim.grids``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+import simpy
+
+from vppsim.agents.battery import Battery
+from vppsim.agents.generator import DispatchableGenerator
+from vppsim.agents.loads import ControllableLoad, Load
+from vppsim.agents.network import DistributionNetwork
+from vppsim.agents.prosumer import Prosumer
+from vppsim.agents.renewables import PVPlant, WindTurbine
+from vppsim.agents.vpo import VPO
+from vppsim.agents.vpp import VPP
+from vppsim.cosim import MessageBus
+from vppsim.grids import PowerFlow, load_feeder
+from vppsim.market.tariff import Tariff
+from vppsim.scenario import (
+    BatterySpec,
+    ControllableLoadSpec,
+    GeneratorSpec,
+    LoadedScenario,
+    LoadSpec,
+    ProsumerSpec,
+    PVPlantSpec,
+    WindTurbineSpec,
+)
+
+PHASES = ("realize", "day_ahead", "realtime", "settlement", "power_flow", "accounting")
+
+
+class VPPModel(mesa.Model):
+    """A scenario as a Mesa model; ``run()`` steps through the horizon.
+
+    Parameters
+    ----------
+    loaded:
+        A validated scenario (:func:`vppsim.scenario.load_scenario`).
+    seed:
+        Overrides the scenario's seed; every random draw comes from ``self.rng``.
+    days:
+        Overrides the scenario's number of days (daily profiles repeat).
+    """
+
+    def __init__(self, loaded: LoadedScenario, seed: int | None = None, days: int | None = None):
+        if days is not None and days != loaded.scenario.days:
+            loaded = loaded.with_overrides(days=days)
+        scenario = loaded.scenario
+        self.seed_used = scenario.seed if seed is None else int(seed)
+        super().__init__(rng=self.seed_used)
+        self.loaded = loaded
+        self.scenario = scenario
+        self.step_h = scenario.step_h
+        self.steps_per_day = scenario.steps_per_day
+        self.n_steps = scenario.n_steps
+        self.t = 0
+        self.phase_s: dict[str, float] = defaultdict(float)
+        self.rows: list[dict[str, Any]] = []
+        self.bus_rows: list[dict[str, Any]] = []
+        self.message_counts = {"sent": 0, "lost": 0, "late": 0, "fallbacks": 0}
+
+        self.tariff = Tariff.from_spec(scenario.tariff, self.n_steps, self.step_h)
+        self.env = simpy.Environment()
+        self.message_bus = MessageBus(self.env, scenario.communication, self.rng)
+        net = load_feeder(scenario.feeder.name, base_dir=loaded.path.parent)
+        col = scenario.feeder.background_load_profile
+        self.background_factor = loaded.profile(col) if col else np.ones(self.n_steps)
+        self.network = DistributionNetwork(
+            self, PowerFlow(net, background_load_scale=scenario.feeder.background_load_scale)
+        )
+        self.vpo = VPO(self, scenario.vpo.name)
+        self.vpps: list[VPP] = []
+        self.physical_agents: list[mesa.Agent] = []
+        for spec in scenario.vpps:
+            vpp = VPP(self, spec)
+            self.vpps.append(vpp)
+            for member in spec.members:
+                for agent in self._build_member(member, vpp):
+                    vpp.add_member(agent)
+                    self.physical_agents.append(agent)
+
+    # ------------------------------------------------------------------ construction
+    def _build_member(self, spec: Any, vpp: VPP) -> list[mesa.Agent]:
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        prof = self.loaded.profile
+        if isinstance(spec, WindTurbineSpec):
+            return [WindTurbine(self, spec, bus, vpp.name, prof(spec.wind_speed))]
+        if isinstance(spec, PVPlantSpec):
+            return [PVPlant(self, spec.name, spec, bus, vpp.name, prof(spec.irradiance),
+                            prof(spec.temperature))]
+        if isinstance(spec, BatterySpec):
+            return [Battery(self, spec.name, spec, bus, vpp.name)]
+        if isinstance(spec, ControllableLoadSpec):
+            return [ControllableLoad(self, spec.name, bus, vpp.name, prof(spec.profile),
+                                     spec.power_factor, spec.reserve_ratio, spec.participation,
+                                     spec.curtail_cost_cny_per_kwh)]
+        if isinstance(spec, LoadSpec):
+            return [Load(self, spec.name, bus, vpp.name, prof(spec.profile), spec.power_factor)]
+        if isinstance(spec, GeneratorSpec):
+            return [DispatchableGenerator(self, spec, bus, vpp.name)]
+        if isinstance(spec, ProsumerSpec):
+            pv = (PVPlant(self, f"{spec.name}-PV", spec.pv, bus, spec.name,
+                          prof(spec.pv.irradiance), prof(spec.pv.temperature))
+                  if spec.pv else None)
+            bat = (Battery(self, f"{spec.name}-BAT", spec.battery, bus, spec.name)
+                   if spec.battery else None)
+            prosumer = Prosumer(self, spec.name, bus, vpp.name, prof(spec.profile),
+                                spec.power_factor, pv=pv, battery=bat)
+            return [a for a in (prosumer, pv, bat) if a is not None]
+        raise TypeError(f"unknown member spec {type(spec).__name__}")
+
+    # ------------------------------------------------------------------ stepping
+    def _timed(self, phase: str, fn: Any, *args: Any) -> Any:
+        start = time.perf_counter()
+        out = fn(*args)
+        self.phase_s[phase] += time.perf_counter() - start
+        return out
+
+    def step(self) -> None:
+        """Advance one period through the DESIGN.md step sequence."""
+        t = self.t
+        if t >= self.n_steps:
+            self.running = False
+            return
+        step_start_s = t * self.step_h * 3600.0
+        if self.env.now < step_start_s:
+            self.env.run(until=step_start_s)
+        realizers = [a for a in self.physical_agents if hasattr(a, "realize")]
+        self._timed("realize", lambda: [a.realize(t) for a in realizers])
+        if t % self.steps_per_day == 0:
+            self._timed("day_ahead", self._day_ahead, t // self.steps_per_day)
+        self._timed("realtime", lambda: [v.balance(t) for v in self.vpps])
+        self._timed("settlement", self.vpo.settle, t, self.vpps)
+        self._timed("power_flow", self.network.step_power_flow, t)
+        self._timed("accounting", self._account, t)
+        self.t += 1
+        if self.t >= self.n_steps:
+            self.running = False
+
+    def _day_ahead(self, day: int) -> None:
+        self.vpo.day_ahead(day, self.vpps)
+        assert self.vpo.round is not None
+        log = self.vpo.round.log
+        self.message_counts["sent"] += len(log)
+        self.message_counts["lost"] += sum(e.lost for e in log)
+        self.message_counts["late"] += sum(e.late for e in log)
+        self.message_counts["fallbacks"] += len(self.vpo.round.missing)
+
+    def _account(self, t: int) -> None:
+        base = {
+            "step": t,
+            "day": t // self.steps_per_day,
+            "time_h": t * self.step_h,
+            "hour_of_day": (t * self.step_h) % 24,
+        }
+        for v in self.vpps:
+            st = self.vpo.settlements[v.name]
+            v.account(t, st["day_ahead_cny"], st["imbalance_cny"])
+            self.rows.append({**base, "agent": v.name, "kind": "vpp", "vpp": v.name,
+                              "bus": v.bus, **v.record})
+        self.rows.append({**base, "agent": self.vpo.name, "kind": "vpo", **self.vpo.record})
+        self.rows.append({**base, "agent": "network", "kind": "network", **self.network.record})
+        for a in self.physical_agents:
+            row = {**base, "agent": a.name, "vpp": getattr(a, "owner", None), "bus": a.bus}
+            if isinstance(a, WindTurbine | PVPlant):
+                row.update(kind=a.tech, p_forecast_kw=float(a.forecast_kw[t]),
+                           p_available_kw=a.available_kw, p_kw=a.p_kw, curtailed_kw=a.curtailed_kw)
+            elif isinstance(a, Battery):
+                row.update(kind="battery", charge_kw=a.charge_kw, discharge_kw=a.discharge_kw,
+                           p_kw=a.p_kw, soc_kwh=a.soc_kwh, soc_pu=a.soc_pu,
+                           soc_min_pu=a.params.soc_min, soc_max_pu=a.params.soc_max)
+            elif isinstance(a, Load):
+                kind = ("prosumer" if isinstance(a, Prosumer) else
+                        "controllable_load" if isinstance(a, ControllableLoad) else "load")
+                row.update(kind=kind, p_forecast_kw=float(a.forecast_kw[t]), load_kw=a.demand_kw,
+                           load_curtailed_kw=a.curtailed_kw, unmet_kw=a.unmet_kw,
+                           p_kw=-a.served_kw)
+            elif isinstance(a, DispatchableGenerator):
+                row.update(kind="generator", p_kw=a.p_kw,
+                           cost_generation_cny=a.cost_cny_per_h(a.p_kw) * self.step_h)
+            self.rows.append(row)
+        for bus, p in self.network.injections_kw.items():
+            self.bus_rows.append({**base, "bus": bus, "p_injection_kw": p})
+
+    def run(self, progress: bool = False) -> None:
+        """Step through the whole horizon (optionally with a progress bar)."""
+        steps = range(self.t, self.n_steps)
+        if progress:
+            from tqdm import tqdm
+
+            steps = tqdm(steps, desc=self.scenario.name, unit="step", leave=False)
+        for _ in steps:
+            self.step()
+
+    # ------------------------------------------------------------------ results
+    def timeseries(self) -> pd.DataFrame:
+        """One tidy row per (step, agent); units in column names."""
+        return pd.DataFrame(self.rows)

@@ -1,0 +1,152 @@
+"""Exact LP/MILP solving with HiGHS (``highspy``), behind a small sparse-model builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+INF = highspy.kHighsInf
+
+
+@dataclass
+class LinearProgram:
+    """``min c@x + offset`` s.t. ``row_lo <= A@x <= row_hi``, ``col_lo <= x <= col_hi``."""
+
+    c: np.ndarray
+    a: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray  # bool per column
+    offset: float = 0.0
+    names: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def is_mip(self) -> bool:
+        """True when some column is integer."""
+        return bool(self.integer.any())
+
+
+@dataclass(frozen=True)
+class LpSolution:
+    """A solver answer: ``status`` is HiGHS' model status text; ``x`` is None unless optimal."""
+
+    status: str
+    optimal: bool
+    objective: float
+    x: np.ndarray | None
+    row_dual: np.ndarray | None = None
+
+
+class LpBuilder:
+    """Build a sparse LP by named blocks of columns and rows.
+
+    ``add_var("ch", n, lo, hi, cost)`` returns the column indices of a block; rows are added
+    as sparse (columns, coefficients) pairs with bounds.
+    """
+
+    def __init__(self) -> None:
+        self._c: list[np.ndarray] = []
+        self._lo: list[np.ndarray] = []
+        self._hi: list[np.ndarray] = []
+        self._int: list[np.ndarray] = []
+        self.n = 0
+        self.names: dict[str, np.ndarray] = {}
+        self._rows: list[int] = []
+        self._cols: list[int] = []
+        self._vals: list[float] = []
+        self._rlo: list[float] = []
+        self._rhi: list[float] = []
+        self.offset = 0.0
+
+    def add_var(
+        self,
+        name: str,
+        size: int,
+        lo: float | np.ndarray = 0.0,
+        hi: float | np.ndarray = INF,
+        cost: float | np.ndarray = 0.0,
+        integer: bool = False,
+    ) -> np.ndarray:
+        """Add ``size`` columns; returns their indices."""
+        idx = np.arange(self.n, self.n + size)
+        self.n += size
+        self._c.append(np.broadcast_to(np.asarray(cost, float), size).copy())
+        self._lo.append(np.broadcast_to(np.asarray(lo, float), size).copy())
+        self._hi.append(np.broadcast_to(np.asarray(hi, float), size).copy())
+        self._int.append(np.full(size, integer))
+        self.names[name] = idx
+        return idx
+
+    def add_row(self, cols: list[int] | np.ndarray, vals: list[float] | np.ndarray,
+                lo: float, hi: float) -> None:
+        """Add one row ``lo <= sum(vals * x[cols]) <= hi``."""
+        r = len(self._rlo)
+        cols = np.asarray(cols, dtype=int)
+        vals = np.broadcast_to(np.asarray(vals, dtype=float), cols.shape)
+        self._rows.extend([r] * len(cols))
+        self._cols.extend(cols.tolist())
+        self._vals.extend(vals.tolist())
+        self._rlo.append(lo)
+        self._rhi.append(hi)
+
+    def build(self) -> LinearProgram:
+        """Return the assembled :class:`LinearProgram`."""
+        a = sp.csc_matrix(
+            (self._vals, (self._rows, self._cols)), shape=(len(self._rlo), self.n)
+        )
+        return LinearProgram(
+            c=np.concatenate(self._c),
+            a=a,
+            row_lo=np.asarray(self._rlo, float),
+            row_hi=np.asarray(self._rhi, float),
+            col_lo=np.concatenate(self._lo),
+            col_hi=np.concatenate(self._hi),
+            integer=np.concatenate(self._int),
+            offset=self.offset,
+            names=dict(self.names),
+        )
+
+
+def solve_lp(lp: LinearProgram, time_limit_s: float | None = None) -> LpSolution:
+    """Solve ``lp`` with HiGHS; infeasible or unbounded models return ``optimal=False``."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("threads", 1)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    model = highspy.HighsLp()
+    model.num_col_ = lp.a.shape[1]
+    model.num_row_ = lp.a.shape[0]
+    model.col_cost_ = lp.c
+    model.col_lower_ = lp.col_lo
+    model.col_upper_ = lp.col_hi
+    model.row_lower_ = lp.row_lo
+    model.row_upper_ = lp.row_hi
+    model.offset_ = lp.offset
+    a = lp.a.tocsc()
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = a.indptr
+    model.a_matrix_.index_ = a.indices
+    model.a_matrix_.value_ = a.data
+    if lp.is_mip:
+        model.integrality_ = [
+            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+            for i in lp.integer
+        ]
+    h.passModel(model)
+    h.run()
+    status = h.getModelStatus()
+    text = h.modelStatusToString(status)
+    if status != highspy.HighsModelStatus.kOptimal:
+        return LpSolution(status=text, optimal=False, objective=float("nan"), x=None)
+    sol = h.getSolution()
+    x = np.asarray(sol.col_value)
+    duals = None if lp.is_mip else np.asarray(sol.row_dual)
+    obj = float(h.getInfo().objective_function_value)
+    return LpSolution(status=text, optimal=True, objective=obj, x=x, row_dual=duals)

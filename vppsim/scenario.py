@@ -1,0 +1,649 @@
+"""Scenario files: a pydantic schema, YAML loading and validation errors that name the field.
+
+A scenario is one YAML file plus one CSV of daily profiles beside it. Loading validates the
+whole file before anything runs: schema (types, ranges, unknown fields), the agent catalogs
+it references, the profile columns it names (present, numeric, non-negative, right length)
+and the feeder buses it places agents on. Every problem is reported in one
+:class:`ScenarioError` whose message names the file, the field path and what was expected.
+
+Units are in the field names: kW, kWh, CNY, m/s, W/m2, degrees C, seconds, hours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vppsim.paths import data_dir
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot run; the message names file, field path and expectation."""
+
+    def __init__(self, file: Path | str, problems: list[tuple[str, str]]):
+        self.file = str(file)
+        self.problems = problems
+        lines = [f"{self.file}: {field}: {what}" for field, what in problems]
+        super().__init__("invalid scenario\n" + "\n".join(lines))
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveKw = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+# ---------------------------------------------------------------- members of a VPP
+
+
+class BatteryParams(_Spec):
+    """Battery physics: ``soc[t] = soc[t-1] + eta_c*ch*dt - dis*dt/eta_d`` in ``[soc_min, soc_max]*E``."""
+
+    capacity_kwh: PositiveKw
+    soc0: Fraction
+    soc_min: Fraction
+    soc_max: Fraction
+    p_max_kw: PositiveKw
+    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+
+    @model_validator(mode="after")
+    def _soc_order(self) -> BatteryParams:
+        if self.soc_min >= self.soc_max:
+            raise ValueError(
+                f"expected soc_min < soc_max, got soc_min={self.soc_min}, soc_max={self.soc_max}"
+            )
+        if not self.soc_min <= self.soc0 <= self.soc_max:
+            raise ValueError(
+                f"expected soc_min <= soc0 <= soc_max, got {self.soc_min} <= {self.soc0} "
+                f"<= {self.soc_max}"
+            )
+        return self
+
+
+class BatterySpec(BatteryParams):
+    """A battery member of a VPP (fields may come from an agent catalog: ``catalog: FILE/KEY``)."""
+
+    kind: Literal["battery"] = "battery"
+    name: str
+    bus: int | None = None
+    source: str | None = None
+
+
+class WindTurbineSpec(_Spec):
+    """Wind turbines with a cut-in / rated / cut-out power curve (paper 001 eq. 1)."""
+
+    kind: Literal["wind"] = "wind"
+    name: str
+    bus: int | None = None
+    rated_kw: PositiveKw
+    count: Annotated[int, Field(ge=1)] = 1
+    cut_in_m_s: NonNegative = 3.0
+    rated_m_s: PositiveKw = 12.0
+    cut_out_m_s: PositiveKw = 25.0
+    wind_speed: str = Field(description="profile column: hub-height wind speed forecast, m/s")
+
+    @model_validator(mode="after")
+    def _curve_order(self) -> WindTurbineSpec:
+        if not self.cut_in_m_s < self.rated_m_s < self.cut_out_m_s:
+            raise ValueError(
+                "expected cut_in_m_s < rated_m_s < cut_out_m_s, got "
+                f"{self.cut_in_m_s} < {self.rated_m_s} < {self.cut_out_m_s}"
+            )
+        return self
+
+
+class PVParams(_Spec):
+    """PV array: ``P = N * A * eta * G``, ``eta = eta_ref * eta_pc * (1 - beta*(T_c - T_ref))``
+    (paper 001 eq. 2-3); cell temperature from ambient by the NOCT rule."""
+
+    panels: Annotated[int, Field(ge=1)]
+    panel_area_m2: PositiveKw = 1.6
+    eta_ref: Annotated[float, Field(gt=0.0, le=1.0)] = 0.20
+    eta_pc: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    temp_coeff_per_c: NonNegative = 0.0045
+    t_ref_c: float = 25.0
+    noct_c: float = 45.0
+    irradiance: str = Field(description="profile column: plane-of-array irradiance, W/m2")
+    temperature: str = Field(description="profile column: ambient temperature, degrees C")
+
+
+class PVPlantSpec(PVParams):
+    """A PV plant member of a VPP."""
+
+    kind: Literal["pv"] = "pv"
+    name: str
+    bus: int | None = None
+
+
+class LoadSpec(_Spec):
+    """An inflexible load following a profile (kW)."""
+
+    kind: Literal["load"] = "load"
+    name: str
+    bus: int | None = None
+    profile: str = Field(description="profile column: load forecast, kW")
+    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+
+
+class ReserveRatioSpec(_Spec):
+    """Controllable-load reserve ratio per period of the day (paper 001 eq. 6-7).
+
+    Periods: ``low`` 00:00-07:00, ``morning_peak`` 08:00-12:00, ``evening_peak`` 19:00-21:00,
+    ``shoulder`` the remaining hours (07:00-08:00, 12:00-19:00, 21:00-24:00).
+    """
+
+    low: Fraction = 0.10
+    morning_peak: Fraction = 0.20
+    evening_peak: Fraction = 0.25
+    shoulder: Fraction = 0.15
+
+
+class ControllableLoadSpec(_Spec):
+    """A load whose curtailable share is ``reserve_ratio(t) * participation`` (paper 001 eq. 6-9)."""
+
+    kind: Literal["controllable_load"] = "controllable_load"
+    name: str
+    bus: int | None = None
+    profile: str = Field(description="profile column: load forecast, kW")
+    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    reserve_ratio: ReserveRatioSpec = ReserveRatioSpec()
+    participation: Fraction = 0.7
+    curtail_cost_cny_per_kwh: NonNegative = 0.9
+
+
+class GeneratorSpec(_Spec):
+    """A dispatchable unit (microturbine, fuel cell, diesel) with a convex quadratic cost curve.
+
+    Cost per hour at output ``p`` kW: ``a + b*p + c*p**2`` (CNY/h) while it runs.
+    """
+
+    kind: Literal["generator"] = "generator"
+    name: str
+    bus: int | None = None
+    technology: Literal["microturbine", "fuel_cell", "diesel", "hydro"]
+    p_min_kw: NonNegative = 0.0
+    p_max_kw: PositiveKw
+    ramp_kw_per_h: PositiveKw | None = None
+    p0_kw: NonNegative = 0.0
+    cost_a_cny_per_h: NonNegative = 0.0
+    cost_b_cny_per_kwh: NonNegative
+    cost_c_cny_per_kw2h: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _limits(self) -> GeneratorSpec:
+        if self.p_min_kw > self.p_max_kw:
+            raise ValueError(
+                f"expected p_min_kw <= p_max_kw, got {self.p_min_kw} > {self.p_max_kw}"
+            )
+        return self
+
+
+class ProsumerSpec(_Spec):
+    """A prosumer: a load with optional rooftop PV and an optional battery."""
+
+    kind: Literal["prosumer"] = "prosumer"
+    name: str
+    bus: int | None = None
+    profile: str = Field(description="profile column: load forecast, kW")
+    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    pv: PVParams | None = None
+    battery: BatteryParams | None = None
+
+
+MemberSpec = Annotated[
+    BatterySpec
+    | WindTurbineSpec
+    | PVPlantSpec
+    | LoadSpec
+    | ControllableLoadSpec
+    | GeneratorSpec
+    | ProsumerSpec,
+    Field(discriminator="kind"),
+]
+
+
+class VppCostSpec(_Spec):
+    """Cost coefficients of a VPP's lower-level objective (paper 004 eq. 4-5), CNY/kWh.
+
+    ``mu1``/``mu2`` curtailment, ``lam1`` battery operation, ``lam2``/``lam3`` wind/PV
+    operation on the forecast, ``w_b`` purchased-power management, ``w_bat`` battery leakage.
+    """
+
+    mu1_wind_curtail_cny_per_kwh: NonNegative
+    mu2_pv_curtail_cny_per_kwh: NonNegative
+    lam1_battery_cny_per_kwh: NonNegative
+    lam2_wind_om_cny_per_kwh: NonNegative
+    lam3_pv_om_cny_per_kwh: NonNegative
+    w_b_purchase_cny_per_kwh: NonNegative
+    w_bat_battery_cny_per_kwh: NonNegative
+
+
+class ExchangeLimitSpec(_Spec):
+    """Exchange limits with the VPO (paper 004 eq. 3), kW."""
+
+    buy_max_kw: NonNegative
+    sell_max_kw: NonNegative
+
+
+class VppSpec(_Spec):
+    """A virtual power plant: its members, exchange limits and cost coefficients."""
+
+    name: str
+    bus: int
+    exchange: ExchangeLimitSpec
+    costs: VppCostSpec
+    end_soc_at_least_initial: bool = True
+    members: Annotated[list[MemberSpec], Field(min_length=1)]
+
+
+# ---------------------------------------------------------------- system-level parts
+
+
+class TariffPeriodSpec(_Spec):
+    """One tariff period: the hours of the day it covers and its import/export prices."""
+
+    name: str
+    hours: Annotated[list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)]
+    import_cny_per_kwh: NonNegative
+    export_cny_per_kwh: NonNegative
+
+    @model_validator(mode="after")
+    def _export_below_import(self) -> TariffPeriodSpec:
+        if self.export_cny_per_kwh > self.import_cny_per_kwh:
+            raise ValueError(
+                "expected export_cny_per_kwh <= import_cny_per_kwh, got "
+                f"{self.export_cny_per_kwh} > {self.import_cny_per_kwh}"
+            )
+        return self
+
+
+class TariffSpec(_Spec):
+    """Time-of-use grid tariff; the periods must cover every hour of the day exactly once."""
+
+    periods: Annotated[list[TariffPeriodSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _cover_day(self) -> TariffSpec:
+        hours = [h for p in self.periods for h in p.hours]
+        missing = sorted(set(range(24)) - set(hours))
+        doubled = sorted({h for h in hours if hours.count(h) > 1})
+        if missing or doubled:
+            raise ValueError(
+                "expected the periods to cover hours 0-23 exactly once; "
+                f"missing {missing}, listed twice {doubled}"
+            )
+        return self
+
+
+class MarketSpec(_Spec):
+    """Price policy of the VPO and settlement rules."""
+
+    price_policy: str = "passthrough"
+    imbalance_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10
+    value_of_lost_load_cny_per_kwh: PositiveKw = 10.0
+
+
+class VpoSpec(_Spec):
+    """The VPP operator; trades with the grid at the feeder's slack bus."""
+
+    name: str = "VPO"
+
+
+class BalancingSpec(_Spec):
+    """Real-time balancing inside each VPP: the allocator, by name."""
+
+    allocator: str = "merit-order"
+
+
+class ErrorModelSpec(_Spec):
+    """Relative forecast error of one quantity: ``actual = forecast * (1 + eps)``.
+
+    ``uniform``: eps ~ U(-band, band) (paper 004's +-30 %); ``normal``: eps ~ N(0, sd)
+    truncated at ``clip_sd`` standard deviations; ``none``: perfect forecast.
+    """
+
+    kind: Literal["none", "uniform", "normal"] = "none"
+    band: Fraction = 0.0
+    sd: NonNegative = 0.0
+    clip_sd: PositiveKw = 3.0
+
+
+class ForecastErrorSpec(_Spec):
+    """Forecast-error models for wind, PV and load."""
+
+    wind: ErrorModelSpec = ErrorModelSpec()
+    pv: ErrorModelSpec = ErrorModelSpec()
+    load: ErrorModelSpec = ErrorModelSpec()
+
+
+class LinkSpec(_Spec):
+    """A communication link between the VPO and one VPP: one-way latency and loss probability."""
+
+    latency_s: NonNegative = 0.0
+    loss_probability: Fraction = 0.0
+
+
+class CommunicationSpec(_Spec):
+    """SimPy messaging: per-link latency/loss and the VPO's gate closure after price release."""
+
+    gate_closure_s: NonNegative = 900.0
+    default_link: LinkSpec = LinkSpec()
+    links: dict[str, LinkSpec] = {}
+
+
+class FeederSpec(_Spec):
+    """The distribution feeder: a registry name (``ieee33``...) or a pandapower JSON path."""
+
+    name: str = "ieee33"
+    background_load_scale: NonNegative = 1.0
+    background_load_profile: str | None = Field(
+        default=None, description="profile column: per-unit factor on the feeder's own loads"
+    )
+
+
+class Scenario(_Spec):
+    """A complete scenario: horizon, feeder, tariff, market, VPO, VPPs, uncertainty, messaging."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    days: Annotated[int, Field(ge=1, le=3660)] = 1
+    step_h: Literal[1.0, 0.5, 0.25] = 1.0
+    profiles: str = Field(description="CSV file of daily profiles, relative to the YAML file")
+    feeder: FeederSpec = FeederSpec()
+    tariff: TariffSpec
+    market: MarketSpec = MarketSpec()
+    vpo: VpoSpec = VpoSpec()
+    balancing: BalancingSpec = BalancingSpec()
+    vpps: Annotated[list[VppSpec], Field(min_length=1)]
+    forecast_error: ForecastErrorSpec = ForecastErrorSpec()
+    communication: CommunicationSpec = CommunicationSpec()
+    assumptions: list[str] = []
+
+    @property
+    def steps_per_day(self) -> int:
+        """Number of steps in one day."""
+        return int(round(24.0 / self.step_h))
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps in the whole horizon."""
+        return self.days * self.steps_per_day
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Scenario:
+        names = [self.vpo.name] + [v.name for v in self.vpps]
+        names += [m.name for v in self.vpps for m in v.members]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"expected unique agent names, got duplicates {doubled}")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario with its source path and profile table (one row per step of a day
+    or of the whole horizon)."""
+
+    scenario: Scenario
+    path: Path
+    profiles: pd.DataFrame
+
+    def profile(self, column: str, n_steps: int | None = None) -> np.ndarray:
+        """Return ``column`` as a float array of ``n_steps`` values (a daily profile is tiled)."""
+        values = self.profiles[column].to_numpy(dtype=float)
+        n = self.scenario.n_steps if n_steps is None else n_steps
+        reps = math.ceil(n / len(values))
+        return np.tile(values, reps)[:n]
+
+    def with_overrides(self, **changes: Any) -> LoadedScenario:
+        """Return a copy whose scenario has the given top-level fields replaced, re-validated."""
+        data = self.scenario.model_dump()
+        data.update(changes)
+        try:
+            scenario = Scenario.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(self.path, _pydantic_problems(exc)) from None
+        return LoadedScenario(scenario=scenario, path=self.path, profiles=self.profiles)
+
+
+def _format_loc(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors():
+        # drop the discriminator tag pydantic inserts into union locations (e.g. "battery")
+        loc = list(err["loc"])
+        if err["type"] == "extra_forbidden":
+            what = "unknown field (not in the schema; check its spelling)"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            what = f"{msg} (got {err['input']!r})" if err["type"] != "missing" else msg
+        problems.append((_format_loc(_strip_tags(loc)), what))
+    return problems
+
+
+_MEMBER_TAGS = {
+    "battery",
+    "wind",
+    "pv",
+    "load",
+    "controllable_load",
+    "generator",
+    "prosumer",
+}
+
+
+def _strip_tags(loc: list[Any]) -> list[Any]:
+    out = []
+    for i, part in enumerate(loc):
+        if part in _MEMBER_TAGS and i > 0 and isinstance(loc[i - 1], int):
+            continue
+        out.append(part)
+    return out
+
+
+def _resolve_catalogs(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
+    """Replace ``catalog: FILE/KEY`` in battery members with the catalog entry (inline keys win)."""
+    problems: list[tuple[str, str]] = []
+    vpps = raw.get("vpps")
+    if not isinstance(vpps, list):
+        return problems
+    for i, vpp in enumerate(vpps):
+        members = vpp.get("members") if isinstance(vpp, dict) else None
+        if not isinstance(members, list):
+            continue
+        for j, member in enumerate(members):
+            if not isinstance(member, dict) or "catalog" not in member:
+                continue
+            field = f"vpps[{i}].members[{j}].catalog"
+            ref = member.pop("catalog")
+            entry, error = _catalog_entry(str(ref), base_dir)
+            if error:
+                problems.append((field, error))
+                continue
+            merged = {**entry, **member}
+            merged.setdefault("source", f"catalog {ref}")
+            members[j] = merged
+    return problems
+
+
+def _catalog_entry(ref: str, base_dir: Path) -> tuple[dict[str, Any], str | None]:
+    if "/" not in ref:
+        return {}, f"expected 'CATALOG/ENTRY' (for example 'liu2025_batteries/VPP1'), got {ref!r}"
+    catalog, key = ref.rsplit("/", 1)
+    candidates = [base_dir / f"{catalog}.yaml", data_dir("agents") / f"{catalog}.yaml"]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        shipped = sorted(p.stem for p in data_dir("agents").glob("*.yaml"))
+        return {}, f"expected an agent catalog among {shipped}, got {catalog!r}"
+    with path.open(encoding="utf-8") as fh:
+        entries = (yaml.safe_load(fh) or {}).get("entries", {})
+    if key not in entries:
+        return {}, f"expected an entry of catalog {catalog!r} among {sorted(entries)}, got {key!r}"
+    return dict(entries[key]), None
+
+
+def _profile_columns(s: Scenario) -> list[tuple[str, str, bool]]:
+    """(field path, column, may_be_negative) for every profile column the scenario names."""
+    cols: list[tuple[str, str, bool]] = []
+    if s.feeder.background_load_profile:
+        cols.append(("feeder.background_load_profile", s.feeder.background_load_profile, False))
+    for i, vpp in enumerate(s.vpps):
+        for j, m in enumerate(vpp.members):
+            where = f"vpps[{i}].members[{j}]"
+            if isinstance(m, WindTurbineSpec):
+                cols.append((f"{where}.wind_speed", m.wind_speed, False))
+            elif isinstance(m, PVPlantSpec):
+                cols.append((f"{where}.irradiance", m.irradiance, False))
+                cols.append((f"{where}.temperature", m.temperature, True))
+            elif isinstance(m, LoadSpec | ControllableLoadSpec | ProsumerSpec):
+                cols.append((f"{where}.profile", m.profile, False))
+                if isinstance(m, ProsumerSpec) and m.pv is not None:
+                    cols.append((f"{where}.pv.irradiance", m.pv.irradiance, False))
+                    cols.append((f"{where}.pv.temperature", m.pv.temperature, True))
+    return cols
+
+
+def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[tuple[str, str]]]:
+    csv_path = (path.parent / s.profiles).resolve()
+    if not csv_path.is_file():
+        return None, [("profiles", f"expected an existing CSV file, got {str(csv_path)!r}")]
+    try:
+        table = pd.read_csv(csv_path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        return None, [("profiles", f"expected a readable CSV file ({csv_path}): {exc}")]
+    problems: list[tuple[str, str]] = []
+    allowed = {s.steps_per_day, s.n_steps}
+    if len(table) not in allowed:
+        problems.append(
+            (
+                "profiles",
+                f"expected {s.steps_per_day} rows (one day of {s.step_h} h steps) or "
+                f"{s.n_steps} rows (the whole horizon) in {csv_path.name}, got {len(table)}",
+            )
+        )
+    for field, column, may_be_negative in _profile_columns(s):
+        if column not in table.columns:
+            problems.append(
+                (field, f"expected a column of {csv_path.name} {list(table.columns)}, got {column!r}")
+            )
+            continue
+        values = pd.to_numeric(table[column], errors="coerce")
+        if values.isna().any():
+            row = int(values.isna().to_numpy().argmax())
+            problems.append(
+                (field, f"expected numbers in column {column!r}, got {table[column].iloc[row]!r} "
+                        f"at row {row + 2} of {csv_path.name}")
+            )
+        elif not may_be_negative and (values < 0).any():
+            row = int((values < 0).to_numpy().argmax())
+            problems.append(
+                (field, f"expected non-negative values in column {column!r}, got "
+                        f"{values.iloc[row]} at row {row + 2} of {csv_path.name}")
+            )
+    return table, problems
+
+
+def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
+    from vppsim.grids import FeederError, load_feeder
+
+    try:
+        net = load_feeder(s.feeder.name, base_dir=path.parent)
+    except FeederError as exc:
+        return [("feeder.name", str(exc))]
+    buses = set(int(b) for b in net.bus.index)
+    lo, hi = min(buses), max(buses)
+    problems = []
+    for i, vpp in enumerate(s.vpps):
+        if vpp.bus not in buses:
+            problems.append(
+                (f"vpps[{i}].bus", f"expected a bus of feeder {s.feeder.name!r} "
+                                   f"({lo}..{hi}), got {vpp.bus}")
+            )
+        for j, m in enumerate(vpp.members):
+            if m.bus is not None and m.bus not in buses:
+                problems.append(
+                    (f"vpps[{i}].members[{j}].bus",
+                     f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {m.bus}")
+                )
+    return problems
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    """Load and fully validate a scenario YAML file.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found, each naming the file, the field path and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(path, [("(file)", "expected an existing scenario YAML file")])
+    try:
+        with path.open(encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(path, [("(file)", f"expected valid YAML: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(path, [("(top level)", "expected a mapping of scenario fields")])
+
+    problems = _resolve_catalogs(raw, path.parent)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(path, problems + _pydantic_problems(exc)) from None
+    if problems:
+        raise ScenarioError(path, problems)
+
+    from vppsim.market.pricing import PRICE_POLICIES
+
+    if scenario.market.price_policy not in PRICE_POLICIES:
+        problems.append(
+            ("market.price_policy",
+             f"expected one of {sorted(PRICE_POLICIES)}, got {scenario.market.price_policy!r}")
+        )
+    from vppsim.agents.balancing import ALLOCATORS
+
+    if scenario.balancing.allocator not in ALLOCATORS:
+        problems.append(
+            ("balancing.allocator",
+             f"expected one of {sorted(ALLOCATORS)}, got {scenario.balancing.allocator!r}")
+        )
+    vpp_names = {v.name for v in scenario.vpps}
+    for key in scenario.communication.links:
+        if key not in vpp_names:
+            problems.append(
+                (f"communication.links.{key}", f"expected a VPP name {sorted(vpp_names)}")
+            )
+    profiles, profile_problems = _check_profiles(scenario, path)
+    problems += profile_problems
+    problems += _check_buses(scenario, path)
+    if problems:
+        raise ScenarioError(path, problems)
+    assert profiles is not None
+    return LoadedScenario(scenario=scenario, path=path.resolve(), profiles=profiles)
