@@ -105,8 +105,11 @@ class WindTurbineSpec(_Spec):
 
 
 class PVParams(_Spec):
-    """PV array: ``P = N * A * eta * G``, ``eta = eta_ref * eta_pc * (1 - beta*(T_c - T_ref))``
-    (paper 001 eq. 2-3); cell temperature from ambient by the NOCT rule."""
+    """PV array parameters (paper 001 eq. 2-3).
+
+    ``P = N * A * eta * G`` with ``eta = eta_ref * eta_pc * (1 - beta*(T_c - T_ref))``; the cell
+    temperature comes from the ambient one by the NOCT rule.
+    """
 
     panels: Annotated[int, Field(ge=1)]
     panel_area_m2: PositiveKw = 1.6
@@ -397,8 +400,10 @@ class Scenario(_Spec):
 
 @dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario with its source path and profile table (one row per step of a day
-    or of the whole horizon)."""
+    """A validated scenario with its source path and profile table.
+
+    The table has one row per step of a day (repeated every day) or of the whole horizon.
+    """
 
     scenario: Scenario
     path: Path

@@ -41,7 +41,9 @@ def settle_vpp(
     return VppSettlement(day_ahead, imbalance)
 
 
-def settle_grid(net_export_kw: float, pi_imp: float, pi_exp: float, dt_h: float) -> tuple[float, float, float]:
+def settle_grid(
+    net_export_kw: float, pi_imp: float, pi_exp: float, dt_h: float
+) -> tuple[float, float, float]:
     """The VPO's grid trade for a net position ``x - m`` (kW): returns ``(x, m, revenue_cny)``.
 
     Paper 004 eq. 9-10 with DESIGN signs: the VPO exports ``x`` at ``pi_exp`` and imports

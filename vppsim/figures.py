@@ -1,0 +1,112 @@
+"""Figures of one run, drawn from the tidy time series (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig: plt.Figure, folder: Path, name: str, out: list[str]) -> None:
+    path = folder / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    out.append(str(path))
+
+
+def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
+    """Draw the standard figures into ``folder``; returns the file paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[str] = []
+    vpo = ts[ts.kind == "vpo"]
+    vpp = ts[ts.kind == "vpp"]
+    net = ts[ts.kind == "network"]
+    bat = ts[ts.kind == "battery"]
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    t = np.append(vpo["time_h"].to_numpy(), vpo["time_h"].iloc[-1] + step_h)
+
+    def _ext(col: str) -> np.ndarray:
+        v = vpo[col].to_numpy()
+        return np.append(v, v[-1])
+
+    ax.step(t, _ext("pi_imp_cny_per_kwh"), where="post", color="0.3", lw=3, alpha=0.35,
+            label="grid import")
+    ax.step(t, _ext("pi_exp_cny_per_kwh"), where="post", color="0.6", lw=3, alpha=0.35,
+            label="grid export")
+    ax.step(t, _ext("c_sell_cny_per_kwh"), where="post", color="C3", label="VPO sells (c_sell)")
+    ax.step(t, _ext("c_buy_cny_per_kwh"), where="post", color="C0", label="VPO buys (c_buy)")
+    ax.set(xlabel="time (h)", ylabel="price (CNY/kWh)", title="Internal prices and grid tariff")
+    ax.legend(fontsize=8)
+    _save(fig, folder, "prices", out)
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, (name, g) in enumerate(vpp.groupby("agent", sort=False)):
+        ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}", label=f"{name} realized")
+        ax.plot(g["time_h"], g["committed_buy_kw"] - g["committed_sell_kw"], color=f"C{i}",
+                ls="--", alpha=0.7, label=f"{name} committed")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(xlabel="time (h)", ylabel="net purchase from VPO (kW)",
+           title="Exchange per VPP (positive: buys from the VPO)")
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, folder, "exchange", out)
+
+    names = list(dict.fromkeys(vpp["agent"]))
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.6 * len(names)), sharex=True,
+                             squeeze=False)
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        g = vpp[vpp.agent == name]
+        x = g["time_h"].to_numpy()
+        pos = {"wind": g["wind_kw"], "PV": g["pv_kw"], "battery discharge": g["discharge_kw"],
+               "generators": g["gen_kw"], "purchase": g["buy_kw"]}
+        neg = {"battery charge": g["charge_kw"], "sale": g["sell_kw"]}
+        bottom = np.zeros(len(x))
+        for label, v in pos.items():
+            v = v.to_numpy()
+            if np.any(v > 0):
+                ax.bar(x, v, bottom=bottom, width=step_h, align="edge", label=label)
+                bottom += v
+        bottom = np.zeros(len(x))
+        for label, v in neg.items():
+            v = v.to_numpy()
+            if np.any(v > 0):
+                ax.bar(x, -v, bottom=bottom, width=step_h, align="edge", label=label)
+                bottom -= v
+        served = g["load_kw"] - g["load_curtailed_kw"] - g["unmet_kw"]
+        ax.step(np.append(x, x[-1] + step_h), np.append(served, served.iloc[-1]), where="post",
+                color="k", label="load served")
+        ax.set(ylabel="kW", title=f"{name} dispatch")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[-1, 0].set_xlabel("time (h)")
+    _save(fig, folder, "dispatch", out)
+
+    if len(bat):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for i, (name, g) in enumerate(bat.groupby("agent", sort=False)):
+            ax.plot(g["time_h"] + step_h, g["soc_pu"], color=f"C{i}", label=name)
+            ax.axhline(g["soc_min_pu"].iloc[0], color=f"C{i}", ls=":", lw=0.8)
+            ax.axhline(g["soc_max_pu"].iloc[0], color=f"C{i}", ls=":", lw=0.8)
+        ax.set(xlabel="time (h)", ylabel="state of charge (pu)",
+               title="Battery state of charge (dotted: bounds)")
+        ax.legend(fontsize=8)
+        _save(fig, folder, "soc", out)
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    ax1.bar(net["time_h"], net["losses_kw"], width=step_h, align="edge", color="C1")
+    ax1.set(ylabel="losses (kW)", title="Network losses and bus voltages")
+    ax2.plot(net["time_h"], net["vm_min_pu"], label="min")
+    ax2.plot(net["time_h"], net["vm_max_pu"], label="max")
+    bad = net[~net["converged"].astype(bool)]
+    if len(bad):
+        ax2.scatter(bad["time_h"], np.full(len(bad), 1.0), marker="x", color="r",
+                    label="not converged")
+    ax2.set(xlabel="time (h)", ylabel="voltage (pu)")
+    ax2.legend(fontsize=8)
+    _save(fig, folder, "network", out)
+    return out

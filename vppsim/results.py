@@ -1,0 +1,242 @@
+"""Result folders: ``summary.json``, ``timeseries.parquet``, ``report.md`` and ``figures/*.png``.
+
+A run writes into ``<out>.incomplete/`` and renames it to ``<out>`` only when everything is
+written, so a folder without that suffix is always complete. If a step fails, what was
+already written stays in the ``.incomplete`` folder together with ``error.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vppsim import __version__
+
+INCOMPLETE_SUFFIX = ".incomplete"
+
+
+def default_out_dir(scenario_name: str, base: Path | None = None) -> Path:
+    """``results/<scenario>-<timestamp>`` under ``base`` (default: the working directory)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return (base or Path.cwd()) / "results" / f"{scenario_name}-{stamp}"
+
+
+def _round(x: Any) -> Any:
+    if isinstance(x, float | np.floating):
+        x = float(x)
+        return None if math.isnan(x) else x
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, dict):
+        return {k: _round(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_round(v) for v in x]
+    return x
+
+
+def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
+    """Build the ``summary.json`` contract (DESIGN.md "Results") from a finished model."""
+    ts = model.timeseries()
+    dt = model.step_h
+    vpp = ts[ts.kind == "vpp"]
+    vpo = ts[ts.kind == "vpo"]
+    net = ts[ts.kind == "network"]
+    per_vpp = vpp.groupby("agent", sort=False)["cost_cny"].sum()
+    vpp_cost = {k: float(v) for k, v in per_vpp.items()}
+    total_vpp = float(per_vpp.sum())
+    vpo_profit = float(vpo["profit_cny"].sum())
+    available = float((vpp["wind_available_kw"] + vpp["pv_available_kw"]).sum()) * dt
+    used = float((vpp["wind_kw"] + vpp["pv_kw"]).sum()) * dt
+    converged = net["converged"].astype(bool)
+    cost_cols = [c for c in vpp.columns
+                 if c.startswith("cost_") and c.endswith("_cny") and c != "cost_cny"]
+    breakdown = {
+        name: {c.removeprefix("cost_").removesuffix("_cny"): float(g[c].sum()) for c in cost_cols}
+        for name, g in vpp.groupby("agent", sort=False)
+    }
+    schedules = {v.name: v.schedule for v in model.vpps}
+    return _round(
+        {
+            "scenario": model.scenario.name,
+            "scenario_file": str(model.loaded.path),
+            "seed": model.seed_used,
+            "vppsim_version": __version__,
+            "days": model.scenario.days,
+            "horizon_h": model.n_steps * dt,
+            "step_h": dt,
+            "price_policy": model.scenario.market.price_policy,
+            "vpp_cost_cny": vpp_cost,
+            "vpp_cost_breakdown_cny": breakdown,
+            "total_vpp_cost_cny": total_vpp,
+            "vpo_profit_cny": vpo_profit,
+            "system_cost_cny": total_vpp - vpo_profit,
+            "day_ahead_vpp_cost_cny": {
+                k: (float(s.cost_cny) if s is not None else None) for k, s in schedules.items()
+            },
+            "grid_import_kwh": float(vpo["grid_import_kw"].sum()) * dt,
+            "grid_export_kwh": float(vpo["grid_export_kw"].sum()) * dt,
+            "network_losses_kwh": float(net["losses_kw"].sum(min_count=1)) * dt,
+            "renewable_available_kwh": available,
+            "renewable_used_kwh": used,
+            "renewable_utilization": used / available if available > 0 else None,
+            "curtailment_kwh": available - used,
+            "imbalance_kwh": float(vpp["imbalance_kw"].abs().sum()) * dt,
+            "unmet_energy_kwh": float(vpp["unmet_kw"].sum()) * dt,
+            "spilled_energy_kwh": float(vpp["spill_kw"].sum()) * dt,
+            "peak_grid_import_kw": float(vpo["grid_import_kw"].max()),
+            "peak_feeder_load_kw": float(net["p_slack_kw"].max()),
+            "min_voltage_pu": float(net["vm_min_pu"].min()),
+            "max_voltage_pu": float(net["vm_max_pu"].max()),
+            "max_line_loading_pct": float(net["max_line_loading_pct"].max()),
+            "power_flow_nonconverged_steps": [int(s) for s in net.loc[~converged, "step"]],
+            "max_energy_balance_residual_kw": float(vpp["energy_balance_residual_kw"].abs().max()),
+            "messaging": dict(model.message_counts),
+            "equilibrium_certificate": {
+                "status": "not_computed",
+                "reason": f"price policy {model.scenario.market.price_policy!r} sets no game; "
+                "every VPP schedule is its exact best response (HiGHS) to the prices",
+            },
+            "solver": {
+                "price_policy": model.scenario.market.price_policy,
+                "lower_level": "HiGHS LP (MILP re-solve if charge/discharge or buy/sell overlap)",
+                "lower_level_milp_used": {
+                    k: bool(s.used_milp) for k, s in schedules.items() if s is not None
+                },
+                "realtime_allocator": model.scenario.balancing.allocator,
+                "power_flow": "pandapower.runpp",
+                "iterations": None,
+            },
+            "wall_time_s": {**{k: float(v) for k, v in model.phase_s.items()}, **wall_s},
+            "assumptions": list(model.scenario.assumptions),
+        }
+    )
+
+
+def write_results(
+    model: Any,
+    out: Path,
+    wall_s: dict[str, float],
+    figures: bool = True,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> Path:
+    """Write the result folder for a finished model and return its final path."""
+    out = Path(out)
+    work = out.with_name(out.name + INCOMPLETE_SUFFIX)
+    if out.exists():
+        raise FileExistsError(f"{out} exists; choose another --out or remove it")
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    try:
+        start = time.perf_counter()
+        ts = model.timeseries()
+        ts.to_parquet(work / "timeseries.parquet", index=False)
+        pd.DataFrame(model.bus_rows).to_parquet(work / "bus_injections.parquet", index=False)
+        summary = summarize(model, wall_s)
+        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        figure_files: list[str] = []
+        if figures:
+            from vppsim.figures import make_figures
+
+            figure_files = make_figures(ts, work / "figures", model.step_h)
+        (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
+        summary["wall_time_s"]["writing"] = time.perf_counter() - start
+        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    except BaseException as exc:
+        (work / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        if on_error:
+            on_error(exc)
+        raise
+    work.rename(out)
+    return out
+
+
+def _fmt(x: Any, nd: int = 2) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:,.{nd}f}"
+    return str(x)
+
+
+def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
+    """A Markdown report of one run."""
+    s = summary
+    lines = [
+        f"# {s['scenario']}: co-simulation report",
+        "",
+        f"vppsim {s['vppsim_version']}, seed {s['seed']}, {s['days']} day(s) of "
+        f"{s['step_h']} h steps, price policy `{s['price_policy']}`.",
+        "",
+        "## Costs (CNY)",
+        "",
+        "| VPP | realized cost | day-ahead plan cost |",
+        "|---|---:|---:|",
+    ]
+    for name, cost in s["vpp_cost_cny"].items():
+        lines.append(f"| {name} | {_fmt(cost)} | {_fmt(s['day_ahead_vpp_cost_cny'].get(name))} |")
+    lines += [
+        f"| **total** | **{_fmt(s['total_vpp_cost_cny'])}** | |",
+        "",
+        f"VPO profit: {_fmt(s['vpo_profit_cny'])} CNY. System cost (VPP costs minus VPO "
+        f"profit): {_fmt(s['system_cost_cny'])} CNY.",
+        "",
+        "## Energy and network",
+        "",
+        "| quantity | value |",
+        "|---|---:|",
+        f"| grid import (kWh) | {_fmt(s['grid_import_kwh'])} |",
+        f"| grid export (kWh) | {_fmt(s['grid_export_kwh'])} |",
+        f"| network losses (kWh) | {_fmt(s['network_losses_kwh'])} |",
+        f"| renewable utilization | {_fmt(s['renewable_utilization'], 4)} |",
+        f"| curtailment (kWh) | {_fmt(s['curtailment_kwh'])} |",
+        f"| imbalance, absolute (kWh) | {_fmt(s['imbalance_kwh'])} |",
+        f"| unmet energy (kWh) | {_fmt(s['unmet_energy_kwh'])} |",
+        f"| peak grid import (kW) | {_fmt(s['peak_grid_import_kw'])} |",
+        f"| min / max bus voltage (pu) | {_fmt(s['min_voltage_pu'], 4)} / "
+        f"{_fmt(s['max_voltage_pu'], 4)} |",
+        f"| max line loading (%) | {_fmt(s['max_line_loading_pct'])} |",
+        f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} |",
+        f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
+        "",
+        "## Messaging",
+        "",
+        f"Messages sent {s['messaging']['sent']}, lost {s['messaging']['lost']}, late "
+        f"{s['messaging']['late']}; VPP schedules replaced by a fallback: "
+        f"{s['messaging']['fallbacks']}.",
+        "",
+        "## Equilibrium certificate",
+        "",
+        f"{s['equilibrium_certificate'].get('status')}: "
+        f"{s['equilibrium_certificate'].get('reason', '')}",
+        "",
+        "## Definitions",
+        "",
+        "- Realized VPP cost: paper 004 eq. 4-6 on the realized schedule (curtailment, battery "
+        "and renewable operation, environmental cost, trade) plus imbalance settlement: a short "
+        "position pays `c_sell*(1+penalty)`, a long one is paid `c_buy*(1-penalty)`.",
+        "- Renewable utilization: wind and PV energy used over energy available after forecast "
+        "error.",
+        "- Losses: pandapower's `res_line.pl_mw` plus transformer losses, summed over steps.",
+        "",
+    ]
+    if figure_files:
+        lines += ["## Figures", ""]
+        lines += [f"![{Path(f).stem}](figures/{Path(f).name})" for f in figure_files]
+        lines.append("")
+    if s.get("assumptions"):
+        lines += ["## Assumptions of the scenario", ""]
+        lines += [f"- {a}" for a in s["assumptions"]]
+        lines.append("")
+    return "\n".join(lines)
