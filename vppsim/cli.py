@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from vppsim.model import VPPModel
-    from vppsim.results import default_out_dir, write_results
+    from vppsim.results import default_out_dir, save_partial, write_results
 
     t0 = time.perf_counter()
     path = args.scenario or default_scenario_path()
@@ -61,7 +61,13 @@ def _run(args: argparse.Namespace) -> int:
     model = VPPModel(loaded, seed=args.seed)
     build_s = time.perf_counter() - t1
     t2 = time.perf_counter()
-    model.run(progress=not args.quiet and loaded.scenario.days > 1)
+    try:
+        model.run(progress=not args.quiet and loaded.scenario.days > 1)
+    except Exception as exc:
+        partial = save_partial(model, out, exc)
+        print(f"vppsim: the run failed at step {model.t}: {type(exc).__name__}: {exc}\n"
+              f"  what was computed so far is in {partial} (see error.txt)", file=sys.stderr)
+        return 1
     run_s = time.perf_counter() - t2
     final = write_results(
         model, out, {"load_scenario": load_s, "build": build_s, "run": run_s},

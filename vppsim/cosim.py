@@ -15,6 +15,7 @@ every schedule arrives at the sending instant and the round changes nothing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,9 @@ def day_ahead_round(
     env = bus.env
     start = env.now
     gate = start + bus.spec.gate_closure_s
+    # a schedule arriving at the gate instant is in time, also when start + latency + latency
+    # rounds a few ulps above start + gate_closure_s
+    gate_tol = 1e-9 + 8 * math.ulp(gate)
     first_log = len(bus.log)
 
     def vpp_process(name: str):  # noqa: ANN202
@@ -145,7 +149,7 @@ def day_ahead_round(
             if msg.kind != "schedule" or msg.round_id != round_id:
                 entry.late = True  # a reply from an earlier round, delivered after its gate
                 continue
-            if env.now <= gate:
+            if env.now <= gate + gate_tol:
                 received[msg.sender] = msg.payload
             else:
                 entry.late = True

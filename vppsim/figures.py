@@ -46,6 +46,14 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
     ax.legend(fontsize=8)
     _save(fig, folder, "prices", out)
 
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    profit = vpo["profit_cny"].to_numpy()
+    ax.bar(vpo["time_h"], profit, width=step_h, align="edge",
+           color=np.where(profit >= 0, "C2", "C3"))
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(xlabel="time (h)", ylabel="CNY per step", title="VPO profit per step")
+    _save(fig, folder, "vpo_profit", out)
+
     fig, ax = plt.subplots(figsize=(8, 4))
     for i, (name, g) in enumerate(vpp.groupby("agent", sort=False)):
         ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}", label=f"{name} realized")

@@ -80,18 +80,25 @@ class VPPModel(mesa.Model):
         col = scenario.feeder.background_load_profile
         self.background_factor = loaded.profile(col) if col else np.ones(self.n_steps)
         self.network = DistributionNetwork(
-            self, PowerFlow(net, background_load_scale=scenario.feeder.background_load_scale)
+            self,
+            # cold start every step: losses then equal a plain pandapower.runpp of the
+            # step's injections (a warm start stops elsewhere within the solver tolerance)
+            PowerFlow(net, background_load_scale=scenario.feeder.background_load_scale,
+                      backend=scenario.feeder.power_flow_backend, warm_start=False),
         )
         self.vpo = VPO(self, scenario.vpo.name)
         self.vpps: list[VPP] = []
         self.physical_agents: list[mesa.Agent] = []
+        self.vpp_of: dict[str, str] = {}  # member agent name -> its VPP (prosumers own PV/BAT)
         for spec in scenario.vpps:
             vpp = VPP(self, spec)
             self.vpps.append(vpp)
             for member in spec.members:
                 for agent in self._build_member(member, vpp):
                     vpp.add_member(agent)
+                    self.vpp_of[agent.name] = vpp.name
                     self.physical_agents.append(agent)
+        self.realizers = self.agents.select(lambda a: hasattr(a, "realize"))
 
     # ------------------------------------------------------------------ construction
     def _build_member(self, spec: Any, vpp: VPP) -> list[mesa.Agent]:
@@ -139,11 +146,11 @@ class VPPModel(mesa.Model):
         step_start_s = t * self.step_h * 3600.0
         if self.env.now < step_start_s:
             self.env.run(until=step_start_s)
-        realizers = [a for a in self.physical_agents if hasattr(a, "realize")]
-        self._timed("realize", lambda: [a.realize(t) for a in realizers])
+        # AgentSets keep creation order, so the draws from self.rng are reproducible
+        self._timed("realize", self.realizers.do, "realize", t)
         if t % self.steps_per_day == 0:
             self._timed("day_ahead", self._day_ahead, t // self.steps_per_day)
-        self._timed("realtime", lambda: [v.balance(t) for v in self.vpps])
+        self._timed("realtime", self.agents_by_type[VPP].do, "balance", t)
         self._timed("settlement", self.vpo.settle, t, self.vpps)
         self._timed("power_flow", self.network.step_power_flow, t)
         self._timed("accounting", self._account, t)
@@ -175,7 +182,7 @@ class VPPModel(mesa.Model):
         self.rows.append({**base, "agent": self.vpo.name, "kind": "vpo", **self.vpo.record})
         self.rows.append({**base, "agent": "network", "kind": "network", **self.network.record})
         for a in self.physical_agents:
-            row = {**base, "agent": a.name, "vpp": getattr(a, "owner", None), "bus": a.bus}
+            row = {**base, "agent": a.name, "vpp": self.vpp_of[a.name], "bus": a.bus}
             if isinstance(a, WindTurbine | PVPlant):
                 row.update(kind=a.tech, p_forecast_kw=float(a.forecast_kw[t]),
                            p_available_kw=a.available_kw, p_kw=a.p_kw, curtailed_kw=a.curtailed_kw)

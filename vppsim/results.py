@@ -114,7 +114,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
                     k: bool(s.used_milp) for k, s in schedules.items() if s is not None
                 },
                 "realtime_allocator": model.scenario.balancing.allocator,
-                "power_flow": "pandapower.runpp",
+                "power_flow": model.scenario.feeder.power_flow_backend,
                 "iterations": None,
             },
             "wall_time_s": {**{k: float(v) for k, v in model.phase_s.items()}, **wall_s},
@@ -160,6 +160,18 @@ def write_results(
         raise
     work.rename(out)
     return out
+
+
+def save_partial(model: Any, out: Path, exc: BaseException) -> Path:
+    """Keep what a failed run computed: the time series so far and the error, in ``out.incomplete``."""
+    work = Path(out).with_name(Path(out).name + INCOMPLETE_SUFFIX)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "error.txt").write_text(
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8"
+    )
+    if model.rows:
+        model.timeseries().to_parquet(work / "timeseries.parquet", index=False)
+    return work
 
 
 def _fmt(x: Any, nd: int = 2) -> str:

@@ -350,6 +350,7 @@ class FeederSpec(_Spec):
     """The distribution feeder: a registry name (``ieee33``...) or a pandapower JSON path."""
 
     name: str = "ieee33"
+    power_flow_backend: Literal["pandapower", "lightsim2grid"] = "pandapower"
     background_load_scale: NonNegative = 1.0
     background_load_profile: str | None = Field(
         default=None, description="profile column: per-unit factor on the feeder's own loads"
@@ -446,7 +447,10 @@ def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
             what = "unknown field (not in the schema; check its spelling)"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            what = f"{msg} (got {err['input']!r})" if err["type"] != "missing" else msg
+            # a cross-field check (model validator) names its values itself; its input is
+            # the whole mapping (up to the whole scenario), too long to repeat
+            whole = err["type"] == "value_error" and isinstance(err["input"], dict)
+            what = msg if err["type"] == "missing" or whole else f"{msg} (got {err['input']!r})"
         problems.append((_format_loc(_strip_tags(loc)), what))
     return problems
 
@@ -544,12 +548,11 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
     problems: list[tuple[str, str]] = []
     allowed = {s.steps_per_day, s.n_steps}
     if len(table) not in allowed:
+        expected = f"{s.steps_per_day} rows (one day of {s.step_h} h steps)"
+        if s.n_steps != s.steps_per_day:
+            expected += f" or {s.n_steps} rows (the whole horizon)"
         problems.append(
-            (
-                "profiles",
-                f"expected {s.steps_per_day} rows (one day of {s.step_h} h steps) or "
-                f"{s.n_steps} rows (the whole horizon) in {csv_path.name}, got {len(table)}",
-            )
+            ("profiles", f"expected {expected} in {csv_path.name}, got {len(table)}")
         )
     for field, column, may_be_negative in _profile_columns(s):
         if column not in table.columns:
@@ -560,8 +563,11 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
         values = pd.to_numeric(table[column], errors="coerce")
         if values.isna().any():
             row = int(values.isna().to_numpy().argmax())
+            bad = table[column].iloc[row]
+            # read_csv turns empty cells and 'n/a', 'NaN'... into NaN: say so, not "nan"
+            got = "an empty or missing value" if pd.isna(bad) else repr(bad)
             problems.append(
-                (field, f"expected numbers in column {column!r}, got {table[column].iloc[row]!r} "
+                (field, f"expected numbers in column {column!r}, got {got} "
                         f"at row {row + 2} of {csv_path.name}")
             )
         elif not may_be_negative and (values < 0).any():
@@ -583,6 +589,14 @@ def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
     buses = set(int(b) for b in net.bus.index)
     lo, hi = min(buses), max(buses)
     problems = []
+    if s.feeder.power_flow_backend != "pandapower":
+        from vppsim.grids import PowerFlow
+
+        try:
+            PowerFlow(net, backend=s.feeder.power_flow_backend)
+        except ValueError as exc:
+            problems.append(("feeder.power_flow_backend", f"expected a backend that supports "
+                             f"feeder {s.feeder.name!r}: {exc}"))
     for i, vpp in enumerate(s.vpps):
         if vpp.bus not in buses:
             problems.append(
@@ -621,7 +635,11 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(path, problems + _pydantic_problems(exc)) from None
+        # fields that a failed catalog reference would have supplied are not missing on their own
+        failed = tuple(f.removesuffix("catalog") for f, _ in problems)
+        rest = [(f, w) for f, w in _pydantic_problems(exc)
+                if not (w == "Field required" and f.startswith(failed))]
+        raise ScenarioError(path, problems + rest) from None
     if problems:
         raise ScenarioError(path, problems)
 

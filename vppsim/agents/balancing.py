@@ -38,6 +38,8 @@ class BalanceInputs:
     net_buy_planned_kw: float
     buy_max_kw: float
     sell_max_kw: float
+    unmet_planned_kw: float = 0.0  # demand the day-ahead plan leaves unserved at this step
+    spill_planned_kw: float = 0.0  # output the day-ahead plan spills at this step
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,11 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
 
     Start: renewables at availability minus the planned curtailment, batteries, generators
     and load curtailment at their planned set-points (clipped to what is possible now),
-    exchange as committed. A deficit is then met by releasing planned curtailment, more
-    battery discharge, generator headroom (cheapest first), controllable-load curtailment
-    (cheapest first), extra purchase from the VPO (an imbalance), and finally unmet demand.
-    A surplus is absorbed by battery charging, generator reduction (dearest first), restoring
+    exchange as committed, unmet demand and spill as planned. A deficit is then met by
+    dropping planned spill, releasing planned curtailment, more battery discharge, generator
+    headroom (cheapest first), controllable-load curtailment (cheapest first), extra purchase
+    from the VPO (an imbalance), and finally unmet demand. A surplus is absorbed by serving
+    planned-unmet demand, battery charging, generator reduction (dearest first), restoring
     curtailed load, extra sale to the VPO (an imbalance), renewable curtailment (cheapest
     curtailment first), and finally spill. With no forecast error the plan is reproduced.
     """
@@ -95,12 +98,16 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
     gen = np.clip(x.gen_planned_kw, gen_lo, gen_hi)
     lc = np.minimum(x.load_curtail_planned_kw, x.curtailable_kw)
     net = float(np.clip(x.net_buy_planned_kw, -x.sell_max_kw, x.buy_max_kw))
+    unmet = min(max(x.unmet_planned_kw, 0.0), float(x.demand_kw.sum()))
+    spill = max(x.spill_planned_kw, 0.0)
     supply = (float(wind_avail.sum()) - w_cur + float(pv_avail.sum()) - p_cur + float(bat.sum())
-              + float(gen.sum()) + net + float(lc.sum()))
+              + float(gen.sum()) + net + float(lc.sum()) + unmet - spill)
     residual = float(x.demand_kw.sum()) - supply
-    unmet = spill = 0.0
     curt_order = [("w", x.mu_wind), ("p", x.mu_pv)]
     if residual > 0.0:  # deficit
+        d = min(residual, spill)  # 0. stop spilling what the plan spilled
+        spill -= d
+        residual -= d
         # 1. release planned renewable curtailment (dearest curtailment released first)
         for tech, _ in sorted(curt_order, key=lambda c: -c[1]):
             if tech == "w":
@@ -121,9 +128,12 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
         d = min(residual, x.buy_max_kw - net)
         net += d
         residual -= d
-        unmet = max(residual, 0.0)
+        unmet += max(residual, 0.0)
     elif residual < 0.0:  # surplus
         surplus = -residual
+        d = min(surplus, unmet)  # 0. serve demand the plan left unmet
+        unmet -= d
+        surplus -= d
         cut, surplus = _take(surplus, bat - x.battery_min_kw, np.arange(len(bat)))
         bat = bat - cut
         cut, surplus = _take(surplus, gen - gen_lo,
@@ -142,7 +152,7 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
                 d = min(surplus, float(pv_avail.sum()) - p_cur)
                 p_cur += d
             surplus -= d
-        spill = max(surplus, 0.0)
+        spill += max(surplus, 0.0)
     return BalanceOutcome(
         wind_kw=_scale_curtailment(wind_avail, w_cur),
         pv_kw=_scale_curtailment(pv_avail, p_cur),

@@ -181,6 +181,8 @@ class VPP(mesa.Agent):
             net_buy_planned_kw=float(s.buy_kw[k] - s.sell_kw[k]),
             buy_max_kw=self.spec.exchange.buy_max_kw,
             sell_max_kw=self.spec.exchange.sell_max_kw,
+            unmet_planned_kw=float(s.unmet_kw[k]),
+            spill_planned_kw=float(s.spill_kw[k]),
         )
         out = get_allocator(m.scenario.balancing.allocator)(inputs)
 
@@ -195,7 +197,10 @@ class VPP(mesa.Agent):
         for cl, c in zip(self.controllable_loads, out.load_curtail_kw, strict=True):
             cl.curtailed_kw = float(c)
         demand = inputs.demand_kw
-        share = demand / demand.sum() if demand.sum() > 0 else np.zeros_like(demand)
+        # unmet demand is shared in proportion to what is left after curtailment, so that no
+        # load is served a negative amount
+        servable = np.array([ld.demand_kw - ld.curtailed_kw for ld in self.loads])
+        share = servable / servable.sum() if servable.sum() > 0 else np.zeros_like(servable)
         for ld, sh in zip(self.loads, share, strict=True):
             ld.unmet_kw = float(out.unmet_kw * sh)
 
@@ -216,6 +221,8 @@ class VPP(mesa.Agent):
             "load_curtailed_kw": float(out.load_curtail_kw.sum()),
             "unmet_kw": float(out.unmet_kw),
             "spill_kw": float(out.spill_kw),
+            "planned_unmet_kw": inputs.unmet_planned_kw,
+            "planned_spill_kw": inputs.spill_planned_kw,
             "wind_forecast_kw": float(sum(w.forecast_kw[t] for w in self.winds)),
             "pv_forecast_kw": float(sum(p.forecast_kw[t] for p in self.pvs)),
             "wind_available_kw": float(inputs.wind_available_kw.sum()),

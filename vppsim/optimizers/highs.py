@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 import highspy
@@ -112,9 +114,29 @@ class LpBuilder:
         )
 
 
+def _quiet_highs() -> highspy.Highs:
+    """A ``Highs`` instance, created with stdout silenced.
+
+    highspy prints its licence banner when the first instance is constructed, before any
+    option can turn output off; the banner goes to the process's file descriptor 1.
+    """
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (some embedded interpreters)
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def solve_lp(lp: LinearProgram, time_limit_s: float | None = None) -> LpSolution:
     """Solve ``lp`` with HiGHS; infeasible or unbounded models return ``optimal=False``."""
-    h = highspy.Highs()
+    h = _quiet_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("threads", 1)

@@ -1,0 +1,109 @@
+"""Unit tests of agent physics, the tariff and the merit-order allocator."""
+
+import numpy as np
+import pytest
+
+from vppsim.agents.balancing import BalanceInputs, merit_order
+from vppsim.agents.loads import reserve_period
+from vppsim.agents.renewables import pv_power_kw, pv_rated_kw, wind_power_kw
+from vppsim.market.settlement import settle_grid, settle_vpp
+from vppsim.market.tariff import Tariff
+from vppsim.paths import default_scenario_path
+from vppsim.scenario import PVParams, load_scenario
+
+
+def test_wind_power_curve_regions():
+    v = np.array([0.0, 2.99, 3.0, 7.5, 12.0, 20.0, 24.99, 25.0, 30.0])
+    p = wind_power_kw(v, rated_kw=100.0, cut_in_m_s=3.0, rated_m_s=12.0, cut_out_m_s=25.0)
+    np.testing.assert_allclose(p, [0, 0, 0, 50.0, 100, 100, 100, 0, 0])
+
+
+def test_pv_model_matches_hand_calculation():
+    params = PVParams(panels=10, panel_area_m2=2.0, eta_ref=0.2, eta_pc=0.9,
+                      temp_coeff_per_c=0.004, t_ref_c=25.0, noct_c=45.0,
+                      irradiance="g", temperature="t")
+    g, ta = 800.0, 20.0
+    t_cell = ta + (45 - 20) / 800 * g  # 45 C
+    expected = 10 * 2.0 * 0.2 * 0.9 * (1 - 0.004 * (t_cell - 25)) * g / 1000
+    assert pv_power_kw(g, ta, params) == pytest.approx(expected, rel=1e-12)
+    assert pv_power_kw(0.0, ta, params) == 0.0
+    assert pv_rated_kw(params) == pytest.approx(10 * 2.0 * 0.2 * 0.9)
+
+
+@pytest.mark.parametrize(
+    ("hour", "period"),
+    [(0, "low"), (6, "low"), (7, "shoulder"), (8, "morning_peak"), (11, "morning_peak"),
+     (12, "shoulder"), (18, "shoulder"), (19, "evening_peak"), (20, "evening_peak"),
+     (21, "shoulder"), (23, "shoulder")],
+)
+def test_controllable_load_reserve_periods(hour, period):
+    assert reserve_period(hour) == period
+
+
+def test_tariff_expands_paper_table3():
+    s = load_scenario(default_scenario_path()).scenario
+    tariff = Tariff.from_spec(s.tariff, 48, 1.0)
+    assert tariff.import_cny_per_kwh[13] == 1.40 and tariff.export_cny_per_kwh[13] == 1.04
+    assert tariff.import_cny_per_kwh[3] == 0.53 and tariff.import_cny_per_kwh[27] == 0.53
+    assert tariff.import_cny_per_kwh[9] == 0.79
+    assert np.all(tariff.export_cny_per_kwh <= tariff.import_cny_per_kwh)
+    quarter = Tariff.from_spec(s.tariff, 96, 0.25)
+    np.testing.assert_array_equal(quarter.import_cny_per_kwh[::4], tariff.import_cny_per_kwh[:24])
+
+
+def test_settlement_signs():
+    s = settle_vpp(10.0, 0.0, 2.0, c_sell=1.0, c_buy=0.5, penalty=0.1, dt_h=1.0)
+    assert s.day_ahead_cny == 10.0 and s.imbalance_cny == pytest.approx(2.2)
+    s = settle_vpp(0.0, 4.0, -2.0, c_sell=1.0, c_buy=0.5, penalty=0.1, dt_h=0.5)
+    assert s.day_ahead_cny == -1.0 and s.imbalance_cny == pytest.approx(-0.45)
+    assert settle_grid(5.0, 1.4, 1.04, 1.0) == (5.0, 0.0, pytest.approx(5.2))
+    assert settle_grid(-5.0, 1.4, 1.04, 1.0) == (0.0, 5.0, pytest.approx(-7.0))
+
+
+def _inputs(**kw):
+    base = dict(
+        dt_h=1.0, wind_available_kw=np.array([50.0]), pv_available_kw=np.array([30.0]),
+        wind_planned_curtail_kw=0.0, pv_planned_curtail_kw=0.0, mu_wind=0.5, mu_pv=0.4,
+        demand_kw=np.array([100.0]), battery_planned_kw=np.array([0.0]),
+        battery_min_kw=np.array([-20.0]), battery_max_kw=np.array([20.0]),
+        gen_planned_kw=np.zeros(0), gen_limits_kw=np.zeros((0, 2)),
+        gen_marginal_cny_per_kwh=np.zeros(0), curtailable_kw=np.array([5.0]),
+        load_curtail_planned_kw=np.array([0.0]), curtail_cost_cny_per_kwh=np.array([0.9]),
+        net_buy_planned_kw=20.0, buy_max_kw=30.0, sell_max_kw=30.0,
+    )
+    base.update(kw)
+    return BalanceInputs(**base)
+
+
+def _balance(x, out):
+    return (out.wind_kw.sum() + out.pv_kw.sum() + out.battery_kw.sum() + out.gen_kw.sum()
+            + out.net_buy_kw + out.load_curtail_kw.sum() + out.unmet_kw - out.spill_kw
+            - x.demand_kw.sum())
+
+
+def test_merit_order_reproduces_plan_without_error():
+    x = _inputs()
+    out = merit_order(x)
+    assert out.net_buy_kw == 20.0 and out.battery_kw[0] == 0.0 and out.unmet_kw == 0.0
+    assert _balance(x, out) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_merit_order_deficit_order_battery_then_load_then_exchange_then_unmet():
+    x = _inputs(demand_kw=np.array([200.0]))  # 100 kW short of the plan
+    out = merit_order(x)
+    assert out.battery_kw[0] == 20.0  # battery first
+    assert out.load_curtail_kw[0] == 5.0  # then controllable load
+    assert out.net_buy_kw == 30.0  # then the exchange up to its limit
+    assert out.unmet_kw == pytest.approx(100 - 20 - 5 - 10)
+    assert _balance(x, out) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_merit_order_surplus_curtails_cheapest_curtailment_last_resort():
+    x = _inputs(demand_kw=np.array([10.0]))  # 90 kW surplus
+    out = merit_order(x)
+    assert out.battery_kw[0] == -20.0  # charge first
+    assert out.net_buy_kw == -30.0  # then sell up to the limit
+    # 90 - 20 - 50 = 20 kW to curtail: PV (mu 0.4) before wind (mu 0.5)
+    assert out.pv_kw.sum() == pytest.approx(10.0) and out.wind_kw.sum() == pytest.approx(50.0)
+    assert out.spill_kw == 0.0
+    assert _balance(x, out) == pytest.approx(0.0, abs=1e-12)
