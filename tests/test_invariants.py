@@ -541,3 +541,34 @@ def test_demand_above_all_capacity_is_reported_as_unmet(
     assert vpp1_rows.cost_lost_load_cny.sum() == pytest.approx(
         voll * energy["VPP1"]["unmet_kwh"], rel=1e-9
     )
+
+
+def test_unmet_demand_never_makes_a_load_negative(
+    default_scenario_raw: dict[str, Any], write_scenario_copy: Any
+) -> None:
+    """No supply at all: every load is unserved, none is 'served' a negative amount.
+
+    Unmet demand is shared among the loads after curtailment; sharing it by raw demand would
+    give the curtailed controllable load a negative served power (an injection on its bus).
+    Also checks that a prosumer's PV and battery rows name the VPP, not the prosumer.
+    """
+    raw = default_scenario_raw
+    vpp1 = raw["vpps"][0]
+    vpp1["exchange"] = {"buy_max_kw": 0.0, "sell_max_kw": 0.0}
+    vpp1["members"] = [
+        {"kind": "load", "name": "VPP1-LOAD", "profile": "vpp1_load_kw"},
+        {"kind": "controllable_load", "name": "VPP1-CL", "profile": "vpp2_load_kw",
+         "participation": 0.8, "reserve_ratio": {"low": 0.4, "morning_peak": 0.4,
+                                                 "evening_peak": 0.4, "shoulder": 0.4}},
+        {"kind": "prosumer", "name": "VPP1-HOME", "profile": "vpp3_load_kw",
+         "pv": {"panels": 20, "irradiance": "irradiance_w_m2", "temperature": "ambient_temp_c"},
+         "battery": {"capacity_kwh": 10, "soc0": 0.5, "soc_min": 0.1, "soc_max": 0.9,
+                     "p_max_kw": 3}},
+    ]
+    model = VPPModel(load_scenario(write_scenario_copy(raw, "no_supply")))
+    model.run()
+    check_invariants(model)
+    ts = model.timeseries()
+    cl = ts[ts.agent == "VPP1-CL"]
+    assert (cl.load_curtailed_kw > 1.0).all() and (cl.unmet_kw > 1.0).all()
+    assert set(ts.loc[ts.agent.isin(["VPP1-HOME-PV", "VPP1-HOME-BAT"]), "vpp"]) == {"VPP1"}

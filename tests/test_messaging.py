@@ -105,11 +105,11 @@ def test_second_day_falls_back_to_the_first_days_fallback(
 def _seed_with_day1_received_day2_lost(loss: float) -> int:
     """A seed whose generator delivers VPP2's two messages on day 1 and loses its prices on day 2.
 
-    With no forecast error the only draws from the model's generator are the loss draws of
-    the lossy link, in this order: day 1 prices, day 1 schedule, day 2 prices.
+    Loss draws come from a stream spawned from the model's generator (``rng.spawn(1)[0]``);
+    those of the lossy link come in this order: day 1 prices, day 1 schedule, day 2 prices.
     """
     for seed in range(1000):
-        u = np.random.default_rng(seed).random(3)
+        u = np.random.default_rng(seed).spawn(1)[0].random(3)
         if u[0] >= loss and u[1] >= loss and u[2] < loss:
             return seed
     raise AssertionError("no seed found")

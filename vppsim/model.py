@@ -75,7 +75,8 @@ class VPPModel(mesa.Model):
 
         self.tariff = Tariff.from_spec(scenario.tariff, self.n_steps, self.step_h)
         self.env = simpy.Environment()
-        self.message_bus = MessageBus(self.env, scenario.communication, self.rng)
+        # message loss draws from a stream of its own, so a lossy link leaves the weather alone
+        self.message_bus = MessageBus(self.env, scenario.communication, self.rng.spawn(1)[0])
         net = load_feeder(scenario.feeder.name, base_dir=loaded.path.parent)
         col = scenario.feeder.background_load_profile
         self.background_factor = loaded.profile(col) if col else np.ones(self.n_steps)

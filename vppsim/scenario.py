@@ -179,7 +179,9 @@ class GeneratorSpec(_Spec):
     p_min_kw: NonNegative = 0.0
     p_max_kw: PositiveKw
     ramp_kw_per_h: PositiveKw | None = None
-    p0_kw: NonNegative = 0.0
+    p0_kw: NonNegative | None = Field(
+        default=None, description="output before the first step, kW (default: p_min_kw)"
+    )
     cost_a_cny_per_h: NonNegative = 0.0
     cost_b_cny_per_kwh: NonNegative
     cost_c_cny_per_kw2h: NonNegative = 0.0
@@ -189,6 +191,11 @@ class GeneratorSpec(_Spec):
         if self.p_min_kw > self.p_max_kw:
             raise ValueError(
                 f"expected p_min_kw <= p_max_kw, got {self.p_min_kw} > {self.p_max_kw}"
+            )
+        if self.p0_kw is not None and not self.p_min_kw <= self.p0_kw <= self.p_max_kw:
+            raise ValueError(
+                f"expected p_min_kw <= p0_kw <= p_max_kw, got {self.p_min_kw} <= {self.p0_kw} "
+                f"<= {self.p_max_kw}"
             )
         return self
 

@@ -29,8 +29,8 @@ class DispatchableGenerator(mesa.Agent):
         self.name = spec.name
         self.bus = bus
         self.owner = owner
-        self.p_kw = float(np.clip(spec.p0_kw, spec.p_min_kw, spec.p_max_kw))
-        self.last_p_kw = spec.p0_kw
+        self.p_kw = spec.p_min_kw if spec.p0_kw is None else spec.p0_kw
+        self.last_p_kw = self.p_kw
 
     def cost_cny_per_h(self, p_kw: float) -> float:
         """Hourly cost at output ``p_kw`` with the piecewise-linear curve the LP uses."""

@@ -28,6 +28,8 @@ Sources of the named feeders
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +149,15 @@ FEEDERS: Mapping[str, FeederInfo] = MappingProxyType(
 )
 
 
+@functools.cache
+def _built(name: str) -> pandapowerNet:
+    """Build a registry feeder once per process; callers get deep copies, never this instance.
+
+    pandapower's case converters take about 0.3 s per build.
+    """
+    return FEEDERS[name].build()
+
+
 def feeder_names() -> list[str]:
     """Return the registered feeder names, sorted."""
     return sorted(FEEDERS)
@@ -180,7 +191,7 @@ def load_feeder(name_or_path: str | Path, base_dir: Path | None = None) -> panda
         Unknown name, missing file, or unreadable JSON.
     """
     if isinstance(name_or_path, str) and name_or_path in FEEDERS:
-        return FEEDERS[name_or_path].build()
+        return copy.deepcopy(_built(name_or_path))
 
     path = Path(name_or_path).expanduser()
     if not path.is_absolute() and base_dir is not None:
