@@ -87,6 +87,7 @@ def test_fresh_interpreter_with_another_hash_seed_reproduces(
         [sys.executable, "-m", "vppsim.cli", "run", "--out", str(out), "--no-figures", "--quiet",
          "--seed", "11"],
         env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path,  # import the same installed vppsim as this process, not ./vppsim
     )
     assert proc.returncode == 0, proc.stderr
     assert _without_wall_times(out) == _without_wall_times(seeded_runs["a"])

@@ -82,7 +82,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
             "vpo_profit_cny": vpo_profit,
             "system_cost_cny": total_vpp - vpo_profit,
             "day_ahead_vpp_cost_cny": {
-                k: (float(s.cost_cny) if s is not None else None) for k, s in schedules.items()
+                v.name: float(np.sum(v.planned_cost_by_day_cny)) for v in model.vpps
             },
             "grid_import_kwh": float(vpo["grid_import_kw"].sum()) * dt,
             "grid_export_kwh": float(vpo["grid_export_kw"].sum()) * dt,
@@ -193,7 +193,7 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "",
         "## Costs (CNY)",
         "",
-        "| VPP | realized cost | day-ahead plan cost |",
+        "| VPP | realized cost | day-ahead plan cost (n/a: a day on a fallback schedule) |",
         "|---|---:|---:|",
     ]
     for name, cost in s["vpp_cost_cny"].items():
@@ -218,7 +218,8 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         f"| peak grid import (kW) | {_fmt(s['peak_grid_import_kw'])} |",
         f"| min / max bus voltage (pu) | {_fmt(s['min_voltage_pu'], 4)} / "
         f"{_fmt(s['max_voltage_pu'], 4)} |",
-        f"| max line loading (%) | {_fmt(s['max_line_loading_pct'])} |",
+        f"| max line loading (%) | {_fmt(s['max_line_loading_pct'])}"
+        f"{' (the feeder has no line ratings)' if s['max_line_loading_pct'] is None else ''} |",
         f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} |",
         f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
         "",

@@ -43,6 +43,7 @@ class VPP(mesa.Agent):
         self.schedule: VppSchedule | None = None  # committed for the current day
         self.schedule_day = -1
         self.fallback = False
+        self.planned_cost_by_day_cny: list[float] = []  # NaN for a day on a fallback schedule
         self.last_prices: InternalPrices | None = None
         self.record: dict[str, Any] = {}
 
@@ -142,6 +143,7 @@ class VPP(mesa.Agent):
         self.schedule = schedule
         self.schedule_day = day
         self.fallback = fallback
+        self.planned_cost_by_day_cny.append(float("nan") if fallback else float(schedule.cost_cny))
 
     # ------------------------------------------------------------------ real time
     def balance(self, t: int) -> None:

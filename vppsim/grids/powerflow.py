@@ -69,7 +69,8 @@ class PowerFlowResult:
     vm_max_pu
         Highest bus voltage magnitude (in-service buses).
     max_line_loading_pct
-        Highest line loading, NaN if the net has no lines.
+        Highest loading of the rated lines, NaN if no line has a rating (see
+        :data:`UNRATED_MAX_I_KA`).
     p_slack_kw
         Active power imported from the upstream grid (sum over
         ``ext_grid``); negative means export.
@@ -108,6 +109,16 @@ class PowerFlowResult:
         record = asdict(self)
         del record["vm_pu_by_bus"]
         return record
+
+
+UNRATED_MAX_I_KA = 99999.0
+"""pandapower's MATPOWER converter writes this ``max_i_ka`` for branches without a rating
+(``rateA = 0``), as in ``case33bw``; such lines are left out of the loading figure."""
+
+
+def rated_lines(net: pandapowerNet) -> np.ndarray:
+    """Boolean mask of the lines that carry a real current rating."""
+    return net.line["max_i_ka"].to_numpy(dtype=float) < UNRATED_MAX_I_KA
 
 
 def _nan_extreme(values: np.ndarray, func: str) -> float:
@@ -173,7 +184,9 @@ class PandapowerBackend(PowerFlowBackend):
                 trafo_mw += float(net[table]["pl_mw"].sum())
         vm = net.res_bus["vm_pu"].to_numpy(dtype=float)
         loading = (
-            net.res_line["loading_percent"].to_numpy(dtype=float) if len(net.line) else np.empty(0)
+            net.res_line["loading_percent"].to_numpy(dtype=float)[rated_lines(net)]
+            if len(net.line)
+            else np.empty(0)
         )
         return PowerFlowResult(
             converged=True,
@@ -289,7 +302,7 @@ class LightSim2GridBackend(PowerFlowBackend):
                 * net.line["df"].to_numpy(dtype=float)
                 * net.line["parallel"].to_numpy(dtype=float)
             )
-            loading = np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0
+            loading = (np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0)[rated_lines(net)]
         trafo_mw = 0.0
         if len(net.trafo):
             t1 = model.get_trafo_res1()[0]
