@@ -92,7 +92,8 @@ def test_summary_has_every_key_of_the_result_contract(default_run: dict[str, Any
     solver = s["solver"]
     assert isinstance(solver, dict)
     assert "iterations" in solver
-    assert solver["power_flow"] and solver["lower_level"] and solver["price_policy"] == "passthrough"
+    assert solver["power_flow"] and solver["lower_level"] and solver["price_policy"] == "game"
+    assert cert["status"] == "computed" and solver["iterations"] > 0
     wall = s["wall_time_s"]
     for phase in (*PHASES, "load_scenario", "build", "run", "writing"):
         assert wall[phase] >= 0.0, phase

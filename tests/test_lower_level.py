@@ -521,7 +521,7 @@ def test_realized_cost_equals_day_ahead_with_generator_and_flexible_load(
          "battery": {"capacity_kwh": 40, "soc0": 0.5, "soc_min": 0.1, "soc_max": 0.9,
                      "p_max_kw": 10}},
     ]
-    raw["vpps"][1]["exchange"] = {"buy_max_kw": 150.0, "sell_max_kw": 50.0}  # unmet + curtailment
+    raw["vpps"][1]["exchange"] = {"buy_max_kw": 60.0, "sell_max_kw": 20.0}  # unmet + curtailment
     model = VPPModel(load_scenario(write_scenario_copy(raw, "exact_mixed")))
     model.run()
     _assert_realized_equals_day_ahead(model)

@@ -102,11 +102,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
             "power_flow_nonconverged_steps": [int(s) for s in net.loc[~converged, "step"]],
             "max_energy_balance_residual_kw": float(vpp["energy_balance_residual_kw"].abs().max()),
             "messaging": dict(model.message_counts),
-            "equilibrium_certificate": {
-                "status": "not_computed",
-                "reason": f"price policy {model.scenario.market.price_policy!r} sets no game; "
-                "every VPP schedule is its exact best response (HiGHS) to the prices",
-            },
+            "equilibrium_certificate": _certificate_summary(model),
             "solver": {
                 "price_policy": model.scenario.market.price_policy,
                 "lower_level": "HiGHS LP (MILP re-solve if charge/discharge or buy/sell overlap)",
@@ -115,12 +111,51 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
                 },
                 "realtime_allocator": model.scenario.balancing.allocator,
                 "power_flow": model.scenario.feeder.power_flow_backend,
-                "iterations": None,
+                "game": _game_solver_summary(model),
+                "iterations": _iterations(model),
             },
-            "wall_time_s": {**{k: float(v) for k, v in model.phase_s.items()}, **wall_s},
+            "wall_time_s": {**{k: float(v) for k, v in model.phase_s.items()}, **wall_s,
+                            **({"game": float(sum(g.wall_s["total"] for g in model.vpo.game_results))}
+                               if model.vpo.game_results else {})},
             "assumptions": list(model.scenario.assumptions),
         }
     )
+
+
+def _certificate_summary(model: Any) -> dict[str, Any]:
+    games = model.vpo.game_results
+    if not games:
+        return {
+            "status": "not_computed",
+            "reason": f"price policy {model.scenario.market.price_policy!r} sets no game; "
+            "every VPP schedule is its exact best response (HiGHS) to the prices",
+        }
+    days = []
+    for day, g in enumerate(games):
+        days.append({"day": day, "objective": g.objective, "solver": g.solver,
+                     **g.certificate.to_dict(),
+                     "reference_status": g.reference.get("status"),
+                     "reference_proven_optimal": g.reference.get("proven_optimal")})
+    return {
+        "status": "computed",
+        "epsilon_cny": max(d["epsilon_cny"] for d in days),
+        "epsilon_rel": max(d["epsilon_rel"] for d in days),
+        "days": days,
+    }
+
+
+def _game_solver_summary(model: Any) -> dict[str, Any] | None:
+    games = model.vpo.game_results
+    if not games:
+        return None
+    spec = model.scenario.market.game
+    return {"solver": spec.solver, "objective": spec.objective, "budget": spec.budget,
+            "lower_level_solves": int(sum(g.lower_level_solves for g in games))}
+
+
+def _iterations(model: Any) -> int | None:
+    its = [g.convergence.iterations for g in model.vpo.game_results if g.convergence is not None]
+    return int(sum(its)) if its else None
 
 
 def write_results(

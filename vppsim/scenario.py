@@ -297,10 +297,25 @@ class TariffSpec(_Spec):
         return self
 
 
+class GameSpec(_Spec):
+    """The bi-level game the ``game`` price policy solves each day (paper 004 Model 2)."""
+
+    solver: Literal["pso-rl", "pso", "ga", "exact"] = "pso-rl"
+    objective: Literal["system_cost", "vpo_profit"] = "system_cost"
+    budget: Annotated[int, Field(ge=10)] = Field(
+        default=1500, description="objective evaluations per day (each = one LP per VPP)"
+    )
+    reference: bool = Field(
+        default=True, description="compute the exact reference for the certificate every day"
+    )
+    reference_time_limit_s: PositiveKw = 120.0
+
+
 class MarketSpec(_Spec):
     """Price policy of the VPO and settlement rules."""
 
     price_policy: str = "passthrough"
+    game: GameSpec = GameSpec()
     imbalance_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10
     value_of_lost_load_cny_per_kwh: PositiveKw = 10.0
 

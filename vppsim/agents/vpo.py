@@ -27,6 +27,7 @@ class VPO(mesa.Agent):
         self.round: RoundOutcome | None = None
         self.record: dict[str, Any] = {}
         self.settlements: dict[str, dict[str, float]] = {}
+        self.game_results: list[Any] = []  # one GameResult per day under the game policy
 
     def day_ahead(self, day: int, vpps: list[VPP]) -> None:
         """Set the day's internal prices, collect schedules through SimPy and clear them."""
@@ -37,8 +38,12 @@ class VPO(mesa.Agent):
             import_cny_per_kwh=m.tariff.import_cny_per_kwh[sl],
             export_cny_per_kwh=m.tariff.export_cny_per_kwh[sl],
             vpps=tuple(v.day_ahead_data(day) for v in vpps),
+            game=m.scenario.market.game,
+            seed=int(np.random.SeedSequence([m.seed_used, day]).generate_state(1)[0]),
         )
         self.prices = get_price_policy(m.scenario.market.price_policy)(ctx)
+        if "game" in self.prices.info:
+            self.game_results.append(self.prices.info["game"])
         self.day = day
         by_name = {v.name: v for v in vpps}
         self.round = day_ahead_round(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppsim.market.lower_level import VppDayAheadData
+from vppsim.scenario import GameSpec
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class DayContext:
     import_cny_per_kwh: np.ndarray
     export_cny_per_kwh: np.ndarray
     vpps: tuple[VppDayAheadData, ...]
+    game: GameSpec = GameSpec()
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,30 @@ def passthrough(ctx: DayContext) -> InternalPrices:
     )
 
 
+def game(ctx: DayContext) -> InternalPrices:
+    """Model 2 of paper 004: prices from the bi-level game (``market.game`` settings).
+
+    ``info`` carries the :class:`vppsim.market.game.GameResult` (certificate, convergence).
+    """
+    from vppsim.market.game import solve_game
+
+    spec = ctx.game
+    result = solve_game(
+        ctx.vpps, ctx.import_cny_per_kwh, ctx.export_cny_per_kwh, objective=spec.objective,
+        solver=spec.solver, budget=spec.budget, seed=ctx.seed, reference=spec.reference,
+        reference_time_limit_s=spec.reference_time_limit_s,
+    )
+    return InternalPrices(
+        c_sell_cny_per_kwh=result.outcome.c_sell_cny_per_kwh.copy(),
+        c_buy_cny_per_kwh=result.outcome.c_buy_cny_per_kwh.copy(),
+        policy="game",
+        info={"game": result},
+    )
+
+
 PricePolicy = Callable[[DayContext], InternalPrices]
 
-PRICE_POLICIES: dict[str, PricePolicy] = {"passthrough": passthrough}
+PRICE_POLICIES: dict[str, PricePolicy] = {"passthrough": passthrough, "game": game}
 
 
 def get_price_policy(name: str) -> PricePolicy:

@@ -1,0 +1,40 @@
+"""Registry of the metaheuristics by name: ``get_algorithm("pso-rl", patience=30)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vppsim.optimizers.ga import RealCodedGA
+from vppsim.optimizers.irla import IRLA
+from vppsim.optimizers.pso import PSO
+
+#: Registry name -> class; every class takes keyword-only hyperparameters and has
+#: ``minimize(problem, budget, seed) -> Result``.
+ALGORITHMS: dict[str, type] = {"pso-rl": IRLA, "pso": PSO, "ga": RealCodedGA}
+
+
+def get_algorithm(name: str, **kwargs: Any) -> Any:
+    """An algorithm instance by registry name.
+
+    Parameters
+    ----------
+    name : str
+        One of ``ALGORITHMS`` (``"pso-rl"``, ``"pso"``, ``"ga"``); case-insensitive.
+    **kwargs
+        Keyword-only hyperparameters of the class.
+
+    Returns
+    -------
+    IRLA or PSO or RealCodedGA
+        The configured algorithm.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered (the message lists the valid names).
+    """
+    key = str(name).strip().lower()
+    if key not in ALGORITHMS:
+        valid = ", ".join(sorted(ALGORITHMS))
+        raise ValueError(f"unknown algorithm {name!r}; valid names: {valid}")
+    return ALGORITHMS[key](**kwargs)
