@@ -182,8 +182,8 @@ class IRLA:
     tau : float, default 0.1
         Penalty factor of eq. 14, in ``(0, 1]`` so that ``beta`` stays positive (the paper
         gives no value). Larger values shrink ``beta`` faster: with ``"low_beta"``, 0.1
-        gives about 46 % search moves, 0.5 about 35 %, 1.0 about 25 % (measured on 10-D
-        sphere and Rastrigin, where 0.1 converged best).
+        gives about 47 % search moves, 0.5 about 34 %, 1.0 about 25 % (``"high_beta"``:
+        the complement; measured on 10-D sphere and Rastrigin, where 0.1 converged best).
     alpha : float, default 5.0
         Non-uniformity exponent of eq. 19 (Michalewicz's ``b = 5``).
     mutation_rate : float, default 1.0
@@ -375,11 +375,7 @@ class IRLA:
                 xs = x_old[search]
                 r1 = rng.random(xs.shape)
                 r2 = rng.random(xs.shape)
-                vs = (
-                    w[s, None] * v[s]
-                    + self.c1 * r1 * (pbest_x[s] - xs)
-                    + self.c2 * r2 * (gbest_x - xs)
-                )
+                vs = w[s, None] * v[s] + self.c1 * r1 * (pbest_x[s] - xs) + self.c2 * r2 * (gbest_x - xs)
                 np.clip(vs, -vmax, vmax, out=vs)
                 xs = xs + vs
                 _clip_absorbing(xs, vs, xl, xu)
@@ -437,7 +433,9 @@ class IRLA:
 
             # Stop rule, Table 1: no pbest value improved by more than xi.
             xi = max(self.xi_rel * abs(gbest_f), self.xi_abs) if np.isfinite(gbest_f) else 0.0
-            gain = _scaled_diff(pb_old, pbest_f[idx], 1.0)  # >= 0; inf -> finite counts as gain
+            with np.errstate(invalid="ignore"):
+                gain = pb_old - pbest_f[idx]  # >= 0; inf -> finite is an infinite gain
+            gain = np.where(np.isnan(gain), 0.0, gain)
             if gain.size == 0 or float(gain.max()) <= xi:
                 stall += 1
             else:

@@ -1,0 +1,176 @@
+"""The bi-level game: price box, exact lower level, centralized bound, certificate, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vppsim.cli import main
+from vppsim.market.certificate import certify
+from vppsim.market.game import (
+    GameProblem,
+    centralized_bound,
+    outcome_at,
+    solve_game,
+    vpo_profit_cny,
+)
+from vppsim.market.lower_level import VppDayAheadData, solve_vpp_day_ahead
+from vppsim.model import VPPModel
+from vppsim.paths import default_scenario_path
+from vppsim.scenario import BatteryParams, VppCostSpec, load_scenario
+
+COSTS = VppCostSpec(
+    mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,
+    lam1_battery_cny_per_kwh=0.05, lam2_wind_om_cny_per_kwh=0.3, lam3_pv_om_cny_per_kwh=0.35,
+    w_b_purchase_cny_per_kwh=0.03, w_bat_battery_cny_per_kwh=0.02,
+)
+PI_IMP = np.array([0.53, 1.40, 0.79])
+PI_EXP = np.array([0.40, 1.04, 0.72])
+
+
+def _vpp(name: str, wind, load, battery: bool = False) -> VppDayAheadData:
+    bats = ()
+    if battery:
+        from vppsim.market.lower_level import BatteryData
+
+        bats = (BatteryData(BatteryParams(capacity_kwh=50, soc0=0.5, soc_min=0.1, soc_max=0.9,
+                                          p_max_kw=20), 25.0),)
+    return VppDayAheadData(
+        name=name, dt_h=1.0, wind_fc_kw=np.asarray(wind, float), pv_fc_kw=np.zeros(len(load)),
+        load_kw=np.asarray(load, float), costs=COSTS, buy_max_kw=500.0, sell_max_kw=500.0,
+        voll_cny_per_kwh=10.0, batteries=bats,
+    )
+
+
+@pytest.fixture(scope="module")
+def default_game():
+    model = VPPModel(load_scenario(default_scenario_path()))
+    vpps = [v.day_ahead_data(0) for v in model.vpps]
+    return vpps, model.tariff.import_cny_per_kwh[:24], model.tariff.export_cny_per_kwh[:24]
+
+
+def test_decode_never_leaves_the_price_box(default_game):
+    vpps, pi_imp, pi_exp = default_game
+    p = GameProblem(vpps, pi_imp, pi_exp)
+    rng = np.random.default_rng(3)
+    u = np.concatenate([rng.random((500, 48)), rng.normal(0.5, 2.0, (500, 48))])  # also outside
+    c_sell, c_buy = p.decode(u)
+    assert np.all(pi_exp <= c_buy + 1e-15) and np.all(c_buy <= c_sell + 1e-15)
+    assert np.all(c_sell <= pi_imp + 1e-15)
+    # encode is the inverse of decode inside the box
+    cs, cb = p.decode(rng.random(48))
+    np.testing.assert_allclose(p.decode(p.encode(cs, cb)), (cs, cb), atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["pso-rl", "pso", "ga"])
+def test_game_prices_in_box_and_exact_best_responses(default_game, solver):
+    vpps, pi_imp, pi_exp = default_game
+    res = solve_game(vpps, pi_imp, pi_exp, solver=solver, budget=300, seed=1)
+    o = res.outcome
+    assert np.all(pi_exp <= o.c_buy_cny_per_kwh) and np.all(o.c_buy_cny_per_kwh <= o.c_sell_cny_per_kwh)
+    assert np.all(o.c_sell_cny_per_kwh <= pi_imp)
+    assert max(res.certificate.vpp_regret_rel.values()) <= 1e-6
+    # the warm-started batch evaluation equals fresh solves at the same prices
+    p = GameProblem(vpps, pi_imp, pi_exp)
+    ev = p.lower_level(o.c_sell_cny_per_kwh, o.c_buy_cny_per_kwh)
+    np.testing.assert_allclose(ev.vpp_cost_cny[0], list(o.vpp_cost_cny.values()), rtol=1e-9)
+    # no price pair beats the centralized bound
+    assert o.system_cost_cny >= res.reference["value"] - 1e-6
+
+
+def test_batch_evaluation_matches_fresh_solves_for_random_prices(default_game):
+    vpps, pi_imp, pi_exp = default_game
+    p = GameProblem(vpps, pi_imp, pi_exp)
+    u = np.random.default_rng(7).random((6, 48))
+    c_sell, c_buy = p.decode(u)
+    ev = p.lower_level(c_sell, c_buy)
+    for k in range(len(u)):
+        fresh = [solve_vpp_day_ahead(d, c_sell[k], c_buy[k]).cost_cny for d in vpps]
+        np.testing.assert_allclose(ev.vpp_cost_cny[k], fresh, rtol=1e-9, atol=1e-7)
+    assert p.evaluate(u) == pytest.approx(ev.system_cost_cny)
+
+
+def test_centralized_bound_of_one_vpp_is_its_passthrough_cost():
+    """One VPP: the VPO nets nothing, so the bound is the VPP's own cost at the tariff."""
+    d = _vpp("A", wind=[50, 120, 30], load=[80, 100, 90], battery=True)
+    cb = centralized_bound([d], PI_IMP, PI_EXP)
+    own = solve_vpp_day_ahead(d, PI_IMP, PI_EXP).cost_cny
+    assert cb.system_cost_cny == pytest.approx(own, abs=1e-7)
+
+
+def test_centralized_bound_matches_closed_form_without_storage():
+    """No batteries: each period is independent and the bound has a closed form."""
+    a = _vpp("A", wind=[50, 120, 30], load=[80, 100, 90])
+    b = _vpp("B", wind=[100, 20, 95], load=[60, 70, 40])
+    cb = centralized_bound([a, b], PI_IMP, PI_EXP)
+    expected = 0.0
+    for t in range(3):
+        deficits = [d.load_kw[t] - d.wind_fc_kw[t] for d in (a, b)]
+        expected += sum(COSTS.lam2_wind_om_cny_per_kwh * d.wind_fc_kw[t] for d in (a, b))
+        expected += COSTS.w_b_purchase_cny_per_kwh * sum(max(x, 0.0) for x in deficits)
+        net = sum(deficits)
+        expected += PI_IMP[t] * max(net, 0.0) - PI_EXP[t] * max(-net, 0.0)
+    assert cb.system_cost_cny == pytest.approx(expected, abs=1e-7)
+    # and the game's best price pair cannot beat it, while passthrough loses the netting
+    o = outcome_at([a, b], PI_IMP, PI_EXP, PI_IMP, PI_EXP)
+    assert o.system_cost_cny >= cb.system_cost_cny - 1e-9
+
+
+def test_vpo_profit_formula_by_hand():
+    # t0: VPPs buy 10, sell 4 -> VPO imports 6; t1: buy 2, sell 5 -> VPO exports 3
+    profit = vpo_profit_cny(np.array([1.0, 1.2]), np.array([0.6, 0.8]), np.array([10.0, 2.0]),
+                            np.array([4.0, 5.0]), np.array([1.1, 1.3]), np.array([0.5, 0.7]), 0.5)
+    by_hand = 0.5 * ((1.0 * 10 - 0.6 * 4 - 1.1 * 6) + (1.2 * 2 - 0.8 * 5 + 0.7 * 3))
+    assert profit == pytest.approx(by_hand)
+
+
+def test_certificate_by_hand():
+    """A schedule that buys and sells 10 kW more than its best response has a known regret."""
+    d = _vpp("A", wind=[50, 120, 30], load=[80, 100, 90])
+    best = solve_vpp_day_ahead(d, PI_IMP, PI_EXP)
+    cert = certify([d], [best], PI_IMP, PI_EXP, "system_cost", 100.0, "by hand", 90.0)
+    assert cert.vpp_regret_cny["A"] == pytest.approx(0.0, abs=1e-9)
+    assert cert.vpo_regret_cny == pytest.approx(10.0) and cert.epsilon_cny == pytest.approx(10.0)
+    assert cert.vpo_regret_rel == pytest.approx(10.0 / 90.0)
+    worse = dataclasses.replace(best, buy_kw=best.buy_kw + 10.0, sell_kw=best.sell_kw + 10.0)
+    cert = certify([d], [worse], PI_IMP, PI_EXP, "vpo_profit", 5.0, "by hand", 5.0)
+    extra = 10.0 * float(np.sum(PI_IMP + COSTS.w_b_purchase_cny_per_kwh - PI_EXP))
+    assert cert.vpp_regret_cny["A"] == pytest.approx(extra, rel=1e-9)
+    assert cert.vpo_regret_cny == pytest.approx(0.0) and cert.epsilon_cny == pytest.approx(extra)
+
+
+def test_same_seed_same_game_different_seed_different_search(default_game):
+    vpps, pi_imp, pi_exp = default_game
+    a = solve_game(vpps, pi_imp, pi_exp, budget=300, seed=4, reference=False)
+    b = solve_game(vpps, pi_imp, pi_exp, budget=300, seed=4, reference=False)
+    c = solve_game(vpps, pi_imp, pi_exp, budget=300, seed=5, reference=False)
+    np.testing.assert_array_equal(a.outcome.c_sell_cny_per_kwh, b.outcome.c_sell_cny_per_kwh)
+    np.testing.assert_array_equal(a.convergence.history, b.convergence.history)
+    assert not np.array_equal(a.convergence.history, c.convergence.history)
+
+
+def test_game_cli_writes_folder_with_comparison(tmp_path: Path):
+    out = tmp_path / "game"
+    assert main(["game", "--budget", "200", "--seed", "3", "--out", str(out), "--compare",
+                 "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["solver"] == "pso-rl" and s["objective"] == "system_cost"
+    cert = s["equilibrium_certificate"]
+    assert cert["reference"].startswith("centralized LP") and cert["vpo_regret_cny"] >= -1e-6
+    assert max(cert["vpp_regret_rel"].values()) <= 1e-6
+    assert set(s["other_solvers"]) == {"pso", "ga"}
+    for f in ("prices.csv", "schedules.parquet", "convergence.csv", "report.md", "comparison.md"):
+        assert (out / f).is_file(), f
+    for f in ("prices", "exchange", "vpo_profit", "convergence"):
+        assert (out / "figures" / f"{f}.png").stat().st_size > 1000
+    table = (out / "comparison.md").read_text(encoding="utf-8")
+    assert "| Model 1 |" in table and "| Model 2 |" in table and "paper Model 2" in table
+
+
+def test_game_cli_bad_budget_exit_2(tmp_path: Path):
+    assert main(["game", "--budget", "3", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
