@@ -78,6 +78,7 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         "seed": res.seed,
         "objective": res.objective,
         "solver": res.solver,
+        "selected_from": res.selected_from,
         "model2": block(res.outcome),
         "model1": block(res.model1),
         "c_sell_cny_per_kwh": res.outcome.c_sell_cny_per_kwh.tolist(),

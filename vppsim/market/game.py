@@ -66,6 +66,7 @@ class _WarmLp:
         self.trade_cols = np.concatenate([self.g, self.e]).astype(np.int32)
         self.base_cost = self.lp.c[self.trade_cols].copy()
         self.h = _quiet_highs()
+        self.restarts = 0
         h = self.h
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
@@ -90,7 +91,12 @@ class _WarmLp:
         h = self.h
         h.changeColsCost(len(self.trade_cols), self.trade_cols, cost)
         h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            # a warm start can stall numerically (HiGHS reports "Unknown"): solve from scratch
+            self.restarts += 1
+            h.clearSolver()
+            h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"{self.data.name}: lower-level LP not optimal "
                                f"({h.modelStatusToString(h.getModelStatus())})")
         col = np.asarray(h.getSolution().col_value)
@@ -140,6 +146,12 @@ class GameProblem:
         self.xu = np.ones(self.n_var)
         self._lps = [_WarmLp(d) for d in self.vpps]
         self.lower_level_solves = 0
+        # starting points for the search: Model 1 (the tariff passed through) and the
+        # marginal prices of the centralized optimum (None: a plain black-box search)
+        lam = np.clip(centralized_bound(self.vpps, self.pi_imp, self.pi_exp)
+                      .dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
+        self.initial_points: np.ndarray | None = np.array(
+            [self.encode(self.pi_imp, self.pi_exp), self.encode(lam, lam)])
 
     def decode(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Prices ``(c_sell, c_buy)`` of decision vectors ``u`` (last axis ``2T``)."""
@@ -295,17 +307,92 @@ class GameOutcome:
         return self.system_cost_cny if objective == "system_cost" else self.vpo_profit_cny
 
 
+def optimistic_schedules(
+    vpps: Sequence[VppDayAheadData],
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    cost_tol_cny: float = 1e-6,
+) -> list:
+    """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
+
+    Each VPP is solved alone for its optimal cost ``F_i``; one joint LP then maximizes the VPO's
+    profit over all schedules costing at most ``F_i + cost_tol_cny`` each. On these faces the
+    VPP costs are fixed, so the same LP also minimizes the system cost. Returns one
+    :class:`VppSchedule` per VPP (each re-checked for flip-flops by the MILP fallback rule).
+    """
+    from vppsim.market.lower_level import _schedule_from, solve_vpp_day_ahead, vpp_cost_terms
+    from vppsim.optimizers.highs import LpBuilder
+
+    T, dt = vpps[0].n_periods, vpps[0].dt_h
+    b = LpBuilder()
+    blocks, cols = [], []
+    sums_g: list[list[int]] = [[] for _ in range(T)]
+    sums_e: list[list[int]] = [[] for _ in range(T)]
+    best = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
+    for i, d in enumerate(vpps):
+        lp = build_vpp_lp(d, c_sell, c_buy)
+        trade = np.zeros(lp.a.shape[1])
+        trade[lp.names["g"]] = -dt * np.asarray(c_sell)
+        trade[lp.names["e"]] = dt * np.asarray(c_buy)
+        x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
+        a = lp.a.tocsr()
+        for r in range(a.shape[0]):
+            sl = slice(a.indptr[r], a.indptr[r + 1])
+            b.add_row(x[a.indices[sl]], a.data[sl], lp.row_lo[r], lp.row_hi[r])
+        nz = np.flatnonzero(lp.c)
+        b.add_row(x[nz], lp.c[nz], -INF, best[i].cost_cny - lp.offset + cost_tol_cny)
+        for t in range(T):
+            sums_g[t].append(int(x[lp.names["g"][t]]))
+            sums_e[t].append(int(x[lp.names["e"][t]]))
+        blocks.append(lp)
+        cols.append(x)
+    xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float))
+    mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float))
+    for t in range(T):
+        b.add_row(sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])],
+                  [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0], 0.0, 0.0)
+    sol = solve_lp(b.build())
+    if not sol.optimal or sol.x is None:
+        return best  # fall back to the plain best responses
+    out = []
+    for d, lp, x, plain in zip(vpps, blocks, cols, best, strict=True):
+        s = _schedule_from(d, lp, sol.x[x], "optimistic", float(lp.c @ sol.x[x] + lp.offset),
+                           used_milp=False)
+        # the cost tolerance admits buying and selling a few W at once: net them out (this
+        # only lowers the cost by W_b * overlap); a real flip-flop keeps the plain answer
+        overlap = np.minimum(s.buy_kw, s.sell_kw)
+        if overlap.max(initial=0.0) <= 1e-3:
+            s.buy_kw, s.sell_kw = s.buy_kw - overlap, s.sell_kw - overlap
+        both_bat = s.charge_kw.size and np.minimum(s.charge_kw, s.discharge_kw).max() > 1e-6
+        if np.minimum(s.buy_kw, s.sell_kw).max(initial=0.0) > 1e-6 or both_bat:
+            s = plain
+        s.cost_terms_cny = vpp_cost_terms(d, s, c_sell, c_buy)
+        s.cost_cny = s.cost_terms_cny["total"]
+        out.append(s)
+    return out
+
+
 def outcome_at(
     vpps: Sequence[VppDayAheadData],
     c_sell: np.ndarray,
     c_buy: np.ndarray,
     pi_imp: np.ndarray,
     pi_exp: np.ndarray,
+    optimistic: bool = True,
 ) -> GameOutcome:
-    """Every VPP's best response (fresh HiGHS solve, MILP fallback) and the VPO's profit."""
+    """Every VPP's best response and the VPO's profit at the given prices.
+
+    ``optimistic``: ties among a VPP's optimal schedules are broken in the VPO's favour
+    (:func:`optimistic_schedules`); otherwise each VPP's own fresh HiGHS answer is used.
+    """
     from vppsim.market.lower_level import solve_vpp_day_ahead
 
-    schedules = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
+    if optimistic:
+        schedules = optimistic_schedules(vpps, c_sell, c_buy, pi_imp, pi_exp)
+    else:
+        schedules = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
     g = np.sum([s.buy_kw for s in schedules], axis=0)
     e = np.sum([s.sell_kw for s in schedules], axis=0)
     profit = float(vpo_profit_cny(c_sell, c_buy, g, e, pi_imp, pi_exp, vpps[0].dt_h))
@@ -332,6 +419,7 @@ class GameResult:
     wall_s: dict[str, float]
     lower_level_solves: int
     seed: int | None
+    selected_from: str = "search"
 
 
 def exact_reference(
@@ -359,9 +447,9 @@ def exact_reference(
     from vppsim.market.mpec import solve_vpo_profit_mpec
 
     res = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=time_limit_s)
-    bound = res.best_bound if np.isfinite(res.best_bound) else res.objective
+    bound = res.best_bound_cny if np.isfinite(res.best_bound_cny) else res.objective_cny
     return {"name": "MPEC (KKT, big-M, HiGHS)", "value": float(bound),
-            "incumbent": float(res.objective), "status": res.status,
+            "incumbent": float(res.objective_cny), "status": res.status,
             "proven_optimal": bool(res.proven_optimal), "mip_gap": float(res.mip_gap),
             "c_sell": np.asarray(res.c_sell).tolist(), "c_buy": np.asarray(res.c_buy).tolist(),
             "wall_s": time.perf_counter() - start}
@@ -378,12 +466,20 @@ def solve_game(
     reference: bool = True,
     reference_time_limit_s: float = 120.0,
     algorithm_options: dict | None = None,
+    polish: bool = True,
+    precomputed_reference: dict | None = None,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
     ``solver``: a metaheuristic (``pso-rl``, ``pso``, ``ga``) searching the price box with
     exact lower-level answers, or ``exact`` (the MPEC for ``vpo_profit``; for ``system_cost``
-    the best of passthrough and the centralized LP's dual prices, each evaluated exactly).
+    the centralized LP's dual prices, which decentralize its optimum).
+
+    The search scores candidates with each VPP's own LP answer; the outcome at the final
+    prices breaks the VPPs' ties in the VPO's favour (optimistic bilevel, as the exact
+    references do), so achieved and reference values are comparable. With ``polish`` the
+    search's starting points (passthrough, centralized dual prices) are scored the same way
+    and kept if better; ``GameResult.selected_from`` says which won.
     """
     import time
 
@@ -394,8 +490,14 @@ def solve_game(
     wall: dict[str, float] = {}
     start = time.perf_counter()
     problem = GameProblem(vpps, pi_imp, pi_exp, objective)
-    ref = exact_reference(vpps, pi_imp, pi_exp, objective, reference_time_limit_s) if (
-        reference or solver == "exact") else None
+    if not polish:  # no domain starting points either: a plain black-box search
+        problem.initial_points = None
+    if precomputed_reference is not None:
+        ref = precomputed_reference
+    elif reference or solver == "exact":
+        ref = exact_reference(vpps, pi_imp, pi_exp, objective, reference_time_limit_s)
+    else:
+        ref = None
     wall["reference"] = time.perf_counter() - start
     t1 = time.perf_counter()
     convergence = None
@@ -404,10 +506,10 @@ def solve_game(
             assert ref is not None
             c_sell, c_buy = np.asarray(ref["c_sell"]), np.asarray(ref["c_buy"])
         else:
+            # the centralized LP's duals decentralize its optimum (each VPP's part of it is a
+            # best response at those prices); optimistic ties then reach the bound
             lam = np.clip(np.asarray(ref["dual_price_cny_per_kwh"]), pi_exp, pi_imp)
-            candidates = [(pi_imp, pi_exp), (lam, lam)]
-            values = [problem.fitness(problem.lower_level(cs, cb))[0] for cs, cb in candidates]
-            c_sell, c_buy = candidates[int(np.argmin(values))]
+            c_sell, c_buy = lam, lam
     else:
         from vppsim.optimizers.algorithms import get_algorithm
 
@@ -416,12 +518,25 @@ def solve_game(
         c_sell, c_buy = problem.decode(convergence.x)
     wall["search"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    outcome = outcome_at(vpps, c_sell, c_buy, pi_imp, pi_exp)
     model1 = outcome_at(vpps, pi_imp, pi_exp, pi_imp, pi_exp)
+    outcome = outcome_at(vpps, c_sell, c_buy, pi_imp, pi_exp)
+    selected = "search" if solver != "exact" else "exact"
+    if polish and solver != "exact":
+        # the search scores each VPP's own answer; the outcome breaks ties for the VPO, so the
+        # starting points are re-scored the same way and the best of them is kept
+        starts = {"passthrough (Model 1)": model1}
+        cs, cb = problem.decode(problem.initial_points[1])
+        starts["centralized dual prices"] = outcome_at(vpps, cs, cb, pi_imp, pi_exp)
+        sign = 1.0 if objective == "system_cost" else -1.0
+        for name, o in starts.items():
+            if sign * o.objective_value(objective) < sign * outcome.objective_value(objective) - 1e-9:
+                outcome, selected = o, name
+        c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
     cert = certify(vpps, outcome.schedules, c_sell, c_buy, objective,
                    outcome.objective_value(objective), ref["name"] if ref else "none",
                    ref["value"] if ref else None)
     wall["certificate"] = time.perf_counter() - t2
     wall["total"] = time.perf_counter() - start
     return GameResult(objective, solver, outcome, model1, cert, convergence, ref or {}, wall,
-                      problem.lower_level_solves, seed if isinstance(seed, int) else None)
+                      problem.lower_level_solves, seed if isinstance(seed, int) else None,
+                      selected)

@@ -21,18 +21,15 @@ optimal schedule of each VPP.
 
 KKT reformulation of each follower (general form)
 -------------------------------------------------
-Lagrangian duals, all on the *non-fixed, finite* bounds only:
+Lagrangian duals, all on the *non-fixed, finite* bounds only::
 
-==================  =========================  =========  ===================================
-dual                constraint                 sign       complementarity
-==================  =========================  =========  ===================================
-``y_r``             equality row ``a_r x = b``  free       none
-``alpha_r``         ``a_r x >= row_lo``         ``>= 0``   ``alpha_r (a_r x - row_lo) = 0``
-``beta_r``          ``a_r x <= row_hi``         ``>= 0``   ``beta_r (row_hi - a_r x) = 0``
-``zl_j``            ``x_j >= col_lo``           ``>= 0``   ``zl_j (x_j - col_lo) = 0``
-``zu_j``            ``x_j <= col_hi``           ``>= 0``   ``zu_j (col_hi - x_j) = 0``
-``zf_j``            fixed ``x_j = col_lo``      free       none
-==================  =========================  =========  ===================================
+    dual      constraint                 sign    complementarity
+    y_r       equality row  a_r x = b    free    none
+    alpha_r   a_r x >= row_lo            >= 0    alpha_r * (a_r x - row_lo) = 0
+    beta_r    a_r x <= row_hi            >= 0    beta_r * (row_hi - a_r x) = 0
+    zl_j      x_j >= col_lo              >= 0    zl_j * (x_j - col_lo) = 0
+    zu_j      x_j <= col_hi              >= 0    zu_j * (col_hi - x_j) = 0
+    zf_j      fixed x_j = col_lo         free    none
 
 A ranged row ``lo < a x < hi`` with both bounds finite gets both ``alpha`` and ``beta``; an
 infinite bound gets no dual (its dual is 0). Dual feasibility (stationarity of the
@@ -82,7 +79,7 @@ satisfies. It is added as a column bound of the MILP (it does not change the fol
 feasible set, so it needs no dual). Row slacks are bounded by interval arithmetic on these column
 bounds.
 
-*Duals.* For every price ``p`` in the box, every optimal dual of VPP ``i`` lies in the polyhedron
+*Duals.* For every price ``p`` in the box, every optimal dual of VPP ``i`` lies in the polyhedron::
 
     R_i = { (p, duals) : p in box, stationarity holds, duals have their signs,
             D_i(duals) >= L_i(p) },
@@ -113,9 +110,25 @@ give every balance row slack, batteries start strictly inside their energy windo
 auxiliary LP is unbounded anyway, a fallback ``M`` is used and ``dual_bounds_certified`` is False.
 
 Every bound is checked at the answer: ``MpecResult.max_dual_over_m`` (largest dual divided by its
-big-M over all pairs with a binary; below 1 means no dual big-M is binding) and
+big-M over all pairs with a binary; each ``M`` is a proven bound plus a margin of
+``M_REL_MARGIN``/``M_ABS_MARGIN``, so the ratio stays below 1, and a value near
+``1/(1 + M_REL_MARGIN)`` only says that the bound is attained, at a price of the box) and
 ``max_slack_over_m`` (the same for primal slacks; a column at its opposite bound legitimately
-reaches 1 since its width is exact).
+reaches 1 since its width is exact). ``dual_m_scale > 1`` re-solves with looser dual big-Ms as
+a further check.
+
+The MILP
+--------
+Columns: ``c_sell, c_buy`` (``2T``, in the box), grid export/import ``x, m`` (``2T``, ``>= 0``);
+per VPP its primal ``x_i`` (the LP's bounds, the implied ``spill`` bound, columns proven at a
+bound fixed), its duals ``[y, alpha, beta, zl, zu, zf]`` (sign-constrained duals bounded by their
+big-M, 0 when proven 0), one binary per complementarity pair that is not settled by the
+auxiliary LPs, and with ``mccormick`` the ``2T`` product variables ``w, v``. Rows:
+``c_buy <= c_sell`` and ``E - G - x + m = 0`` (``T`` each); per VPP its primal rows, one
+stationarity row per column, two big-M rows per binary, ``u_lo + u_hi <= 1`` per column or row
+with two binaries, and with ``mccormick`` ``8T`` envelope rows and the strong-duality identity.
+Objective: ``min -Pi`` as above. HiGHS (branch and cut, presolve on) solves it; the auxiliary
+LPs take about as long as the MILP on the shipped scenario.
 """
 
 from __future__ import annotations
@@ -549,7 +562,7 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
         raise RuntimeError(f"{d.name}: auxiliary dual-bound LP: {h.modelStatusToString(status)}")
 
     def pair_bounds(lo_pos: int | None, hi_pos: int | None) -> tuple[float, float]:
-        """max of (lo - hi) and max of (hi - lo), the duals' difference."""
+        """Return the max of (lo - hi) and the max of (hi - lo), the duals' difference."""
         cols, vals = [], []
         if lo_pos is not None:
             cols.append(lam[lo_pos])
@@ -713,6 +726,7 @@ def solve_vpo_profit_mpec(
     mip_rel_gap: float = 1e-6,
     mccormick: bool = True,
     threads: int = 1,
+    dual_m_scale: float = 1.0,
 ) -> MpecResult:
     """Solve the leader's ``vpo_profit`` problem exactly as an MPEC (MILP) with HiGHS.
 
@@ -733,11 +747,20 @@ def solve_vpo_profit_mpec(
         Tighten the auxiliary bound LPs and the MILP relaxation with McCormick envelopes.
     threads : int
         HiGHS threads.
+    dual_m_scale : float
+        Multiplies every dual big-M (a check: values above 1 must not change the optimum).
 
     Returns
     -------
     MpecResult
         Prices, schedules, the solver's status and bound, and the verification figures.
+
+    Raises
+    ------
+    ValueError
+        On inconsistent inputs, or a VPP LP with a column that has no finite implied bound.
+    RuntimeError
+        If HiGHS finds no feasible point of the MILP within the time limit.
     """
     if not vpps:
         raise ValueError("expected at least one VPP")
@@ -755,6 +778,8 @@ def solve_vpo_profit_mpec(
     followers = [_follower(d) for d in vpps]
     for f in followers:
         _dual_bounds(f, pi_imp, pi_exp, mccormick)
+        f.m_zl, f.m_zu = f.m_zl * dual_m_scale, f.m_zu * dual_m_scale
+        f.m_al, f.m_be = f.m_al * dual_m_scale, f.m_be * dual_m_scale
     bounds_time = time.perf_counter() - t0
 
     b = LpBuilder()

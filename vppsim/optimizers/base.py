@@ -25,6 +25,23 @@ class Problem(Protocol):
         ...
 
 
+def seed_population(x: np.ndarray, problem: object) -> np.ndarray:
+    """Put the problem's own starting points (optional ``initial_points``) into a population.
+
+    A problem may offer domain knowledge as starting points (for the game: the tariff passed
+    through, and the marginal prices of the centralized optimum). They replace the first rows
+    of the random initial population, which is drawn in full beforehand, so the random stream
+    is the same with or without them.
+    """
+    pts = getattr(problem, "initial_points", None)
+    if pts is None:
+        return x
+    pts = np.atleast_2d(np.asarray(pts, float))[: len(x)]
+    x = x.copy()
+    x[: len(pts)] = np.clip(pts, problem.xl, problem.xu)  # type: ignore[attr-defined]
+    return x
+
+
 @dataclass
 class Result:
     """What a solver returns.

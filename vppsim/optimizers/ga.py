@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from vppsim.optimizers.base import Problem, Result
+from vppsim.optimizers.base import Problem, Result, seed_population
 from vppsim.optimizers.pso import (
     DEFAULT_POP_SIZE,
     _bounds,
@@ -211,6 +211,7 @@ class RealCodedGA:
         n_elite = min(self.n_elite, n - 1)
 
         pop = xl + rng.random((n, n_var)) * (xu - xl)
+        pop = seed_population(pop, problem)
         f = _evaluate(problem, pop)
         evals = n
         g = int(np.argmin(f))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from vppsim.optimizers.base import Problem, Result
+from vppsim.optimizers.base import Problem, Result, seed_population
 from vppsim.optimizers.pso import (
     DEFAULT_POP_SIZE,
     _bounds,
@@ -330,6 +330,7 @@ class IRLA:
 
         # Table 1, step 1: initial positions, velocities, inertia weights, adjustment factors.
         x = xl + rng.random((n, n_var)) * span
+        x = seed_population(x, problem)
         v = (2.0 * rng.random((n, n_var)) - 1.0) * vmax
         w = rng.uniform(self.w_init[0], self.w_init[1], size=n)
         beta = rng.random(n)

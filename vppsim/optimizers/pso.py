@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vppsim.optimizers.base import Problem, Result
+from vppsim.optimizers.base import Problem, Result, seed_population
 
 #: Population size shared by every metaheuristic, so that "same evaluation budget"
 #: comparisons are fair (PSO, PSO-RL and GA all default to it).
@@ -176,6 +176,7 @@ class PSO:
         n = min(self.pop_size, budget)
 
         x = xl + rng.random((n, n_var)) * span
+        x = seed_population(x, problem)
         v = (2.0 * rng.random((n, n_var)) - 1.0) * vmax
         f = _evaluate(problem, x)
         evals = n

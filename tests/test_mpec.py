@@ -1,0 +1,214 @@
+"""The exact Stackelberg prices of the ``vpo_profit`` game (``vppsim.market.mpec``), real HiGHS.
+
+Checked against: hand-computed optima (a fixed deficit, a fixed surplus, the spread earned by
+matching them, and a load-curtailment threshold where the leader needs the optimistic tie), a
+brute-force grid over the prices of a two-VPP, two-period case with a battery, and on the shipped
+three-VPP scenario the leader's profit at pass-through and at random prices of the box (ties
+broken in the leader's favour, so these are lower bounds on the optimum).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from vppsim.market.lower_level import (
+    BatteryData,
+    ControllableLoadData,
+    VppDayAheadData,
+    solve_vpp_day_ahead,
+)
+from vppsim.market.mpec import MpecResult, optimistic_profit, solve_vpo_profit_mpec, vpo_profit
+from vppsim.model import VPPModel
+from vppsim.paths import default_scenario_path
+from vppsim.scenario import BatteryParams, VppCostSpec, load_scenario
+
+COSTS = VppCostSpec(
+    mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,
+    lam1_battery_cny_per_kwh=0.05, lam2_wind_om_cny_per_kwh=0.58, lam3_pv_om_cny_per_kwh=0.68,
+    w_b_purchase_cny_per_kwh=0.03, w_bat_battery_cny_per_kwh=0.02,
+)
+W_B = COSTS.w_b_purchase_cny_per_kwh
+
+
+def vpp(name: str, wind: list[float], pv: list[float], load: list[float], dt: float = 1.0,
+        batteries: tuple[BatteryData, ...] = (),
+        cls: tuple[ControllableLoadData, ...] = (), limit: float = 400.0) -> VppDayAheadData:
+    return VppDayAheadData(
+        name=name, dt_h=dt, wind_fc_kw=np.array(wind, float), pv_fc_kw=np.array(pv, float),
+        load_kw=np.array(load, float), costs=COSTS, buy_max_kw=limit, sell_max_kw=limit,
+        voll_cny_per_kwh=10.0, batteries=batteries, controllable_loads=cls,
+    )
+
+
+def check_certificate(r: MpecResult, pi_imp: np.ndarray, pi_exp: np.ndarray) -> None:
+    """What every MPEC answer must satisfy, whatever the case."""
+    assert r.proven_optimal, r.status
+    assert r.dual_bounds_certified
+    assert np.all(r.c_buy >= pi_exp - 1e-9) and np.all(r.c_sell <= pi_imp + 1e-9)
+    assert np.all(r.c_buy <= r.c_sell + 1e-9)
+    # the linearized objective (strong duality) equals the bilinear profit of the MILP's point
+    assert r.milp_objective_cny == pytest.approx(r.objective_cny, abs=1e-5)
+    assert r.best_bound_cny >= r.objective_cny - 1e-5
+    # every VPP plays a best response at the returned prices; its dual objective is its cost
+    assert max(abs(x) for x in r.vpp_regret_cny) < 1e-5
+    for implied, resolved in zip(r.vpp_cost_cny, r.vpp_cost_resolved_cny, strict=True):
+        assert implied == pytest.approx(resolved, abs=1e-5)
+    # the same prices with the ties re-broken for the leader by an independent LP
+    assert r.objective_optimistic_cny == pytest.approx(r.objective_cny, abs=1e-4)
+    assert r.objective_resolved_cny <= r.objective_cny + 1e-5
+    assert r.max_dual_over_m < 1.0
+
+
+def test_vpo_profit_formula() -> None:
+    c_sell, c_buy = np.array([1.0, 0.9]), np.array([0.6, 0.5])
+    pi_imp, pi_exp = np.array([1.2, 1.0]), np.array([0.4, 0.3])
+    g = [np.array([50.0, 0.0]), np.array([10.0, 20.0])]
+    e = [np.array([0.0, 70.0]), np.array([30.0, 0.0])]
+    # t0: G=60, E=30 -> import 30; t1: G=20, E=70 -> export 50
+    want = 0.5 * ((1.0 * 60 - 0.6 * 30 - 1.2 * 30) + (0.9 * 20 - 0.5 * 70 + 0.3 * 50))
+    assert vpo_profit(c_sell, c_buy, g, e, pi_imp, pi_exp, 0.5) == pytest.approx(want)
+
+
+# ---------------------------------------------------------------------------- answers known by hand
+
+PI_IMP, PI_EXP = np.array([0.8]), np.array([0.5])
+
+
+def test_fixed_deficit_leader_charges_the_import_price() -> None:
+    # The VPP must buy D = 100 kW at any price below VOLL; Pi = (c_sell - pi_imp) * D <= 0.
+    r = solve_vpo_profit_mpec([vpp("D", [0.0], [0.0], [100.0])], PI_IMP, PI_EXP)
+    check_certificate(r, PI_IMP, PI_EXP)
+    assert r.objective_cny == pytest.approx(0.0, abs=1e-6)
+    assert r.c_sell[0] == pytest.approx(0.8, abs=1e-6)
+    assert r.buy_kw[0][0] == pytest.approx(100.0, abs=1e-6)
+    assert r.grid_import_kw[0] == pytest.approx(100.0, abs=1e-6)
+
+
+def test_fixed_surplus_leader_pays_the_export_price() -> None:
+    # Surplus S = 110 - 50 = 60 kW: selling at c_buy >= pi_exp > 0 beats curtailing (cost mu1).
+    r = solve_vpo_profit_mpec([vpp("S", [110.0], [0.0], [50.0])], PI_IMP, PI_EXP)
+    check_certificate(r, PI_IMP, PI_EXP)
+    assert r.objective_cny == pytest.approx(0.0, abs=1e-6)
+    assert r.c_buy[0] == pytest.approx(0.5, abs=1e-6)
+    assert r.sell_kw[0][0] == pytest.approx(60.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.5])
+def test_deficit_and_surplus_leader_earns_the_spread(dt: float) -> None:
+    # D1 = 100 kW, S2 = 60 kW: G = 100, E = 60, import 40.
+    # Pi = dt*(c_sell*100 - c_buy*60 - 0.8*40), maximal at c_sell = 0.8, c_buy = 0.5:
+    # dt*(80 - 30 - 32) = (0.8 - 0.5) * 60 * dt = 18 * dt.
+    vpps = [vpp("D", [0.0], [0.0], [100.0], dt), vpp("S", [110.0], [0.0], [50.0], dt)]
+    r = solve_vpo_profit_mpec(vpps, PI_IMP, PI_EXP)
+    check_certificate(r, PI_IMP, PI_EXP)
+    assert r.objective_cny == pytest.approx(18.0 * dt, abs=1e-6)
+    assert r.objective_resolved_cny == pytest.approx(18.0 * dt, abs=1e-6)
+    assert (r.c_sell[0], r.c_buy[0]) == pytest.approx((0.8, 0.5), abs=1e-6)
+    assert r.grid_import_kw[0] == pytest.approx(40.0, abs=1e-6)
+
+
+def test_curtailment_threshold_needs_the_optimistic_tie() -> None:
+    # VPP D can curtail its whole 100 kW load at 0.6 CNY/kWh, so it buys only if
+    # c_sell + W_b <= 0.6, i.e. c_sell <= 0.57, and is indifferent at 0.57. VPP S sells 60 kW.
+    # - c_sell > 0.57: D curtails, S's 60 kW go to the grid at c_buy >= 0.5: Pi <= 0;
+    # - c_sell = 0.57: D buys any amount in [0, 100]; the leader takes exactly 60 (more would be
+    #   imported at 0.8 and resold at 0.57): Pi = (0.57 - 0.5) * 60 = 4.2;
+    # - c_sell < 0.57: D buys all 100, 40 imported at a loss: Pi = 100 c_sell - 30 - 32 < 0.
+    d = vpp("D", [0.0], [0.0], [100.0], cls=(ControllableLoadData(np.array([100.0]), 0.6),))
+    s = vpp("S", [110.0], [0.0], [50.0])
+    r = solve_vpo_profit_mpec([d, s], PI_IMP, PI_EXP)
+    check_certificate(r, PI_IMP, PI_EXP)
+    assert r.objective_cny == pytest.approx((0.6 - W_B - 0.5) * 60.0, abs=1e-6)
+    assert (r.c_sell[0], r.c_buy[0]) == pytest.approx((0.6 - W_B, 0.5), abs=1e-6)
+    assert r.buy_kw[0][0] == pytest.approx(60.0, abs=1e-6)
+    assert r.grid_import_kw[0] == pytest.approx(0.0, abs=1e-6)
+    # at pass-through the leader earns nothing, even with ties in its favour
+    assert optimistic_profit([d, s], PI_IMP, PI_EXP, PI_IMP, PI_EXP) == pytest.approx(0.0, abs=1e-5)
+
+
+# ---------------------------------------------------------------------------- brute-force grid
+
+
+def test_two_vpps_two_periods_match_a_price_grid() -> None:
+    # A: surplus 30 kW then 120 kW, a battery (it can discharge at t0 and recharge at t1 when
+    #    c_buy[0] is high enough against c_buy[1]); B: deficits of 70 and 60 kW, all curtailable
+    #    at 1.0 CNY/kWh (it buys only if c_sell + W_b <= 1.0). The optimum is interior: c_sell
+    #    at B's threshold 0.97 and c_buy[0] at A's battery threshold.
+    bp = BatteryParams(capacity_kwh=100.0, soc0=0.5, soc_min=0.1, soc_max=0.9, p_max_kw=40.0)
+    a = vpp("A", [80.0, 150.0], [0.0, 40.0], [50.0, 70.0], batteries=(BatteryData(bp, 50.0),),
+            limit=150.0)
+    b = vpp("B", [20.0, 10.0], [0.0, 30.0], [90.0, 100.0], limit=150.0,
+            cls=(ControllableLoadData(np.array([70.0, 60.0]), 1.0),))
+    pi_imp, pi_exp = np.array([1.0, 1.2]), np.array([0.4, 0.4])
+    r = solve_vpo_profit_mpec([a, b], pi_imp, pi_exp)
+    check_certificate(r, pi_imp, pi_exp)
+    assert r.c_sell == pytest.approx([1.0 - W_B, 1.0 - W_B], abs=1e-6)
+    assert pi_exp[0] + 0.1 < r.c_buy[0] < pi_imp[0] - 0.1
+
+    n = 15
+    grids = [np.linspace(pi_exp[t], pi_imp[t], n) for t in range(2)]
+    pairs = [[(cs, cb) for cs in g for cb in g if cb <= cs] for g in grids]
+    # B has no battery or generator: its LP separates by period, so its response in period t
+    # depends on (c_sell[t], c_buy[t]) only (the other period's prices are held anywhere).
+    resp_b = {}
+    for t in range(2):
+        for cs, cb in pairs[t]:
+            c_sell, c_buy = pi_imp.copy(), pi_exp.copy()
+            c_sell[t], c_buy[t] = cs, cb
+            sb = solve_vpp_day_ahead(b, c_sell, c_buy)
+            resp_b[t, cs, cb] = (sb.buy_kw[t], sb.sell_kw[t])
+    best = -np.inf
+    for (cs0, cb0), (cs1, cb1) in itertools.product(*pairs):
+        c_sell, c_buy = np.array([cs0, cs1]), np.array([cb0, cb1])
+        sa = solve_vpp_day_ahead(a, c_sell, c_buy)
+        gb = np.array([resp_b[0, cs0, cb0][0], resp_b[1, cs1, cb1][0]])
+        eb = np.array([resp_b[0, cs0, cb0][1], resp_b[1, cs1, cb1][1]])
+        pi = vpo_profit(c_sell, c_buy, [sa.buy_kw, gb], [sa.sell_kw, eb], pi_imp, pi_exp, 1.0)
+        assert pi <= r.objective_cny + 1e-6, (c_sell, c_buy, pi)
+        best = max(best, pi)
+    # Resolution: moving each price by one grid step h_t towards the side where the followers
+    # strictly prefer the leader's schedule changes Pi by at most h_t * (G_t + E_t) * dt.
+    h = np.array([g[1] - g[0] for g in grids])
+    tol = float(np.sum(h * (sum(r.buy_kw) + sum(r.sell_kw))))
+    assert r.objective_cny - best <= tol
+    assert r.objective_cny - best > 0.0  # the optimum lies between grid points here
+
+
+# ---------------------------------------------------------------------------- the shipped scenario
+
+
+@pytest.fixture(scope="module")
+def three_vpps() -> tuple[list[VppDayAheadData], np.ndarray, np.ndarray, MpecResult]:
+    model = VPPModel(load_scenario(default_scenario_path()))
+    vpps = [v.day_ahead_data(0) for v in model.vpps]
+    pi_imp = np.asarray(model.tariff.import_cny_per_kwh[:24], float)
+    pi_exp = np.asarray(model.tariff.export_cny_per_kwh[:24], float)
+    return vpps, pi_imp, pi_exp, solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0)
+
+
+def test_three_vpp_scenario_is_solved_to_proven_optimality(three_vpps) -> None:
+    vpps, pi_imp, pi_exp, r = three_vpps
+    check_certificate(r, pi_imp, pi_exp)
+    assert r.mip_gap <= 1e-6
+    assert r.n_binaries > 0
+    # no price vector of the box gives the leader more, even with ties in its favour
+    rng = np.random.default_rng(7)
+    candidates = [(pi_imp, pi_exp)]
+    for _ in range(5):
+        u = np.sort(rng.uniform(size=(2, 24)), axis=0)
+        candidates.append((pi_exp + u[1] * (pi_imp - pi_exp), pi_exp + u[0] * (pi_imp - pi_exp)))
+    for c_sell, c_buy in candidates:
+        assert optimistic_profit(vpps, c_sell, c_buy, pi_imp, pi_exp) <= r.objective_cny + 1e-5
+
+
+def test_larger_dual_big_ms_do_not_change_the_optimum(three_vpps) -> None:
+    vpps, pi_imp, pi_exp, r = three_vpps
+    loose = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0, dual_m_scale=10.0)
+    assert loose.proven_optimal
+    assert loose.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)
+    plain = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0, mccormick=False)
+    assert plain.proven_optimal
+    assert plain.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)
