@@ -174,3 +174,17 @@ def test_game_cli_writes_folder_with_comparison(tmp_path: Path):
 def test_game_cli_bad_budget_exit_2(tmp_path: Path):
     assert main(["game", "--budget", "3", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_cosimulation_commits_the_game_outcome(tmp_path: Path):
+    """Under the game policy the VPPs commit the certified outcome (ties as the VPO suggests)."""
+    loaded = load_scenario(default_scenario_path())
+    model = VPPModel(loaded)
+    model.run()
+    game = model.vpo.game_results[0]
+    for v, s in zip(model.vpps, game.outcome.schedules, strict=True):
+        assert v.schedule is not None and v.schedule.name == s.name
+        np.testing.assert_allclose(v.schedule.buy_kw, s.buy_kw, atol=1e-9)
+        np.testing.assert_allclose(v.schedule.sell_kw, s.sell_kw, atol=1e-9)
+    assert max(game.certificate.vpp_regret_rel.values()) <= 1e-6
+    assert game.certificate.vpo_regret_cny is not None

@@ -19,12 +19,15 @@ from vppsim.market.lower_level import (
     VppDayAheadData,
     VppSchedule,
     solve_vpp_day_ahead,
+    vpp_cost_terms,
 )
 from vppsim.market.pricing import InternalPrices
 from vppsim.scenario import VppSpec
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel
+
+TIE_TOL_CNY = 1e-5  # a suggested schedule this close to the VPP's own optimum is a tie
 
 
 class VPP(mesa.Agent):
@@ -111,9 +114,16 @@ class VPP(mesa.Agent):
     def plan_day(self, prices: InternalPrices, day: int) -> VppSchedule:
         """Best response to the VPO's prices: the least-cost schedule (HiGHS LP)."""
         self.last_prices = prices
-        return solve_vpp_day_ahead(
-            self.day_ahead_data(day), prices.c_sell_cny_per_kwh, prices.c_buy_cny_per_kwh
-        )
+        data = self.day_ahead_data(day)
+        own = solve_vpp_day_ahead(data, prices.c_sell_cny_per_kwh, prices.c_buy_cny_per_kwh)
+        # optimistic bilevel: among equally cheap schedules, take the one the VPO suggests
+        suggested = prices.info.get("suggested_schedules", {}).get(self.name)
+        if suggested is not None:
+            cost = vpp_cost_terms(data, suggested, prices.c_sell_cny_per_kwh,
+                                  prices.c_buy_cny_per_kwh)["total"]
+            if cost <= own.cost_cny + TIE_TOL_CNY:
+                return suggested
+        return own
 
     def fallback_schedule(self, day: int) -> VppSchedule:
         """What the VPP commits to when its schedule did not reach the VPO in time.

@@ -64,7 +64,8 @@ def game(ctx: DayContext) -> InternalPrices:
         c_sell_cny_per_kwh=result.outcome.c_sell_cny_per_kwh.copy(),
         c_buy_cny_per_kwh=result.outcome.c_buy_cny_per_kwh.copy(),
         policy="game",
-        info={"game": result},
+        info={"game": result,
+              "suggested_schedules": {sch.name: sch for sch in result.outcome.schedules}},
     )
 
 
