@@ -1,0 +1,79 @@
+"""The VPO's own storage: data and its best response to a net position (paper 004 eq. 10).
+
+With storage, the VPO's balance is ``E - G + dis_o - ch_o = x - m`` and its profit gains the
+term ``-lam_o * (ch_o + dis_o) * dt``. Given the VPPs' trades, the VPO schedules its storage to
+maximize ``dt * sum_t [pi_exp*x - pi_imp*m - lam_o*(ch_o + dis_o)]`` (an LP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder
+from vppsim.scenario import BatteryParams
+
+
+@dataclass(frozen=True)
+class VpoStorageData:
+    """The VPO's battery as the day-ahead problems see it."""
+
+    params: BatteryParams
+    soc_start_kwh: float
+    cost_cny_per_kwh: float  # lam_o: operating cost per kWh charged or discharged
+    end_soc_at_least_initial: bool = True
+
+
+def add_storage_block(b: LpBuilder, s: VpoStorageData, T: int, dt: float,
+                      prefix: str = "vpo_") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add the VPO battery's columns and dynamics rows to ``b``; returns (ch, dis, soc)."""
+    p = s.params
+    cost = s.cost_cny_per_kwh * dt
+    ch = b.add_var(f"{prefix}ch", T, 0.0, p.p_max_kw, cost)
+    dis = b.add_var(f"{prefix}dis", T, 0.0, p.p_max_kw, cost)
+    soc = b.add_var(f"{prefix}soc", T, p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh)
+    for t in range(T):
+        cols = [soc[t], ch[t], dis[t]]
+        vals = [1.0, -p.eta_charge * dt, dt / p.eta_discharge]
+        rhs = s.soc_start_kwh if t == 0 else 0.0
+        if t > 0:
+            cols.append(soc[t - 1])
+            vals.append(-1.0)
+        b.add_row(cols, vals, rhs, rhs)
+    if s.end_soc_at_least_initial:
+        b.add_row([soc[T - 1]], [1.0], s.soc_start_kwh, INF)
+    return ch, dis, soc
+
+
+def build_vpo_storage_lp(
+    s: VpoStorageData, net_export_kw: np.ndarray, pi_imp: np.ndarray, pi_exp: np.ndarray,
+    dt: float,
+) -> LinearProgram:
+    """The VPO's storage LP for a given VPP net position ``E - G`` (kW per period).
+
+    Minimizes ``dt * sum_t [pi_imp*m - pi_exp*x + lam_o*(ch + dis)]`` subject to
+    ``x - m - dis + ch = E - G`` (one row per period, the first ``T`` rows).
+    """
+    T = len(net_export_kw)
+    b = LpBuilder()
+    x = b.add_var("x", T, 0.0, INF, -np.asarray(pi_exp, float) * dt)
+    m = b.add_var("m", T, 0.0, INF, np.asarray(pi_imp, float) * dt)
+    ch = b.add_var("ch", T, 0.0, s.params.p_max_kw, s.cost_cny_per_kwh * dt)
+    dis = b.add_var("dis", T, 0.0, s.params.p_max_kw, s.cost_cny_per_kwh * dt)
+    for t in range(T):
+        b.add_row([x[t], m[t], dis[t], ch[t]], [1.0, -1.0, -1.0, 1.0],
+                  float(net_export_kw[t]), float(net_export_kw[t]))
+    p = s.params
+    soc = b.add_var("soc", T, p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh)
+    for t in range(T):
+        cols = [soc[t], ch[t], dis[t]]
+        vals = [1.0, -p.eta_charge * dt, dt / p.eta_discharge]
+        rhs = s.soc_start_kwh if t == 0 else 0.0
+        if t > 0:
+            cols.append(soc[t - 1])
+            vals.append(-1.0)
+        b.add_row(cols, vals, rhs, rhs)
+    if s.end_soc_at_least_initial:
+        b.add_row([soc[T - 1]], [1.0], s.soc_start_kwh, INF)
+    return b.build()
