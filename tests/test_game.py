@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vppsim.cli import main
@@ -188,3 +189,68 @@ def test_cosimulation_commits_the_game_outcome(tmp_path: Path):
         np.testing.assert_allclose(v.schedule.sell_kw, s.sell_kw, atol=1e-9)
     assert max(game.certificate.vpp_regret_rel.values()) <= 1e-6
     assert game.certificate.vpo_regret_cny is not None
+
+
+def _vpo_storage(soc0: float = 0.5, eta: float = 1.0):
+    from vppsim.market.vpo_storage import VpoStorageData
+
+    params = BatteryParams(capacity_kwh=100, soc0=soc0, soc_min=0.1, soc_max=0.9, p_max_kw=50,
+                           eta_charge=eta, eta_discharge=eta)
+    return VpoStorageData(params, soc0 * 100, cost_cny_per_kwh=0.02)
+
+
+def test_vpo_storage_arbitrage_by_hand():
+    """Net position zero: fill the battery in the valley (40 kWh of room up to soc_max 0.9),
+    sell that at the peak's export price, end where it started."""
+    from vppsim.market.vpo_storage import storage_response
+
+    r = storage_response(_vpo_storage(), np.zeros(2), np.array([0.5, 1.4]),
+                         np.array([0.4, 1.04]), dt=1.0)
+    assert r.grid_value_cny == pytest.approx(-0.5 * 40 + 1.04 * 40 - 0.02 * 80)
+    np.testing.assert_allclose(r.charge_kw, [40, 0], atol=1e-9)
+    np.testing.assert_allclose(r.discharge_kw, [0, 40], atol=1e-9)
+    assert r.soc_kwh[-1] == pytest.approx(r.soc_kwh[0])
+
+
+def test_storage_enters_game_bound_and_outcome(default_game):
+    vpps, pi_imp, pi_exp = default_game
+    st = _vpo_storage(eta=0.95)
+    without = centralized_bound(vpps, pi_imp, pi_exp).system_cost_cny
+    with_st = centralized_bound(vpps, pi_imp, pi_exp, st).system_cost_cny
+    assert with_st < without - 1.0  # a battery can only help the coalition, here it does
+    res = solve_game(vpps, pi_imp, pi_exp, budget=200, seed=0, storage=st)
+    assert res.outcome.storage is not None
+    assert res.outcome.system_cost_cny >= with_st - 1e-6
+    assert res.certificate.vpo_regret_cny == pytest.approx(
+        res.outcome.system_cost_cny - with_st, abs=1e-9)
+    # the batch evaluation (warm storage LP) equals the outcome's fresh storage LP
+    p = GameProblem(vpps, pi_imp, pi_exp, storage=st)
+    o = outcome_at(vpps, pi_imp, pi_exp, pi_imp, pi_exp, optimistic=False, storage=st)
+    ev = p.lower_level(pi_imp, pi_exp)
+    assert ev.vpo_profit_cny[0] == pytest.approx(o.vpo_profit_cny, abs=1e-6)
+
+
+def test_cosimulation_with_vpo_storage(tmp_path: Path):
+    import shutil
+
+    import yaml
+
+    raw = yaml.safe_load(default_scenario_path().read_text(encoding="utf-8"))
+    raw["vpo"] = {"name": "VPO", "battery": {"capacity_kwh": 200, "soc0": 0.5, "soc_min": 0.1,
+                                             "soc_max": 0.9, "p_max_kw": 50},
+                  "battery_cost_cny_per_kwh": 0.02}
+    raw["market"]["price_policy"] = "passthrough"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    shutil.copy(default_scenario_path().with_name(raw["profiles"]), tmp_path / raw["profiles"])
+    model = VPPModel(load_scenario(tmp_path / "s.yaml"))
+    model.run()
+    ts = model.timeseries()
+    vpo = ts[ts.kind == "vpo"]
+    bat = ts[ts.agent == "VPO-BAT"]
+    assert vpo["energy_balance_residual_kw"].abs().max() < 1e-9
+    assert bat["charge_kw"].max() > 1.0 and bat["discharge_kw"].max() > 1.0
+    assert (bat["soc_pu"] >= 0.1 - 1e-9).all() and (bat["soc_pu"] <= 0.9 + 1e-9).all()
+    assert not ((bat["charge_kw"] > 1e-9) & (bat["discharge_kw"] > 1e-9)).any()
+    # the battery's power reaches the power flow at the slack bus
+    inj = pd.DataFrame(model.bus_rows)
+    assert inj[inj.bus == 0]["p_injection_kw"].abs().max() > 1.0

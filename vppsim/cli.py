@@ -89,7 +89,8 @@ def _game(args: argparse.Namespace) -> int:
     pi_imp = model.tariff.import_cny_per_kwh[sl]
     pi_exp = model.tariff.export_cny_per_kwh[sl]
     kwargs = dict(objective=objective, budget=budget, seed=seed,
-                  reference_time_limit_s=spec.reference_time_limit_s)
+                  reference_time_limit_s=spec.reference_time_limit_s,
+                  storage=model.vpo.storage_data())
     res = solve_game(vpps, pi_imp, pi_exp, solver=solver, reference=not args.no_reference,
                      **kwargs)
     others = {}

@@ -87,7 +87,15 @@ class VPPModel(mesa.Model):
             PowerFlow(net, background_load_scale=scenario.feeder.background_load_scale,
                       backend=scenario.feeder.power_flow_backend, warm_start=False),
         )
-        self.vpo = VPO(self, scenario.vpo.name)
+        vpo_battery = None
+        if scenario.vpo.battery is not None:
+            bus = scenario.vpo.battery_bus
+            if bus is None:  # the feeder's slack bus
+                bus = int(self.network.power_flow.net.ext_grid.bus.iloc[0])
+            vpo_battery = Battery(self, f"{scenario.vpo.name}-BAT", scenario.vpo.battery, bus,
+                                  scenario.vpo.name)
+        self.vpo = VPO(self, scenario.vpo.name, vpo_battery,
+                       scenario.vpo.battery_cost_cny_per_kwh)
         self.vpps: list[VPP] = []
         self.physical_agents: list[mesa.Agent] = []
         self.vpp_of: dict[str, str] = {}  # member agent name -> its VPP (prosumers own PV/BAT)
@@ -99,6 +107,8 @@ class VPPModel(mesa.Model):
                     vpp.add_member(agent)
                     self.vpp_of[agent.name] = vpp.name
                     self.physical_agents.append(agent)
+        if vpo_battery is not None:
+            self.physical_agents.append(vpo_battery)
         self.realizers = self.agents.select(lambda a: hasattr(a, "realize"))
 
     # ------------------------------------------------------------------ construction
@@ -183,7 +193,7 @@ class VPPModel(mesa.Model):
         self.rows.append({**base, "agent": self.vpo.name, "kind": "vpo", **self.vpo.record})
         self.rows.append({**base, "agent": "network", "kind": "network", **self.network.record})
         for a in self.physical_agents:
-            row = {**base, "agent": a.name, "vpp": self.vpp_of[a.name], "bus": a.bus}
+            row = {**base, "agent": a.name, "vpp": self.vpp_of.get(a.name), "bus": a.bus}
             if isinstance(a, WindTurbine | PVPlant):
                 row.update(kind=a.tech, p_forecast_kw=float(a.forecast_kw[t]),
                            p_available_kw=a.available_kw, p_kw=a.p_kw, curtailed_kw=a.curtailed_kw)

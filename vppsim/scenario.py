@@ -321,9 +321,16 @@ class MarketSpec(_Spec):
 
 
 class VpoSpec(_Spec):
-    """The VPP operator; trades with the grid at the feeder's slack bus."""
+    """The VPP operator; trades with the grid at the feeder's slack bus; optional own storage."""
 
     name: str = "VPO"
+    battery: BatteryParams | None = None
+    battery_bus: int | None = Field(
+        default=None, description="bus of the VPO's battery (default: the feeder's slack bus)"
+    )
+    battery_cost_cny_per_kwh: NonNegative = Field(
+        default=0.02, description="lam_o: the VPO's storage cost per kWh charged or discharged"
+    )
 
 
 class BalancingSpec(_Spec):
@@ -619,6 +626,9 @@ def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
         except ValueError as exc:
             problems.append(("feeder.power_flow_backend", f"expected a backend that supports "
                              f"feeder {s.feeder.name!r}: {exc}"))
+    if s.vpo.battery_bus is not None and s.vpo.battery_bus not in buses:
+        problems.append(("vpo.battery_bus", f"expected a bus of feeder {s.feeder.name!r} "
+                                            f"({lo}..{hi}), got {s.vpo.battery_bus}"))
     for i, vpp in enumerate(s.vpps):
         if vpp.bus not in buses:
             problems.append(

@@ -10,8 +10,10 @@ import numpy as np
 from vppsim.cosim import RoundOutcome, day_ahead_round
 from vppsim.market.pricing import DayContext, InternalPrices, get_price_policy
 from vppsim.market.settlement import settle_grid, settle_vpp
+from vppsim.market.vpo_storage import VpoStorageData, storage_response
 
 if TYPE_CHECKING:
+    from vppsim.agents.battery import Battery
     from vppsim.agents.vpp import VPP
     from vppsim.model import VPPModel
 
@@ -19,9 +21,13 @@ if TYPE_CHECKING:
 class VPO(mesa.Agent):
     """The VPP operator (upper level of paper 004's game)."""
 
-    def __init__(self, model: VPPModel, name: str) -> None:
+    def __init__(self, model: VPPModel, name: str, battery: Battery | None = None,
+                 battery_cost_cny_per_kwh: float = 0.0) -> None:
         super().__init__(model)
         self.name = name
+        self.battery = battery
+        self.battery_cost_cny_per_kwh = battery_cost_cny_per_kwh
+        self.storage_plan_kw: np.ndarray | None = None  # discharge-positive, per period of the day
         self.prices: InternalPrices | None = None
         self.day = -1
         self.round: RoundOutcome | None = None
@@ -40,6 +46,7 @@ class VPO(mesa.Agent):
             vpps=tuple(v.day_ahead_data(day) for v in vpps),
             game=m.scenario.market.game,
             seed=int(np.random.SeedSequence([m.seed_used, day]).generate_state(1)[0]),
+            vpo_storage=self.storage_data(),
         )
         self.prices = get_price_policy(m.scenario.market.price_policy)(ctx)
         if "game" in self.prices.info:
@@ -59,6 +66,26 @@ class VPO(mesa.Agent):
                 v.commit(self.round.received[v.name], day, fallback=False)
             else:
                 v.commit(v.fallback_schedule(day), day, fallback=True)
+        self._plan_storage(day, vpps, ctx)
+
+    def storage_data(self) -> VpoStorageData | None:
+        """The VPO battery as the day-ahead problems see it (None without a battery)."""
+        if self.battery is None:
+            return None
+        return VpoStorageData(self.battery.params, self.battery.soc_kwh,
+                              self.battery_cost_cny_per_kwh)
+
+    def _plan_storage(self, day: int, vpps: list[VPP], ctx: DayContext) -> None:
+        """The VPO's storage plan: its best response to the cleared trades (paper 004 eq. 10)."""
+        st = ctx.vpo_storage
+        if st is None:
+            self.storage_plan_kw = None
+            return
+        g = np.sum([v.schedule.buy_kw for v in vpps if v.schedule is not None], axis=0)
+        e = np.sum([v.schedule.sell_kw for v in vpps if v.schedule is not None], axis=0)
+        r = storage_response(st, e - g, ctx.import_cny_per_kwh, ctx.export_cny_per_kwh,
+                             self.model.step_h)
+        self.storage_plan_kw = r.discharge_kw - r.charge_kw
 
     def settle(self, t: int, vpps: list[VPP]) -> None:
         """Settle every VPP's step and the VPO's net position with the grid."""
@@ -82,7 +109,17 @@ class VPO(mesa.Agent):
             income += s.total_cny
             sold_to_vpps += r["buy_kw"]
             bought_from_vpps += r["sell_kw"]
-        x, mm, grid_revenue = settle_grid(bought_from_vpps - sold_to_vpps, pi_imp, pi_exp, dt)
+        storage_kw = 0.0
+        storage_cost = 0.0
+        if self.battery is not None and self.storage_plan_kw is not None:
+            # keep the plan as far as the battery's present state allows
+            b = self.battery
+            plan = float(self.storage_plan_kw[k])
+            storage_kw = float(np.clip(plan, -b.max_charge_kw(dt), b.max_discharge_kw(dt)))
+            b.apply(max(-storage_kw, 0.0), max(storage_kw, 0.0), dt)
+            storage_cost = self.battery_cost_cny_per_kwh * abs(storage_kw) * dt
+        x, mm, grid_revenue = settle_grid(bought_from_vpps - sold_to_vpps + storage_kw, pi_imp,
+                                          pi_exp, dt)
         self.record = {
             "c_sell_cny_per_kwh": c_sell,
             "c_buy_cny_per_kwh": c_buy,
@@ -92,8 +129,10 @@ class VPO(mesa.Agent):
             "sell_kw": sold_to_vpps,
             "grid_import_kw": mm,
             "grid_export_kw": x,
-            "profit_cny": income + grid_revenue,
-            "energy_balance_residual_kw": bought_from_vpps - sold_to_vpps - (x - mm),
+            "storage_kw": storage_kw,
+            "storage_cost_cny": storage_cost,
+            "profit_cny": income + grid_revenue - storage_cost,
+            "energy_balance_residual_kw": bought_from_vpps - sold_to_vpps + storage_kw - (x - mm),
         }
 
     @property

@@ -28,6 +28,13 @@ import highspy
 import numpy as np
 
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
+from vppsim.market.vpo_storage import (
+    StorageResponse,
+    VpoStorageData,
+    add_storage_block,
+    build_vpo_storage_lp,
+    storage_response,
+)
 from vppsim.optimizers.highs import INF, LinearProgram, _quiet_highs, solve_lp
 
 OBJECTIVES = ("system_cost", "vpo_profit")
@@ -104,6 +111,44 @@ class _WarmLp:
         return obj, np.maximum(col[self.g], 0.0), np.maximum(col[self.e], 0.0)
 
 
+class _WarmStorage:
+    """The VPO's storage LP in one HiGHS instance; only the net position (row bounds) changes."""
+
+    def __init__(self, st: VpoStorageData, pi_imp: np.ndarray, pi_exp: np.ndarray,
+                 dt: float) -> None:
+        self.T = len(pi_imp)
+        lp = build_vpo_storage_lp(st, np.zeros(self.T), pi_imp, pi_exp, dt)
+        self.h = _quiet_highs()
+        h = self.h
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        model = highspy.HighsLp()
+        a = lp.a.tocsc()
+        model.num_col_, model.num_row_ = a.shape[1], a.shape[0]
+        model.col_cost_ = lp.c
+        model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
+        model.row_lower_, model.row_upper_ = lp.row_lo, lp.row_hi
+        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        model.a_matrix_.start_ = a.indptr
+        model.a_matrix_.index_ = a.indices
+        model.a_matrix_.value_ = a.data
+        h.passModel(model)
+        self.rows = np.arange(self.T, dtype=np.int32)
+
+    def value(self, net_export_kw: np.ndarray) -> float:
+        """``dt*sum[pi_exp*x - pi_imp*m - lam_o*(ch + dis)]`` at the VPO's best storage."""
+        h = self.h
+        net = np.asarray(net_export_kw, float)
+        h.changeRowsBounds(self.T, self.rows, net, net)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            h.clearSolver()
+            h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError("VPO storage LP not optimal")
+        return -float(h.getInfo().objective_function_value)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Lower-level answers for a batch of price vectors (leading axis = candidate)."""
@@ -128,6 +173,7 @@ class GameProblem:
         pi_imp: np.ndarray,
         pi_exp: np.ndarray,
         objective: str = "system_cost",
+        storage: VpoStorageData | None = None,
     ) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
@@ -145,10 +191,13 @@ class GameProblem:
         self.xl = np.zeros(self.n_var)
         self.xu = np.ones(self.n_var)
         self._lps = [_WarmLp(d) for d in self.vpps]
+        self.storage = storage
+        self._storage = (_WarmStorage(storage, self.pi_imp, self.pi_exp, self.dt_h)
+                         if storage is not None else None)
         self.lower_level_solves = 0
         # starting points for the search: Model 1 (the tariff passed through) and the
         # marginal prices of the centralized optimum (None: a plain black-box search)
-        lam = np.clip(centralized_bound(self.vpps, self.pi_imp, self.pi_exp)
+        lam = np.clip(centralized_bound(self.vpps, self.pi_imp, self.pi_exp, storage)
                       .dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
         self.initial_points: np.ndarray | None = np.array(
             [self.encode(self.pi_imp, self.pi_exp), self.encode(lam, lam)])
@@ -181,8 +230,14 @@ class GameProblem:
             for i, lp in enumerate(self._lps):
                 cost[k, i], g[k, i], e[k, i] = lp.solve(c_sell[k], c_buy[k])
         self.lower_level_solves += n * nv
-        profit = vpo_profit_cny(c_sell, c_buy, g.sum(axis=1), e.sum(axis=1), self.pi_imp,
-                                self.pi_exp, self.dt_h)
+        big_g, big_e = g.sum(axis=1), e.sum(axis=1)
+        if self._storage is None:
+            profit = vpo_profit_cny(c_sell, c_buy, big_g, big_e, self.pi_imp, self.pi_exp,
+                                    self.dt_h)
+        else:  # the VPO's storage is its own best response to the trades (an exact LP)
+            trade = self.dt_h * (c_sell * big_g - c_buy * big_e).sum(axis=1)
+            profit = trade + np.array([self._storage.value(big_e[k] - big_g[k])
+                                       for k in range(n)])
         return Evaluation(cost, g, e, profit)
 
     def fitness(self, ev: Evaluation) -> np.ndarray:
@@ -211,7 +266,8 @@ class CentralizedBound:
 
 
 def build_centralized_lp(
-    vpps: Sequence[VppDayAheadData], pi_imp: np.ndarray, pi_exp: np.ndarray
+    vpps: Sequence[VppDayAheadData], pi_imp: np.ndarray, pi_exp: np.ndarray,
+    storage: VpoStorageData | None = None,
 ) -> tuple[LinearProgram, list[np.ndarray], np.ndarray, np.ndarray]:
     """Stack the VPP LPs (zero internal prices) and add the VPO's grid exchange.
 
@@ -237,16 +293,39 @@ def build_centralized_lp(
         rows += [t, t]
         cols += [int(x_cols[t]), int(m_cols[t])]
         vals += [-1.0, 1.0]
+    parts = list(blocks)
+    if storage is not None:  # the VPO's battery: + dis - ch in every coupling row
+        from vppsim.optimizers.highs import LpBuilder
+
+        sb = LpBuilder()
+        ch, dis, _ = add_storage_block(sb, storage, T, dt)
+        st = sb.build()
+        first = n_cols
+        n_cols += st.a.shape[1]
+        for t in range(T):
+            rows += [t, t]
+            cols += [first + int(dis[t]), first + int(ch[t])]
+            vals += [1.0, -1.0]
     coupling = sp.csr_matrix((vals, (rows, cols)), shape=(T, n_cols))
-    diag = sp.block_diag([b.a for b in blocks] + [sp.csr_matrix((0, 2 * T))], format="csr")
+    mats = [b.a for b in blocks] + [sp.csr_matrix((0, 2 * T))]
+    if storage is not None:
+        mats.append(st.a)
+        parts.append(st)
+    diag = sp.block_diag(mats, format="csr")
     a = sp.vstack([diag, coupling]).tocsc()
+    st_parts = [st] if storage is not None else []
     lp = LinearProgram(
-        c=np.concatenate([b.c for b in blocks] + [-pi_exp * dt, pi_imp * dt]),
+        c=np.concatenate([b.c for b in blocks] + [-pi_exp * dt, pi_imp * dt]
+                         + [p.c for p in st_parts]),
         a=a,
-        row_lo=np.concatenate([b.row_lo for b in blocks] + [np.zeros(T)]),
-        row_hi=np.concatenate([b.row_hi for b in blocks] + [np.zeros(T)]),
-        col_lo=np.concatenate([b.col_lo for b in blocks] + [np.zeros(2 * T)]),
-        col_hi=np.concatenate([b.col_hi for b in blocks] + [np.full(2 * T, INF)]),
+        row_lo=np.concatenate([b.row_lo for b in blocks] + [p.row_lo for p in st_parts]
+                              + [np.zeros(T)]),
+        row_hi=np.concatenate([b.row_hi for b in blocks] + [p.row_hi for p in st_parts]
+                              + [np.zeros(T)]),
+        col_lo=np.concatenate([b.col_lo for b in blocks] + [np.zeros(2 * T)]
+                              + [p.col_lo for p in st_parts]),
+        col_hi=np.concatenate([b.col_hi for b in blocks] + [np.full(2 * T, INF)]
+                              + [p.col_hi for p in st_parts]),
         integer=np.zeros(n_cols, bool),
         offset=float(sum(b.offset for b in blocks)),
     )
@@ -254,10 +333,11 @@ def build_centralized_lp(
 
 
 def centralized_bound(
-    vpps: Sequence[VppDayAheadData], pi_imp: np.ndarray, pi_exp: np.ndarray
+    vpps: Sequence[VppDayAheadData], pi_imp: np.ndarray, pi_exp: np.ndarray,
+    storage: VpoStorageData | None = None,
 ) -> CentralizedBound:
     """Solve the centralized LP: the exact lower bound of the ``system_cost`` objective."""
-    lp, offsets, x_cols, m_cols = build_centralized_lp(vpps, pi_imp, pi_exp)
+    lp, offsets, x_cols, m_cols = build_centralized_lp(vpps, pi_imp, pi_exp, storage)
     sol = solve_lp(lp)
     if not sol.optimal or sol.x is None or sol.row_dual is None:
         raise RuntimeError(f"centralized LP not solved ({sol.status})")
@@ -291,6 +371,7 @@ class GameOutcome:
     schedules: list
     vpp_cost_cny: dict[str, float]
     vpo_profit_cny: float
+    storage: StorageResponse | None = None  # the VPO's own battery, if it has one
 
     @property
     def total_vpp_cost_cny(self) -> float:
@@ -314,6 +395,7 @@ def optimistic_schedules(
     pi_imp: np.ndarray,
     pi_exp: np.ndarray,
     cost_tol_cny: float = 1e-6,
+    storage: VpoStorageData | None = None,
 ) -> list:
     """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
 
@@ -350,9 +432,16 @@ def optimistic_schedules(
         cols.append(x)
     xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float))
     mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float))
+    st_ch = st_dis = None
+    if storage is not None:
+        st_ch, st_dis, _ = add_storage_block(b, storage, T, dt)
     for t in range(T):
-        b.add_row(sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])],
-                  [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0], 0.0, 0.0)
+        extra_c, extra_v = [], []
+        if st_ch is not None and st_dis is not None:
+            extra_c, extra_v = [int(st_dis[t]), int(st_ch[t])], [1.0, -1.0]
+        b.add_row(sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])] + extra_c,
+                  [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0] + extra_v,
+                  0.0, 0.0)
     sol = solve_lp(b.build())
     if not sol.optimal or sol.x is None:
         return best  # fall back to the plain best responses
@@ -381,6 +470,7 @@ def outcome_at(
     pi_imp: np.ndarray,
     pi_exp: np.ndarray,
     optimistic: bool = True,
+    storage: VpoStorageData | None = None,
 ) -> GameOutcome:
     """Every VPP's best response and the VPO's profit at the given prices.
 
@@ -390,18 +480,25 @@ def outcome_at(
     from vppsim.market.lower_level import solve_vpp_day_ahead
 
     if optimistic:
-        schedules = optimistic_schedules(vpps, c_sell, c_buy, pi_imp, pi_exp)
+        schedules = optimistic_schedules(vpps, c_sell, c_buy, pi_imp, pi_exp, storage=storage)
     else:
         schedules = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
     g = np.sum([s.buy_kw for s in schedules], axis=0)
     e = np.sum([s.sell_kw for s in schedules], axis=0)
-    profit = float(vpo_profit_cny(c_sell, c_buy, g, e, pi_imp, pi_exp, vpps[0].dt_h))
+    dt = vpps[0].dt_h
+    response = None
+    if storage is None:
+        profit = float(vpo_profit_cny(c_sell, c_buy, g, e, pi_imp, pi_exp, dt))
+    else:
+        response = storage_response(storage, e - g, pi_imp, pi_exp, dt)
+        profit = float(dt * np.sum(c_sell * g - c_buy * e)) + response.grid_value_cny
     return GameOutcome(
         c_sell_cny_per_kwh=np.asarray(c_sell, float),
         c_buy_cny_per_kwh=np.asarray(c_buy, float),
         schedules=schedules,
         vpp_cost_cny={d.name: float(s.cost_cny) for d, s in zip(vpps, schedules, strict=True)},
         vpo_profit_cny=profit,
+        storage=response,
     )
 
 
@@ -428,6 +525,7 @@ def exact_reference(
     pi_exp: np.ndarray,
     objective: str,
     time_limit_s: float = 120.0,
+    storage: VpoStorageData | None = None,
 ) -> dict:
     """The exact reference of ``objective``.
 
@@ -439,14 +537,15 @@ def exact_reference(
 
     start = time.perf_counter()
     if objective == "system_cost":
-        cb = centralized_bound(vpps, pi_imp, pi_exp)
+        cb = centralized_bound(vpps, pi_imp, pi_exp, storage)
         return {"name": "centralized LP (lower bound)", "value": cb.system_cost_cny,
                 "status": cb.status, "proven_optimal": True,
                 "dual_price_cny_per_kwh": cb.dual_price_cny_per_kwh.tolist(),
                 "wall_s": time.perf_counter() - start}
     from vppsim.market.mpec import solve_vpo_profit_mpec
 
-    res = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=time_limit_s)
+    kw = {"storage": storage} if storage is not None else {}
+    res = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=time_limit_s, **kw)
     bound = res.best_bound_cny if np.isfinite(res.best_bound_cny) else res.objective_cny
     return {"name": "MPEC (KKT, big-M, HiGHS)", "value": float(bound),
             "incumbent": float(res.objective_cny), "status": res.status,
@@ -468,6 +567,7 @@ def solve_game(
     algorithm_options: dict | None = None,
     polish: bool = True,
     precomputed_reference: dict | None = None,
+    storage: VpoStorageData | None = None,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
@@ -489,13 +589,13 @@ def solve_game(
         raise ValueError(f"unknown game solver {solver!r}; expected one of {GAME_SOLVERS}")
     wall: dict[str, float] = {}
     start = time.perf_counter()
-    problem = GameProblem(vpps, pi_imp, pi_exp, objective)
+    problem = GameProblem(vpps, pi_imp, pi_exp, objective, storage)
     if not polish:  # no domain starting points either: a plain black-box search
         problem.initial_points = None
     if precomputed_reference is not None:
         ref = precomputed_reference
     elif reference or solver == "exact":
-        ref = exact_reference(vpps, pi_imp, pi_exp, objective, reference_time_limit_s)
+        ref = exact_reference(vpps, pi_imp, pi_exp, objective, reference_time_limit_s, storage)
     else:
         ref = None
     wall["reference"] = time.perf_counter() - start
@@ -518,15 +618,16 @@ def solve_game(
         c_sell, c_buy = problem.decode(convergence.x)
     wall["search"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    model1 = outcome_at(vpps, pi_imp, pi_exp, pi_imp, pi_exp)
-    outcome = outcome_at(vpps, c_sell, c_buy, pi_imp, pi_exp)
+    model1 = outcome_at(vpps, pi_imp, pi_exp, pi_imp, pi_exp, storage=storage)
+    outcome = outcome_at(vpps, c_sell, c_buy, pi_imp, pi_exp, storage=storage)
     selected = "search" if solver != "exact" else "exact"
     if polish and solver != "exact":
         # the search scores each VPP's own answer; the outcome breaks ties for the VPO, so the
         # starting points are re-scored the same way and the best of them is kept
         starts = {"passthrough (Model 1)": model1}
         cs, cb = problem.decode(problem.initial_points[1])
-        starts["centralized dual prices"] = outcome_at(vpps, cs, cb, pi_imp, pi_exp)
+        starts["centralized dual prices"] = outcome_at(vpps, cs, cb, pi_imp, pi_exp,
+                                                       storage=storage)
         sign = 1.0 if objective == "system_cost" else -1.0
         for name, o in starts.items():
             if sign * o.objective_value(objective) < sign * outcome.objective_value(objective) - 1e-9:

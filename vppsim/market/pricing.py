@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppsim.market.lower_level import VppDayAheadData
+from vppsim.market.vpo_storage import VpoStorageData
 from vppsim.scenario import GameSpec
 
 
@@ -25,6 +26,7 @@ class DayContext:
     vpps: tuple[VppDayAheadData, ...]
     game: GameSpec = GameSpec()
     seed: int | None = None
+    vpo_storage: VpoStorageData | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def game(ctx: DayContext) -> InternalPrices:
     result = solve_game(
         ctx.vpps, ctx.import_cny_per_kwh, ctx.export_cny_per_kwh, objective=spec.objective,
         solver=spec.solver, budget=spec.budget, seed=ctx.seed, reference=spec.reference,
-        reference_time_limit_s=spec.reference_time_limit_s,
+        reference_time_limit_s=spec.reference_time_limit_s, storage=ctx.vpo_storage,
     )
     return InternalPrices(
         c_sell_cny_per_kwh=result.outcome.c_sell_cny_per_kwh.copy(),

@@ -77,3 +77,41 @@ def build_vpo_storage_lp(
     if s.end_soc_at_least_initial:
         b.add_row([soc[T - 1]], [1.0], s.soc_start_kwh, INF)
     return b.build()
+
+
+@dataclass(frozen=True)
+class StorageResponse:
+    """The VPO's optimal storage for a net position, and the value of its grid trade."""
+
+    grid_value_cny: float  # dt*sum[pi_exp*x - pi_imp*m - lam_o*(ch + dis)] at the optimum
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    soc_kwh: np.ndarray  # [T + 1], index 0 = start
+    grid_import_kw: np.ndarray
+    grid_export_kw: np.ndarray
+
+
+def storage_response(
+    s: VpoStorageData, net_export_kw: np.ndarray, pi_imp: np.ndarray, pi_exp: np.ndarray,
+    dt: float,
+) -> StorageResponse:
+    """Solve :func:`build_vpo_storage_lp` (HiGHS) and return the VPO's storage schedule."""
+    from vppsim.optimizers.highs import solve_lp
+
+    lp = build_vpo_storage_lp(s, net_export_kw, pi_imp, pi_exp, dt)
+    sol = solve_lp(lp)
+    if not sol.optimal or sol.x is None:
+        raise RuntimeError(f"VPO storage LP not solved ({sol.status})")
+    n = lp.names
+    ch, dis = sol.x[n["ch"]], sol.x[n["dis"]]
+    both = np.minimum(ch, dis)  # a simultaneous charge/discharge only wastes energy: net it
+    if both.max(initial=0.0) > 1e-6:  # pragma: no cover - costs make it non-optimal
+        raise RuntimeError("VPO storage LP charges and discharges at once")
+    return StorageResponse(
+        grid_value_cny=-sol.objective,
+        charge_kw=np.where(ch < 1e-9, 0.0, ch),
+        discharge_kw=np.where(dis < 1e-9, 0.0, dis),
+        soc_kwh=np.concatenate([[s.soc_start_kwh], sol.x[n["soc"]]]),
+        grid_import_kw=sol.x[n["m"]],
+        grid_export_kw=sol.x[n["x"]],
+    )
