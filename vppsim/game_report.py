@@ -9,8 +9,6 @@ with ``--compare``, ``comparison.md``: Model 1 vs Model 2 in the style of paper 
 from __future__ import annotations
 
 import json
-import shutil
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import pandas as pd
 
 from vppsim import __version__
 from vppsim.market.game import GameOutcome, GameResult
-from vppsim.results import INCOMPLETE_SUFFIX, _round
+from vppsim.results import _round, result_folder
 
 TABLE4_MODEL1 = {"VPP1": 4681.06, "VPP2": 4035.85, "VPP3": 4571.28, "total": 13288.20}
 TABLE4_MODEL2 = {"VPP1": 4892.83, "VPP2": 4251.40, "VPP3": 4435.56, "total": 13579.79,
@@ -232,15 +230,8 @@ def write_game_results(
     compare: bool = False,
 ) -> Path:
     """Write the game's result folder and return its path."""
-    out = Path(out)
-    work = out.with_name(out.name + INCOMPLETE_SUFFIX)
-    if out.exists():
-        raise FileExistsError(f"{out} exists; choose another --out or remove it")
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
     others = others or {}
-    try:
+    with result_folder(out) as work:
         summary = game_summary(res, scenario_name, pi_imp, pi_exp, dt_h)
         if others:
             summary["other_solvers"] = {
@@ -292,8 +283,4 @@ def write_game_results(
             "",
         ]
         (work / "report.md").write_text("\n".join(report), encoding="utf-8")
-    except BaseException:
-        (work / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        raise
-    work.rename(out)
-    return out
+    return Path(out)

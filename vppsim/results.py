@@ -12,7 +12,8 @@ import math
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -158,14 +159,12 @@ def _iterations(model: Any) -> int | None:
     return int(sum(its)) if its else None
 
 
-def write_results(
-    model: Any,
-    out: Path,
-    wall_s: dict[str, float],
-    figures: bool = True,
-    on_error: Callable[[BaseException], None] | None = None,
-) -> Path:
-    """Write the result folder for a finished model and return its final path."""
+@contextmanager
+def result_folder(out: Path) -> Iterator[Path]:
+    """Yield ``out.incomplete`` to write into; rename it to ``out`` only if the block succeeds.
+
+    On failure the folder keeps what was written plus ``error.txt``, and the error propagates.
+    """
     out = Path(out)
     work = out.with_name(out.name + INCOMPLETE_SUFFIX)
     if out.exists():
@@ -174,6 +173,21 @@ def write_results(
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
+        yield work
+    except BaseException:
+        (work / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
+    work.rename(out)
+
+
+def write_results(
+    model: Any,
+    out: Path,
+    wall_s: dict[str, float],
+    figures: bool = True,
+) -> Path:
+    """Write the result folder for a finished model and return its final path."""
+    with result_folder(out) as work:
         start = time.perf_counter()
         ts = model.timeseries()
         ts.to_parquet(work / "timeseries.parquet", index=False)
@@ -188,13 +202,7 @@ def write_results(
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
         summary["wall_time_s"]["writing"] = time.perf_counter() - start
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    except BaseException as exc:
-        (work / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        if on_error:
-            on_error(exc)
-        raise
-    work.rename(out)
-    return out
+    return Path(out)
 
 
 def save_partial(model: Any, out: Path, exc: BaseException) -> Path:

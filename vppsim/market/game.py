@@ -35,7 +35,7 @@ from vppsim.market.vpo_storage import (
     build_vpo_storage_lp,
     storage_response,
 )
-from vppsim.optimizers.highs import INF, LinearProgram, _quiet_highs, solve_lp
+from vppsim.optimizers.highs import INF, LinearProgram, new_highs, pass_model, solve_lp
 
 OBJECTIVES = ("system_cost", "vpo_profit")
 
@@ -72,24 +72,9 @@ class _WarmLp:
         self.e = self.lp.names["e"]
         self.trade_cols = np.concatenate([self.g, self.e]).astype(np.int32)
         self.base_cost = self.lp.c[self.trade_cols].copy()
-        self.h = _quiet_highs()
+        self.h = new_highs()
         self.restarts = 0
-        h = self.h
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.setOptionValue("random_seed", 0)
-        model = highspy.HighsLp()
-        a = self.lp.a.tocsc()
-        model.num_col_, model.num_row_ = a.shape[1], a.shape[0]
-        model.col_cost_ = self.lp.c
-        model.col_lower_, model.col_upper_ = self.lp.col_lo, self.lp.col_hi
-        model.row_lower_, model.row_upper_ = self.lp.row_lo, self.lp.row_hi
-        model.offset_ = self.lp.offset
-        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        model.a_matrix_.start_ = a.indptr
-        model.a_matrix_.index_ = a.indices
-        model.a_matrix_.value_ = a.data
-        h.passModel(model)
+        pass_model(self.h, self.lp)
 
     def solve(self, c_sell: np.ndarray, c_buy: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Optimal cost and the exchange (g, e) at the given prices."""
@@ -118,22 +103,10 @@ class _WarmStorage:
                  dt: float) -> None:
         self.T = len(pi_imp)
         lp = build_vpo_storage_lp(st, np.zeros(self.T), pi_imp, pi_exp, dt)
-        self.h = _quiet_highs()
-        h = self.h
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        model = highspy.HighsLp()
-        a = lp.a.tocsc()
-        model.num_col_, model.num_row_ = a.shape[1], a.shape[0]
-        model.col_cost_ = lp.c
-        model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
-        model.row_lower_, model.row_upper_ = lp.row_lo, lp.row_hi
-        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        model.a_matrix_.start_ = a.indptr
-        model.a_matrix_.index_ = a.indices
-        model.a_matrix_.value_ = a.data
-        h.passModel(model)
-        self.rows = np.arange(self.T, dtype=np.int32)
+        self.h = new_highs()
+        pass_model(self.h, lp)
+        n_rows = lp.a.shape[0]
+        self.rows = np.arange(n_rows - self.T, n_rows, dtype=np.int32)  # the balance rows
 
     def value(self, net_export_kw: np.ndarray) -> float:
         """``dt*sum[pi_exp*x - pi_imp*m - lam_o*(ch + dis)]`` at the VPO's best storage."""

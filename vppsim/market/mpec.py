@@ -19,6 +19,14 @@ column ``e[t]`` (checked numerically against ``build_vpp_lp`` when the model is 
 the lower level are broken in the leader's favour (optimistic bilevel): the MILP may pick any
 optimal schedule of each VPP.
 
+Optionally the VPO owns a battery (:class:`vppsim.market.vpo_storage.VpoStorageData`): its
+charge ``ch_o``, discharge ``dis_o`` and energy ``soc_o`` are further *leader* decisions, the
+balance becomes ``E - G + dis_o - ch_o = x - m`` and ``Pi`` gains
+``- dt * lam_o * sum_t (ch_o[t] + dis_o[t])``. The battery touches neither the VPPs' problems
+nor the prices, so it needs no KKT conditions: its columns and dynamics rows
+(:func:`vppsim.market.vpo_storage.add_storage_block`) simply join the MILP below, and all
+bounds derived for the followers stay valid.
+
 KKT reformulation of each follower (general form)
 -------------------------------------------------
 Lagrangian duals, all on the *non-fixed, finite* bounds only::
@@ -56,7 +64,8 @@ At a KKT point, strong duality holds: ``c_i(p) @ x_i = D_i``. Since
     dt * (c_sell @ g_i - c_buy @ e_i) = D_i - c0_i @ x_i              (linear!)
 
 so the leader's objective is the linear function
-``Pi = sum_i (D_i - c0_i @ x_i) + dt * sum_t (pi_exp*x - pi_imp*m)``. The VPP's cost at the MPEC
+``Pi = sum_i (D_i - c0_i @ x_i) + dt * sum_t (pi_exp*x - pi_imp*m)`` (with storage, minus
+``dt * lam_o * sum_t (ch_o + dis_o)``, linear too). The VPP's cost at the MPEC
 point is ``F_i = D_i + offset_i``; both identities are re-checked after the solve, by evaluating
 the bilinear terms directly (:func:`vpo_profit`) and by re-solving every VPP at the returned
 prices. The net position needs no binary: with ``pi_exp <= pi_imp`` the maximization itself
@@ -119,16 +128,19 @@ a further check.
 
 The MILP
 --------
-Columns: ``c_sell, c_buy`` (``2T``, in the box), grid export/import ``x, m`` (``2T``, ``>= 0``);
+Columns: ``c_sell, c_buy`` (``2T``, in the box), grid export/import ``x, m`` (``2T``, ``>= 0``),
+with VPO storage its ``ch_o, dis_o, soc_o`` (``3T``, in their bounds);
 per VPP its primal ``x_i`` (the LP's bounds, the implied ``spill`` bound, columns proven at a
 bound fixed), its duals ``[y, alpha, beta, zl, zu, zf]`` (sign-constrained duals bounded by their
 big-M, 0 when proven 0), one binary per complementarity pair that is not settled by the
 auxiliary LPs, and with ``mccormick`` the ``2T`` product variables ``w, v``. Rows:
-``c_buy <= c_sell`` and ``E - G - x + m = 0`` (``T`` each); per VPP its primal rows, one
-stationarity row per column, two big-M rows per binary, ``u_lo + u_hi <= 1`` per column or row
-with two binaries, and with ``mccormick`` ``8T`` envelope rows and the strong-duality identity.
-Objective: ``min -Pi`` as above. HiGHS (branch and cut, presolve on) solves it; the auxiliary
-LPs take about as long as the MILP on the shipped scenario.
+``c_buy <= c_sell`` and ``E - G + dis_o - ch_o - x + m = 0`` (``T`` each; the storage
+terms only with storage), the storage dynamics (``T`` rows, and ``soc_o[T-1] >= soc_start``
+when asked); per VPP its primal rows, one stationarity row per column, two big-M rows per
+binary, ``u_lo + u_hi <= 1`` per column or row with two binaries, and with ``mccormick``
+``8T`` envelope rows and the strong-duality identity.
+Objective: ``min -Pi`` as above (with the storage's operating cost). HiGHS (branch and cut,
+presolve on) solves it; the auxiliary LPs take about as long as the MILP on the shipped scenario.
 """
 
 from __future__ import annotations
@@ -142,7 +154,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp, solve_vpp_day_ahead
-from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, _quiet_highs, solve_lp
+from vppsim.market.vpo_storage import VpoStorageData, add_storage_block, build_vpo_storage_lp
+from vppsim.optimizers.highs import (
+    INF,
+    LinearProgram,
+    LpBuilder,
+    new_highs,
+    pass_model,
+    solve_lp,
+)
 
 #: A reduced cost whose sign is proven by the auxiliary LPs beyond this margin fixes the column.
 PROOF_TOL = 1e-6
@@ -165,6 +185,12 @@ class MpecResult:
     ``objective_optimistic_cny`` is :func:`optimistic_profit` at the returned prices: ties broken
     for the leader by an LP over the VPPs' optimal faces; it equals ``objective_cny`` up to
     tolerances when the MILP is right.
+
+    With VPO storage, ``vpo_charge_kw``, ``vpo_discharge_kw`` and ``vpo_soc_kwh`` (end of each
+    period, length ``T``) are the MILP's storage schedule (None without storage); ``Pi``
+    includes the storage's operating cost, ``objective_resolved_cny`` re-optimizes the storage
+    for the re-solved VPPs' net position (:func:`vppsim.market.vpo_storage.build_vpo_storage_lp`)
+    and ``objective_optimistic_cny`` optimizes it jointly with the ties.
     """
 
     status: str
@@ -195,6 +221,9 @@ class MpecResult:
     max_dual_over_m: float
     max_slack_over_m: float
     max_dual_m: float
+    vpo_charge_kw: np.ndarray | None = None
+    vpo_discharge_kw: np.ndarray | None = None
+    vpo_soc_kwh: np.ndarray | None = None
 
 
 def vpo_profit(
@@ -205,8 +234,11 @@ def vpo_profit(
     pi_imp: np.ndarray,
     pi_exp: np.ndarray,
     dt: float,
+    ch_o: np.ndarray | None = None,
+    dis_o: np.ndarray | None = None,
+    lam_o: float = 0.0,
 ) -> float:
-    """The VPO's profit for given prices and VPP trades (no VPO storage), CNY.
+    """The VPO's profit for given prices, VPP trades and (optionally) VPO storage, CNY.
 
     Parameters
     ----------
@@ -218,18 +250,44 @@ def vpo_profit(
         Grid import / export prices per period, CNY/kWh.
     dt : float
         Period length, h.
+    ch_o, dis_o : np.ndarray, optional
+        The VPO battery's charge / discharge per period, kW (None: no storage, zeros).
+    lam_o : float
+        The VPO battery's operating cost per kWh charged or discharged, CNY/kWh.
 
     Returns
     -------
     float
-        ``dt * sum_t [c_sell*G - c_buy*E + pi_exp*x - pi_imp*m]`` with ``G = sum g``,
-        ``E = sum e``, export ``x = max(E - G, 0)`` and import ``m = max(G - E, 0)``.
+        ``dt * sum_t [c_sell*G - c_buy*E + pi_exp*x - pi_imp*m - lam_o*(ch_o + dis_o)]`` with
+        ``G = sum g``, ``E = sum e``, net position ``n = E - G + dis_o - ch_o``, export
+        ``x = max(n, 0)`` and import ``m = max(-n, 0)``.
     """
     big_g = np.sum(np.asarray(g_list, float), axis=0)
     big_e = np.sum(np.asarray(e_list, float), axis=0)
-    net = big_e - big_g
+    ch = np.zeros_like(big_g) if ch_o is None else np.asarray(ch_o, float)
+    dis = np.zeros_like(big_g) if dis_o is None else np.asarray(dis_o, float)
+    net = big_e - big_g + dis - ch
     x, m = np.maximum(net, 0.0), np.maximum(-net, 0.0)
-    return float(dt * np.sum(c_sell * big_g - c_buy * big_e + pi_exp * x - pi_imp * m))
+    return float(dt * np.sum(c_sell * big_g - c_buy * big_e + pi_exp * x - pi_imp * m
+                             - lam_o * (ch + dis)))
+
+
+def _storage_grid_value(storage: VpoStorageData, net_export_kw: np.ndarray, pi_imp: np.ndarray,
+                        pi_exp: np.ndarray, dt: float) -> float:
+    """``max dt*sum[pi_exp*x - pi_imp*m - lam_o*(ch + dis)]`` over the storage, CNY."""
+    sol = solve_lp(build_vpo_storage_lp(storage, net_export_kw, pi_imp, pi_exp, dt))
+    if not sol.optimal:
+        raise RuntimeError(f"VPO storage LP not solved ({sol.status})")
+    return -sol.objective
+
+
+def _check_storage(storage: VpoStorageData) -> None:
+    p = storage.params
+    lo, hi = p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
+    if not lo - 1e-9 <= storage.soc_start_kwh <= hi + 1e-9:
+        raise ValueError(f"VPO storage: soc_start_kwh={storage.soc_start_kwh} outside [{lo}, {hi}]")
+    if storage.cost_cny_per_kwh < 0.0:
+        raise ValueError("VPO storage: expected cost_cny_per_kwh >= 0")
 
 
 def optimistic_profit(
@@ -239,6 +297,7 @@ def optimistic_profit(
     pi_imp: np.ndarray,
     pi_exp: np.ndarray,
     cost_tol_cny: float = 1e-6,
+    storage: VpoStorageData | None = None,
 ) -> float:
     """The leader's profit at fixed prices with the followers' ties broken in its favour, CNY.
 
@@ -258,6 +317,8 @@ def optimistic_profit(
         Grid tariff per period, CNY/kWh.
     cost_tol_cny : float
         Slack on each VPP's optimal cost, CNY.
+    storage : VpoStorageData, optional
+        The VPO's battery; its schedule is optimized in the same LP.
 
     Returns
     -------
@@ -287,10 +348,16 @@ def optimistic_profit(
             sums_e[t].append(int(x[lp.names["e"][t]]))
     xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float)[:T])
     mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float)[:T])
+    if storage is not None:
+        _check_storage(storage)
+        ch, dis, _soc = add_storage_block(b, storage, T, dt)
     for t in range(T):
         cols = sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])]
         vals = [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0]
-        b.add_row(cols, vals, 0.0, 0.0)
+        if storage is not None:
+            cols += [int(dis[t]), int(ch[t])]
+            vals += [1.0, -1.0]
+        b.add_row(cols, vals, 0.0, 0.0)  # E - G + dis_o - ch_o - x + m = 0
     sol = solve_lp(b.build())
     if not sol.optimal:
         raise RuntimeError(f"optimistic re-solve failed ({sol.status})")
@@ -449,37 +516,6 @@ def _dual_layout(f: _Follower) -> _DualLayout:
     )
 
 
-def _pass_lp(h: highspy.Highs, lp: LinearProgram) -> None:
-    model = highspy.HighsLp()
-    model.num_col_ = lp.a.shape[1]
-    model.num_row_ = lp.a.shape[0]
-    model.col_cost_ = lp.c
-    model.col_lower_ = lp.col_lo
-    model.col_upper_ = lp.col_hi
-    model.row_lower_ = lp.row_lo
-    model.row_upper_ = lp.row_hi
-    model.offset_ = lp.offset
-    a = lp.a.tocsc()
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = a.indptr
-    model.a_matrix_.index_ = a.indices
-    model.a_matrix_.value_ = a.data
-    if lp.is_mip:
-        model.integrality_ = [
-            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-            for i in lp.integer
-        ]
-    h.passModel(model)
-
-
-def _new_highs(threads: int = 1) -> highspy.Highs:
-    h = _quiet_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
-    h.setOptionValue("threads", threads)
-    return h
-
-
 def _mccormick_rows(b: LpBuilder, price: int, qty: int, w: int, p_lo: float, p_hi: float,
                     q_lo: float, q_hi: float) -> None:
     """Rows of the McCormick envelope of ``w = price * qty`` over the box."""
@@ -531,16 +567,16 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
                   0.0, INF)
     else:
         low = build_vpp_lp(d, pi_exp, pi_imp)
-        h = _new_highs()
-        _pass_lp(h, low)
+        h = new_highs()
+        pass_model(h, low)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"{d.name}: LP at the extreme prices not solved")
         v_min = h.getInfo().objective_function_value - low.offset
         b.add_row(lam[nz], lay.dual_obj[nz], v_min - 1e-6 * (1.0 + abs(v_min)), INF)
     aux = b.build()
-    h = _new_highs()
-    _pass_lp(h, aux)
+    h = new_highs()
+    pass_model(h, aux)
     n_aux = aux.a.shape[1]
     zero = np.zeros(n_aux)
 
@@ -727,6 +763,7 @@ def solve_vpo_profit_mpec(
     mccormick: bool = True,
     threads: int = 1,
     dual_m_scale: float = 1.0,
+    storage: VpoStorageData | None = None,
 ) -> MpecResult:
     """Solve the leader's ``vpo_profit`` problem exactly as an MPEC (MILP) with HiGHS.
 
@@ -749,6 +786,8 @@ def solve_vpo_profit_mpec(
         HiGHS threads.
     dual_m_scale : float
         Multiplies every dual big-M (a check: values above 1 must not change the optimum).
+    storage : VpoStorageData, optional
+        The VPO's own battery (leader decisions; module docstring).
 
     Returns
     -------
@@ -773,6 +812,8 @@ def solve_vpo_profit_mpec(
         raise ValueError(f"expected tariffs of length {T}")
     if np.any(pi_exp > pi_imp):
         raise ValueError("expected pi_exp <= pi_imp in every period")
+    if storage is not None:
+        _check_storage(storage)
 
     t0 = time.perf_counter()
     followers = [_follower(d) for d in vpps]
@@ -792,18 +833,23 @@ def solve_vpo_profit_mpec(
               for i, f in enumerate(followers)]
     xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
     mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
+    if storage is not None:
+        ch_o, dis_o, soc_o = add_storage_block(b, storage, T, dt)
     for t in range(T):
         cols, vals = [int(xg[t]), int(mg[t])], [-1.0, 1.0]
         for f, blk in zip(followers, blocks, strict=True):
             cols += [int(blk.x[f.lp.names["e"][t]]), int(blk.x[f.lp.names["g"][t]])]
             vals += [1.0, -1.0]
-        b.add_row(cols, vals, 0.0, 0.0)  # E - G - x + m = 0
+        if storage is not None:
+            cols += [int(dis_o[t]), int(ch_o[t])]
+            vals += [1.0, -1.0]
+        b.add_row(cols, vals, 0.0, 0.0)  # E - G + dis_o - ch_o - x + m = 0
     milp = b.build()
 
-    h = _new_highs(threads)
+    h = new_highs(threads)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    _pass_lp(h, milp)
+    pass_model(h, milp)
     t1 = time.perf_counter()
     h.run()
     solve_time = time.perf_counter() - t1
@@ -821,15 +867,26 @@ def solve_vpo_profit_mpec(
     xs = tuple(sol[blk.x] for blk in blocks)
     gs = tuple(x[f.lp.names["g"]] for f, x in zip(followers, xs, strict=True))
     es = tuple(x[f.lp.names["e"]] for f, x in zip(followers, xs, strict=True))
-    objective = vpo_profit(c_sell, c_buy, gs, es, pi_imp, pi_exp, dt)
+    if storage is not None:
+        ch, dis, soc = sol[ch_o], sol[dis_o], sol[soc_o]
+        lam_o = storage.cost_cny_per_kwh
+    else:
+        ch = dis = soc = None
+        lam_o = 0.0
+    objective = vpo_profit(c_sell, c_buy, gs, es, pi_imp, pi_exp, dt, ch, dis, lam_o)
     vpp_cost = tuple(float(sol[blk.lam] @ blk.lay.dual_obj + f.lp.offset)
                      for f, blk in zip(followers, blocks, strict=True))
     resolved = [solve_vpp_day_ahead(f.data, c_sell, c_buy) for f in followers]
     own_cost = [float((f.c0 + f.price_map @ np.concatenate([c_sell, c_buy])) @ x + f.lp.offset)
                 for f, x in zip(followers, xs, strict=True)]
     regret = tuple(oc - s.cost_cny for oc, s in zip(own_cost, resolved, strict=True))
-    obj_resolved = vpo_profit(c_sell, c_buy, [s.buy_kw for s in resolved],
-                              [s.sell_kw for s in resolved], pi_imp, pi_exp, dt)
+    g_res, e_res = [s.buy_kw for s in resolved], [s.sell_kw for s in resolved]
+    if storage is None:
+        obj_resolved = vpo_profit(c_sell, c_buy, g_res, e_res, pi_imp, pi_exp, dt)
+    else:  # the leader re-optimizes its storage for the re-solved net position
+        big_g, big_e = np.sum(g_res, axis=0), np.sum(e_res, axis=0)
+        obj_resolved = (float(dt * np.sum(c_sell * big_g - c_buy * big_e))
+                        + _storage_grid_value(storage, big_e - big_g, pi_imp, pi_exp, dt))
 
     dual_ratio, slack_ratio, max_m = 0.0, 0.0, 0.0
     for blk in blocks:
@@ -856,7 +913,8 @@ def solve_vpo_profit_mpec(
         vpp_cost_resolved_cny=tuple(s.cost_cny for s in resolved),
         vpp_regret_cny=regret,
         objective_resolved_cny=obj_resolved,
-        objective_optimistic_cny=optimistic_profit(vpps, c_sell, c_buy, pi_imp, pi_exp),
+        objective_optimistic_cny=optimistic_profit(vpps, c_sell, c_buy, pi_imp, pi_exp,
+                                                   storage=storage),
         solve_time_s=solve_time,
         bounds_time_s=bounds_time,
         n_binaries=int(milp.integer.sum()),
@@ -867,4 +925,7 @@ def solve_vpo_profit_mpec(
         max_dual_over_m=float(dual_ratio),
         max_slack_over_m=float(slack_ratio),
         max_dual_m=float(max_m),
+        vpo_charge_kw=ch,
+        vpo_discharge_kw=dis,
+        vpo_soc_kwh=soc,
     )

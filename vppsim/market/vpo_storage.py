@@ -52,30 +52,17 @@ def build_vpo_storage_lp(
 ) -> LinearProgram:
     """The VPO's storage LP for a given VPP net position ``E - G`` (kW per period).
 
-    Minimizes ``dt * sum_t [pi_imp*m - pi_exp*x + lam_o*(ch + dis)]`` subject to
-    ``x - m - dis + ch = E - G`` (one row per period, the first ``T`` rows).
+    Minimizes ``dt * sum_t [pi_imp*m - pi_exp*x + lam_o*(ch + dis)]`` subject to the battery
+    dynamics and ``x - m - dis + ch = E - G``: those balance rows are the LP's last ``T`` rows.
     """
     T = len(net_export_kw)
     b = LpBuilder()
     x = b.add_var("x", T, 0.0, INF, -np.asarray(pi_exp, float) * dt)
     m = b.add_var("m", T, 0.0, INF, np.asarray(pi_imp, float) * dt)
-    ch = b.add_var("ch", T, 0.0, s.params.p_max_kw, s.cost_cny_per_kwh * dt)
-    dis = b.add_var("dis", T, 0.0, s.params.p_max_kw, s.cost_cny_per_kwh * dt)
+    ch, dis, _ = add_storage_block(b, s, T, dt, prefix="")
     for t in range(T):
         b.add_row([x[t], m[t], dis[t], ch[t]], [1.0, -1.0, -1.0, 1.0],
                   float(net_export_kw[t]), float(net_export_kw[t]))
-    p = s.params
-    soc = b.add_var("soc", T, p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh)
-    for t in range(T):
-        cols = [soc[t], ch[t], dis[t]]
-        vals = [1.0, -p.eta_charge * dt, dt / p.eta_discharge]
-        rhs = s.soc_start_kwh if t == 0 else 0.0
-        if t > 0:
-            cols.append(soc[t - 1])
-            vals.append(-1.0)
-        b.add_row(cols, vals, rhs, rhs)
-    if s.end_soc_at_least_initial:
-        b.add_row([soc[T - 1]], [1.0], s.soc_start_kwh, INF)
     return b.build()
 
 

@@ -134,14 +134,17 @@ def _quiet_highs() -> highspy.Highs:
         os.close(saved)
 
 
-def solve_lp(lp: LinearProgram, time_limit_s: float | None = None) -> LpSolution:
-    """Solve ``lp`` with HiGHS; infeasible or unbounded models return ``optimal=False``."""
+def new_highs(threads: int = 1) -> highspy.Highs:
+    """A silent, deterministic ``Highs`` instance (one thread, fixed random seed)."""
     h = _quiet_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
-    h.setOptionValue("threads", 1)
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("threads", threads)
+    return h
+
+
+def pass_model(h: highspy.Highs, lp: LinearProgram) -> None:
+    """Load ``lp`` into the HiGHS instance ``h`` (column-wise matrix, integrality if any)."""
     model = highspy.HighsLp()
     model.num_col_ = lp.a.shape[1]
     model.num_row_ = lp.a.shape[0]
@@ -162,6 +165,14 @@ def solve_lp(lp: LinearProgram, time_limit_s: float | None = None) -> LpSolution
             for i in lp.integer
         ]
     h.passModel(model)
+
+
+def solve_lp(lp: LinearProgram, time_limit_s: float | None = None) -> LpSolution:
+    """Solve ``lp`` with HiGHS; infeasible or unbounded models return ``optimal=False``."""
+    h = new_highs()
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    pass_model(h, lp)
     h.run()
     status = h.getModelStatus()
     text = h.modelStatusToString(status)
