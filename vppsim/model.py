@@ -54,9 +54,13 @@ class VPPModel(mesa.Model):
         Overrides the scenario's seed; every random draw comes from ``self.rng``.
     days:
         Overrides the scenario's number of days (daily profiles repeat).
+    shared_day_ahead:
+        Cleared day-ahead markets by day (``model.vpo.cleared`` of another run of the same
+        scenario) to adopt instead of clearing again, as Monte Carlo samples do.
     """
 
-    def __init__(self, loaded: LoadedScenario, seed: int | None = None, days: int | None = None):
+    def __init__(self, loaded: LoadedScenario, seed: int | None = None, days: int | None = None,
+                 shared_day_ahead: dict[int, Any] | None = None):
         if days is not None and days != loaded.scenario.days:
             loaded = loaded.with_overrides(days=days)
         scenario = loaded.scenario
@@ -68,6 +72,8 @@ class VPPModel(mesa.Model):
         self.steps_per_day = scenario.steps_per_day
         self.n_steps = scenario.n_steps
         self.t = 0
+        # cleared day-ahead markets to adopt instead of clearing again (vppsim.agents.vpo.ClearedDay)
+        self.shared_day_ahead = shared_day_ahead or {}
         self.phase_s: dict[str, float] = defaultdict(float)
         self.rows: list[dict[str, Any]] = []
         self.bus_rows: list[dict[str, Any]] = []

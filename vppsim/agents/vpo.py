@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -11,6 +12,23 @@ from vppsim.cosim import RoundOutcome, day_ahead_round
 from vppsim.market.pricing import DayContext, InternalPrices, get_price_policy
 from vppsim.market.settlement import settle_grid, settle_vpp
 from vppsim.market.vpo_storage import VpoStorageData, storage_response
+
+
+@dataclass(frozen=True)
+class ClearedDay:
+    """A day's cleared day-ahead market: prices, committed schedules, VPO storage plan.
+
+    Everything in it is plain data (picklable), so it can be computed once and shipped to
+    Monte Carlo workers.
+    """
+
+    prices: InternalPrices
+    schedules: dict[str, Any]
+    fallback: dict[str, bool]
+    storage_plan_kw: np.ndarray | None
+    message_log: list[Any]
+    missing: list[str]
+
 
 if TYPE_CHECKING:
     from vppsim.agents.battery import Battery
@@ -34,10 +52,19 @@ class VPO(mesa.Agent):
         self.record: dict[str, Any] = {}
         self.settlements: dict[str, dict[str, float]] = {}
         self.game_results: list[Any] = []  # one GameResult per day under the game policy
+        self.cleared: dict[int, ClearedDay] = {}  # the day-ahead outcome of every day
 
     def day_ahead(self, day: int, vpps: list[VPP]) -> None:
-        """Set the day's internal prices, collect schedules through SimPy and clear them."""
+        """Set the day's internal prices, collect schedules through SimPy and clear them.
+
+        If the model was given a cleared day-ahead for this day (``model.shared_day_ahead``,
+        e.g. computed once for every Monte Carlo sample), it is adopted as it is.
+        """
         m = self.model
+        shared = m.shared_day_ahead.get(day) if m.shared_day_ahead else None
+        if shared is not None:
+            self.adopt(shared, day, vpps)
+            return
         sl = slice(day * m.steps_per_day, (day + 1) * m.steps_per_day)
         ctx = DayContext(
             day=day,
@@ -67,6 +94,28 @@ class VPO(mesa.Agent):
             else:
                 v.commit(v.fallback_schedule(day), day, fallback=True)
         self._plan_storage(day, vpps, ctx)
+        self.cleared[day] = ClearedDay(
+            prices=self.prices,
+            schedules={v.name: v.schedule for v in vpps},
+            fallback={v.name: v.fallback for v in vpps},
+            storage_plan_kw=self.storage_plan_kw,
+            message_log=list(self.round.log),
+            missing=list(self.round.missing),
+        )
+
+    def adopt(self, cleared: ClearedDay, day: int, vpps: list[VPP]) -> None:
+        """Commit a day-ahead clearing computed elsewhere (same scenario, same forecasts)."""
+        self.prices = cleared.prices
+        self.day = day
+        for v in vpps:
+            v.last_prices = cleared.prices
+            v.commit(cleared.schedules[v.name], day, fallback=cleared.fallback[v.name])
+        self.storage_plan_kw = cleared.storage_plan_kw
+        if "game" in cleared.prices.info:
+            self.game_results.append(cleared.prices.info["game"])
+        self.round = RoundOutcome(received={}, missing=list(cleared.missing),
+                                  gate_closure_s=float("nan"), log=list(cleared.message_log))
+        self.cleared[day] = cleared
 
     def storage_data(self) -> VpoStorageData | None:
         """The VPO battery as the day-ahead problems see it (None without a battery)."""
