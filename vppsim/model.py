@@ -116,6 +116,21 @@ class VPPModel(mesa.Model):
         if vpo_battery is not None:
             self.physical_agents.append(vpo_battery)
         self.realizers = self.agents.select(lambda a: hasattr(a, "realize"))
+        # forecast errors: one full sample (every erring agent x every period) drawn here from
+        # self.rng by the scenario's uncertainty model; realize(t) reads the agent's row
+        from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
+
+        vpp_index = {v.name: i for i, v in enumerate(self.vpps)}
+        erring = [a for a in self.realizers if isinstance(a, WindTurbine | PVPlant | Load)]
+        self.error_layout = ErrorLayout(
+            quantities=tuple("load" if isinstance(a, Load) else a.tech for a in erring),
+            vpps=tuple(vpp_index[self.vpp_of[a.name]] for a in erring),
+            names=tuple(a.name for a in erring),
+        )
+        eps = sample_relative_errors(scenario.forecast_error, self.error_layout, self.n_steps,
+                                     self.rng)
+        for agent, row in zip(erring, eps, strict=True):
+            agent.forecast_error = row
 
     # ------------------------------------------------------------------ construction
     def _build_member(self, spec: Any, vpp: VPP) -> list[mesa.Agent]:

@@ -343,21 +343,54 @@ class ErrorModelSpec(_Spec):
     """Relative forecast error of one quantity: ``actual = forecast * (1 + eps)``.
 
     ``uniform``: eps ~ U(-band, band) (paper 004's +-30 %); ``normal``: eps ~ N(0, sd)
-    truncated at ``clip_sd`` standard deviations; ``none``: perfect forecast.
+    truncated at ``clip_sd`` standard deviations (exactly: ``sd`` is the parent normal's,
+    the truncated error's own standard deviation is a little smaller); ``none``: perfect
+    forecast. ``autocorrelation`` is the AR(1) coefficient of the error over consecutive
+    periods (of its Gaussian score, see :mod:`vppsim.forecast.uncertainty`); 0 draws every
+    period independently.
     """
 
     kind: Literal["none", "uniform", "normal"] = "none"
     band: Fraction = 0.0
     sd: NonNegative = 0.0
     clip_sd: PositiveKw = 3.0
+    autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
 class ForecastErrorSpec(_Spec):
-    """Forecast-error models for wind, PV and load."""
+    """Forecast-error models for wind, PV and load, and how their errors are correlated.
+
+    ``wind_pv_correlation``: correlation of the wind and the PV error of the same VPP in the
+    same period. ``vpp_correlation``: correlation of the same quantity's errors of two
+    different VPPs in the same period; "neighbouring" VPPs are every pair of VPPs in this
+    version. Members of one VPP with the same quantity share one error (perfectly
+    correlated); wind of one VPP and PV of another correlate with the product of the two.
+    Load errors are independent of wind and PV errors. All correlations are those of the
+    Gaussian scores (a Gaussian copula, see :mod:`vppsim.forecast.uncertainty`).
+    """
 
     wind: ErrorModelSpec = ErrorModelSpec()
     pv: ErrorModelSpec = ErrorModelSpec()
     load: ErrorModelSpec = ErrorModelSpec()
+    wind_pv_correlation: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.0
+    vpp_correlation: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _positive_semi_definite(self) -> ForecastErrorSpec:
+        # With AR(1) coefficients a_w != a_p the per-period innovations must correlate with
+        # rho * (1 - a_w*a_p) / sqrt((1 - a_w^2)(1 - a_p^2)) for the errors themselves to
+        # correlate with rho; that matrix (Kronecker with the VPP matrix, which is PSD for
+        # vpp_correlation in [0, 1]) is positive semi-definite iff the bound below holds.
+        a_w, a_p = self.wind.autocorrelation, self.pv.autocorrelation
+        bound = math.sqrt((1.0 - a_w**2) * (1.0 - a_p**2)) / (1.0 - a_w * a_p)
+        if abs(self.wind_pv_correlation) > bound + 1e-12:
+            raise ValueError(
+                f"expected |wind_pv_correlation| <= {bound:.6g} for wind.autocorrelation={a_w} "
+                f"and pv.autocorrelation={a_p} (else the implied correlation matrix of the "
+                f"error innovations is not positive semi-definite), got "
+                f"wind_pv_correlation={self.wind_pv_correlation}"
+            )
+        return self
 
 
 class LinkSpec(_Spec):

@@ -92,7 +92,9 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
     wind_avail, pv_avail = x.wind_available_kw, x.pv_available_kw
     w_cur = min(x.wind_planned_curtail_kw, float(wind_avail.sum()))
     p_cur = min(x.pv_planned_curtail_kw, float(pv_avail.sum()))
-    bat = np.clip(x.battery_planned_kw, x.battery_min_kw, x.battery_max_kw)
+    # set-points below 1e-6 kW are LP round-off, not a plan: treat them as idle
+    planned = np.where(np.abs(x.battery_planned_kw) < 1e-6, 0.0, x.battery_planned_kw)
+    bat = np.clip(planned, x.battery_min_kw, x.battery_max_kw)
     gen_lo, gen_hi = (x.gen_limits_kw[:, 0], x.gen_limits_kw[:, 1]) if len(x.gen_limits_kw) else (
         np.zeros(0), np.zeros(0))
     gen = np.clip(x.gen_planned_kw, gen_lo, gen_hi)

@@ -57,8 +57,17 @@ class Load(mesa.Agent):
         self.unmet_kw = 0.0
 
     def realize(self, t: int) -> None:
-        """Draw the realized demand at step ``t``."""
-        eps = draw_relative_error(self.model.scenario.forecast_error.load, self.model.rng)
+        """Set the realized demand at step ``t``: forecast times ``1 + eps``, at least 0.
+
+        ``eps`` is ``self.forecast_error[t]``, this agent's row of the model's error sample
+        (:func:`vppsim.forecast.uncertainty.sample_relative_errors`, drawn once when the
+        model is built); an agent without that row draws an independent error instead.
+        """
+        errors = getattr(self, "forecast_error", None)
+        if errors is not None:
+            eps = float(errors[t])
+        else:
+            eps = draw_relative_error(self.model.scenario.forecast_error.load, self.model.rng)
         self.demand_kw = max(0.0, float(self.forecast_kw[t] * (1.0 + eps)))
         self.curtailed_kw = 0.0
         self.unmet_kw = 0.0
