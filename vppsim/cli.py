@@ -55,6 +55,25 @@ def _parser() -> argparse.ArgumentParser:
                       help="skip the exact reference (the certificate then has no VPO regret)")
     game.add_argument("--quiet", action="store_true")
 
+    mc = sub.add_parser("montecarlo", help="Monte Carlo over forecast errors on Dask (resumable)")
+    mc.add_argument("scenario", nargs="?", type=Path, default=None,
+                    help="one-day scenario YAML (default: the shipped liu2025_3vpp.yaml)")
+    mc.add_argument("--samples", type=int, required=True, help="number of samples N (>= 1)")
+    mc.add_argument("--workers", type=int, default=None,
+                    help="LocalCluster worker processes (default: one per core; not with --scheduler)")
+    mc.add_argument("--scheduler", default=None,
+                    help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    mc.add_argument("--out", type=Path, default=None,
+                    help="result folder (default: results/<scenario>-mc-<seed>); re-running the "
+                    "same command on it resumes")
+    mc.add_argument("--seed", type=int, default=None,
+                    help="base seed of SeedSequence(seed).spawn(N) (default: the scenario's seed)")
+    mc.add_argument("--chunk-size", type=int, default=None,
+                    help="samples per Dask task (default: automatic; results do not depend on it)")
+    mc.add_argument("--max-samples", type=int, default=None,
+                    help="stop after computing this many new samples (resume later)")
+    mc.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
     sub.add_parser("feeders", help="list the named feeders")
     return p
 
@@ -167,6 +186,78 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _montecarlo(args: argparse.Namespace) -> int:
+    from vppsim.batch import ManifestMismatchError, run_montecarlo
+
+    t0 = time.perf_counter()
+    for opt, value, low in (("--samples", args.samples, 1), ("--workers", args.workers, 1),
+                            ("--chunk-size", args.chunk_size, 1),
+                            ("--max-samples", args.max_samples, 0)):
+        if value is not None and value < low:
+            print(f"vppsim: {opt}: expected an integer >= {low}, got {value}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.workers is not None and args.scheduler is not None:
+        print("vppsim: --workers and --scheduler: expected one of them, not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    loaded = load_scenario(args.scenario or default_scenario_path())
+    s = loaded.scenario
+    if s.days != 1:
+        print(f"vppsim: {loaded.path}: days: expected 1 for Monte Carlo (one scenario day), "
+              f"got {s.days}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    seed = args.seed if args.seed is not None else s.seed
+    out = args.out or Path.cwd() / "results" / f"{s.name}-mc-{seed}"
+    import signal
+    import threading
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # close the cluster; the finished parts stay for a resume
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        res = run_montecarlo(loaded, args.samples, out, seed=seed, workers=args.workers,
+                             scheduler=args.scheduler, chunk_size=args.chunk_size,
+                             max_samples=args.max_samples, progress=not args.quiet)
+    except ManifestMismatchError as exc:
+        print(f"vppsim: --out: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"vppsim: interrupted; the finished samples are in {out}/parts; re-run the same "
+              "command to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. an unreachable --scheduler
+        print(f"vppsim: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if not res.complete:
+        failed = res.summary.get("failed_chunks") or []
+        msg = (f"vppsim: {len(res.kpis)} of {res.n_samples} samples done in {out} "
+               f"({len(res.computed_samples)} computed now); re-run the same command to resume")
+        if failed:
+            print(msg + "\n  lost chunks:\n  " + "\n  ".join(failed), file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(msg)
+        return 0
+    if not args.quiet:
+        sm = res.summary
+        k = sm["kpis"]
+        print(f"{s.name}: {res.n_samples} samples, seed {seed}, {sm['n_errors']} raised; "
+              f"{len(res.computed_samples)} computed now"
+              + (f" ({sm['samples_per_s']:.1f} samples/s)" if sm["samples_per_s"] else ""))
+        for col in ("system_cost_cny", "vpo_profit_cny", "imbalance_kwh", "min_voltage_pu"):
+            st = k[col]
+            if st["n"]:
+                print(f"  {col}: mean {st['mean']:,.4g}, 5/50/95 % {st['p5']:,.4g} / "
+                      f"{st['p50']:,.4g} / {st['p95']:,.4g}")
+        print(f"  wrote {out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vppsim`` console script."""
     args = _parser().parse_args(argv)
@@ -175,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "game":
             return _game(args)
+        if args.command == "montecarlo":
+            return _montecarlo(args)
         if args.command == "validate":
             loaded = load_scenario(args.scenario)
             s = loaded.scenario

@@ -376,11 +376,10 @@ class PowerFlow:
         self.net: pandapowerNet = copy.deepcopy(net)
         self.background_load_scale = float(background_load_scale)
         self._base_load_scaling = self.net.load["scaling"].to_numpy(dtype=float).copy()
-        self._sgen_by_bus: dict[int, int] = {}
-        for bus in self.net.bus.index:
-            self._sgen_by_bus[int(bus)] = int(
-                pp.create_sgen(self.net, bus, p_mw=0.0, q_mvar=0.0, name=f"{SGEN_NAME_PREFIX}{bus}")
-            )
+        buses = [int(b) for b in self.net.bus.index]
+        idx = pp.create_sgens(self.net, buses, p_mw=0.0, q_mvar=0.0,
+                              name=[f"{SGEN_NAME_PREFIX}{b}" for b in buses])
+        self._sgen_by_bus: dict[int, int] = {b: int(i) for b, i in zip(buses, idx, strict=True)}
         self._sgen_index = np.fromiter(self._sgen_by_bus.values(), dtype=int)
         self._bus_in_service = {int(b): bool(s) for b, s in self.net.bus["in_service"].items()}
         self.backend: PowerFlowBackend = BACKENDS[backend](self.net, warm_start=warm_start)
