@@ -361,7 +361,7 @@ class GameOutcome:
         return self.system_cost_cny if objective == "system_cost" else self.vpo_profit_cny
 
 
-def optimistic_schedules(
+def optimistic_lp(
     vpps: Sequence[VppDayAheadData],
     c_sell: np.ndarray,
     c_buy: np.ndarray,
@@ -369,18 +369,18 @@ def optimistic_schedules(
     pi_exp: np.ndarray,
     cost_tol_cny: float = 1e-6,
     storage: VpoStorageData | None = None,
-) -> list:
-    """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
+) -> tuple[LinearProgram, list, list[np.ndarray], list]:
+    """The joint LP over the VPPs' optimal faces that maximizes the VPO's profit.
 
-    Each VPP is solved alone for its optimal cost ``F_i``; one joint LP then maximizes the VPO's
-    profit over all schedules costing at most ``F_i + cost_tol_cny`` each. On these faces the
-    VPP costs are fixed, so the same LP also minimizes the system cost. Returns one
-    :class:`VppSchedule` per VPP (each re-checked for flip-flops by the MILP fallback rule).
+    Each VPP is solved alone for its optimal cost ``F_i``; the LP keeps every VPP's schedule
+    within ``F_i + cost_tol_cny`` and minimizes ``-Pi`` (the VPO's storage, if any, included).
+    Returns the LP, each VPP's LP block, its columns in the joint LP, and the plain answers.
     """
-    from vppsim.market.lower_level import _schedule_from, solve_vpp_day_ahead, vpp_cost_terms
+    from vppsim.market.lower_level import solve_vpp_day_ahead
     from vppsim.optimizers.highs import LpBuilder
 
     T, dt = vpps[0].n_periods, vpps[0].dt_h
+    c_sell, c_buy = np.asarray(c_sell, float), np.asarray(c_buy, float)
     b = LpBuilder()
     blocks, cols = [], []
     sums_g: list[list[int]] = [[] for _ in range(T)]
@@ -389,8 +389,8 @@ def optimistic_schedules(
     for i, d in enumerate(vpps):
         lp = build_vpp_lp(d, c_sell, c_buy)
         trade = np.zeros(lp.a.shape[1])
-        trade[lp.names["g"]] = -dt * np.asarray(c_sell)
-        trade[lp.names["e"]] = dt * np.asarray(c_buy)
+        trade[lp.names["g"]] = -dt * c_sell
+        trade[lp.names["e"]] = dt * c_buy
         x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
         a = lp.a.tocsr()
         for r in range(a.shape[0]):
@@ -408,14 +408,36 @@ def optimistic_schedules(
     st_ch = st_dis = None
     if storage is not None:
         st_ch, st_dis, _ = add_storage_block(b, storage, T, dt)
-    for t in range(T):
+    for t in range(T):  # E - G + dis_o - ch_o - x + m = 0
         extra_c, extra_v = [], []
         if st_ch is not None and st_dis is not None:
             extra_c, extra_v = [int(st_dis[t]), int(st_ch[t])], [1.0, -1.0]
         b.add_row(sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])] + extra_c,
                   [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0] + extra_v,
                   0.0, 0.0)
-    sol = solve_lp(b.build())
+    return b.build(), blocks, cols, best
+
+
+def optimistic_schedules(
+    vpps: Sequence[VppDayAheadData],
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    cost_tol_cny: float = 1e-6,
+    storage: VpoStorageData | None = None,
+) -> list:
+    """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
+
+    Solves :func:`optimistic_lp`. On the optimal faces the VPP costs are fixed, so the same LP
+    also minimizes the system cost. Returns one :class:`VppSchedule` per VPP (a tie-broken
+    schedule that would charge and discharge at once is replaced by the plain answer).
+    """
+    from vppsim.market.lower_level import _schedule_from, vpp_cost_terms
+
+    lp_all, blocks, cols, best = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp,
+                                               cost_tol_cny, storage)
+    sol = solve_lp(lp_all)
     if not sol.optimal or sol.x is None:
         return best  # fall back to the plain best responses
     out = []

@@ -325,40 +325,12 @@ def optimistic_profit(
     float
         The optimistic ``Pi``, CNY.
     """
-    T, dt = vpps[0].n_periods, vpps[0].dt_h
-    c_sell, c_buy = np.asarray(c_sell, float), np.asarray(c_buy, float)
-    b = LpBuilder()
-    sums_g, sums_e = [[] for _ in range(T)], [[] for _ in range(T)]
-    for i, d in enumerate(vpps):
-        best = solve_vpp_day_ahead(d, c_sell, c_buy).cost_cny
-        lp = build_vpp_lp(d, c_sell, c_buy)
-        # maximize the trade revenue  dt*(c_sell@g - c_buy@e)  (minimize its negative)
-        trade = np.zeros(lp.a.shape[1])
-        trade[lp.names["g"]] = -dt * c_sell
-        trade[lp.names["e"]] = dt * c_buy
-        x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
-        a = lp.a.tocsr()
-        for r in range(lp.a.shape[0]):
-            b.add_row(x[a.indices[a.indptr[r]:a.indptr[r + 1]]],
-                      a.data[a.indptr[r]:a.indptr[r + 1]], lp.row_lo[r], lp.row_hi[r])
-        nz = np.flatnonzero(lp.c)
-        b.add_row(x[nz], lp.c[nz], -INF, best - lp.offset + cost_tol_cny)
-        for t in range(T):
-            sums_g[t].append(int(x[lp.names["g"][t]]))
-            sums_e[t].append(int(x[lp.names["e"][t]]))
-    xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float)[:T])
-    mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float)[:T])
+    from vppsim.market.game import optimistic_lp
+
     if storage is not None:
         _check_storage(storage)
-        ch, dis, _soc = add_storage_block(b, storage, T, dt)
-    for t in range(T):
-        cols = sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])]
-        vals = [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0]
-        if storage is not None:
-            cols += [int(dis[t]), int(ch[t])]
-            vals += [1.0, -1.0]
-        b.add_row(cols, vals, 0.0, 0.0)  # E - G + dis_o - ch_o - x + m = 0
-    sol = solve_lp(b.build())
+    lp, *_ = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)
+    sol = solve_lp(lp)
     if not sol.optimal:
         raise RuntimeError(f"optimistic re-solve failed ({sol.status})")
     return -sol.objective
