@@ -392,10 +392,7 @@ def optimistic_lp(
         trade[lp.names["g"]] = -dt * c_sell
         trade[lp.names["e"]] = dt * c_buy
         x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
-        a = lp.a.tocsr()
-        for r in range(a.shape[0]):
-            sl = slice(a.indptr[r], a.indptr[r + 1])
-            b.add_row(x[a.indices[sl]], a.data[sl], lp.row_lo[r], lp.row_hi[r])
+        b.add_rows_from(lp, x)
         nz = np.flatnonzero(lp.c)
         b.add_row(x[nz], lp.c[nz], -INF, best[i].cost_cny - lp.offset + cost_tol_cny)
         for t in range(T):

@@ -499,6 +499,19 @@ def _mccormick_rows(b: LpBuilder, price: int, qty: int, w: int, p_lo: float, p_h
     b.add_row([w, qty, price], [1.0, -p_lo, -q_hi], -INF, -p_lo * q_hi)
 
 
+def _add_stationarity_rows(b: LpBuilder, f: _Follower, lay: _DualLayout, lam: np.ndarray,
+                           p_idx: np.ndarray) -> None:
+    """Dual feasibility ``A^T(y + alpha - beta) + zl - zu + zf - P p = c0``, one row per column."""
+    st = lay.stationarity.tocsr()
+    pm = f.price_map.tocsr()
+    for j in range(f.n):
+        cols = np.concatenate([lam[st.indices[st.indptr[j]:st.indptr[j + 1]]],
+                               p_idx[pm.indices[pm.indptr[j]:pm.indptr[j + 1]]]])
+        vals = np.concatenate([st.data[st.indptr[j]:st.indptr[j + 1]],
+                               -pm.data[pm.indptr[j]:pm.indptr[j + 1]]])
+        b.add_row(cols, vals, f.c0[j], f.c0[j])
+
+
 def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick: bool) -> None:
     """Big-Ms of every sign-constrained dual from auxiliary LPs over ``R_i`` (module docstring)."""
     d, lp, T, dt = f.data, f.lp, f.data.n_periods, f.data.dt_h
@@ -508,24 +521,14 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
     cs = b.add_var("c_sell", T, pi_exp, pi_imp)
     cb = b.add_var("c_buy", T, pi_exp, pi_imp)
     p_idx = np.concatenate([cs, cb])
-    st = lay.stationarity.tocsr()
-    pm = f.price_map.tocsr()
-    for j in range(f.n):
-        cols = np.concatenate([lam[st.indices[st.indptr[j]:st.indptr[j + 1]]],
-                               p_idx[pm.indices[pm.indptr[j]:pm.indptr[j + 1]]]])
-        vals = np.concatenate([st.data[st.indptr[j]:st.indptr[j + 1]],
-                               -pm.data[pm.indptr[j]:pm.indptr[j + 1]]])
-        b.add_row(cols, vals, f.c0[j], f.c0[j])
+    _add_stationarity_rows(b, f, lay, lam, p_idx)
     for t in range(T):
         b.add_row([cb[t], cs[t]], [1.0, -1.0], -INF, 0.0)
     nz = np.flatnonzero(lay.dual_obj)
     if mccormick:
         # D >= c0 @ x + dt * sum(w - v), x feasible, w/v within the McCormick envelopes.
         x = b.add_var("x", f.n, f.col_lo, f.col_hi)
-        a = lp.a.tocsr()
-        for r in range(f.m):
-            b.add_row(x[a.indices[a.indptr[r]:a.indptr[r + 1]]], a.data[a.indptr[r]:a.indptr[r + 1]],
-                      lp.row_lo[r], lp.row_hi[r])
+        b.add_rows_from(lp, x)
         w = b.add_var("w", T, -INF, INF)
         v = b.add_var("v", T, -INF, INF)
         g, e = lp.names["g"], lp.names["e"]
@@ -647,18 +650,9 @@ def _add_follower(b: LpBuilder, i: int, f: _Follower, p_idx: np.ndarray, pi_imp:
     lam_hi[lay.lo] = f.m_al[f.lo_rows]
     lam_hi[lay.hi] = f.m_be[f.hi_rows]
     lam = b.add_var(f"lam{i}", lay.size, lam_lo, lam_hi, -lay.dual_obj)
-    a = lp.a.tocsr()
-    for r in range(f.m):
-        b.add_row(x[a.indices[a.indptr[r]:a.indptr[r + 1]]], a.data[a.indptr[r]:a.indptr[r + 1]],
-                  lp.row_lo[r], lp.row_hi[r])
-    st = lay.stationarity.tocsr()
-    pm = f.price_map.tocsr()
-    for j in range(f.n):
-        cols = np.concatenate([lam[st.indices[st.indptr[j]:st.indptr[j + 1]]],
-                               p_idx[pm.indices[pm.indptr[j]:pm.indptr[j + 1]]]])
-        vals = np.concatenate([st.data[st.indptr[j]:st.indptr[j + 1]],
-                               -pm.data[pm.indptr[j]:pm.indptr[j + 1]]])
-        b.add_row(cols, vals, f.c0[j], f.c0[j])
+    b.add_rows_from(lp, x)
+    a = lp.a.tocsr()  # the complementarity rows below read the row slacks from it
+    _add_stationarity_rows(b, f, lay, lam, p_idx)
     pairs: list[tuple[int, int, float, float, int]] = []
     slack_rows: list[tuple[np.ndarray, np.ndarray, float]] = []
 

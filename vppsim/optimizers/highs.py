@@ -96,6 +96,13 @@ class LpBuilder:
         self._rlo.append(lo)
         self._rhi.append(hi)
 
+    def add_rows_from(self, lp: LinearProgram, cols: np.ndarray) -> None:
+        """Copy every row of ``lp`` with its bounds, its columns mapped to ``cols`` here."""
+        a = lp.a.tocsr()
+        for r in range(a.shape[0]):
+            sl = slice(a.indptr[r], a.indptr[r + 1])
+            self.add_row(cols[a.indices[sl]], a.data[sl], lp.row_lo[r], lp.row_hi[r])
+
     def build(self) -> LinearProgram:
         """Return the assembled :class:`LinearProgram`."""
         a = sp.csc_matrix(
