@@ -321,6 +321,37 @@ def test_lightsim2grid_matches_pandapower(
                                                          nan_ok=True)
 
 
+@pytest.mark.parametrize("name", ["ieee33", "ieee24"])
+def test_lightsim2grid_matches_pandapower_on_60_random_cases(name: str) -> None:
+    """60 seeded random cases per feeder: random injections (P and Q) at random buses and a
+    random background-load factor, some far beyond the feeder's limits. Voltages within
+    1e-6 pu, losses within 1e-6 relative, non-convergence reported alike by both backends."""
+    import lightsim2grid  # noqa: F401  (a dependency: fail, do not skip, when missing)
+    rng = np.random.default_rng(20261125)
+    ref_pf = PowerFlow(load_feeder(name), warm_start=False)
+    ls_pf = PowerFlow(load_feeder(name), backend="lightsim2grid", warm_start=False)
+    buses = ref_pf.bus_ids
+    scale_kw = 2_000.0 if name == "ieee33" else 200_000.0
+    n_failed = 0
+    for _ in range(60):
+        chosen = rng.choice(buses, size=int(rng.integers(1, 8)), replace=False)
+        p_kw = {int(b): float(v) for b, v in zip(chosen, rng.normal(0.0, scale_kw, len(chosen)), strict=True)}
+        q_kvar = {int(b): float(v) for b, v in zip(chosen, rng.normal(0.0, scale_kw / 4, len(chosen)),
+                                                  strict=True)}
+        factor = float(rng.choice([rng.uniform(0.0, 2.0), rng.uniform(5.0, 60.0)], p=[0.85, 0.15]))
+        ref = ref_pf.solve(p_kw, q_kvar, background_factor=factor)
+        res = ls_pf.solve(p_kw, q_kvar, background_factor=factor)
+        assert res.converged == ref.converged, (p_kw, q_kvar, factor)
+        if not ref.converged:
+            n_failed += 1
+            assert math.isnan(res.losses_kw) and math.isnan(ref.losses_kw)
+            continue
+        np.testing.assert_allclose(_vm_array(res), _vm_array(ref), rtol=0, atol=1e-6)
+        assert res.losses_kw == pytest.approx(ref.losses_kw, rel=1e-6)
+        assert res.p_slack_kw == pytest.approx(ref.p_slack_kw, rel=1e-6, abs=1e-6)
+    assert n_failed < 60  # most cases converge; the hard ones exercise the failure path
+
+
 def test_lightsim2grid_rejects_unsupported_net() -> None:
     import lightsim2grid  # noqa: F401  (a dependency: fail, do not skip, when missing)
     with pytest.raises(ValueError, match="switches"):

@@ -177,10 +177,13 @@ def _num(x: Any) -> float:
 
 
 def run_sample(loaded: LoadedScenario, cleared: dict[int, Any], sample: int, seed: int,
-               vpp_names: Sequence[str] | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+               vpp_names: Sequence[str] | None = None, power_flow: Any = None,
+               ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Run one sample; return its KPI row and its per-step series (tidy).
 
-    A sample that raises is not an error of the batch: its row carries ``error`` (the
+    ``power_flow`` is a :class:`vppsim.grids.PowerFlow` of the feeder to reuse (a chunk builds
+    one for all its samples); the result does not depend on it. A sample that raises is not
+    an error of the batch: its row carries ``error`` (the
     exception type and message), NaN KPIs and no per-step series.
     """
     from vppsim.model import VPPModel
@@ -189,7 +192,7 @@ def run_sample(loaded: LoadedScenario, cleared: dict[int, Any], sample: int, see
     names = list(vpp_names) if vpp_names is not None else [v.name for v in loaded.scenario.vpps]
     row: dict[str, Any] = {"sample": int(sample), "seed": int(seed)}
     try:
-        model = VPPModel(loaded, seed=seed, shared_day_ahead=cleared)
+        model = VPPModel(loaded, seed=seed, shared_day_ahead=cleared, power_flow=power_flow)
         model.run()
         s = summarize(model, {})
         for v in names:
@@ -225,10 +228,13 @@ def _step_series(ts: pd.DataFrame, sample: int) -> pd.DataFrame:
 def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]]
               ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Run a chunk of ``(sample, seed)`` pairs on a worker; the client writes the results."""
+    from vppsim.model import VPPModel
+
     start = time.perf_counter()
     rows, steps = [], []
+    power_flow = VPPModel.build_power_flow(ctx.loaded)
     for sample, seed in chunk:
-        row, st = run_sample(ctx.loaded, ctx.cleared, sample, seed, ctx.vpp_names)
+        row, st = run_sample(ctx.loaded, ctx.cleared, sample, seed, ctx.vpp_names, power_flow)
         rows.append(row)
         steps.append(st)
     kpis = pd.DataFrame(rows, columns=kpi_columns(ctx.vpp_names))

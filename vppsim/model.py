@@ -57,10 +57,16 @@ class VPPModel(mesa.Model):
     shared_day_ahead:
         Cleared day-ahead markets by day (``model.vpo.cleared`` of another run of the same
         scenario) to adopt instead of clearing again, as Monte Carlo samples do.
+    power_flow:
+        A :class:`vppsim.grids.PowerFlow` of this scenario's feeder to reuse (built by
+        :meth:`build_power_flow`), as the Monte Carlo samples of one chunk do; every step sets
+        all its injections before solving, so runs sharing it one after another do not
+        interact. Default: build one.
     """
 
     def __init__(self, loaded: LoadedScenario, seed: int | None = None, days: int | None = None,
-                 shared_day_ahead: dict[int, Any] | None = None):
+                 shared_day_ahead: dict[int, Any] | None = None,
+                 power_flow: PowerFlow | None = None):
         if days is not None and days != loaded.scenario.days:
             loaded = loaded.with_overrides(days=days)
         scenario = loaded.scenario
@@ -76,6 +82,7 @@ class VPPModel(mesa.Model):
         self.shared_day_ahead = shared_day_ahead or {}
         self.phase_s: dict[str, float] = defaultdict(float)
         self.rows: list[dict[str, Any]] = []
+        self._timeseries: tuple[int, pd.DataFrame] | None = None
         self.bus_rows: list[dict[str, Any]] = []
         self.message_counts = {"sent": 0, "lost": 0, "late": 0, "fallbacks": 0}
 
@@ -83,16 +90,10 @@ class VPPModel(mesa.Model):
         self.env = simpy.Environment()
         # message loss draws from a stream of its own, so a lossy link leaves the weather alone
         self.message_bus = MessageBus(self.env, scenario.communication, self.rng.spawn(1)[0])
-        net = load_feeder(scenario.feeder.name, base_dir=loaded.path.parent)
         col = scenario.feeder.background_load_profile
         self.background_factor = loaded.profile(col) if col else np.ones(self.n_steps)
         self.network = DistributionNetwork(
-            self,
-            # cold start every step: losses then equal a plain pandapower.runpp of the
-            # step's injections (a warm start stops elsewhere within the solver tolerance)
-            PowerFlow(net, background_load_scale=scenario.feeder.background_load_scale,
-                      backend=scenario.feeder.power_flow_backend, warm_start=False),
-        )
+            self, power_flow if power_flow is not None else self.build_power_flow(loaded))
         vpo_battery = None
         if scenario.vpo.battery is not None:
             bus = scenario.vpo.battery_bus
@@ -133,6 +134,16 @@ class VPPModel(mesa.Model):
             agent.forecast_error = row
 
     # ------------------------------------------------------------------ construction
+    @staticmethod
+    def build_power_flow(loaded: LoadedScenario) -> PowerFlow:
+        """The scenario's feeder as a :class:`PowerFlow` (the model's default)."""
+        feeder = loaded.scenario.feeder
+        net = load_feeder(feeder.name, base_dir=loaded.path.parent)
+        # cold start every step: losses then equal a plain pandapower.runpp of the step's
+        # injections (a warm start stops elsewhere within the solver tolerance)
+        return PowerFlow(net, background_load_scale=feeder.background_load_scale,
+                         backend=feeder.power_flow_backend, warm_start=False)
+
     def _build_member(self, spec: Any, vpp: VPP) -> list[mesa.Agent]:
         bus = spec.bus if spec.bus is not None else vpp.bus
         prof = self.loaded.profile
@@ -247,5 +258,11 @@ class VPPModel(mesa.Model):
 
     # ------------------------------------------------------------------ results
     def timeseries(self) -> pd.DataFrame:
-        """One tidy row per (step, agent); units in column names."""
-        return pd.DataFrame(self.rows)
+        """One tidy row per (step, agent); units in column names.
+
+        Built once per number of rows (the summary and the Monte Carlo step series share it);
+        treat the frame as read-only.
+        """
+        if self._timeseries is None or self._timeseries[0] != len(self.rows):
+            self._timeseries = (len(self.rows), pd.DataFrame(self.rows))
+        return self._timeseries[1]

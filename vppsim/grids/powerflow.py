@@ -20,7 +20,7 @@ import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -106,9 +106,16 @@ class PowerFlowResult:
 
     def to_record(self) -> dict[str, float | bool]:
         """Return the scalar fields (names carry their units) as a flat dict."""
-        record = asdict(self)
-        del record["vm_pu_by_bus"]
-        return record
+        return {
+            "converged": self.converged,
+            "losses_kw": self.losses_kw,
+            "line_losses_kw": self.line_losses_kw,
+            "trafo_losses_kw": self.trafo_losses_kw,
+            "vm_min_pu": self.vm_min_pu,
+            "vm_max_pu": self.vm_max_pu,
+            "max_line_loading_pct": self.max_line_loading_pct,
+            "p_slack_kw": self.p_slack_kw,
+        }
 
 
 UNRATED_MAX_I_KA = 99999.0
@@ -147,6 +154,16 @@ class PowerFlowBackend(ABC):
     @abstractmethod
     def run(self) -> PowerFlowResult:
         """Solve the net in its current state."""
+
+    def run_setpoints(self, sgen_pos: np.ndarray, sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray,
+                      load_scaling: np.ndarray) -> PowerFlowResult:
+        """Write set-points into the net (sgens at positions ``sgen_pos``, load scaling), solve."""
+        sgen = self.net.sgen
+        idx = sgen.index[sgen_pos]
+        sgen.loc[idx, "p_mw"] = sgen_p_mw
+        sgen.loc[idx, "q_mvar"] = sgen_q_mvar
+        self.net.load["scaling"] = load_scaling
+        return self.run()
 
 
 class PandapowerBackend(PowerFlowBackend):
@@ -238,6 +255,10 @@ class LightSim2GridBackend(PowerFlowBackend):
         self._n_gen = len(net.gen)
         self._v_init = self._flat_start()
         self._v_last: np.ndarray | None = None
+        # set-points of the net's own loads and sgens for run_setpoints (read once)
+        self._static: tuple[np.ndarray, ...] | None = None
+        self._line_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._bus_cache: tuple[np.ndarray, list[int]] | None = None
 
     @staticmethod
     def _check_supported(net: pandapowerNet) -> None:
@@ -278,9 +299,47 @@ class LightSim2GridBackend(PowerFlowBackend):
                 change_p(pos, float(p_mw[pos]))
                 change_q(pos, float(q_mvar[pos]))
 
+    def run_setpoints(self, sgen_pos: np.ndarray, sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray,
+                      load_scaling: np.ndarray) -> PowerFlowResult:
+        """Copy the given set-points straight into the ``LSGrid`` and solve.
+
+        The pandapower net's ``sgen``/``load`` columns are not written (that pandas update cost
+        more than the solve); the feeder's own loads and sgens keep their ``p_mw``/``q_mvar``
+        and ``scaling`` from the net, with ``load_scaling`` replacing the loads' scaling.
+        """
+        model = self._model
+        if self._static is None:
+            load, sgen = self.net.load, self.net.sgen
+            sg_scale = sgen["scaling"].to_numpy(dtype=float)
+            self._static = (
+                load["p_mw"].to_numpy(dtype=float).copy(),
+                load["q_mvar"].to_numpy(dtype=float).copy(),
+                sgen["p_mw"].to_numpy(dtype=float) * sg_scale,
+                sgen["q_mvar"].to_numpy(dtype=float) * sg_scale,
+                sg_scale.copy(),
+            )
+        load_p, load_q, sg_p, sg_q, sg_scale = self._static
+        lp = load_p * load_scaling
+        lq = load_q * load_scaling
+        for pos in range(len(lp)):
+            model.change_p_load(pos, float(lp[pos]))
+            model.change_q_load(pos, float(lq[pos]))
+        p = sg_p.copy()
+        q = sg_q.copy()
+        p[sgen_pos] = sgen_p_mw * sg_scale[sgen_pos]
+        q[sgen_pos] = sgen_q_mvar * sg_scale[sgen_pos]
+        for pos in range(len(p)):
+            model.change_p_sgen(pos, float(p[pos]))
+            model.change_q_sgen(pos, float(q[pos]))
+        return self._solve()
+
     def run(self) -> PowerFlowResult:
         """Copy set-points into the ``LSGrid``, solve, read its results."""
         self._sync_injections()
+        self._static = None
+        return self._solve()
+
+    def _solve(self) -> PowerFlowResult:
         start = self._v_last if (self.warm_start and self._v_last is not None) else self._v_init
         v_solved = self._model.ac_pf(start.copy(), self.max_iter, self.tol_pu)
         if v_solved.shape[0] == 0 or not np.all(np.isfinite(v_solved)):
@@ -297,19 +356,25 @@ class LightSim2GridBackend(PowerFlowBackend):
             p1, _, _, i1_ka = model.get_line_res1()
             p2, _, _, i2_ka = model.get_line_res2()
             line_mw = float(np.sum(p1) + np.sum(p2))
-            i_max_ka = (
-                net.line["max_i_ka"].to_numpy(dtype=float)
-                * net.line["df"].to_numpy(dtype=float)
-                * net.line["parallel"].to_numpy(dtype=float)
-            )
-            loading = (np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0)[rated_lines(net)]
+            if self._line_cache is None:
+                self._line_cache = (
+                    net.line["max_i_ka"].to_numpy(dtype=float)
+                    * net.line["df"].to_numpy(dtype=float)
+                    * net.line["parallel"].to_numpy(dtype=float),
+                    rated_lines(net),
+                )
+            i_max_ka, rated = self._line_cache
+            loading = (np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0)[rated]
         trafo_mw = 0.0
         if len(net.trafo):
             t1 = model.get_trafo_res1()[0]
             t2 = model.get_trafo_res2()[0]
             trafo_mw = float(np.sum(t1) + np.sum(t2))
         vm = np.abs(model.get_V())
-        in_service = net.bus["in_service"].to_numpy(dtype=bool)
+        if self._bus_cache is None:
+            self._bus_cache = (net.bus["in_service"].to_numpy(dtype=bool),
+                               [int(b) for b in net.bus.index])
+        in_service, bus_ids = self._bus_cache
         vm = np.where(in_service, vm, np.nan)
         p_gen_mw = model.get_gen_res()[0]
         p_slack_mw = float(np.sum(p_gen_mw[self._n_gen :]))
@@ -322,7 +387,7 @@ class LightSim2GridBackend(PowerFlowBackend):
             vm_max_pu=_nan_extreme(vm, "max"),
             max_line_loading_pct=_nan_extreme(loading, "max"),
             p_slack_kw=p_slack_mw * KW_PER_MW,
-            vm_pu_by_bus={int(b): float(v) for b, v in zip(net.bus.index, vm, strict=True)},
+            vm_pu_by_bus=dict(zip(bus_ids, vm.tolist(), strict=True)),
         )
 
 
@@ -381,6 +446,9 @@ class PowerFlow:
                               name=[f"{SGEN_NAME_PREFIX}{b}" for b in buses])
         self._sgen_by_bus: dict[int, int] = {b: int(i) for b, i in zip(buses, idx, strict=True)}
         self._sgen_index = np.fromiter(self._sgen_by_bus.values(), dtype=int)
+        # positions of the injection sgens in net.sgen, and bus -> position in bus_ids order
+        self._sgen_positions = self.net.sgen.index.get_indexer(self._sgen_index)
+        self._sgen_pos: dict[int, int] = {b: k for k, b in enumerate(self._sgen_by_bus)}
         self._bus_in_service = {int(b): bool(s) for b, s in self.net.bus["in_service"].items()}
         self.backend: PowerFlowBackend = BACKENDS[backend](self.net, warm_start=warm_start)
 
@@ -394,27 +462,27 @@ class PowerFlow:
         """Bus index -> index of its injection sgen in ``net.sgen``."""
         return MappingProxyType(self._sgen_by_bus)
 
-    def _set_injections(
+    def _injection_arrays(
         self, p_kw_by_bus: Mapping[int, float], q_kvar_by_bus: Mapping[int, float] | None
-    ) -> None:
-        p_mw = dict.fromkeys(self._sgen_by_bus, 0.0)
-        q_mvar = dict.fromkeys(self._sgen_by_bus, 0.0)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-bus injections (kW, kvar) -> sgen set-points (MW, Mvar) in ``bus_ids`` order."""
+        p_mw = np.zeros(len(self._sgen_index))
+        q_mvar = np.zeros(len(self._sgen_index))
         for target, values, label in (
             (p_mw, p_kw_by_bus, "p_kw"),
             (q_mvar, q_kvar_by_bus, "q_kvar"),
         ):
             for bus, value_k in (values or {}).items():
-                bus_id = int(bus)
-                if bus_id not in target:
+                pos = self._sgen_pos.get(int(bus))
+                if pos is None:
                     raise ValueError(f"{label} given for unknown bus {bus!r}")
                 value = float(value_k)
                 if not math.isfinite(value):
-                    raise ValueError(f"{label} for bus {bus_id} is not finite: {value_k!r}")
-                if value != 0.0 and not self._bus_in_service[bus_id]:
-                    raise ValueError(f"{label} given for out-of-service bus {bus_id}")
-                target[bus_id] = value / KW_PER_MW
-        self.net.sgen.loc[self._sgen_index, "p_mw"] = np.fromiter(p_mw.values(), dtype=float)
-        self.net.sgen.loc[self._sgen_index, "q_mvar"] = np.fromiter(q_mvar.values(), dtype=float)
+                    raise ValueError(f"{label} for bus {int(bus)} is not finite: {value_k!r}")
+                if value != 0.0 and not self._bus_in_service[int(bus)]:
+                    raise ValueError(f"{label} given for out-of-service bus {int(bus)}")
+                target[pos] = value / KW_PER_MW
+        return p_mw, q_mvar
 
     def solve(
         self,
@@ -449,8 +517,6 @@ class PowerFlow:
         """
         if not math.isfinite(background_factor):
             raise ValueError(f"background_factor must be finite, got {background_factor}")
-        self._set_injections(p_kw_by_bus, q_kvar_by_bus)
-        self.net.load["scaling"] = (
-            self._base_load_scaling * self.background_load_scale * float(background_factor)
-        )
-        return self.backend.run()
+        p_mw, q_mvar = self._injection_arrays(p_kw_by_bus, q_kvar_by_bus)
+        scaling = self._base_load_scaling * self.background_load_scale * float(background_factor)
+        return self.backend.run_setpoints(self._sgen_positions, p_mw, q_mvar, scaling)
