@@ -44,6 +44,7 @@ import math
 import os
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,9 @@ KPI_SCALARS: tuple[str, ...] = (
     "grid_export_kwh",
     "peak_grid_import_kw",
     "power_flow_nonconverged_steps",
+    "allocation_deviation_rate",
+    "allocation_stability_index",
+    "allocation_gap_max",
 )
 
 #: per-step series kept for the fan charts: time-series ``kind`` -> columns
@@ -179,35 +183,41 @@ def _num(x: Any) -> float:
 def run_sample(loaded: LoadedScenario, cleared: dict[int, Any], sample: int, seed: int,
                vpp_names: Sequence[str] | None = None, power_flow: Any = None,
                ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Run one sample; return its KPI row and its per-step series (tidy).
+    """Run one sample alone; return its KPI row and its per-step series (tidy).
 
-    ``power_flow`` is a :class:`vppsim.grids.PowerFlow` of the feeder to reuse (a chunk builds
-    one for all its samples); the result does not depend on it. A sample that raises is not
-    an error of the batch: its row carries ``error`` (the
-    exception type and message), NaN KPIs and no per-step series.
+    The same as one sample of :func:`run_chunk` (which steps a chunk's samples in lockstep).
+    ``power_flow`` is a :class:`vppsim.grids.PowerFlow` of the feeder to reuse; the result
+    does not depend on it. A sample that raises is not an error of the batch: its row carries
+    ``error`` (the exception type and message), NaN KPIs and no per-step series.
     """
-    from vppsim.model import VPPModel
+    ctx = SampleContext(loaded, cleared, tuple(vpp_names) if vpp_names is not None
+                        else tuple(v.name for v in loaded.scenario.vpps))
+    kpis, steps, _, _ = run_chunk(ctx, [(sample, seed)], power_flow=power_flow)
+    row = kpis.iloc[0].to_dict()
+    row["sample"], row["seed"] = int(row["sample"]), int(row["seed"])
+    row["error"] = None if pd.isna(row["error"]) else row["error"]
+    return row, steps
+
+
+def _error_row(sample: int, seed: int, names: Sequence[str], exc: BaseException) -> dict[str, Any]:
+    row: dict[str, Any] = {"sample": int(sample), "seed": int(seed)}
+    for c in kpi_columns(names)[2:-1]:
+        row[c] = math.nan
+    row["error"] = f"{type(exc).__name__}: {exc}"
+    return row
+
+
+def _kpi_row(model: Any, sample: int, seed: int, names: Sequence[str]) -> dict[str, Any]:
     from vppsim.results import summarize
 
-    names = list(vpp_names) if vpp_names is not None else [v.name for v in loaded.scenario.vpps]
+    s = summarize(model, {})
     row: dict[str, Any] = {"sample": int(sample), "seed": int(seed)}
-    try:
-        model = VPPModel(loaded, seed=seed, shared_day_ahead=cleared, power_flow=power_flow)
-        model.run()
-        s = summarize(model, {})
-        for v in names:
-            row[f"cost_cny__{v}"] = _num(s["vpp_cost_cny"].get(v))
-        for k in KPI_SCALARS:
-            row[k] = _num(s[k])
-        row["error"] = None
-        steps = _step_series(model.timeseries(), int(sample))
-    except Exception as exc:  # noqa: BLE001 - a failed sample is a result, the batch goes on
-        for c in kpi_columns(names)[2:-1]:
-            row[c] = math.nan
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        steps = pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype())
-                              for f in STEPS_SCHEMA})
-    return row, steps
+    for v in names:
+        row[f"cost_cny__{v}"] = _num(s["vpp_cost_cny"].get(v))
+    for k in KPI_SCALARS:
+        row[k] = _num(s[k])
+    row["error"] = None
+    return row
 
 
 def _step_series(ts: pd.DataFrame, sample: int) -> pd.DataFrame:
@@ -225,20 +235,90 @@ def _step_series(ts: pd.DataFrame, sample: int) -> pd.DataFrame:
     return pd.concat(pieces, ignore_index=True)
 
 
-def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]]
-              ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Run a chunk of ``(sample, seed)`` pairs on a worker; the client writes the results."""
+def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame, float, dict[str, float]]:
+    """Run a chunk of ``(sample, seed)`` pairs on a worker; the client writes the results.
+
+    The chunk's models are stepped in lockstep (:meth:`VPPModel.begin_step` /
+    :meth:`VPPModel.finish_step`) so that the real-time allocation of every VPP of every sample
+    in the chunk is one batched allocator call per step (GA-ACO over problems x population x
+    resources). Each problem is seeded by its own model's :meth:`VPPModel.allocation_key`, so a
+    sample's result is the same in any chunk. One :class:`vppsim.grids.PowerFlow` serves the
+    whole chunk (every model sets all injections before its solve). Returns the KPI rows, the
+    per-step series, the compute time and the time per phase summed over the chunk's samples
+    (``build``, the model's phases, ``allocation``, ``kpis``).
+    """
     from vppsim.model import VPPModel
 
     start = time.perf_counter()
-    rows, steps = [], []
-    power_flow = VPPModel.build_power_flow(ctx.loaded)
+    names = ctx.vpp_names
+    phase: dict[str, float] = defaultdict(float)
+    t0 = time.perf_counter()
+    if power_flow is None:
+        power_flow = VPPModel.build_power_flow(ctx.loaded)
+    rows: dict[int, dict[str, Any]] = {}
+    models: dict[int, Any] = {}
     for sample, seed in chunk:
-        row, st = run_sample(ctx.loaded, ctx.cleared, sample, seed, ctx.vpp_names, power_flow)
-        rows.append(row)
-        steps.append(st)
-    kpis = pd.DataFrame(rows, columns=kpi_columns(ctx.vpp_names))
-    return kpis, pd.concat(steps, ignore_index=True), time.perf_counter() - start
+        try:
+            models[sample] = VPPModel(ctx.loaded, seed=seed, shared_day_ahead=ctx.cleared,
+                                      power_flow=power_flow)
+        except Exception as exc:  # noqa: BLE001 - a failed sample is a result, the batch goes on
+            rows[sample] = _error_row(sample, seed, names, exc)
+    phase["build"] += time.perf_counter() - t0
+    seed_of = dict(chunk)
+    allocator = next(iter(models.values())).allocator if models else None
+
+    def fail(sample: int, exc: BaseException) -> None:
+        rows[sample] = _error_row(sample, seed_of[sample], names, exc)
+        del models[sample]
+
+    while any(m.t < m.n_steps for m in models.values()):
+        problems: dict[int, list[Any]] = {}
+        for sample, m in list(models.items()):
+            try:
+                problems[sample] = m.begin_step()
+            except Exception as exc:  # noqa: BLE001
+                fail(sample, exc)
+        t0 = time.perf_counter()
+        flat = [x for p in problems.values() for x in p]
+        keys = [models[s].allocation_key(models[s].t, i)
+                for s, p in problems.items() for i in range(len(p))]
+        outcomes: dict[int, list[Any]] = {}
+        try:
+            res = allocator(flat, keys) if flat else []
+            pos = 0
+            for sample, p in problems.items():
+                outcomes[sample] = res[pos:pos + len(p)]
+                pos += len(p)
+        except Exception:  # noqa: BLE001 - find the sample(s) that raise, one by one
+            for sample, p in problems.items():
+                try:
+                    outcomes[sample] = allocator(p, keys[:0] + [
+                        models[sample].allocation_key(models[sample].t, i) for i in range(len(p))])
+                except Exception as exc:  # noqa: BLE001
+                    fail(sample, exc)
+        phase["allocation"] += time.perf_counter() - t0
+        for sample, outs in outcomes.items():
+            try:
+                models[sample].finish_step(problems[sample], outs)
+            except Exception as exc:  # noqa: BLE001
+                fail(sample, exc)
+    steps = []
+    t0 = time.perf_counter()
+    for sample, m in models.items():
+        try:
+            rows[sample] = _kpi_row(m, sample, seed_of[sample], names)
+            steps.append(_step_series(m.timeseries(), int(sample)))
+        except Exception as exc:  # noqa: BLE001
+            rows[sample] = _error_row(sample, seed_of[sample], names, exc)
+        for k, v in m.phase_s.items():
+            phase[k] += v
+    phase["kpis"] += time.perf_counter() - t0
+    if not steps:
+        steps.append(pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype())
+                                   for f in STEPS_SCHEMA}))
+    kpis = pd.DataFrame([rows[s] for s, _ in chunk], columns=kpi_columns(names))
+    return kpis, pd.concat(steps, ignore_index=True), time.perf_counter() - start, dict(phase)
 
 
 # ---------------------------------------------------------------- the folder
@@ -430,6 +510,7 @@ def run_montecarlo(
     computed: list[int] = []
     failed_chunks: list[str] = []
     worker_compute_s = 0.0
+    worker_phase_s: dict[str, float] = {}
     if missing:
         t0 = time.perf_counter()
         cleared = clear_day_ahead(loaded, base_seed)
@@ -437,7 +518,7 @@ def run_montecarlo(
         ctx = SampleContext(loaded=loaded, cleared=cleared, vpp_names=vpp_names)
         computed, failed_chunks, worker_compute_s = _compute(
             ctx, missing, parts, workers, scheduler, chunk_size, progress, len(done), n_samples,
-            loaded.scenario.name, wall)
+            loaded.scenario.name, wall, worker_phase_s)
 
     t0 = time.perf_counter()
     sample_parts, step_parts, done = _scan_parts(parts)
@@ -453,7 +534,8 @@ def run_montecarlo(
                               computed_samples=sorted(computed), complete=complete)
     wall["writing"] += time.perf_counter() - t0
     if complete:
-        _finish(result, loaded, manifest, wall, worker_compute_s, failed_chunks, t_start)
+        _finish(result, loaded, manifest, wall, worker_compute_s, failed_chunks, t_start,
+                worker_phase_s)
     else:
         result.summary = {"n_samples": n_samples, "n_done": len(kpis),
                           "computed_samples": len(computed), "failed_chunks": failed_chunks,
@@ -489,8 +571,8 @@ def _open_client(workers: int | None, scheduler: Any) -> tuple[Any, Any, bool]:
 
 def _compute(ctx: SampleContext, missing: list[tuple[int, int]], parts: Path,
              workers: int | None, scheduler: Any, chunk_size: int | None, progress: bool,
-             n_done: int, n_samples: int, name: str, wall: dict[str, float]
-             ) -> tuple[list[int], list[str], float]:
+             n_done: int, n_samples: int, name: str, wall: dict[str, float],
+             worker_phase_s: dict[str, float]) -> tuple[list[int], list[str], float]:
     """Submit the missing samples in chunks; write every chunk as it completes."""
     from distributed import as_completed
     from tqdm import tqdm
@@ -521,7 +603,7 @@ def _compute(ctx: SampleContext, missing: list[tuple[int, int]], parts: Path,
             chunk = chunk_of[fut.key]
             first, last = chunk[0][0], chunk[-1][0]
             try:
-                kpis, steps, seconds = fut.result()
+                kpis, steps, seconds, phases = fut.result()
             except Exception as exc:  # noqa: BLE001 - a lost chunk stays missing, resumable
                 failed.append(f"samples {first}-{last}: {type(exc).__name__}: {exc}")
                 log.warning("chunk %s-%s failed: %s", first, last, exc)
@@ -531,6 +613,8 @@ def _compute(ctx: SampleContext, missing: list[tuple[int, int]], parts: Path,
             _write_parquet(kpis, parts / _part_name("samples", first, last), kpi_schema)
             wall["writing"] += time.perf_counter() - tw
             compute_s += seconds
+            for k, v in phases.items():
+                worker_phase_s[k] = worker_phase_s.get(k, 0.0) + v
             computed.extend(int(s) for s in kpis["sample"])
             bar.update(len(kpis))
         wall["samples"] = time.perf_counter() - t1 - wall["writing"]
@@ -580,7 +664,7 @@ def _unit(col: str) -> str:
 
 def _finish(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str, Any],
             wall: dict[str, float], worker_compute_s: float, failed_chunks: list[str],
-            t_start: float) -> None:
+            t_start: float, worker_phase_s: dict[str, float] | None = None) -> None:
     t0 = time.perf_counter()
     out = result.out
     kpis, steps = result.kpis, result.steps
@@ -623,6 +707,12 @@ def _finish(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str
         "samples_per_s": (n_computed / (wall["samples"] + wall["writing"])
                           if n_computed and wall["samples"] + wall["writing"] > 0 else None),
         "worker_s_per_sample": worker_compute_s / n_computed if n_computed else None,
+        # worker time per sample by phase (build, realize, realtime = the VPPs' inputs and
+        # outcomes, allocation = the batched allocator, settlement, power_flow, accounting,
+        # kpis = summary and per-step series); wall-clock, not part of the reproducible tables
+        "worker_phase_ms_per_sample": ({k: v * 1e3 / n_computed
+                                        for k, v in (worker_phase_s or {}).items()}
+                                       if n_computed else None),
         "kpis": {c: _stats(ok[c]) for c in kpi_columns(vpp_names)[2:-1]},
         "kpi_table_layout": "one row per sample: sample, seed, cost_cny__<VPP>, "
                             + ", ".join(KPI_SCALARS) + ", error",

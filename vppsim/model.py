@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from vppsim.agents.balancing import BalanceInputs, BalanceOutcome
 from vppsim.agents.battery import Battery
 from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
@@ -41,6 +42,17 @@ from vppsim.scenario import (
 )
 
 PHASES = ("realize", "day_ahead", "realtime", "settlement", "power_flow", "accounting")
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(x: int) -> int:
+    """SplitMix64's finalizer: a 64-bit integer hash (a seed mixer, not a random stream)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
 
 
 class VPPModel(mesa.Model):
@@ -117,6 +129,11 @@ class VPPModel(mesa.Model):
         if vpo_battery is not None:
             self.physical_agents.append(vpo_battery)
         self.realizers = self.agents.select(lambda a: hasattr(a, "realize"))
+        from vppsim.agents.balancing import get_allocator
+
+        # the real-time allocator of every VPP (one batched call per step)
+        self.allocator = get_allocator(scenario.balancing.allocator,
+                                       exact_reference=scenario.balancing.exact_reference)
         # forecast errors: one full sample (every erring agent x every period) drawn here from
         # self.rng by the scenario's uncertainty model; realize(t) reads the agent's row
         from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
@@ -189,17 +206,53 @@ class VPPModel(mesa.Model):
         step_start_s = t * self.step_h * 3600.0
         if self.env.now < step_start_s:
             self.env.run(until=step_start_s)
+        inputs = self.begin_step()
+        start = time.perf_counter()
+        outcomes = self.allocator(inputs, [self.allocation_key(t, i) for i in range(len(inputs))])
+        self.phase_s["realtime"] += time.perf_counter() - start
+        self.finish_step(inputs, outcomes)
+
+    # The step in two halves, so that a Monte Carlo chunk can step many models in lockstep and
+    # balance all their VPPs with one batched allocator call (vppsim.batch.run_chunk).
+    def begin_step(self) -> list[BalanceInputs]:
+        """Realize, clear the day ahead (first step of a day); return the balancing problems.
+
+        One :class:`BalanceInputs` per VPP, in ``self.vpps`` order.
+        """
+        t = self.t
+        step_start_s = t * self.step_h * 3600.0
+        if self.env.now < step_start_s:
+            self.env.run(until=step_start_s)
         # AgentSets keep creation order, so the draws from self.rng are reproducible
         self._timed("realize", self.realizers.do, "realize", t)
         if t % self.steps_per_day == 0:
             self._timed("day_ahead", self._day_ahead, t // self.steps_per_day)
-        self._timed("realtime", self.agents_by_type[VPP].do, "balance", t)
+        start = time.perf_counter()
+        inputs = [v.balance_inputs(t) for v in self.vpps]
+        self.phase_s["realtime"] += time.perf_counter() - start
+        return inputs
+
+    def finish_step(self, inputs: list[BalanceInputs], outcomes: list[BalanceOutcome]) -> None:
+        """Apply the allocations, settle, run the power flow, account; advance the clock."""
+        t = self.t
+        start = time.perf_counter()
+        for v, x, out in zip(self.vpps, inputs, outcomes, strict=True):
+            v.apply_balance(t, x, out)
+        self.phase_s["realtime"] += time.perf_counter() - start
         self._timed("settlement", self.vpo.settle, t, self.vpps)
         self._timed("power_flow", self.network.step_power_flow, t)
         self._timed("accounting", self._account, t)
         self.t += 1
         if self.t >= self.n_steps:
             self.running = False
+
+    def allocation_key(self, t: int, vpp_index: int) -> int:
+        """Seed of the real-time allocation of VPP ``vpp_index`` at step ``t``.
+
+        A function of the model's seed, the step and the VPP only, so a stochastic allocator
+        (GA-ACO) gives the same outcome alone or batched with other VPPs and Monte Carlo samples.
+        """
+        return _mix64(_mix64(_mix64(self.seed_used) ^ t) ^ vpp_index)
 
     def _day_ahead(self, day: int) -> None:
         self.vpo.day_ahead(day, self.vpps)

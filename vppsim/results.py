@@ -102,6 +102,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
             "max_line_loading_pct": float(net["max_line_loading_pct"].max()),
             "power_flow_nonconverged_steps": [int(s) for s in net.loc[~converged, "step"]],
             "max_energy_balance_residual_kw": float(vpp["energy_balance_residual_kw"].abs().max()),
+            **allocation_kpis(vpp),
             "messaging": dict(model.message_counts),
             "equilibrium_certificate": _certificate_summary(model),
             "solver": {
@@ -121,6 +122,40 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
             "assumptions": list(model.scenario.assumptions),
         }
     )
+
+
+def allocation_kpis(vpp_rows: pd.DataFrame) -> dict[str, Any]:
+    """Real-time allocation figures of a run (paper 001 publishes no definitions; ours).
+
+    - ``allocation_deviation_rate``: the energy a VPP could not deliver from its own members
+      as committed, over its demand: ``sum(|imbalance| + (unmet - planned unmet)+ +
+      (spill - planned spill)+) / sum(load)`` over VPPs and steps (0 = every deviation
+      absorbed inside the VPP);
+    - ``allocation_stability_index``: ``1 - mean over VPP-steps of min(1, |D| / H)``, with
+      ``D`` the power the plan no longer covered and ``H`` the members' headroom in that
+      direction: 1 when the plan holds, lower the more of the VPPs' flexibility real-time
+      balancing consumes;
+    - ``allocation_gap_max``: the largest gap of the allocator to the exact LP (NaN when the
+      exact reference was not computed or the allocator is merit-order);
+    - ``allocation_solve_ms_mean``: mean allocator wall time per VPP and step.
+    """
+    r = vpp_rows
+    extra_unmet = (r["unmet_kw"] - r["planned_unmet_kw"]).clip(lower=0.0)
+    extra_spill = (r["spill_kw"] - r["planned_spill_kw"]).clip(lower=0.0)
+    load = float(r["load_kw"].sum())
+    deviation = float((r["imbalance_kw"].abs() + extra_unmet + extra_spill).sum())
+    req = r["allocation_required_kw"].abs().to_numpy(dtype=float)
+    head = r["allocation_headroom_kw"].to_numpy(dtype=float)
+    used = np.where(req > 0, np.minimum(1.0, req / np.where(head > 0, head, 1.0)), 0.0)
+    used = np.where((req > 0) & ~(head > 0), 1.0, used)  # needed power, no headroom at all
+    gap = r["allocation_gap"].to_numpy(dtype=float)
+    return {
+        "allocation_deviation_rate": deviation / load if load > 0 else None,
+        "allocation_stability_index": (float(1.0 - np.nanmean(used))
+                                       if np.isfinite(head).any() else None),
+        "allocation_gap_max": float(np.max(gap)) if np.isfinite(gap).all() and len(gap) else None,
+        "allocation_solve_ms_mean": float(r["allocation_solve_ms"].mean()),
+    }
 
 
 def _certificate_summary(model: Any) -> dict[str, Any]:

@@ -334,9 +334,16 @@ class VpoSpec(_Spec):
 
 
 class BalancingSpec(_Spec):
-    """Real-time balancing inside each VPP: the allocator, by name."""
+    """Real-time balancing inside each VPP (``vppsim.agents.balancing``).
+
+    ``allocator``: ``ga-aco`` (paper 001's balanced allocation, the default), ``exact`` (the
+    same problem as an LP, HiGHS), ``proportional`` (in proportion to headroom) or
+    ``merit-order`` (a fixed order of means). ``exact_reference``: the balanced allocators
+    also solve each step's LP and record the gap (``allocation_gap`` in the time series).
+    """
 
     allocator: str = "merit-order"
+    exact_reference: bool = True
 
 
 class ErrorModelSpec(_Spec):

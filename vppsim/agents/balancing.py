@@ -1,15 +1,25 @@
 """Real-time balancing: how a VPP re-allocates its members when the realization differs.
 
-An allocator takes :class:`BalanceInputs` (what the day-ahead plan said for this step and
-what is physically possible now) and returns a :class:`BalanceOutcome` that balances the
+An allocator takes a batch of :class:`BalanceInputs` (per VPP and step: what the day-ahead
+plan said and what is physically possible now) with one integer key per problem (the seed of
+a stochastic allocator) and returns one :class:`BalanceOutcome` per problem that balances the
 VPP exactly: ``wind + pv + battery + gen + net_buy + load_curtail + unmet - spill = demand``.
-Allocators are looked up by name (the scenario's ``balancing.allocator``).
+Allocators are looked up by name (the scenario's ``balancing.allocator``):
+
+- ``merit-order``: a fixed order of means (:func:`merit_order`);
+- ``ga-aco`` / ``exact`` / ``proportional``: the balanced allocation of paper 001
+  (:func:`balanced_allocator`): the power the plan no longer covers is split across the
+  members' headroom by GA-ACO, by the exact LP (HiGHS) or in proportion to headroom.
+
+A batch holds independent problems (different VPPs, or the same VPP in different Monte Carlo
+samples); each problem's outcome depends only on its inputs and its key, never on the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +50,7 @@ class BalanceInputs:
     sell_max_kw: float
     unmet_planned_kw: float = 0.0  # demand the day-ahead plan leaves unserved at this step
     spill_planned_kw: float = 0.0  # output the day-ahead plan spills at this step
+    battery_cost_cny_per_kwh: float = 0.0  # wear + environmental cost of battery throughput
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,20 @@ class BalanceOutcome:
     net_buy_kw: float
     unmet_kw: float
     spill_kw: float
+    #: what the allocator reports about this problem (``allocation_*`` fields, see
+    #: :data:`ALLOCATION_FIELDS`); merit-order reports the re-allocated power only
+    info: dict[str, float] = field(default_factory=dict)
+
+
+#: per-problem report of the balanced allocators (kW, CNY-free objective units, ms)
+ALLOCATION_FIELDS: tuple[str, ...] = (
+    "allocation_required_kw",    # power the plan no longer covers (+ deficit, - surplus)
+    "allocation_headroom_kw",    # members' headroom in that direction
+    "allocation_objective",      # spread of the fitness (paper 001 eq. 10-13), 0 = balanced
+    "allocation_exact_objective",  # the LP optimum of the same problem (NaN if not computed)
+    "allocation_gap",            # objective - exact (absolute; the LP is a lower bound)
+    "allocation_solve_ms",       # allocator wall time per problem (batch time / batch size)
+)
 
 
 def _take(amount: float, room: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, float]:
@@ -167,14 +192,232 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
     )
 
 
-Allocator = Callable[[BalanceInputs], BalanceOutcome]
+@dataclass
+class _Start:
+    """The plan clipped to what is possible now, and the power it no longer covers."""
 
-ALLOCATORS: dict[str, Allocator] = {"merit-order": merit_order}
+    w_cur: float
+    p_cur: float
+    bat: np.ndarray
+    gen: np.ndarray
+    gen_lo: np.ndarray
+    gen_hi: np.ndarray
+    lc: np.ndarray
+    net: float
+    unmet: float
+    spill: float
+    residual: float  # demand - supply at the plan: > 0 deficit, < 0 surplus
 
 
-def get_allocator(name: str) -> Allocator:
-    """Look up a real-time allocator by name; the error lists the valid names."""
+def _start(x: BalanceInputs) -> _Start:
+    """Starting point shared by the balanced allocators (the same as :func:`merit_order`'s)."""
+    wind_avail, pv_avail = x.wind_available_kw, x.pv_available_kw
+    w_cur = min(x.wind_planned_curtail_kw, float(wind_avail.sum()))
+    p_cur = min(x.pv_planned_curtail_kw, float(pv_avail.sum()))
+    planned = np.where(np.abs(x.battery_planned_kw) < 1e-6, 0.0, x.battery_planned_kw)
+    bat = np.clip(planned, x.battery_min_kw, x.battery_max_kw)
+    gen_lo, gen_hi = (x.gen_limits_kw[:, 0], x.gen_limits_kw[:, 1]) if len(x.gen_limits_kw) else (
+        np.zeros(0), np.zeros(0))
+    gen = np.clip(x.gen_planned_kw, gen_lo, gen_hi)
+    lc = np.minimum(x.load_curtail_planned_kw, x.curtailable_kw)
+    net = float(np.clip(x.net_buy_planned_kw, -x.sell_max_kw, x.buy_max_kw))
+    unmet = min(max(x.unmet_planned_kw, 0.0), float(x.demand_kw.sum()))
+    spill = max(x.spill_planned_kw, 0.0)
+    supply = (float(wind_avail.sum()) - w_cur + float(pv_avail.sum()) - p_cur + float(bat.sum())
+              + float(gen.sum()) + net + float(lc.sum()) + unmet - spill)
+    return _Start(w_cur, p_cur, bat, gen, gen_lo, gen_hi, lc, net, unmet, spill,
+                  float(x.demand_kw.sum()) - supply)
+
+
+#: call-cost coefficients below this (CNY/kWh) are raised to it: the balanced fitness needs c > 0
+MIN_CALL_COST_CNY_PER_KWH = 1e-3
+
+
+def _headroom(x: BalanceInputs, st: _Start, deficit: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Members' headroom (kW) and call-cost coefficients (CNY/kWh).
+
+    Resource order: ``[wind, pv, batteries..., generators..., controllable loads...]``.
+
+    Deficit (more supply needed): release planned wind/PV curtailment, more battery discharge,
+    generator headroom, more load curtailment. Surplus: curtail wind/PV further, charge more
+    or discharge less, lower generators, restore curtailed load. Call-cost coefficients: the
+    curtailment penalties mu1/mu2 for wind/PV, the battery throughput cost (lam1 + W_bat), the
+    generators' marginal cost, the loads' curtailment cost (paper 004's cost terms).
+    """
+    wind_avail = float(x.wind_available_kw.sum())
+    pv_avail = float(x.pv_available_kw.sum())
+    if deficit:
+        cap = np.concatenate([[st.w_cur, st.p_cur], x.battery_max_kw - st.bat,
+                              st.gen_hi - st.gen, x.curtailable_kw - st.lc])
+    else:
+        cap = np.concatenate([[wind_avail - st.w_cur, pv_avail - st.p_cur],
+                              st.bat - x.battery_min_kw, st.gen - st.gen_lo, st.lc])
+    cost = np.concatenate([[x.mu_wind, x.mu_pv],
+                           np.full(len(st.bat), x.battery_cost_cny_per_kwh),
+                           x.gen_marginal_cny_per_kwh, x.curtail_cost_cny_per_kwh])
+    return np.maximum(cap, 0.0), np.maximum(cost, MIN_CALL_COST_CNY_PER_KWH)
+
+
+def _finish(x: BalanceInputs, st: _Start, deficit: bool, moved: np.ndarray, rest: float,
+            info: dict[str, float]) -> BalanceOutcome:
+    """Apply the allocated moves; the rest goes to the VPO exchange, then unmet or spill.
+
+    What the members could not take becomes an imbalance with the VPO up to the exchange
+    limit, and beyond it unmet demand (deficit) or spill (surplus).
+    """
+    nb, ng = len(st.bat), len(st.gen)
+    sign = 1.0 if deficit else -1.0
+    # wind/PV: a deficit releases curtailment, a surplus adds to it
+    w_cur = st.w_cur - sign * moved[0]
+    p_cur = st.p_cur - sign * moved[1]
+    bat = st.bat + sign * moved[2:2 + nb]
+    gen = st.gen + sign * moved[2 + nb:2 + nb + ng]
+    lc = st.lc + sign * moved[2 + nb + ng:]
+    net, unmet, spill = st.net, st.unmet, st.spill
+    if deficit:
+        d = min(rest, x.buy_max_kw - net)
+        net += d
+        unmet += max(rest - d, 0.0)
+    else:
+        d = min(rest, net + x.sell_max_kw)
+        net -= d
+        spill += max(rest - d, 0.0)
+    return BalanceOutcome(
+        wind_kw=_scale_curtailment(x.wind_available_kw, w_cur),
+        pv_kw=_scale_curtailment(x.pv_available_kw, p_cur),
+        battery_kw=np.clip(bat, x.battery_min_kw, x.battery_max_kw),
+        gen_kw=np.clip(gen, st.gen_lo, st.gen_hi),
+        load_curtail_kw=np.clip(lc, 0.0, x.curtailable_kw),
+        net_buy_kw=net, unmet_kw=unmet, spill_kw=spill, info=info,
+    )
+
+
+def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
+    """Paper 001's balanced allocation as a real-time allocator (ga-aco, exact, proportional).
+
+    Starting from the plan clipped to what is possible now (as :func:`merit_order`), planned
+    spill absorbs a deficit and planned unmet demand a surplus first (both are free). The
+    power still required, ``D``, is then split across the members' headroom in its direction
+    (:func:`_headroom`) by the balanced allocation of :mod:`vppsim.allocation` (paper 001
+    eq. 10-15: ``sum P_k = min(D, sum cap)``, ``0 <= P_k <= cap_k``, minimal spread of
+    ``f_k = c_k P_k / cap_k``). Only what exceeds the headroom becomes an imbalance with the
+    VPO and, beyond the exchange limit, unmet demand or spill: never over-generation. Without
+    forecast error ``D = 0`` and the plan is reproduced.
+
+    All problems of one call are solved together (one batched GA-ACO call with per-problem
+    seeds ``keys``); ``exact_reference`` also solves each problem's LP (HiGHS) to report the
+    gap (the Monte Carlo runner turns it off for speed).
+    """
+    from vppsim.allocation import AllocationProblem
+
+    def allocate(xs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
+        starts, deficits, caps, costs, demands = [], [], [], [], []
+        for x in xs:
+            st = _start(x)
+            deficit = st.residual > 0.0
+            if deficit:
+                d = min(st.residual, st.spill)
+                st.spill -= d
+                need = st.residual - d
+            else:
+                d = min(-st.residual, st.unmet)
+                st.unmet -= d
+                need = -st.residual - d
+            cap, cost = _headroom(x, st, deficit)
+            starts.append(st)
+            deficits.append(deficit)
+            caps.append(cap)
+            costs.append(cost)
+            demands.append(need)
+        k_max = max(len(c) for c in caps)
+        cap_arr = np.zeros((len(xs), k_max))
+        cost_arr = np.ones((len(xs), k_max))
+        for b, (c, w) in enumerate(zip(caps, costs, strict=True)):
+            cap_arr[b, :len(c)] = c
+            cost_arr[b, :len(w)] = w
+        problem = AllocationProblem(cap_arr, cost_arr, np.asarray(demands, float))
+        active = np.nonzero(problem.target > 0.0)[0]
+        alloc = np.zeros_like(cap_arr)
+        objective = np.zeros(len(xs))
+        exact = np.full(len(xs), np.nan)
+        solve_ms = np.zeros(len(xs))
+        if len(active):
+            sub = problem.subset(active)
+            res = _solve(method, sub, np.asarray(keys, dtype=np.uint64)[active])
+            alloc[active] = res.allocation
+            objective[active] = res.objective
+            solve_ms[active] = res.wall_s * 1e3 / len(active)
+            if exact_reference:
+                from vppsim.allocation import solve_exact
+
+                exact[active] = (res.objective if method == "exact"
+                                 else solve_exact(sub).objective)
+        if exact_reference:
+            exact[problem.target <= 0.0] = 0.0
+        out = []
+        for b, x in enumerate(xs):
+            n = len(caps[b])
+            moved = alloc[b, :n]
+            info = {
+                "allocation_required_kw": (1.0 if deficits[b] else -1.0) * float(demands[b]),
+                "allocation_headroom_kw": float(caps[b].sum()),
+                "allocation_objective": float(objective[b]),
+                "allocation_exact_objective": float(exact[b]),
+                "allocation_gap": float(objective[b] - exact[b]),
+                "allocation_solve_ms": float(solve_ms[b]),
+            }
+            out.append(_finish(x, starts[b], deficits[b], moved,
+                               float(problem.unmet[b]), info))
+        return out
+
+    allocate.__name__ = f"balanced_{method.replace('-', '_')}"
+    return allocate
+
+
+def _solve(method: str, problem: object, keys: np.ndarray) -> object:
+    from vppsim import allocation
+
+    if method == "ga-aco":
+        from vppsim.optimizers.gaaco import ga_aco
+
+        return ga_aco(problem, keys)
+    if method == "exact":
+        return allocation.solve_exact(problem)
+    if method == "proportional":
+        return allocation.proportional(problem)
+    raise ValueError(f"unknown balanced-allocation method {method!r}")
+
+
+def merit_order_batch(xs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
+    """:func:`merit_order` for a batch (deterministic: the keys are not used)."""
+    out = []
+    for x in xs:
+        t0 = time.perf_counter()
+        o = merit_order(x)
+        o.info["allocation_solve_ms"] = (time.perf_counter() - t0) * 1e3
+        o.info["allocation_required_kw"] = _start(x).residual
+        out.append(o)
+    return out
+
+
+Allocator = Callable[[Sequence[BalanceInputs], Sequence[int]], list[BalanceOutcome]]
+
+ALLOCATORS: dict[str, Callable[..., Allocator]] = {
+    "merit-order": lambda exact_reference=True: merit_order_batch,
+    "ga-aco": lambda exact_reference=True: balanced_allocator("ga-aco", exact_reference),
+    "exact": lambda exact_reference=True: balanced_allocator("exact", exact_reference),
+    "proportional": lambda exact_reference=True: balanced_allocator("proportional",
+                                                                   exact_reference),
+}
+
+
+def get_allocator(name: str, exact_reference: bool = True) -> Allocator:
+    """Build the real-time allocator ``name``; the error lists the valid names.
+
+    ``exact_reference``: the balanced allocators also solve each problem's LP to report the
+    gap (``allocation_gap``); merit-order ignores it.
+    """
     try:
-        return ALLOCATORS[name]
+        return ALLOCATORS[name](exact_reference=exact_reference)
     except KeyError:
         raise ValueError(f"unknown allocator {name!r}; expected one of {sorted(ALLOCATORS)}") from None

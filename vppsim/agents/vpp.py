@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from vppsim.agents.balancing import BalanceInputs, get_allocator
+from vppsim.agents.balancing import ALLOCATION_FIELDS, BalanceInputs, BalanceOutcome
 from vppsim.agents.battery import Battery
 from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
@@ -157,7 +157,18 @@ class VPP(mesa.Agent):
 
     # ------------------------------------------------------------------ real time
     def balance(self, t: int) -> None:
-        """Deliver the committed exchange at step ``t`` despite forecast error (DESIGN step 3)."""
+        """Deliver the committed exchange at step ``t`` despite forecast error (DESIGN step 3).
+
+        The model balances all VPPs of a step with one allocator call
+        (:meth:`balance_inputs`, then :meth:`apply_balance`); this is the same for one VPP.
+        """
+        m = self.model
+        inputs = self.balance_inputs(t)
+        out = m.allocator([inputs], [m.allocation_key(t, m.vpps.index(self))])[0]
+        self.apply_balance(t, inputs, out)
+
+    def balance_inputs(self, t: int) -> BalanceInputs:
+        """What the plan says for step ``t`` and what the members can do now."""
         m = self.model
         k = t - self.schedule_day * m.steps_per_day
         s = self.schedule
@@ -195,8 +206,18 @@ class VPP(mesa.Agent):
             sell_max_kw=self.spec.exchange.sell_max_kw,
             unmet_planned_kw=float(s.unmet_kw[k]),
             spill_planned_kw=float(s.spill_kw[k]),
+            battery_cost_cny_per_kwh=(self.spec.costs.lam1_battery_cny_per_kwh
+                                      + self.spec.costs.w_bat_battery_cny_per_kwh),
         )
-        out = get_allocator(m.scenario.balancing.allocator)(inputs)
+        return inputs
+
+    def apply_balance(self, t: int, inputs: BalanceInputs, out: BalanceOutcome) -> None:
+        """Set the members to the allocator's outcome and record the step."""
+        m = self.model
+        k = t - self.schedule_day * m.steps_per_day
+        s = self.schedule
+        assert s is not None
+        dt = m.step_h
 
         for w, p in zip(self.winds, out.wind_kw, strict=True):
             w.curtail_to(float(p))
@@ -249,6 +270,7 @@ class VPP(mesa.Agent):
             "gen_kw": float(out.gen_kw.sum()),
             "energy_balance_residual_kw": float(supply - served - out.spill_kw),
             "fallback": bool(self.fallback),
+            **{f: float(out.info.get(f, np.nan)) for f in ALLOCATION_FIELDS},
         }
 
     def account(self, t: int, day_ahead_cny: float, imbalance_cny: float) -> None:

@@ -24,6 +24,11 @@ Sources of the named feeders
 ``cigre_lv``
     ``pandapower.networks.create_cigre_network_lv()``: CIGRE TB 575 (2014),
     European 0.4 kV LV benchmark (residential, industrial, commercial).
+``ieee12``
+    ``grids/ieee12.json`` (built by ``grids/make_ieee12.py``): D. Das, H. S. Nagi,
+    D. P. Kothari, "Novel method for solving radial distribution networks", IEE Proc.
+    Gener. Transm. Distrib. 141(4):291-298, 1994; data as in MATPOWER ``case12da``.
+    12-bus, 11 kV radial feeder (paper 001's test system).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from types import MappingProxyType
 import pandapower as pp
 import pandapower.networks as pn
 from pandapower.auxiliary import pandapowerNet
+
+from vppsim.paths import data_dir
 
 __all__ = [
     "FEEDERS",
@@ -99,6 +106,11 @@ def _cigre_lv() -> pandapowerNet:
     return pn.create_cigre_network_lv()
 
 
+def _ieee12() -> pandapowerNet:
+    """Das, Nagi & Kothari (1994) 12-bus feeder, from the shipped ``grids/ieee12.json``."""
+    return pp.from_json(str(data_dir("grids") / "ieee12.json"))
+
+
 _CIGRE_TB575 = (
     "CIGRE Task Force C6.04.02, 'Benchmark Systems for Network Integration of "
     "Renewable and Distributed Energy Resources', CIGRE Technical Brochure 575, 2014"
@@ -143,6 +155,16 @@ FEEDERS: Mapping[str, FeederInfo] = MappingProxyType(
                 factory=_cigre_lv,
                 description="CIGRE European 0.4 kV LV benchmark feeder",
                 source=_CIGRE_TB575 + " (pandapower.networks.create_cigre_network_lv())",
+            ),
+            FeederInfo(
+                name="ieee12",
+                factory=_ieee12,
+                description="12-bus 11 kV radial distribution feeder (Das, Nagi & Kothari 1994)",
+                source=(
+                    "D. Das, H. S. Nagi, D. P. Kothari, 'Novel method for solving radial "
+                    "distribution networks', IEE Proc. Gener. Transm. Distrib. 141(4):291-298, "
+                    "1994 (data: MATPOWER case12da; pandapower JSON grids/ieee12.json)"
+                ),
             ),
         )
     }
