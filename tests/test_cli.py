@@ -25,7 +25,7 @@ FIGURES = {"prices", "exchange", "dispatch", "soc", "network"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # columns that identify a row or are flags/counts, hence have no unit
 ID_COLUMNS = {"step", "day", "hour_of_day", "agent", "kind", "vpp", "bus", "fallback", "converged"}
-UNIT_SUFFIX = re.compile(r"_(kw|kwh|kvar|cny|cny_per_kwh|pu|pct|h|s|m_s|c|w_m2)$")
+UNIT_SUFFIX = re.compile(r"_(kw|kwh|kvar|cny|cny_per_kwh|pu|pct|h|s|ms|m_s|c|w_m2)$")
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,7 @@ def allocation_kpis(vpp_rows: pd.DataFrame) -> dict[str, Any]:
     head = r["allocation_headroom_kw"].to_numpy(dtype=float)
     used = np.where(req > 0, np.minimum(1.0, req / np.where(head > 0, head, 1.0)), 0.0)
     used = np.where((req > 0) & ~(head > 0), 1.0, used)  # needed power, no headroom at all
-    gap = r["allocation_gap"].to_numpy(dtype=float)
+    gap = r["allocation_gap_cny_per_kwh"].to_numpy(dtype=float)
     return {
         "allocation_deviation_rate": deviation / load if load > 0 else None,
         "allocation_stability_index": (float(1.0 - np.nanmean(used))

@@ -70,14 +70,18 @@ class BalanceOutcome:
     info: dict[str, float] = field(default_factory=dict)
 
 
-#: per-problem report of the balanced allocators (kW, CNY-free objective units, ms)
+#: per-problem report of the allocators, in the time series of every VPP and step:
+#: the power the plan no longer covers (+ deficit, - surplus), the members' headroom in that
+#: direction, the spread of the fitness f_k = c_k P_k / cap_k (paper 001 eq. 10-13; 0 =
+#: balanced; CNY/kWh like c_k), the LP optimum of the same problem (NaN if not computed), the
+#: gap objective - exact (the LP is a lower bound), the allocator's wall time per problem
 ALLOCATION_FIELDS: tuple[str, ...] = (
-    "allocation_required_kw",    # power the plan no longer covers (+ deficit, - surplus)
-    "allocation_headroom_kw",    # members' headroom in that direction
-    "allocation_objective",      # spread of the fitness (paper 001 eq. 10-13), 0 = balanced
-    "allocation_exact_objective",  # the LP optimum of the same problem (NaN if not computed)
-    "allocation_gap",            # objective - exact (absolute; the LP is a lower bound)
-    "allocation_solve_ms",       # allocator wall time per problem (batch time / batch size)
+    "allocation_required_kw",
+    "allocation_headroom_kw",
+    "allocation_objective_cny_per_kwh",
+    "allocation_exact_objective_cny_per_kwh",
+    "allocation_gap_cny_per_kwh",
+    "allocation_solve_ms",
 )
 
 
@@ -361,9 +365,9 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
             info = {
                 "allocation_required_kw": (1.0 if deficits[b] else -1.0) * float(demands[b]),
                 "allocation_headroom_kw": float(caps[b].sum()),
-                "allocation_objective": float(objective[b]),
-                "allocation_exact_objective": float(exact[b]),
-                "allocation_gap": float(objective[b] - exact[b]),
+                "allocation_objective_cny_per_kwh": float(objective[b]),
+                "allocation_exact_objective_cny_per_kwh": float(exact[b]),
+                "allocation_gap_cny_per_kwh": float(objective[b] - exact[b]),
                 "allocation_solve_ms": float(solve_ms[b]),
             }
             out.append(_finish(x, starts[b], deficits[b], moved,
@@ -415,7 +419,7 @@ def get_allocator(name: str, exact_reference: bool = True) -> Allocator:
     """Build the real-time allocator ``name``; the error lists the valid names.
 
     ``exact_reference``: the balanced allocators also solve each problem's LP to report the
-    gap (``allocation_gap``); merit-order ignores it.
+    gap (``allocation_gap_cny_per_kwh``); merit-order ignores it.
     """
     try:
         return ALLOCATORS[name](exact_reference=exact_reference)
