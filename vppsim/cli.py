@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="samples per Dask task (default: automatic; results do not depend on it)")
     mc.add_argument("--max-samples", type=int, default=None,
                     help="stop after computing this many new samples (resume later)")
+    mc.add_argument("--grid", action="store_true",
+                    help="run every case of the scenario's sensitivity: section (one batch per "
+                    "case in OUT/<case>/) and print the grid's table beside the paper's")
     mc.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
     sub.add_parser("feeders", help="list the named feeders")
@@ -206,7 +209,14 @@ def _montecarlo(args: argparse.Namespace) -> int:
               f"got {s.days}", file=sys.stderr)
         return EXIT_BAD_INPUT
     seed = args.seed if args.seed is not None else s.seed
-    out = args.out or Path.cwd() / "results" / f"{s.name}-mc-{seed}"
+    out = args.out or Path.cwd() / "results" / f"{s.name}-{'grid' if args.grid else 'mc'}-{seed}"
+    if args.grid and s.sensitivity is None:
+        print(f"vppsim: {loaded.path}: sensitivity: expected a sensitivity section with cases "
+              "for --grid", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.grid and args.max_samples is not None:
+        print("vppsim: --max-samples: not supported with --grid", file=sys.stderr)
+        return EXIT_BAD_INPUT
     import signal
     import threading
 
@@ -217,6 +227,15 @@ def _montecarlo(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.grid:
+            from vppsim.sensitivity import render, run_grid
+
+            table = run_grid(loaded, args.samples, out, seed=seed, workers=args.workers,
+                             scheduler=args.scheduler, progress=not args.quiet)
+            if not args.quiet:
+                print(render(table, loaded, args.samples))
+                print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+            return 0
         res = run_montecarlo(loaded, args.samples, out, seed=seed, workers=args.workers,
                              scheduler=args.scheduler, chunk_size=args.chunk_size,
                              max_samples=args.max_samples, progress=not args.quiet)

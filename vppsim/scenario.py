@@ -426,6 +426,39 @@ class FeederSpec(_Spec):
     )
 
 
+class PaperFigures(_Spec):
+    """A paper's published figures for one sensitivity case (for the side-by-side table)."""
+
+    deviation_pct: float | None = None
+    deviation_sd_pct: float | None = None
+    time_s: float | None = None
+    stability_index: float | None = None
+
+
+class SensitivityCase(_Spec):
+    """One case of a sensitivity grid: a name and the forecast-error model it uses."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    forecast_error: ForecastErrorSpec
+    paper: PaperFigures | None = None
+
+
+class SensitivitySpec(_Spec):
+    """A grid of forecast-error cases run by ``vppsim montecarlo --grid`` (one batch each)."""
+
+    source: str = ""  # where the paper figures come from
+    cases: Annotated[list[SensitivityCase], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_case_names(self) -> SensitivitySpec:
+        names = [c.name for c in self.cases]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"expected unique case names, got duplicates {doubled}")
+        return self
+
+
 class Scenario(_Spec):
     """A complete scenario: horizon, feeder, tariff, market, VPO, VPPs, uncertainty, messaging."""
 
@@ -443,6 +476,7 @@ class Scenario(_Spec):
     vpps: Annotated[list[VppSpec], Field(min_length=1)]
     forecast_error: ForecastErrorSpec = ForecastErrorSpec()
     communication: CommunicationSpec = CommunicationSpec()
+    sensitivity: SensitivitySpec | None = None
     assumptions: list[str] = []
 
     @property
@@ -684,6 +718,42 @@ def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
     return problems
 
 
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = (_deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
+                  else v)
+    return out
+
+
+def _resolve_extends(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """``extends: BASE.yaml`` (relative to this file): this file's fields on top of the base's.
+
+    Mappings merge key by key; lists (``vpps``, ``assumptions``) and scalars replace the base's.
+    Relative paths in the result (``profiles``, catalogs) are read relative to the extending
+    file, so keep both files in one folder or give the path anew.
+    """
+    ref = raw.pop("extends", None)
+    if ref is None:
+        return raw
+    if not isinstance(ref, str):
+        raise ScenarioError(path, [("extends", "expected the path of a base scenario YAML file")])
+    base_path = (path.parent / ref).resolve()
+    if base_path in seen:
+        raise ScenarioError(path, [("extends", f"expected no cycle, {ref} extends this file")])
+    if not base_path.is_file():
+        raise ScenarioError(path, [("extends", f"expected an existing YAML file, got {ref!r}")])
+    try:
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(base_path, [("(file)", f"expected valid YAML: {exc}")]) from None
+    if not isinstance(base, dict):
+        raise ScenarioError(base_path, [("(top level)", "expected a mapping of scenario fields")])
+    base = _resolve_extends(base, base_path, seen + (base_path,))
+    return _deep_merge(base, raw)
+
+
 def load_scenario(path: str | Path) -> LoadedScenario:
     """Load and fully validate a scenario YAML file.
 
@@ -702,6 +772,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         raise ScenarioError(path, [("(file)", f"expected valid YAML: {exc}")]) from None
     if not isinstance(raw, dict):
         raise ScenarioError(path, [("(top level)", "expected a mapping of scenario fields")])
+    raw = _resolve_extends(raw, path, seen=(path.resolve(),))
 
     problems = _resolve_catalogs(raw, path.parent)
     try:

@@ -312,7 +312,7 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
     seeds ``keys``); ``exact_reference`` also solves each problem's LP (HiGHS) to report the
     gap (the Monte Carlo runner turns it off for speed).
     """
-    from vppsim.allocation import AllocationProblem
+    from vppsim.allocation.problem import AllocationProblem
 
     def allocate(xs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
         starts, deficits, caps, costs, demands = [], [], [], [], []
@@ -352,7 +352,7 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
             objective[active] = res.objective
             solve_ms[active] = res.wall_s * 1e3 / len(active)
             if exact_reference:
-                from vppsim.allocation import solve_exact
+                from vppsim.allocation.exact import solve_exact
 
                 exact[active] = (res.objective if method == "exact"
                                  else solve_exact(sub).objective)
@@ -379,16 +379,18 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
 
 
 def _solve(method: str, problem: object, keys: np.ndarray) -> object:
-    from vppsim import allocation
-
     if method == "ga-aco":
         from vppsim.optimizers.gaaco import ga_aco
 
         return ga_aco(problem, keys)
     if method == "exact":
-        return allocation.solve_exact(problem)
+        from vppsim.allocation.exact import solve_exact
+
+        return solve_exact(problem)
     if method == "proportional":
-        return allocation.proportional(problem)
+        from vppsim.allocation.problem import proportional
+
+        return proportional(problem)
     raise ValueError(f"unknown balanced-allocation method {method!r}")
 
 
