@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vppsim.agents.balancing import BalanceInputs, merit_order
+from vppsim.agents.balancing import BalanceInputs, get_allocator, merit_order
 from vppsim.agents.loads import reserve_period
 from vppsim.agents.renewables import pv_power_kw, pv_rated_kw, wind_power_kw
 from vppsim.market.settlement import settle_grid, settle_vpp
@@ -107,3 +107,60 @@ def test_merit_order_surplus_curtails_cheapest_curtailment_last_resort():
     assert out.pv_kw.sum() == pytest.approx(10.0) and out.wind_kw.sum() == pytest.approx(50.0)
     assert out.spill_kw == 0.0
     assert _balance(x, out) == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- balanced allocators (paper 001)
+
+BALANCED = ["ga-aco", "exact", "proportional"]
+
+
+@pytest.mark.parametrize("name", BALANCED)
+def test_balanced_allocators_reproduce_plan_without_error(name):
+    x = _inputs()  # supply = demand at the plan: nothing to re-allocate
+    out = get_allocator(name)([x], [1])[0]
+    assert out.net_buy_kw == 20.0 and out.battery_kw[0] == 0.0 and out.unmet_kw == 0.0
+    assert out.info["allocation_required_kw"] == 0.0
+    assert _balance(x, out) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", BALANCED)
+@pytest.mark.parametrize("demand", [112.0, 200.0, 70.0, 10.0])
+def test_balanced_allocators_use_members_before_the_exchange(name, demand):
+    """A deficit within the members' headroom (battery 20, load 5) never touches the exchange;
+    beyond it the exchange takes the rest, then unmet demand; a surplus is absorbed by
+    charging and curtailing before any extra sale; balance holds, bounds hold."""
+    x = _inputs(demand_kw=np.array([demand]))
+    out = get_allocator(name)([x], [7])[0]
+    assert _balance(x, out) == pytest.approx(0.0, abs=1e-9)
+    assert x.battery_min_kw[0] - 1e-9 <= out.battery_kw[0] <= x.battery_max_kw[0] + 1e-9
+    assert 0.0 <= out.load_curtail_kw[0] <= 5.0 + 1e-9
+    assert (out.wind_kw <= x.wind_available_kw + 1e-9).all()
+    assert (out.pv_kw <= x.pv_available_kw + 1e-9).all()
+    need = demand - 100.0
+    if 0 < need <= 25:
+        assert out.net_buy_kw == 20.0 and out.unmet_kw == 0.0
+        assert out.battery_kw[0] + out.load_curtail_kw[0] == pytest.approx(need, abs=1e-9)
+    elif need > 25:  # 100 kW short: 25 from members, 10 more bought, 65 unmet
+        assert out.net_buy_kw == pytest.approx(30.0)
+        assert out.unmet_kw == pytest.approx(need - 25 - 10, abs=1e-9)
+    else:  # surplus of 30 or 90 kW: members (charge 20 + curtail 80) before any extra sale
+        assert out.net_buy_kw == 20.0 and out.spill_kw == 0.0
+    assert out.info["allocation_headroom_kw"] > 0.0
+
+
+def test_ga_aco_allocator_close_to_exact_and_same_alone_or_batched():
+    xs = [_inputs(demand_kw=np.array([d]), curtailable_kw=np.array([c]))
+          for d, c in [(112.0, 5.0), (118.0, 15.0), (60.0, 0.0), (95.0, 10.0), (121.0, 30.0)]]
+    keys = [11, 12, 13, 14, 15]
+    batched = get_allocator("ga-aco")(xs, keys)
+    alone = [get_allocator("ga-aco")([x], [k])[0] for x, k in zip(xs, keys, strict=True)]
+    exact = get_allocator("exact")(xs, keys)
+    for b, a, e in zip(batched, alone, exact, strict=True):
+        np.testing.assert_array_equal(b.battery_kw, a.battery_kw)
+        np.testing.assert_array_equal(b.load_curtail_kw, a.load_curtail_kw)
+        assert b.net_buy_kw == a.net_buy_kw
+        # the reported gap is to the LP optimum of the same problem, and never negative
+        assert b.info["allocation_gap_cny_per_kwh"] >= -1e-9
+        assert b.info["allocation_exact_objective_cny_per_kwh"] == pytest.approx(
+            e.info["allocation_objective_cny_per_kwh"], abs=1e-12)
+        assert b.info["allocation_gap_cny_per_kwh"] <= 1e-3

@@ -1,4 +1,4 @@
-"""Command line: ``vppsim run``, ``vppsim validate``, ``vppsim feeders``.
+"""Command line: ``vppsim run``, ``validate``, ``game``, ``montecarlo``, ``allocate``, ``feeders``.
 
 Exit codes: 0 success, 2 bad input (scenario file, options), 1 a failure while running.
 """
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
                     "case in OUT/<case>/) and print the grid's table beside the paper's")
     mc.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
+    from vppsim.allocation import cli as allocation_cli
+
+    allocation_cli.add_parser(sub)
     sub.add_parser("feeders", help="list the named feeders")
     return p
 
@@ -287,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
             return _game(args)
         if args.command == "montecarlo":
             return _montecarlo(args)
+        if args.command == "allocate":
+            from vppsim.allocation import cli as allocation_cli
+
+            return allocation_cli.run(args)
         if args.command == "validate":
             loaded = load_scenario(args.scenario)
             s = loaded.scenario

@@ -342,7 +342,7 @@ class BalancingSpec(_Spec):
     also solve each step's LP and record the gap (``allocation_gap`` in the time series).
     """
 
-    allocator: str = "merit-order"
+    allocator: str = "ga-aco"
     exact_reference: bool = True
 
 

@@ -346,18 +346,31 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
         exact = np.full(len(xs), np.nan)
         solve_ms = np.zeros(len(xs))
         if len(active):
-            sub = problem.subset(active)
-            res = _solve(method, sub, np.asarray(keys, dtype=np.uint64)[active])
-            alloc[active] = res.allocation
-            objective[active] = res.objective
-            solve_ms[active] = res.wall_s * 1e3 / len(active)
+            t0 = time.perf_counter()
+            # a problem with one feasible point (one resource with headroom, or demand at or
+            # above the headroom: everything at its maximum) needs no search: its repair is it
+            forced = active[problem.degenerate[active]]
+            searched = active[~problem.degenerate[active]]
+            if len(forced):
+                sub = problem.subset(forced)
+                alloc[forced] = sub.repair(np.zeros((len(forced), k_max)))
+                objective[forced] = sub.evaluate(alloc[forced])
+            sub = problem.subset(searched) if len(searched) else None
+            if sub is not None:
+                res = _solve(method, sub, np.asarray(keys, dtype=np.uint64)[searched])
+                alloc[searched] = res.allocation
+                objective[searched] = res.objective
+            solve_ms[active] = (time.perf_counter() - t0) * 1e3 / len(active)
             if exact_reference:
                 from vppsim.allocation.exact import solve_exact
 
-                exact[active] = (res.objective if method == "exact"
-                                 else solve_exact(sub).objective)
+                if sub is not None:
+                    exact[searched] = (res.objective if method == "exact"
+                                       else solve_exact(sub).objective)
         if exact_reference:
             exact[problem.target <= 0.0] = 0.0
+            exact[problem.degenerate & (problem.target > 0.0)] = objective[
+                problem.degenerate & (problem.target > 0.0)]
         out = []
         for b, x in enumerate(xs):
             n = len(caps[b])
