@@ -1,0 +1,21 @@
+"""Prosumer self-scheduling (paper 002): the batched problem, exact solvers and SA front end."""
+
+from vppsim.prosumers.problem import (
+    FleetSchedule,
+    ProsumerFleet,
+    Violations,
+    check_schedules,
+    schedule_cost,
+    schedule_from_stored,
+    synthetic_fleet,
+)
+
+__all__ = [
+    "FleetSchedule",
+    "ProsumerFleet",
+    "Violations",
+    "check_schedules",
+    "schedule_cost",
+    "schedule_from_stored",
+    "synthetic_fleet",
+]

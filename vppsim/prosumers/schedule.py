@@ -1,0 +1,106 @@
+"""One entry point for prosumer self-scheduling, and paper 002's rolling optimization.
+
+``schedule_fleet(fleet, "sa" | "milp" | "lp", seed)`` returns a :class:`FleetSchedule`;
+``rolling_schedule`` re-optimizes from every period over the rest of the horizon with
+updated forecasts and the battery's current state, and keeps each first period (3.1,
+"rolling-based social welfare optimization").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from vppsim.optimizers.sa import SASettings, anneal_fleet
+from vppsim.prosumers.exact import solve_exact
+from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, schedule_from_stored
+
+METHODS = ("sa", "milp", "lp")
+
+#: ``realized(t) -> (gen_kw, load_kw)``: forecasts made at period ``t`` for periods ``t..T-1``
+#: (shape ``(N, T - t)``); their first column is what period ``t`` actually brings.
+ForecastFn = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def schedule_fleet(
+    fleet: ProsumerFleet,
+    method: str,
+    seed: int = 0,
+    workers: int = 1,
+    settings: SASettings | None = None,
+    chunks: int | None = None,
+    executor: Executor | None = None,
+) -> FleetSchedule:
+    """Schedules of one VPP's prosumers under given prices, by ``method``.
+
+    ``"sa"``: simulated annealing (:func:`vppsim.optimizers.sa.anneal_fleet`, ``seed`` and
+    ``settings`` apply); ``"milp"``: the exact MILP with flip-flop binaries; ``"lp"``: its
+    relaxation (equal to the MILP where ``info["binaries_slack"]``). All methods split the
+    fleet into chunks over ``workers`` processes (or the ``executor`` given).
+    """
+    if method == "sa":
+        return anneal_fleet(fleet, settings, seed=seed, workers=workers, chunks=chunks, executor=executor)
+    if method in ("milp", "lp"):
+        return solve_exact(fleet, integer=method == "milp", workers=workers, chunks=chunks,
+                           executor=executor)
+    raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+
+
+def _forecast_at(fleet: ProsumerFleet, realized: ForecastFn | tuple[np.ndarray, np.ndarray],
+                 t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Generation and load forecasts for periods ``t..`` as known at period ``t``."""
+    if callable(realized):
+        gen, load = realized(t)
+        gen, load = np.asarray(gen, float), np.asarray(load, float)
+    else:
+        gen = fleet.gen_kw[:, t:].copy()
+        load = fleet.load_kw[:, t:].copy()
+        gen[:, 0] = np.asarray(realized[0], float)[:, t]
+        load[:, 0] = np.asarray(realized[1], float)[:, t]
+    shape = (fleet.n, fleet.periods - t)
+    if gen.shape != shape or load.shape != shape:
+        raise ValueError(f"forecasts at period {t} must have shape {shape}, got {gen.shape}, {load.shape}")
+    return gen, load
+
+
+def rolling_schedule(
+    fleet_forecast: ProsumerFleet,
+    realized: ForecastFn | tuple[np.ndarray, np.ndarray],
+    method: str,
+    seed: int = 0,
+    workers: int = 1,
+    settings: SASettings | None = None,
+) -> FleetSchedule:
+    """Rolling-horizon schedules (paper 002, 3.1): re-optimize at every period, keep the first.
+
+    At period ``t`` the fleet is re-optimized over ``t..T-1`` from the battery's current
+    state, with the forecasts known then: ``realized(t)`` if it is a function (see
+    :data:`ForecastFn`), otherwise ``realized = (gen_kw, load_kw)`` arrays ``(N, T)`` of what
+    happens, of which period ``t``'s values replace the forecast for ``t`` (later periods
+    keep ``fleet_forecast``'s). Only the battery decision of the first period is kept; the
+    grid exchange of that period follows from the energy balance with what it brings.
+    Returns the realized schedule, its cost computed with the realized generation and load;
+    ``info["fleet"]`` is that realized fleet (for ``check_schedules``).
+    """
+    n, horizon = fleet_forecast.n, fleet_forecast.periods
+    t_start = time.perf_counter()
+    soc = fleet_forecast.soc_init_kwh.astype(float).copy()
+    stored = np.zeros((n, horizon))
+    gen_real = np.zeros((n, horizon))
+    load_real = np.zeros((n, horizon))
+    for t in range(horizon):
+        gen, load = _forecast_at(fleet_forecast, realized, t)
+        window = fleet_forecast.window(t, soc_init_kwh=soc).replace(gen_kw=gen, load_kw=load)
+        plan = schedule_fleet(window, method, seed=seed + t, workers=workers, settings=settings)
+        e0 = plan.soc_kwh[:, 0] - soc
+        e0 = np.where(np.isfinite(e0), e0, 0.0)
+        stored[:, t] = e0
+        soc = soc + e0
+        gen_real[:, t], load_real[:, t] = gen[:, 0], load[:, 0]
+    fleet_real = fleet_forecast.replace(gen_kw=gen_real, load_kw=load_real)
+    info: dict[str, Any] = {"wall_s": time.perf_counter() - t_start, "fleet": fleet_real, "seed": seed}
+    return schedule_from_stored(fleet_real, stored, method=f"rolling-{method}", info=info)
