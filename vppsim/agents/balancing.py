@@ -382,6 +382,8 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
                 "allocation_exact_objective_cny_per_kwh": float(exact[b]),
                 "allocation_gap_cny_per_kwh": float(objective[b] - exact[b]),
                 "allocation_solve_ms": float(solve_ms[b]),
+                # 1: the allocator searched; 0: nothing to allocate or a single feasible point
+                "allocation_searched": float(problem.target[b] > 0.0 and not problem.degenerate[b]),
             }
             out.append(_finish(x, starts[b], deficits[b], moved,
                                float(problem.unmet[b]), info))
