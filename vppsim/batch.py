@@ -221,18 +221,25 @@ def _kpi_row(model: Any, sample: int, seed: int, names: Sequence[str]) -> dict[s
 
 
 def _step_series(ts: pd.DataFrame, sample: int) -> pd.DataFrame:
-    pieces = []
-    for kind, cols in STEP_SERIES.items():
-        sub = ts[ts["kind"] == kind]
+    kind = ts["kind"].to_numpy()
+    agents, quantities, steps, values = [], [], [], []
+    for k, cols in STEP_SERIES.items():
+        mask = kind == k
+        n = int(mask.sum())
+        agent = ts["agent"].to_numpy()[mask].astype(str)
+        step = ts["step"].to_numpy()[mask].astype(np.int64)
         for col in cols:
-            pieces.append(pd.DataFrame({
-                "sample": np.int64(sample),
-                "agent": sub["agent"].astype(str).to_numpy(),
-                "quantity": col,
-                "step": sub["step"].to_numpy(dtype=np.int64),
-                "value": pd.to_numeric(sub[col], errors="coerce").to_numpy(dtype=float),
-            }))
-    return pd.concat(pieces, ignore_index=True)
+            agents.append(agent)
+            quantities.append(np.full(n, col, dtype=object))
+            steps.append(step)
+            values.append(pd.to_numeric(ts[col].to_numpy()[mask], errors="coerce").astype(float))
+    return pd.DataFrame({
+        "sample": np.full(sum(len(a) for a in agents), sample, dtype=np.int64),
+        "agent": np.concatenate(agents).astype(object),
+        "quantity": np.concatenate(quantities),
+        "step": np.concatenate(steps),
+        "value": np.concatenate(values),
+    })
 
 
 def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any = None,
