@@ -51,7 +51,7 @@ def test_grid_runs_cases_resumes_and_shows_the_trend(tmp_path: Path) -> None:
     assert 1.0 > lo.stability_index > hi.stability_index > 0.0
     assert lo.paper_deviation_pct == 3.2 and hi.paper_stability_index == 0.852
     assert lo.allocation_ms_per_problem > 0 and lo.single_problem_ms > 0
-    for name in ("sensitivity.md", "sensitivity.parquet", "sensitivity.json",
+    for name in ("sensitivity.md", "sensitivity.parquet", "sensitivity.json", "sensitivity.png",
                  "wind_pv_10pct/kpis.parquet", "wind_pv_30pct/report.md"):
         assert (out / name).is_file(), name
     md = (out / "sensitivity.md").read_text(encoding="utf-8")
