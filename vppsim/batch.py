@@ -229,6 +229,8 @@ def _step_series(ts: pd.DataFrame, sample: int) -> pd.DataFrame:
         agent = ts["agent"].to_numpy()[mask].astype(str)
         step = ts["step"].to_numpy()[mask].astype(np.int64)
         for col in cols:
+            if col not in ts.columns:  # e.g. no battery rows (prosumer fleets keep their own)
+                continue
             agents.append(agent)
             quantities.append(np.full(n, col, dtype=object))
             steps.append(step)
@@ -287,23 +289,32 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
             except Exception as exc:  # noqa: BLE001
                 fail(sample, exc)
         t0 = time.perf_counter()
-        flat = [x for p in problems.values() for x in p]
-        keys = [models[s].allocation_key(models[s].t, i)
-                for s, p in problems.items() for i in range(len(p))]
-        outcomes: dict[int, list[Any]] = {}
+        # one batched allocator call for every VPP of every sample; None marks a VPP that
+        # dispatches itself (a prosumer fleet) in finish_step
+        flat, keys, where = [], [], []
+        for sample, p in problems.items():
+            for i, x in enumerate(p):
+                if x is not None:
+                    flat.append(x)
+                    keys.append(models[sample].allocation_key(models[sample].t, i))
+                    where.append((sample, i))
+        outcomes: dict[int, list[Any]] = {sample: [None] * len(p) for sample, p in problems.items()}
         try:
             res = allocator(flat, keys) if flat else []
-            pos = 0
-            for sample, p in problems.items():
-                outcomes[sample] = res[pos:pos + len(p)]
-                pos += len(p)
+            for (sample, i), out in zip(where, res, strict=True):
+                outcomes[sample][i] = out
         except Exception:  # noqa: BLE001 - find the sample(s) that raise, one by one
             for sample, p in problems.items():
+                idx = [i for i, x in enumerate(p) if x is not None]
                 try:
-                    outcomes[sample] = allocator(p, keys[:0] + [
-                        models[sample].allocation_key(models[sample].t, i) for i in range(len(p))])
+                    res = allocator([p[i] for i in idx],
+                                    [models[sample].allocation_key(models[sample].t, i) for i in idx]
+                                    ) if idx else []
+                    for i, out in zip(idx, res, strict=True):
+                        outcomes[sample][i] = out
                 except Exception as exc:  # noqa: BLE001
                     fail(sample, exc)
+                    outcomes.pop(sample, None)
         phase["allocation"] += time.perf_counter() - t0
         for sample, outs in outcomes.items():
             try:

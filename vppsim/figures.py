@@ -118,3 +118,44 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
     ax2.legend(fontsize=8)
     _save(fig, folder, "network", out)
     return out
+
+
+def make_prosumer_figures(prosumers: pd.DataFrame, ts: pd.DataFrame, folder: Path,
+                          step_h: float) -> list[str]:
+    """Prosumer-fleet figures: SoC percentiles per VPP and each VPP's exchange vs commitment.
+
+    ``prosumers`` is the tidy per-prosumer table (``prosumers.parquet``), ``ts`` the run's time
+    series (its VPP rows give the committed exchange).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[str] = []
+    names = list(dict.fromkeys(prosumers["vpp"]))
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.4 * len(names)), sharex=True,
+                             squeeze=False)
+    bat = prosumers[prosumers["capacity_kwh"] > 0]
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        g = bat[bat["vpp"] == name]
+        if len(g):
+            pu = (g["soc_kwh"] / g["capacity_kwh"]).groupby(g["time_h"])
+            q = pu.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+            x = q.index.to_numpy() + step_h  # SoC at the end of each step
+            ax.fill_between(x, q[0.05], q[0.95], color="C0", alpha=0.2, label="5-95 %")
+            ax.fill_between(x, q[0.25], q[0.75], color="C0", alpha=0.4, label="25-75 %")
+            ax.plot(x, q[0.5], color="C0", label="median")
+        ax.set(ylabel="SoC (pu)", ylim=(0, 1), title=f"{name}: battery SoC across prosumers")
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("time (h)")
+    _save(fig, folder, "prosumer_soc", out)
+
+    vpp = ts[(ts.kind == "vpp") & ts["agent"].isin(names)]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, (name, g) in enumerate(vpp.groupby("agent", sort=False)):
+        ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}", label=f"{name} realized")
+        ax.plot(g["time_h"], g["committed_buy_kw"] - g["committed_sell_kw"], color=f"C{i}",
+                ls="--", alpha=0.7, label=f"{name} committed")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(xlabel="time (h)", ylabel="net purchase from VPO (kW)",
+           title="Prosumer VPPs: sum of the prosumers' exchange vs the commitment")
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, folder, "prosumer_exchange", out)
+    return out

@@ -24,6 +24,7 @@ from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
 from vppsim.agents.network import DistributionNetwork
 from vppsim.agents.prosumer import Prosumer
+from vppsim.agents.prosumer_fleet import ProsumerFleetVPP
 from vppsim.agents.renewables import PVPlant, WindTurbine
 from vppsim.agents.vpo import VPO
 from vppsim.agents.vpp import VPP
@@ -118,7 +119,15 @@ class VPPModel(mesa.Model):
         self.vpps: list[VPP] = []
         self.physical_agents: list[mesa.Agent] = []
         self.vpp_of: dict[str, str] = {}  # member agent name -> its VPP (prosumers own PV/BAT)
-        for spec in scenario.vpps:
+        # VPPs of self-scheduling prosumers: their prosumers and batteries are agents too, but
+        # the VPP handles them as arrays (dispatch, power-flow injections, prosumers.parquet)
+        self.prosumer_fleets: list[ProsumerFleetVPP] = []
+        for i, spec in enumerate(scenario.vpps):
+            if spec.prosumer_fleet is not None:
+                fleet_vpp = ProsumerFleetVPP(self, spec, i)
+                self.vpps.append(fleet_vpp)
+                self.prosumer_fleets.append(fleet_vpp)
+                continue
             vpp = VPP(self, spec)
             self.vpps.append(vpp)
             for member in spec.members:
@@ -140,15 +149,26 @@ class VPPModel(mesa.Model):
 
         vpp_index = {v.name: i for i, v in enumerate(self.vpps)}
         erring = [a for a in self.realizers if isinstance(a, WindTurbine | PVPlant | Load)]
-        self.error_layout = ErrorLayout(
-            quantities=tuple("load" if isinstance(a, Load) else a.tech for a in erring),
-            vpps=tuple(vpp_index[self.vpp_of[a.name]] for a in erring),
-            names=tuple(a.name for a in erring),
-        )
+        quantities = ["load" if isinstance(a, Load) else a.tech for a in erring]
+        vpp_rows = [vpp_index[self.vpp_of[a.name]] for a in erring]
+        names = [a.name for a in erring]
+        # after the other agents' rows: a PV and a load row per prosumer of every fleet (the
+        # draws depend on the number of VPPs only, so the other agents' errors do not change)
+        for f in self.prosumer_fleets:
+            quantities += ["pv"] * f.n + ["load"] * f.n
+            vpp_rows += [vpp_index[f.name]] * (2 * f.n)
+            names += [f"{p}-PV" for p in f.prosumer_names] + [f"{p}-LOAD" for p in f.prosumer_names]
+        self.error_layout = ErrorLayout(quantities=tuple(quantities), vpps=tuple(vpp_rows),
+                                        names=tuple(names))
         eps = sample_relative_errors(scenario.forecast_error, self.error_layout, self.n_steps,
                                      self.rng)
-        for agent, row in zip(erring, eps, strict=True):
+        for agent, row in zip(erring, eps[:len(erring)], strict=True):
             agent.forecast_error = row
+        pos = len(erring)
+        for f in self.prosumer_fleets:
+            f.gen_error = eps[pos:pos + f.n]
+            f.load_error = eps[pos + f.n:pos + 2 * f.n]
+            pos += 2 * f.n
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -208,16 +228,24 @@ class VPPModel(mesa.Model):
             self.env.run(until=step_start_s)
         inputs = self.begin_step()
         start = time.perf_counter()
-        outcomes = self.allocator(inputs, [self.allocation_key(t, i) for i in range(len(inputs))])
+        # prosumer-fleet VPPs (input None) dispatch themselves in finish_step
+        todo = [i for i, x in enumerate(inputs) if x is not None]
+        solved = self.allocator([inputs[i] for i in todo],
+                                [self.allocation_key(t, i) for i in todo]) if todo else []
+        outcomes: list[BalanceOutcome | None] = [None] * len(inputs)
+        for i, out in zip(todo, solved, strict=True):
+            outcomes[i] = out
         self.phase_s["realtime"] += time.perf_counter() - start
         self.finish_step(inputs, outcomes)
 
     # The step in two halves, so that a Monte Carlo chunk can step many models in lockstep and
     # balance all their VPPs with one batched allocator call (vppsim.batch.run_chunk).
-    def begin_step(self) -> list[BalanceInputs]:
+    def begin_step(self) -> list[BalanceInputs | None]:
         """Realize, clear the day ahead (first step of a day); return the balancing problems.
 
-        One :class:`BalanceInputs` per VPP, in ``self.vpps`` order.
+        One :class:`BalanceInputs` per VPP, in ``self.vpps`` order; ``None`` for a VPP of
+        self-scheduling prosumers (no allocator problem: it dispatches itself in
+        :meth:`finish_step`).
         """
         t = self.t
         step_start_s = t * self.step_h * 3600.0
@@ -232,8 +260,13 @@ class VPPModel(mesa.Model):
         self.phase_s["realtime"] += time.perf_counter() - start
         return inputs
 
-    def finish_step(self, inputs: list[BalanceInputs], outcomes: list[BalanceOutcome]) -> None:
-        """Apply the allocations, settle, run the power flow, account; advance the clock."""
+    def finish_step(self, inputs: list[BalanceInputs | None],
+                    outcomes: list[BalanceOutcome | None]) -> None:
+        """Apply the allocations, settle, run the power flow, account; advance the clock.
+
+        ``None`` inputs and outcomes belong to prosumer-fleet VPPs, which dispatch their
+        prosumers here.
+        """
         t = self.t
         start = time.perf_counter()
         for v, x, out in zip(self.vpps, inputs, outcomes, strict=True):
@@ -310,6 +343,21 @@ class VPPModel(mesa.Model):
             self.step()
 
     # ------------------------------------------------------------------ results
+    def prosumer_frame(self) -> pd.DataFrame:
+        """One tidy row per (step, prosumer) of every prosumer-fleet VPP (``prosumers.parquet``).
+
+        Columns: ``step, time_h, vpp, prosumer, bus, capacity_kwh`` and per step
+        ``gen_forecast_kw, load_forecast_kw, gen_kw, load_kw, charge_kw, discharge_kw,
+        soc_kwh`` (end of step), ``acquire_kw, paid_kw, spill_kw`` (curtailed generation),
+        ``unmet_kw, cost_cny`` (bill at the internal prices, wear, fixed-cost share, lost load)
+        and ``exchange_kw`` (net purchase, ``acquire - paid``). Empty without fleets.
+        """
+        parts = [pd.DataFrame(f.prosumer_table()) for f in self.prosumer_fleets]
+        if not parts:
+            return pd.DataFrame()
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return frame.sort_values(["step", "vpp"], kind="stable", ignore_index=True)
+
     def timeseries(self) -> pd.DataFrame:
         """One tidy row per (step, agent); units in column names.
 

@@ -212,6 +212,44 @@ class ProsumerSpec(_Spec):
     battery: BatteryParams | None = None
 
 
+class SyntheticFleetSpec(_Spec):
+    """A synthetic prosumer population (:func:`vppsim.prosumers.synthetic_fleet`, every number assumed).
+
+    ``seed`` fixes the population (roofs, loads, batteries, limits); the scenario's seed does
+    not change it (it drives the forecast errors and the annealing).
+    """
+
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+class ProsumerFleetSpec(_Spec):
+    """``count`` self-scheduling prosumers (paper 002), each a Prosumer agent with its own battery.
+
+    The prosumers are placed on ``buses`` round-robin (default: the VPP's bus). Each answers
+    the VPO's internal prices with its own schedule by ``optimizer`` (``sa``: simulated
+    annealing, ``milp``: the exact MILP, ``lp``: its relaxation; HiGHS); the VPP's exchange is
+    the sum. ``rolling_horizon``: re-optimize every step over the rest of the day with the
+    step's realized generation and load and the batteries' present state (paper 002's rolling
+    optimization); otherwise each prosumer keeps its planned battery power as far as its
+    state allows. ``workers``: processes for the optimizer; ``sa_iterations``: annealing moves
+    per prosumer for a whole day (a rolling window of fewer steps gets its proportional
+    share). A VPP holding a prosumer fleet holds nothing else.
+    """
+
+    kind: Literal["prosumer_fleet"] = "prosumer_fleet"
+    name: str
+    count: Annotated[int, Field(ge=1)]
+    buses: Annotated[list[int], Field(min_length=1)] | None = Field(
+        default=None, description="feeder buses the prosumers are spread over (default: the VPP's)"
+    )
+    optimizer: Literal["sa", "milp", "lp"] = "sa"
+    rolling_horizon: bool = False
+    workers: Annotated[int, Field(ge=1)] = 1
+    sa_iterations: Annotated[int, Field(ge=1)] = 3000
+    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    synthetic: SyntheticFleetSpec = SyntheticFleetSpec()
+
+
 MemberSpec = Annotated[
     BatterySpec
     | WindTurbineSpec
@@ -219,7 +257,8 @@ MemberSpec = Annotated[
     | LoadSpec
     | ControllableLoadSpec
     | GeneratorSpec
-    | ProsumerSpec,
+    | ProsumerSpec
+    | ProsumerFleetSpec,
     Field(discriminator="kind"),
 ]
 
@@ -248,14 +287,34 @@ class ExchangeLimitSpec(_Spec):
 
 
 class VppSpec(_Spec):
-    """A virtual power plant: its members, exchange limits and cost coefficients."""
+    """A virtual power plant: its members, exchange limits and cost coefficients.
+
+    ``exchange`` and ``costs`` are required unless the VPP holds a prosumer fleet (whose
+    prosumers have their own limits and costs; it then holds nothing else, see
+    :func:`load_scenario`). ``end_soc_at_least_initial`` applies to a fleet's batteries too.
+    """
 
     name: str
     bus: int
-    exchange: ExchangeLimitSpec
-    costs: VppCostSpec
+    exchange: ExchangeLimitSpec | None = None
+    costs: VppCostSpec | None = None
     end_soc_at_least_initial: bool = True
     members: Annotated[list[MemberSpec], Field(min_length=1)]
+
+    @property
+    def prosumer_fleet(self) -> ProsumerFleetSpec | None:
+        """The VPP's prosumer fleet, if it holds one."""
+        return next((m for m in self.members if isinstance(m, ProsumerFleetSpec)), None)
+
+    @model_validator(mode="after")
+    def _required_unless_fleet(self) -> VppSpec:
+        if self.prosumer_fleet is None:
+            missing = [f for f in ("exchange", "costs") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(
+                    f"expected the field(s) {missing} (required unless the VPP holds a prosumer_fleet)"
+                )
+        return self
 
 
 # ---------------------------------------------------------------- system-level parts
@@ -566,6 +625,7 @@ _MEMBER_TAGS = {
     "controllable_load",
     "generator",
     "prosumer",
+    "prosumer_fleet",
 }
 
 
@@ -710,11 +770,51 @@ def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
                                    f"({lo}..{hi}), got {vpp.bus}")
             )
         for j, m in enumerate(vpp.members):
-            if m.bus is not None and m.bus not in buses:
+            if isinstance(m, ProsumerFleetSpec):
+                for k, b in enumerate(m.buses or []):
+                    if b not in buses:
+                        problems.append(
+                            (f"vpps[{i}].members[{j}].buses[{k}]",
+                             f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {b}")
+                        )
+            elif m.bus is not None and m.bus not in buses:
                 problems.append(
                     (f"vpps[{i}].members[{j}].bus",
                      f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {m.bus}")
                 )
+    return problems
+
+
+def _check_prosumer_fleets(s: Scenario) -> list[tuple[str, str]]:
+    """A prosumer fleet is alone in its VPP, which has no exchange or costs; no game pricing."""
+    problems: list[tuple[str, str]] = []
+    fleet_vpps = []
+    for i, vpp in enumerate(s.vpps):
+        kinds = [m.kind for m in vpp.members]
+        if "prosumer_fleet" not in kinds:
+            continue
+        fleet_vpps.append(vpp.name)
+        if len(kinds) > 1:
+            problems.append(
+                (f"vpps[{i}].members", "expected a prosumer_fleet alone in its VPP (a VPP of "
+                 f"prosumers holds nothing else), got {len(kinds)} members of kinds {kinds}")
+            )
+        for f, why in (("exchange", "each prosumer's own import/export limits apply"),
+                       ("costs", "the prosumers' own prices and battery costs apply")):
+            if getattr(vpp, f) is not None:
+                problems.append(
+                    (f"vpps[{i}].{f}", f"expected no {f} for a VPP holding a prosumer_fleet ({why})")
+                )
+    from vppsim.market.pricing import PRICE_POLICIES
+
+    known = s.market.price_policy in PRICE_POLICIES  # an unknown one is reported on its own
+    if fleet_vpps and known and s.market.price_policy != "passthrough":
+        problems.append(
+            ("market.price_policy",
+             f"expected 'passthrough' when a VPP holds a prosumer_fleet ({', '.join(fleet_vpps)}): "
+             "the game's lower level is an LP of each VPP's members, got "
+             f"{s.market.price_policy!r}")
+        )
     return problems
 
 
@@ -800,6 +900,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             ("balancing.allocator",
              f"expected one of {sorted(ALLOCATORS)}, got {scenario.balancing.allocator!r}")
         )
+    problems += _check_prosumer_fleets(scenario)
     vpp_names = {v.name for v in scenario.vpps}
     for key in scenario.communication.links:
         if key not in vpp_names:

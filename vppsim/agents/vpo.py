@@ -70,7 +70,8 @@ class VPO(mesa.Agent):
             day=day,
             import_cny_per_kwh=m.tariff.import_cny_per_kwh[sl],
             export_cny_per_kwh=m.tariff.export_cny_per_kwh[sl],
-            vpps=tuple(v.day_ahead_data(day) for v in vpps),
+            # VPPs of self-scheduling prosumers have no day-ahead LP (passthrough prices only)
+            vpps=tuple(v.day_ahead_data(day) for v in vpps if not v.has_prosumer_fleet),
             game=m.scenario.market.game,
             seed=int(np.random.SeedSequence([m.seed_used, day]).generate_state(1)[0]),
             vpo_storage=self.storage_data(),

@@ -33,6 +33,9 @@ TIE_TOL_CNY = 1e-5  # a suggested schedule this close to the VPP's own optimum i
 class VPP(mesa.Agent):
     """A virtual power plant: members, committed schedule, real-time balancing, accounts."""
 
+    #: a VPP of self-scheduling prosumers (:class:`vppsim.agents.prosumer_fleet.ProsumerFleetVPP`)
+    has_prosumer_fleet = False
+
     def __init__(self, model: VPPModel, spec: VppSpec) -> None:
         super().__init__(model)
         self.spec = spec

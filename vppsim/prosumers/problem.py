@@ -303,6 +303,10 @@ def check_schedules(fleet: ProsumerFleet, sched: FleetSchedule, tol: float = 1e-
     return Violations(v, tol)
 
 
+#: Usable SoC window of the synthetic fleet's batteries, as fractions of their capacity.
+SYNTHETIC_SOC_BOUNDS = (0.10, 0.95)
+
+
 def _tou_price(hour: np.ndarray) -> np.ndarray:
     """An assumed Chinese-style time-of-use tariff (CNY/kWh): valley, flat and peak hours."""
     price = np.full(hour.shape, 0.62)
@@ -366,8 +370,8 @@ def synthetic_fleet(n: int, rng: np.random.Generator | int, periods: int = 96,
         dispatch_max_kw=rng.uniform(3.0, 6.0, n),
         charge_max_kw=p_batt,
         discharge_max_kw=p_batt,
-        soc_min_kwh=0.10 * cap,
-        soc_max_kwh=0.95 * cap,
+        soc_min_kwh=SYNTHETIC_SOC_BOUNDS[0] * cap,
+        soc_max_kwh=SYNTHETIC_SOC_BOUNDS[1] * cap,
         soc_init_kwh=0.50 * cap,
         soc_end_min_kwh=0.50 * cap,
         eta_charge=np.full(n, 0.95),
