@@ -3,11 +3,10 @@
     python benchmarks/montecarlo_benchmark.py                   # 1,000 samples, one worker per core
     python benchmarks/montecarlo_benchmark.py --samples 200 --workers 2 --out /tmp/mc
 
-It prints the batch's wall time split (day-ahead, cluster start, samples, writing), samples/s,
-then where one sample's time goes, measured in this process (no Dask): building the model
-(feeder, power-flow backend, agents), each phase of the step loop (realize, real-time
-balancing, settlement, power flow, accounting), the KPI summary and the per-step series;
-and cProfile's heaviest functions for the same samples. The issue's target: 1,000 samples in
+It prints the batch's wall time split (day-ahead, cluster start, samples, writing), samples/s
+and the workers' time per sample by phase; then one chunk of samples run in this process as a
+worker runs it (lockstep, one batched allocator call per step): its time per phase, and
+cProfile's heaviest functions for the same chunk. The issue's target: 1,000 samples in
 under 30 s.
 """
 
@@ -22,12 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from vppsim.batch import _step_series, _with_backend, clear_day_ahead, run_montecarlo, sample_seeds
-from vppsim.model import VPPModel
+from vppsim.batch import (
+    SampleContext,
+    _with_allocation_gap,
+    _with_backend,
+    clear_day_ahead,
+    run_chunk,
+    run_montecarlo,
+    sample_seeds,
+)
 from vppsim.paths import default_scenario_path
-from vppsim.results import summarize
 from vppsim.scenario import load_scenario
 
 
@@ -45,6 +48,8 @@ def batch(samples: int, workers: int | None, out: Path) -> None:
     print(f"  {samples / total:.1f} samples/s overall; {res.summary['samples_per_s']:.1f} samples/s "
           f"once the cluster runs; worker time per sample {res.summary['worker_s_per_sample'] * 1e3:.1f} ms"
           f" (incl. each worker's first-sample imports); errors {res.n_errors}")
+    print("  worker time per sample by phase: " + ", ".join(
+        f"{k} {v:.1f} ms" for k, v in (res.summary["worker_phase_ms_per_sample"] or {}).items()))
 
 
 def _cum(stats: pstats.Stats, path_end: str, func: str) -> float:
@@ -52,53 +57,40 @@ def _cum(stats: pstats.Stats, path_end: str, func: str) -> float:
 
 
 def profile(n: int) -> None:
-    loaded = _with_backend(load_scenario(default_scenario_path()), "lightsim2grid")
+    """One chunk of ``n`` samples in this process, as a Dask worker runs it (``run_chunk``:
+    lockstep, one batched allocator call per step, one power flow for the chunk)."""
+    loaded = _with_allocation_gap(
+        _with_backend(load_scenario(default_scenario_path()), "lightsim2grid"), False)
     cleared = clear_day_ahead(loaded, loaded.scenario.seed)
-    seeds = sample_seeds(loaded.scenario.seed, n + 3)
-    parts: dict[str, list[float]] = {}
+    ctx = SampleContext(loaded, cleared, tuple(v.name for v in loaded.scenario.vpps))
+    pairs = list(enumerate(sample_seeds(loaded.scenario.seed, n + 3)))
+    run_chunk(ctx, pairs[:3])  # warm-up: imports, first-call caches
     t0 = time.perf_counter()
-    power_flow = VPPModel.build_power_flow(loaded)  # once per chunk, as run_chunk does
-    print(f"\npower-flow build (feeder copy, sgens, lightsim2grid model), once per chunk: "
-          f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
-
-    def one(seed: int) -> None:
-        t0 = time.perf_counter()
-        m = VPPModel(loaded, seed=seed, shared_day_ahead=cleared, power_flow=power_flow)
-        t1 = time.perf_counter()
-        m.run()
-        t2 = time.perf_counter()
-        summarize(m, {})
-        t3 = time.perf_counter()
-        _step_series(m.timeseries(), 0)
-        t4 = time.perf_counter()
-        for k, v in {"model build": t1 - t0, **{f"  step: {p}": s for p, s in m.phase_s.items()},
-                     "summarize (KPIs)": t3 - t2, "per-step series": t4 - t3,
-                     "total": t4 - t0}.items():
-            parts.setdefault(k, []).append(v)
-
-    for s in seeds[:3]:  # warm-up: imports, first-call caches
-        one(s)
-    parts.clear()
-    for s in seeds[3:]:
-        one(s)
-    print(f"\none sample, in process (mean of {n}, after 3 warm-up samples):")
-    total = np.mean(parts["total"])
-    for k, v in parts.items():
-        print(f"  {k:26s} {np.mean(v) * 1e3:7.2f} ms  {np.mean(v) / total:6.1%}")
+    _, _, seconds, phases = run_chunk(ctx, pairs[3:])
+    total = time.perf_counter() - t0
+    print(f"\none chunk of {n} samples in process ({loaded.scenario.balancing.allocator} "
+          f"allocator, no per-step exact LP): {total:.2f} s, {total / n * 1e3:.1f} ms per sample")
+    labels = {"build": "model build (agents, forecast errors)", "realize": "  step: realize",
+              "realtime": "  step: balancing inputs and outcomes",
+              "allocation": "  step: allocation (batched over the chunk)",
+              "settlement": "  step: settlement", "power_flow": "  step: power flow",
+              "accounting": "  step: accounting", "kpis": "KPI row and per-step series"}
+    for k, label in labels.items():
+        v = phases.get(k, 0.0)
+        print(f"  {label:44s} {v / n * 1e3:7.2f} ms  {v / seconds:6.1%}")
 
     prof = cProfile.Profile()
     prof.enable()
-    for s in seeds[3:]:
-        one(s)
+    run_chunk(ctx, pairs[3:])
     prof.disable()
     st = pstats.Stats(prof)
-    print(f"\ncProfile of the same {n} samples (cumulative ms per sample; profiler overhead "
-          "inflates small calls):")
+    print("\ncProfile of the same chunk (cumulative ms per sample; profiler overhead inflates "
+          "small calls):")
     rows = [
-        ("VPPModel.__init__", "vppsim/model.py", "__init__"),
-        ("  forecast-error sample", "vppsim/forecast/uncertainty.py", "sample_relative_errors"),
-        ("VPPModel.step", "vppsim/model.py", "step"),
-        ("  PowerFlow.solve", "vppsim/grids/powerflow.py", "solve"),
+        ("GA-ACO (ga_aco)", "vppsim/optimizers/gaaco.py", "ga_aco"),
+        ("  projection repair", "vppsim/allocation/problem.py", "repair"),
+        ("balanced allocator around it", "vppsim/agents/balancing.py", "allocate"),
+        ("PowerFlow.solve", "vppsim/grids/powerflow.py", "solve"),
         ("summarize", "vppsim/results.py", "summarize"),
     ]
     for label, path, func in rows:
@@ -114,7 +106,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--workers", type=int, default=None, help="default: one per core")
     p.add_argument("--out", type=Path, default=None, help="default: a temporary folder")
-    p.add_argument("--profile-samples", type=int, default=20)
+    p.add_argument("--profile-samples", type=int, default=100, help="samples of the in-process chunk")
     p.add_argument("--no-batch", action="store_true", help="only the per-sample profile")
     args = p.parse_args()
     if not args.no_batch:
