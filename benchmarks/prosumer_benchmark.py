@@ -51,9 +51,11 @@ def scaling_lines(rows: list[dict]) -> list[str]:
         frac = min(max(2.0 * r["sa_2w"] / r["sa_1w"] - 1.0, 0.0), 1.0)
         proj = [1.0 / (frac + (1.0 - frac) / p) for p in (4, 8, 16, 32)]
         out.append(f"| {r['n']:,} | {frac:.3f} | " + " | ".join(f"{x:.1f}x" for x in proj) + " |")
-    out += ["", "Paper 002 reports near-linear speedup that improves with the number of players; "
-            "here too the serial share (pool start-up about 0.2-0.3 s, pickling) matters for small "
-            "fleets and fades for large ones, so 32 cores pay off from thousands of prosumers on."]
+    out += ["", "Paper 002 reports near-linear speedup that improves with the number of players. "
+            "Here the serial share also falls as the fleet grows, but it stays large (a new process "
+            "pool per call, pickling the fleet, the parent's set-up), so the projection at 32 cores "
+            "is far from linear; a persistent pool or a Dask cluster holding the fleet would remove "
+            "most of it."]
     return out
 
 
