@@ -20,6 +20,21 @@ def _save(fig: plt.Figure, folder: Path, name: str, out: list[str]) -> None:
     out.append(str(path))
 
 
+def _exchange_figure(vpp: pd.DataFrame, title: str, folder: Path, name: str,
+                     out: list[str]) -> None:
+    """Realized vs committed net purchase from the VPO, one colour per VPP."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, (vpp_name, g) in enumerate(vpp.groupby("agent", sort=False)):
+        ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}",
+                label=f"{vpp_name} realized")
+        ax.plot(g["time_h"], g["committed_buy_kw"] - g["committed_sell_kw"], color=f"C{i}",
+                ls="--", alpha=0.7, label=f"{vpp_name} committed")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set(xlabel="time (h)", ylabel="net purchase from VPO (kW)", title=title)
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, folder, name, out)
+
+
 def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
     """Draw the standard figures into ``folder``; returns the file paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,16 +69,7 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
     ax.set(xlabel="time (h)", ylabel="CNY per step", title="VPO profit per step")
     _save(fig, folder, "vpo_profit", out)
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for i, (name, g) in enumerate(vpp.groupby("agent", sort=False)):
-        ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}", label=f"{name} realized")
-        ax.plot(g["time_h"], g["committed_buy_kw"] - g["committed_sell_kw"], color=f"C{i}",
-                ls="--", alpha=0.7, label=f"{name} committed")
-    ax.axhline(0, color="k", lw=0.6)
-    ax.set(xlabel="time (h)", ylabel="net purchase from VPO (kW)",
-           title="Exchange per VPP (positive: buys from the VPO)")
-    ax.legend(fontsize=7, ncol=2)
-    _save(fig, folder, "exchange", out)
+    _exchange_figure(vpp, "Exchange per VPP (positive: buys from the VPO)", folder, "exchange", out)
 
     names = list(dict.fromkeys(vpp["agent"]))
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.6 * len(names)), sharex=True,
@@ -148,14 +154,6 @@ def make_prosumer_figures(prosumers: pd.DataFrame, ts: pd.DataFrame, folder: Pat
     _save(fig, folder, "prosumer_soc", out)
 
     vpp = ts[(ts.kind == "vpp") & ts["agent"].isin(names)]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for i, (name, g) in enumerate(vpp.groupby("agent", sort=False)):
-        ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}", label=f"{name} realized")
-        ax.plot(g["time_h"], g["committed_buy_kw"] - g["committed_sell_kw"], color=f"C{i}",
-                ls="--", alpha=0.7, label=f"{name} committed")
-    ax.axhline(0, color="k", lw=0.6)
-    ax.set(xlabel="time (h)", ylabel="net purchase from VPO (kW)",
-           title="Prosumer VPPs: sum of the prosumers' exchange vs the commitment")
-    ax.legend(fontsize=7, ncol=2)
-    _save(fig, folder, "prosumer_exchange", out)
+    _exchange_figure(vpp, "Prosumer VPPs: sum of the prosumers' exchange vs the commitment",
+                     folder, "prosumer_exchange", out)
     return out

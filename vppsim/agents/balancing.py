@@ -119,21 +119,10 @@ def merit_order(x: BalanceInputs) -> BalanceOutcome:
     curtailment first), and finally spill. With no forecast error the plan is reproduced.
     """
     wind_avail, pv_avail = x.wind_available_kw, x.pv_available_kw
-    w_cur = min(x.wind_planned_curtail_kw, float(wind_avail.sum()))
-    p_cur = min(x.pv_planned_curtail_kw, float(pv_avail.sum()))
-    # set-points below 1e-6 kW are LP round-off, not a plan: treat them as idle
-    planned = np.where(np.abs(x.battery_planned_kw) < 1e-6, 0.0, x.battery_planned_kw)
-    bat = np.clip(planned, x.battery_min_kw, x.battery_max_kw)
-    gen_lo, gen_hi = (x.gen_limits_kw[:, 0], x.gen_limits_kw[:, 1]) if len(x.gen_limits_kw) else (
-        np.zeros(0), np.zeros(0))
-    gen = np.clip(x.gen_planned_kw, gen_lo, gen_hi)
-    lc = np.minimum(x.load_curtail_planned_kw, x.curtailable_kw)
-    net = float(np.clip(x.net_buy_planned_kw, -x.sell_max_kw, x.buy_max_kw))
-    unmet = min(max(x.unmet_planned_kw, 0.0), float(x.demand_kw.sum()))
-    spill = max(x.spill_planned_kw, 0.0)
-    supply = (float(wind_avail.sum()) - w_cur + float(pv_avail.sum()) - p_cur + float(bat.sum())
-              + float(gen.sum()) + net + float(lc.sum()) + unmet - spill)
-    residual = float(x.demand_kw.sum()) - supply
+    st = _start(x)
+    w_cur, p_cur, bat, gen, lc = st.w_cur, st.p_cur, st.bat, st.gen, st.lc
+    gen_lo, gen_hi, net, unmet, spill = st.gen_lo, st.gen_hi, st.net, st.unmet, st.spill
+    residual = st.residual
     curt_order = [("w", x.mu_wind), ("p", x.mu_pv)]
     if residual > 0.0:  # deficit
         d = min(residual, spill)  # 0. stop spilling what the plan spilled
@@ -214,10 +203,11 @@ class _Start:
 
 
 def _start(x: BalanceInputs) -> _Start:
-    """Starting point shared by the balanced allocators (the same as :func:`merit_order`'s)."""
+    """Starting point of every allocator: the plan clipped to what is possible now."""
     wind_avail, pv_avail = x.wind_available_kw, x.pv_available_kw
     w_cur = min(x.wind_planned_curtail_kw, float(wind_avail.sum()))
     p_cur = min(x.pv_planned_curtail_kw, float(pv_avail.sum()))
+    # set-points below 1e-6 kW are LP round-off, not a plan: treat them as idle
     planned = np.where(np.abs(x.battery_planned_kw) < 1e-6, 0.0, x.battery_planned_kw)
     bat = np.clip(planned, x.battery_min_kw, x.battery_max_kw)
     gen_lo, gen_hi = (x.gen_limits_kw[:, 0], x.gen_limits_kw[:, 1]) if len(x.gen_limits_kw) else (
