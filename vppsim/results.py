@@ -343,6 +343,17 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} |",
         f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
         "",
+        "## Real-time allocation",
+        "",
+        f"Allocator `{s['solver']['realtime_allocator']}`. Deviation rate "
+        f"{_fmt(s['allocation_deviation_rate'], 4)} (energy not delivered by the VPPs' own "
+        f"members as committed, over demand); stability index "
+        f"{_fmt(s['allocation_stability_index'], 4)} (1 - mean share of the members' headroom "
+        "used by re-allocation); largest gap to the exact LP "
+        + ("n/a (not computed or not applicable)" if s["allocation_gap_max"] is None
+           else f"{s['allocation_gap_max']:.2e} CNY/kWh of fitness spread") + ". Per step "
+        "and VPP: the `allocation_*` columns of `timeseries.parquet`.",
+        "",
         "## Messaging",
         "",
         f"Messages sent {s['messaging']['sent']}, lost {s['messaging']['lost']}, late "
