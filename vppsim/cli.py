@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="samples per Dask task (default: automatic; results do not depend on it)")
     mc.add_argument("--max-samples", type=int, default=None,
                     help="stop after computing this many new samples (resume later)")
+    mc.add_argument("--allocation-gap", action="store_true",
+                    help="also solve every step's exact allocation LP and report the allocator's "
+                    "gap (allocation_gap_max); about doubles the allocation time")
     mc.add_argument("--grid", action="store_true",
                     help="run every case of the scenario's sensitivity: section (one batch per "
                     "case in OUT/<case>/) and print the grid's table beside the paper's")
@@ -234,14 +237,16 @@ def _montecarlo(args: argparse.Namespace) -> int:
             from vppsim.sensitivity import render, run_grid
 
             table = run_grid(loaded, args.samples, out, seed=seed, workers=args.workers,
-                             scheduler=args.scheduler, progress=not args.quiet)
+                             scheduler=args.scheduler, progress=not args.quiet,
+                             allocation_gap=args.allocation_gap)
             if not args.quiet:
                 print(render(table, loaded, args.samples))
                 print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
             return 0
         res = run_montecarlo(loaded, args.samples, out, seed=seed, workers=args.workers,
                              scheduler=args.scheduler, chunk_size=args.chunk_size,
-                             max_samples=args.max_samples, progress=not args.quiet)
+                             max_samples=args.max_samples, progress=not args.quiet,
+                             allocation_gap=args.allocation_gap)
     except ManifestMismatchError as exc:
         print(f"vppsim: --out: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -42,12 +42,13 @@ COLUMNS = (
 
 def run_grid(loaded: LoadedScenario, n_samples: int, out: str | Path, seed: int | None = None,
              workers: int | None = None, scheduler: Any = None, progress: bool = True,
-             ) -> pd.DataFrame:
+             allocation_gap: bool = False) -> pd.DataFrame:
     """Run every case of ``loaded.scenario.sensitivity`` and write the grid's table.
 
     Each case is resumable on its own (its folder's manifest holds its forecast-error model);
     a re-run computes only what is missing. One Dask client (a ``LocalCluster`` unless
-    ``scheduler`` is given) serves all cases.
+    ``scheduler`` is given) serves all cases. ``allocation_gap``: also solve every step's
+    exact LP (see :func:`vppsim.batch.run_montecarlo`).
     """
     from vppsim.batch import _open_client, run_montecarlo
 
@@ -65,7 +66,8 @@ def run_grid(loaded: LoadedScenario, n_samples: int, out: str | Path, seed: int 
             case_loaded = loaded.with_overrides(forecast_error=case.forecast_error.model_dump())
             t0 = time.perf_counter()
             res = run_montecarlo(case_loaded, n_samples, out / case.name, seed=seed,
-                                 scheduler=client, progress=progress)
+                                 scheduler=client, progress=progress,
+                                 allocation_gap=allocation_gap)
             if single_ms is None:
                 single_ms = single_problem_ms(case_loaded, seed)
             rows.append(_row(case, res, single_ms, time.perf_counter() - t0,
