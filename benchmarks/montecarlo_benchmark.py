@@ -23,8 +23,7 @@ from pathlib import Path
 
 from vppsim.batch import (
     SampleContext,
-    _with_allocation_gap,
-    _with_backend,
+    batch_scenario,
     clear_day_ahead,
     run_chunk,
     run_montecarlo,
@@ -59,8 +58,7 @@ def _cum(stats: pstats.Stats, path_end: str, func: str) -> float:
 def profile(n: int) -> None:
     """One chunk of ``n`` samples in this process, as a Dask worker runs it (``run_chunk``:
     lockstep, one batched allocator call per step, one power flow for the chunk)."""
-    loaded = _with_allocation_gap(
-        _with_backend(load_scenario(default_scenario_path()), "lightsim2grid"), False)
+    loaded = batch_scenario(load_scenario(default_scenario_path()), "lightsim2grid", False)
     cleared = clear_day_ahead(loaded, loaded.scenario.seed)
     ctx = SampleContext(loaded, cleared, tuple(v.name for v in loaded.scenario.vpps))
     pairs = list(enumerate(sample_seeds(loaded.scenario.seed, n + 3)))

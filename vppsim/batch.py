@@ -257,7 +257,7 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
     per-step series, the compute time and the time per phase summed over the chunk's samples
     (``build``, the model's phases, ``allocation``, ``kpis``).
     """
-    from vppsim.model import VPPModel
+    from vppsim.model import VPPModel, allocate_batch
 
     start = time.perf_counter()
     names = ctx.vpp_names
@@ -289,32 +289,17 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
             except Exception as exc:  # noqa: BLE001
                 fail(sample, exc)
         t0 = time.perf_counter()
-        # one batched allocator call for every VPP of every sample; None marks a VPP that
-        # dispatches itself (a prosumer fleet) in finish_step
-        flat, keys, where = [], [], []
-        for sample, p in problems.items():
-            for i, x in enumerate(p):
-                if x is not None:
-                    flat.append(x)
-                    keys.append(models[sample].allocation_key(models[sample].t, i))
-                    where.append((sample, i))
-        outcomes: dict[int, list[Any]] = {sample: [None] * len(p) for sample, p in problems.items()}
+        # one batched allocator call for every VPP of every sample (model.allocate_batch)
+        outcomes: dict[int, list[Any]] = {}
         try:
-            res = allocator(flat, keys) if flat else []
-            for (sample, i), out in zip(where, res, strict=True):
-                outcomes[sample][i] = out
+            res = allocate_batch(allocator, [(models[s], p) for s, p in problems.items()])
+            outcomes = dict(zip(problems, res, strict=True))
         except Exception:  # noqa: BLE001 - find the sample(s) that raise, one by one
             for sample, p in problems.items():
-                idx = [i for i, x in enumerate(p) if x is not None]
                 try:
-                    res = allocator([p[i] for i in idx],
-                                    [models[sample].allocation_key(models[sample].t, i) for i in idx]
-                                    ) if idx else []
-                    for i, out in zip(idx, res, strict=True):
-                        outcomes[sample][i] = out
+                    outcomes[sample] = allocate_batch(allocator, [(models[sample], p)])[0]
                 except Exception as exc:  # noqa: BLE001
                     fail(sample, exc)
-                    outcomes.pop(sample, None)
         phase["allocation"] += time.perf_counter() - t0
         for sample, outs in outcomes.items():
             try:
@@ -426,18 +411,20 @@ def clear_day_ahead(loaded: LoadedScenario, seed: int) -> dict[int, Any]:
     return dict(model.vpo.cleared)
 
 
-def _with_backend(loaded: LoadedScenario, backend: str | None) -> LoadedScenario:
-    feeder = loaded.scenario.feeder
-    if backend is None or backend == feeder.power_flow_backend:
-        return loaded
-    return loaded.with_overrides(feeder={**feeder.model_dump(), "power_flow_backend": backend})
+def batch_scenario(loaded: LoadedScenario, backend: str | None = "lightsim2grid",
+                   allocation_gap: bool | None = False) -> LoadedScenario:
+    """The scenario as a batch runs it: power-flow backend and per-step exact allocation LP.
 
-
-def _with_allocation_gap(loaded: LoadedScenario, allocation_gap: bool | None) -> LoadedScenario:
-    bal = loaded.scenario.balancing
-    if allocation_gap is None or allocation_gap == bal.exact_reference:
-        return loaded
-    return loaded.with_overrides(balancing={**bal.model_dump(), "exact_reference": allocation_gap})
+    ``allocation_gap``: whether the balanced allocators solve every step's exact LP; ``None``
+    (for either argument) keeps the scenario's own setting.
+    """
+    s = loaded.scenario
+    changes: dict[str, Any] = {}
+    if backend is not None and backend != s.feeder.power_flow_backend:
+        changes["feeder"] = {**s.feeder.model_dump(), "power_flow_backend": backend}
+    if allocation_gap is not None and allocation_gap != s.balancing.exact_reference:
+        changes["balancing"] = {**s.balancing.model_dump(), "exact_reference": allocation_gap}
+    return loaded.with_overrides(**changes) if changes else loaded
 
 
 def run_montecarlo(
@@ -510,7 +497,7 @@ def run_montecarlo(
         raise ValueError(
             f"Monte Carlo runs one scenario day; {loaded.path} has days: {loaded.scenario.days} "
             "(set days: 1)")
-    loaded = _with_allocation_gap(_with_backend(loaded, power_flow_backend), allocation_gap)
+    loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
     base_seed = loaded.scenario.seed if seed is None else int(seed)
     out = Path(out)
     vpp_names = tuple(v.name for v in loaded.scenario.vpps)

@@ -56,6 +56,28 @@ def _mix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def allocate_batch(allocator: Any, jobs: list[tuple[VPPModel, list[BalanceInputs | None]]]
+                   ) -> list[list[BalanceOutcome | None]]:
+    """Allocate the balancing problems of several models at their present step in one call.
+
+    ``jobs`` pairs each model with its :meth:`VPPModel.begin_step` problems; every problem is
+    seeded by its own model's :meth:`VPPModel.allocation_key`, so a problem's outcome does not
+    depend on the batch. ``None`` (a prosumer-fleet VPP, which dispatches itself) stays
+    ``None``. Returns the outcomes per job, in the order of its problems.
+    """
+    flat, keys, where = [], [], []
+    for j, (model, inputs) in enumerate(jobs):
+        for i, x in enumerate(inputs):
+            if x is not None:
+                flat.append(x)
+                keys.append(model.allocation_key(model.t, i))
+                where.append((j, i))
+    out: list[list[BalanceOutcome | None]] = [[None] * len(inputs) for _, inputs in jobs]
+    for (j, i), o in zip(where, allocator(flat, keys) if flat else [], strict=True):
+        out[j][i] = o
+    return out
+
+
 class VPPModel(mesa.Model):
     """A scenario as a Mesa model; ``run()`` steps through the horizon.
 
@@ -228,13 +250,7 @@ class VPPModel(mesa.Model):
             self.env.run(until=step_start_s)
         inputs = self.begin_step()
         start = time.perf_counter()
-        # prosumer-fleet VPPs (input None) dispatch themselves in finish_step
-        todo = [i for i, x in enumerate(inputs) if x is not None]
-        solved = self.allocator([inputs[i] for i in todo],
-                                [self.allocation_key(t, i) for i in todo]) if todo else []
-        outcomes: list[BalanceOutcome | None] = [None] * len(inputs)
-        for i, out in zip(todo, solved, strict=True):
-            outcomes[i] = out
+        outcomes = allocate_batch(self.allocator, [(self, inputs)])[0]
         self.phase_s["realtime"] += time.perf_counter() - start
         self.finish_step(inputs, outcomes)
 

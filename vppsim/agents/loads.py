@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from vppsim.forecast.errors import draw_relative_error
+from vppsim.forecast.errors import error_at
 from vppsim.scenario import ReserveRatioSpec
 
 if TYPE_CHECKING:
@@ -59,15 +59,10 @@ class Load(mesa.Agent):
     def realize(self, t: int) -> None:
         """Set the realized demand at step ``t``: forecast times ``1 + eps``, at least 0.
 
-        ``eps`` is ``self.forecast_error[t]``, this agent's row of the model's error sample
-        (:func:`vppsim.forecast.uncertainty.sample_relative_errors`, drawn once when the
-        model is built); an agent without that row draws an independent error instead.
+        ``eps``: :func:`vppsim.forecast.errors.error_at` of this agent's ``forecast_error`` row.
         """
-        errors = getattr(self, "forecast_error", None)
-        if errors is not None:
-            eps = float(errors[t])
-        else:
-            eps = draw_relative_error(self.model.scenario.forecast_error.load, self.model.rng)
+        eps = error_at(getattr(self, "forecast_error", None), t,
+                       self.model.scenario.forecast_error.load, self.model.rng)
         self.demand_kw = max(0.0, float(self.forecast_kw[t] * (1.0 + eps)))
         self.curtailed_kw = 0.0
         self.unmet_kw = 0.0

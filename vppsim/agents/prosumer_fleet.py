@@ -141,7 +141,8 @@ class ProsumerFleetVPP(VPP):
         soc_max[self.battery_index] = [b.soc_max_kwh for b in self.fleet_batteries]
         self.capacity_kwh = np.where(cap > 0, cap, 0.0)
         self.now.soc_kwh[self.battery_index] = [b.soc_kwh for b in self.fleet_batteries]
-        #: the fleet of one day at placeholder prices (the synthetic ToU); forecasts per day below
+        #: the fleet template of one day: limits and battery bounds; its prices (the synthetic ToU)
+        #: are never used: each day-ahead replaces them by the VPO's internal prices (fleet_for_day)
         self.base = base.replace(soc_min_kwh=soc_min, soc_max_kwh=soc_max,
                                  soc_init_kwh=self.now.soc_kwh.copy(),
                                  soc_end_min_kwh=self.now.soc_kwh.copy())
@@ -290,10 +291,6 @@ class ProsumerFleetVPP(VPP):
     def balance_inputs(self, t: int) -> None:  # type: ignore[override]
         """None: the prosumers dispatch themselves (:meth:`realtime`), not the allocator."""
         return None
-
-    def balance(self, t: int) -> None:
-        """Real-time dispatch of step ``t`` (:meth:`realtime`)."""
-        self.realtime(t)
 
     def apply_balance(self, t: int, inputs: Any, out: Any) -> None:
         """The model calls this with ``None`` for a prosumer-fleet VPP: dispatch the step."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from vppsim.forecast.errors import draw_relative_error
+from vppsim.forecast.errors import error_at
 from vppsim.scenario import PVParams, WindTurbineSpec
 
 if TYPE_CHECKING:
@@ -73,16 +73,10 @@ class _Renewable(mesa.Agent):
     def realize(self, t: int) -> None:
         """Set the actual available output at step ``t`` (forecast times ``1 + eps``, capped).
 
-        ``eps`` is ``self.forecast_error[t]``, this agent's row of the model's error sample
-        (:func:`vppsim.forecast.uncertainty.sample_relative_errors`, drawn once when the
-        model is built); an agent without that row draws an independent error instead.
+        ``eps``: :func:`vppsim.forecast.errors.error_at` of this agent's ``forecast_error`` row.
         """
-        errors = getattr(self, "forecast_error", None)
-        if errors is not None:
-            eps = float(errors[t])
-        else:
-            spec = getattr(self.model.scenario.forecast_error, self.tech)
-            eps = draw_relative_error(spec, self.model.rng)
+        eps = error_at(getattr(self, "forecast_error", None), t,
+                       getattr(self.model.scenario.forecast_error, self.tech), self.model.rng)
         self.available_kw = float(np.clip(self.forecast_kw[t] * (1.0 + eps), 0.0, self.cap_kw))
         self.p_kw = self.available_kw
         self.curtailed_kw = 0.0

@@ -159,23 +159,12 @@ class VPP(mesa.Agent):
         self.planned_cost_by_day_cny.append(float("nan") if fallback else float(schedule.cost_cny))
 
     # ------------------------------------------------------------------ real time
-    def balance(self, t: int) -> None:
-        """Deliver the committed exchange at step ``t`` despite forecast error (DESIGN step 3).
-
-        The model balances all VPPs of a step with one allocator call
-        (:meth:`balance_inputs`, then :meth:`apply_balance`); this is the same for one VPP.
-        """
-        m = self.model
-        inputs = self.balance_inputs(t)
-        out = m.allocator([inputs], [m.allocation_key(t, m.vpps.index(self))])[0]
-        self.apply_balance(t, inputs, out)
-
     def balance_inputs(self, t: int) -> BalanceInputs:
         """What the plan says for step ``t`` and what the members can do now."""
         m = self.model
         k = t - self.schedule_day * m.steps_per_day
         s = self.schedule
-        assert s is not None and 0 <= k < m.steps_per_day, "balance() before a day-ahead commit"
+        assert s is not None and 0 <= k < m.steps_per_day, "balance_inputs() before a day-ahead commit"
         dt = m.step_h
         inputs = BalanceInputs(
             dt_h=dt,

@@ -75,3 +75,16 @@ def draw_relative_error(
         return np.zeros(size) if size is not None else 0.0
     eps = errors_from_scores(spec, rng.standard_normal(size))
     return eps if size is not None else float(eps)
+
+
+def error_at(errors: np.ndarray | None, t: int, spec: ErrorModelSpec,
+             rng: np.random.Generator) -> float:
+    """An agent's relative error at step ``t``.
+
+    ``errors`` is the agent's row of the model's error sample
+    (:func:`vppsim.forecast.uncertainty.sample_relative_errors`, drawn once when the model is
+    built); an agent without that row (``None``) draws an independent error from ``rng``.
+    """
+    if errors is not None:
+        return float(errors[t])
+    return float(draw_relative_error(spec, rng))

@@ -10,11 +10,9 @@ import numpy as np
 from vppsim.optimizers.base import Problem, Result, seed_population
 from vppsim.optimizers.pso import (
     DEFAULT_POP_SIZE,
-    _bounds,
-    _check_budget,
     _evaluate,
-    _make_rng,
     _planned_iterations,
+    _setup,
 )
 
 
@@ -202,9 +200,7 @@ class RealCodedGA:
             ``info["stop_reason"]`` (``"budget"`` or ``"max_iter"``).
         """
         t0 = time.perf_counter()
-        budget = _check_budget(budget)
-        rng, seed_int = _make_rng(seed)
-        xl, xu = _bounds(problem)
+        budget, rng, seed_int, xl, xu = _setup(problem, budget, seed)
         n_var = xl.shape[0]
         pm = 1.0 / n_var if self.mutation_rate is None else self.mutation_rate
         n = min(self.pop_size, budget)

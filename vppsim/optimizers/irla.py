@@ -16,12 +16,10 @@ import numpy as np
 from vppsim.optimizers.base import Problem, Result, seed_population
 from vppsim.optimizers.pso import (
     DEFAULT_POP_SIZE,
-    _bounds,
-    _check_budget,
     _clip_absorbing,
     _evaluate,
-    _make_rng,
     _planned_iterations,
+    _setup,
     _subset,
 )
 
@@ -319,9 +317,7 @@ class IRLA:
             eq. 14-15's sigma < 0 rule) and the final mean ``beta`` and inertia.
         """
         t0 = time.perf_counter()
-        budget = _check_budget(budget)
-        rng, seed_int = _make_rng(seed)
-        xl, xu = _bounds(problem)
+        budget, rng, seed_int, xl, xu = _setup(problem, budget, seed)
         n_var = xl.shape[0]
         span = xu - xl
         vmax = self.v_clamp * span

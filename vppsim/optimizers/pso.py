@@ -52,6 +52,15 @@ def _check_budget(budget: int) -> int:
     return int(budget)
 
 
+def _setup(problem: Problem, budget: int, seed: int | np.random.Generator | None
+           ) -> tuple[int, np.random.Generator, int | None, np.ndarray, np.ndarray]:
+    """What every ``minimize`` starts from: ``(budget, rng, seed_int, xl, xu)``, validated."""
+    budget = _check_budget(budget)
+    rng, seed_int = _make_rng(seed)
+    xl, xu = _bounds(problem)
+    return budget, rng, seed_int, xl, xu
+
+
 def _evaluate(problem: Problem, x: np.ndarray) -> np.ndarray:
     """Objective values of the rows of ``x`` in one call; NaN counts as +inf (worst)."""
     f = np.asarray(problem.evaluate(x), dtype=float).reshape(-1)
@@ -167,9 +176,7 @@ class PSO:
             ``info["stop_reason"]`` (``"budget"`` or ``"max_iter"``).
         """
         t0 = time.perf_counter()
-        budget = _check_budget(budget)
-        rng, seed_int = _make_rng(seed)
-        xl, xu = _bounds(problem)
+        budget, rng, seed_int, xl, xu = _setup(problem, budget, seed)
         n_var = xl.shape[0]
         span = xu - xl
         vmax = self.v_clamp * span
