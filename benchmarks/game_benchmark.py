@@ -23,7 +23,7 @@ import numpy as np
 from vppsim.market.game import exact_reference, solve_game
 from vppsim.model import VPPModel
 from vppsim.paths import data_dir
-from vppsim.scenario import load_scenario
+from vppsim.scenario.loader import load_scenario
 
 HERE = Path(__file__).resolve().parent
 

@@ -21,16 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vppsim.batch import (
-    SampleContext,
-    batch_scenario,
-    clear_day_ahead,
-    run_chunk,
-    run_montecarlo,
-    sample_seeds,
-)
+from vppsim.montecarlo.chunk import SampleContext, run_chunk
+from vppsim.montecarlo.run import batch_scenario, clear_day_ahead, run_montecarlo, sample_seeds
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import load_scenario
+from vppsim.scenario.loader import load_scenario
 
 
 def batch(samples: int, workers: int | None, out: Path) -> None:
@@ -87,9 +81,9 @@ def profile(n: int) -> None:
     rows = [
         ("GA-ACO (ga_aco)", "vppsim/optimizers/gaaco.py", "ga_aco"),
         ("  projection repair", "vppsim/allocation/problem.py", "repair"),
-        ("balanced allocator around it", "vppsim/agents/balancing.py", "allocate"),
+        ("balanced allocator around it", "vppsim/allocation/realtime.py", "allocate"),
         ("PowerFlow.solve", "vppsim/grids/powerflow.py", "solve"),
-        ("summarize", "vppsim/results.py", "summarize"),
+        ("summarize", "vppsim/results/run.py", "summarize"),
     ]
     for label, path, func in rows:
         print(f"  {label:48s} {_cum(st, path, func) / n * 1e3:7.2f} ms")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vppsim.optimizers.sa import SASettings, anneal_fleet
+from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import solve_exact
 from vppsim.prosumers.problem import check_schedules, schedule_from_stored, synthetic_fleet
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vppsim.optimizers.sa import SASettings, anneal_fleet
+from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import solve_exact
 from vppsim.prosumers.problem import synthetic_fleet
 

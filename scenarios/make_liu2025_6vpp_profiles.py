@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vppsim.scenario import WindTurbineSpec
+from vppsim.scenario.schema import WindTurbineSpec
 
 HERE = Path(__file__).resolve().parent
 BASE_CSV = HERE / "liu2025_3vpp_profiles.csv"

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from vppsim.agents.renewables import pv_power_kw
-from vppsim.scenario import PVParams, WindTurbineSpec
+from vppsim.scenario.schema import PVParams, WindTurbineSpec
 
 HERE = Path(__file__).resolve().parent
 HOURS = np.arange(24)

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from vppsim.agents.balancing import BalanceInputs, get_allocator, merit_order
 from vppsim.agents.loads import reserve_period
 from vppsim.agents.renewables import pv_power_kw, pv_rated_kw, wind_power_kw
+from vppsim.allocation.realtime import BalanceInputs, get_allocator, merit_order
 from vppsim.market.settlement import settle_grid, settle_vpp
 from vppsim.market.tariff import Tariff
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import PVParams, load_scenario
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import PVParams
 
 
 def test_wind_power_curve_regions():

@@ -11,13 +11,13 @@ import pytest
 from scipy.optimize import linprog
 
 from vppsim.allocation import AllocationProblem, FitnessForm, feasibility, proportional
-from vppsim.allocation import cli as alloc_cli
 from vppsim.allocation.exact import solve_exact
 from vppsim.allocation.scenario import load_allocation_case
+from vppsim.cli import allocate as alloc_cli
 from vppsim.grids import FEEDERS, load_feeder
 from vppsim.optimizers.gaaco import CounterRng, GaAcoSettings, ga_aco, problem_keys
 from vppsim.paths import data_dir
-from vppsim.scenario import ScenarioError
+from vppsim.scenario.schema import ScenarioError
 
 CASE = data_dir("scenarios") / "allocation_ieee12.yaml"
 CAP = np.array([61.0, 81.0, 13.0, 41.0, 31.0, 31.0])

@@ -24,19 +24,15 @@ import pandas as pd
 import pytest
 import yaml
 
-import vppsim.batch as batch
+import vppsim.montecarlo.run as batch
 from vppsim.agents.vpo import ClearedDay
-from vppsim.batch import (
-    ManifestMismatchError,
-    clear_day_ahead,
-    kpi_columns,
-    run_montecarlo,
-    run_sample,
-    sample_seeds,
-)
 from vppsim.cli import main
+from vppsim.montecarlo.chunk import run_sample
+from vppsim.montecarlo.run import clear_day_ahead, run_montecarlo, sample_seeds
+from vppsim.montecarlo.store import ManifestMismatchError
+from vppsim.montecarlo.tables import kpi_columns
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import load_scenario
+from vppsim.scenario.loader import load_scenario
 
 N = 10
 VPPS = ["VPP1", "VPP2", "VPP3"]

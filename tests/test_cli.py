@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 
 import vppsim
-import vppsim.figures
+import vppsim.results.figures
 from vppsim.cli import main
 from vppsim.model import PHASES, VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results import INCOMPLETE_SUFFIX, write_results
-from vppsim.scenario import load_scenario
+from vppsim.results.folders import INCOMPLETE_SUFFIX
+from vppsim.results.run import write_results
+from vppsim.scenario.loader import load_scenario
 
 VPPS = ["VPP1", "VPP2", "VPP3"]
 FIGURES = {"prices", "exchange", "dispatch", "soc", "network"}
@@ -195,7 +196,7 @@ def test_failure_after_the_run_started_leaves_an_incomplete_folder(
     def broken_figures(*args: Any, **kwargs: Any) -> list[str]:
         raise RuntimeError("figure writer exploded")
 
-    monkeypatch.setattr(vppsim.figures, "make_figures", broken_figures)
+    monkeypatch.setattr(vppsim.results.figures, "make_figures", broken_figures)
     with pytest.raises(RuntimeError, match="figure writer exploded"):
         main(["run", "--out", str(out), "--quiet"])
     assert not out.exists()

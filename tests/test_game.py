@@ -12,17 +12,13 @@ import pytest
 
 from vppsim.cli import main
 from vppsim.market.certificate import certify
-from vppsim.market.game import (
-    GameProblem,
-    centralized_bound,
-    outcome_at,
-    solve_game,
-    vpo_profit_cny,
-)
+from vppsim.market.game import GameProblem, centralized_bound, solve_game
 from vppsim.market.lower_level import VppDayAheadData, solve_vpp_day_ahead
+from vppsim.market.outcome import outcome_at, vpo_profit_cny
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import BatteryParams, VppCostSpec, load_scenario
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import BatteryParams, VppCostSpec
 
 COSTS = VppCostSpec(
     mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,

@@ -20,14 +20,9 @@ import yaml
 
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results import summarize
-from vppsim.scenario import (
-    ControllableLoadSpec,
-    LoadedScenario,
-    ProsumerSpec,
-    WindTurbineSpec,
-    load_scenario,
-)
+from vppsim.results.run import summarize
+from vppsim.scenario.loader import LoadedScenario, load_scenario
+from vppsim.scenario.schema import ControllableLoadSpec, ProsumerSpec, WindTurbineSpec
 
 BALANCE_TOL_KWH = 1e-6
 SOC_TOL_PU = 1e-9

@@ -24,8 +24,9 @@ import yaml
 
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results import write_results
-from vppsim.scenario import ControllableLoadSpec, LoadSpec, ProsumerSpec, load_scenario
+from vppsim.results.run import write_results
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import ControllableLoadSpec, LoadSpec, ProsumerSpec
 
 # pandapower's own case24_ieee_rts data predates its tap_dependency_table; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:tap_dependency_table:DeprecationWarning")

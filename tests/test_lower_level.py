@@ -28,8 +28,9 @@ from vppsim.market.lower_level import (
     vpp_cost_terms,
 )
 from vppsim.model import VPPModel
-from vppsim.results import summarize
-from vppsim.scenario import BatteryParams, VppCostSpec, load_scenario
+from vppsim.results.run import summarize
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import BatteryParams, VppCostSpec
 
 OBJ_TOL = 1e-6
 FEAS_TOL = 1e-6

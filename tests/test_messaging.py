@@ -14,8 +14,9 @@ import simpy
 from vppsim.cosim import MessageBus, day_ahead_round
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results import summarize
-from vppsim.scenario import CommunicationSpec, LinkSpec, load_scenario
+from vppsim.results.run import summarize
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import CommunicationSpec, LinkSpec
 
 GATE_S = 900.0  # the default scenario's gate closure
 

@@ -23,12 +23,14 @@ from vppsim.market.lower_level import (
     VppDayAheadData,
     solve_vpp_day_ahead,
 )
-from vppsim.market.mpec import MpecResult, optimistic_profit, solve_vpo_profit_mpec, vpo_profit
+from vppsim.market.mpec import MpecResult, solve_vpo_profit_mpec, vpo_profit
+from vppsim.market.outcome import optimistic_profit
 from vppsim.market.vpo_storage import VpoStorageData, build_vpo_storage_lp
 from vppsim.model import VPPModel
 from vppsim.optimizers.highs import solve_lp
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import BatteryParams, VppCostSpec, load_scenario
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import BatteryParams, VppCostSpec
 
 COSTS = VppCostSpec(
     mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,

@@ -23,8 +23,8 @@ from vppsim.cli import main
 from vppsim.model import VPPModel
 from vppsim.paths import data_dir
 from vppsim.prosumers.problem import FleetSchedule, check_schedules
-from vppsim.results import summarize
-from vppsim.scenario import load_scenario
+from vppsim.results.run import summarize
+from vppsim.scenario.loader import load_scenario
 
 SCENARIO = data_dir("scenarios") / "prosumers_1024.yaml"
 RAW = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
@@ -315,7 +315,7 @@ def test_prosumers_1024_runs(tmp_path: Path) -> None:
 def test_monte_carlo_chunk_with_a_fleet_vpp_matches_lone_samples(tmp_path: Path) -> None:
     """A Monte Carlo chunk steps its samples in lockstep; a prosumer-fleet VPP (no allocator
     problem) beside the others gives the same KPI row as each sample run alone."""
-    from vppsim import batch
+    import vppsim.montecarlo.run as batch
 
     loaded = load_scenario(_write(_small(count=6, vpps=2), tmp_path))
     cleared = batch.clear_day_ahead(loaded, 5)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from vppsim.optimizers.sa import SASettings, anneal_fleet
+from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import binaries_slack, solve_exact
 from vppsim.prosumers.moves import repair_stored, self_consumption_stored
 from vppsim.prosumers.problem import (

@@ -15,7 +15,7 @@ import pytest
 
 from vppsim.cli import main
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import load_scenario
+from vppsim.scenario.loader import load_scenario
 
 NOT_COMPARED = ("wall_time_s",)  # the only fields that may differ between identical runs
 

@@ -15,7 +15,8 @@ import pytest
 
 from vppsim.model import VPPModel
 from vppsim.paths import data_dir
-from vppsim.scenario import GeneratorSpec, LoadedScenario, load_scenario
+from vppsim.scenario.loader import LoadedScenario, load_scenario
+from vppsim.scenario.schema import GeneratorSpec
 
 SCENARIO = data_dir("scenarios") / "liu2025_6vpp.yaml"
 TABLE3 = {  # paper 004 Table 3: import, export CNY/kWh

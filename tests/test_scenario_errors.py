@@ -22,7 +22,7 @@ import yaml
 
 from vppsim.cli import main
 from vppsim.paths import default_scenario_path
-from vppsim.results import INCOMPLETE_SUFFIX
+from vppsim.results.folders import INCOMPLETE_SUFFIX
 
 DEFAULT = default_scenario_path()
 RAW = yaml.safe_load(DEFAULT.read_text(encoding="utf-8"))

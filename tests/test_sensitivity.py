@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from vppsim.cli import main
+from vppsim.montecarlo.sensitivity import COLUMNS, run_grid
 from vppsim.paths import data_dir, default_scenario_path
-from vppsim.scenario import ScenarioError, load_scenario
-from vppsim.sensitivity import COLUMNS, run_grid
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import ScenarioError
 
 SENSITIVITY_YAML = data_dir("scenarios") / "sensitivity_001.yaml"
 

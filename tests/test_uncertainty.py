@@ -18,7 +18,8 @@ from vppsim.forecast import (
     sample_relative_errors,
 )
 from vppsim.model import VPPModel
-from vppsim.scenario import ErrorModelSpec, ForecastErrorSpec, ScenarioError, load_scenario
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import ErrorModelSpec, ForecastErrorSpec, ScenarioError
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 N_SAMPLES = 20_000

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from vppsim.scenario import CommunicationSpec, LinkSpec
+from vppsim.scenario.schema import CommunicationSpec, LinkSpec
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from vppsim.agents.balancing import BalanceInputs, BalanceOutcome
 from vppsim.agents.battery import Battery
 from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
@@ -28,14 +27,15 @@ from vppsim.agents.prosumer_fleet import ProsumerFleetVPP
 from vppsim.agents.renewables import PVPlant, WindTurbine
 from vppsim.agents.vpo import VPO
 from vppsim.agents.vpp import VPP
+from vppsim.allocation.realtime import BalanceInputs, BalanceOutcome
 from vppsim.cosim import MessageBus
 from vppsim.grids import PowerFlow, load_feeder
 from vppsim.market.tariff import Tariff
-from vppsim.scenario import (
+from vppsim.scenario.loader import LoadedScenario
+from vppsim.scenario.schema import (
     BatterySpec,
     ControllableLoadSpec,
     GeneratorSpec,
-    LoadedScenario,
     LoadSpec,
     ProsumerSpec,
     PVPlantSpec,
@@ -84,7 +84,7 @@ class VPPModel(mesa.Model):
     Parameters
     ----------
     loaded:
-        A validated scenario (:func:`vppsim.scenario.load_scenario`).
+        A validated scenario (:func:`vppsim.scenario.loader.load_scenario`).
     seed:
         Overrides the scenario's seed; every random draw comes from ``self.rng``.
     days:
@@ -160,7 +160,7 @@ class VPPModel(mesa.Model):
         if vpo_battery is not None:
             self.physical_agents.append(vpo_battery)
         self.realizers = self.agents.select(lambda a: hasattr(a, "realize"))
-        from vppsim.agents.balancing import get_allocator
+        from vppsim.allocation.realtime import get_allocator
 
         # the real-time allocator of every VPP (one batched call per step)
         self.allocator = get_allocator(scenario.balancing.allocator,
@@ -255,7 +255,7 @@ class VPPModel(mesa.Model):
         self.finish_step(inputs, outcomes)
 
     # The step in two halves, so that a Monte Carlo chunk can step many models in lockstep and
-    # balance all their VPPs with one batched allocator call (vppsim.batch.run_chunk).
+    # balance all their VPPs with one batched allocator call (vppsim.montecarlo.chunk.run_chunk).
     def begin_step(self) -> list[BalanceInputs | None]:
         """Realize, clear the day ahead (first step of a day); return the balancing problems.
 

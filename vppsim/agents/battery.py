@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from vppsim.scenario import BatteryParams
+from vppsim.scenario.schema import BatteryParams
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from vppsim.scenario import GeneratorSpec
+from vppsim.scenario.schema import GeneratorSpec
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel

@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vppsim.agents.balancing import ALLOCATION_FIELDS
 from vppsim.agents.battery import Battery
 from vppsim.agents.prosumer import FleetProsumer
 from vppsim.agents.vpp import VPP
+from vppsim.allocation.realtime import ALLOCATION_FIELDS
 from vppsim.market.lower_level import VppSchedule
 from vppsim.market.pricing import InternalPrices
-from vppsim.optimizers.sa import SASettings
+from vppsim.prosumers.anneal import SASettings
 from vppsim.prosumers.problem import (
     SYNTHETIC_SOC_BOUNDS,
     FleetSchedule,
@@ -50,7 +50,7 @@ from vppsim.prosumers.problem import (
     synthetic_fleet,
 )
 from vppsim.prosumers.schedule import schedule_fleet
-from vppsim.scenario import BatteryParams, ScenarioError, VppSpec
+from vppsim.scenario.schema import BatteryParams, ScenarioError, VppSpec
 
 if TYPE_CHECKING:
     from vppsim.market.lower_level import VppDayAheadData

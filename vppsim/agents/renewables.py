@@ -8,7 +8,7 @@ import mesa
 import numpy as np
 
 from vppsim.forecast.errors import error_at
-from vppsim.scenario import PVParams, WindTurbineSpec
+from vppsim.scenario.schema import PVParams, WindTurbineSpec
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from vppsim.agents.balancing import ALLOCATION_FIELDS, BalanceInputs, BalanceOutcome
 from vppsim.agents.battery import Battery
 from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
 from vppsim.agents.renewables import PVPlant, WindTurbine
+from vppsim.allocation.realtime import ALLOCATION_FIELDS, BalanceInputs, BalanceOutcome
 from vppsim.market.lower_level import (
     BatteryData,
     ControllableLoadData,
@@ -22,7 +22,7 @@ from vppsim.market.lower_level import (
     vpp_cost_terms,
 )
 from vppsim.market.pricing import InternalPrices
-from vppsim.scenario import VppSpec
+from vppsim.scenario.schema import VppSpec
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel

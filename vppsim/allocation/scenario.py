@@ -2,7 +2,7 @@
 
 A case lists resources (name, kind, capacity, call-cost coefficient), the demands to
 allocate, optionally a paper's allocation per demand for comparison, and the ``assumptions``
-behind numbers the paper does not publish. Errors are :class:`vppsim.scenario.ScenarioError`
+behind numbers the paper does not publish. Errors are :class:`vppsim.scenario.schema.ScenarioError`
 (one line per problem: ``file: field: expected``), so the command line maps them to exit 2.
 """
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vppsim.allocation.problem import AllocationProblem, FitnessForm
 from vppsim.paths import data_dir
-from vppsim.scenario import ScenarioError
+from vppsim.scenario.schema import ScenarioError
 
 Kind = Literal["wind", "pv", "storage", "controllable_load", "generator", "other"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from vppsim.scenario import ErrorModelSpec
+from vppsim.scenario.schema import ErrorModelSpec
 
 
 def errors_from_scores(spec: ErrorModelSpec, z: np.ndarray) -> np.ndarray:

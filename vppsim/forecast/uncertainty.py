@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppsim.forecast.errors import errors_from_scores
-from vppsim.scenario import ForecastErrorSpec
+from vppsim.scenario.schema import ForecastErrorSpec
 
 QUANTITIES: tuple[str, ...] = ("wind", "pv", "load")
 

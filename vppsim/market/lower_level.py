@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, solve_lp
-from vppsim.scenario import BatteryParams, VppCostSpec
+from vppsim.scenario.schema import BatteryParams, VppCostSpec
 
 COMPLEMENTARITY_TOL_KW = 1e-6
 

@@ -154,6 +154,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp, solve_vpp_day_ahead
+from vppsim.market.outcome import _check_storage, optimistic_profit
 from vppsim.market.vpo_storage import VpoStorageData, add_storage_block, build_vpo_storage_lp
 from vppsim.optimizers.highs import (
     INF,
@@ -281,59 +282,8 @@ def _storage_grid_value(storage: VpoStorageData, net_export_kw: np.ndarray, pi_i
     return -sol.objective
 
 
-def _check_storage(storage: VpoStorageData) -> None:
-    p = storage.params
-    lo, hi = p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
-    if not lo - 1e-9 <= storage.soc_start_kwh <= hi + 1e-9:
-        raise ValueError(f"VPO storage: soc_start_kwh={storage.soc_start_kwh} outside [{lo}, {hi}]")
-    if storage.cost_cny_per_kwh < 0.0:
-        raise ValueError("VPO storage: expected cost_cny_per_kwh >= 0")
 
 
-def optimistic_profit(
-    vpps: Sequence[VppDayAheadData],
-    c_sell: np.ndarray,
-    c_buy: np.ndarray,
-    pi_imp: np.ndarray,
-    pi_exp: np.ndarray,
-    cost_tol_cny: float = 1e-6,
-    storage: VpoStorageData | None = None,
-) -> float:
-    """The leader's profit at fixed prices with the followers' ties broken in its favour, CNY.
-
-    Every VPP is first solved alone (:func:`solve_vpp_day_ahead`, optimal cost ``F_i``); then one
-    joint LP maximizes ``Pi`` over all schedules whose cost is at most ``F_i + cost_tol_cny``
-    (the VPPs' optimal faces). This is the upper level's value at these prices in the optimistic
-    bilevel sense; at the MPEC's prices it equals the MPEC objective, independently of the KKT
-    reformulation.
-
-    Parameters
-    ----------
-    vpps : sequence of VppDayAheadData
-        The followers (same periods and period length).
-    c_sell, c_buy : np.ndarray
-        Internal prices per period, CNY/kWh.
-    pi_imp, pi_exp : np.ndarray
-        Grid tariff per period, CNY/kWh.
-    cost_tol_cny : float
-        Slack on each VPP's optimal cost, CNY.
-    storage : VpoStorageData, optional
-        The VPO's battery; its schedule is optimized in the same LP.
-
-    Returns
-    -------
-    float
-        The optimistic ``Pi``, CNY.
-    """
-    from vppsim.market.game import optimistic_lp
-
-    if storage is not None:
-        _check_storage(storage)
-    lp, *_ = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)
-    sol = solve_lp(lp)
-    if not sol.optimal:
-        raise RuntimeError(f"optimistic re-solve failed ({sol.status})")
-    return -sol.objective
 
 
 # ------------------------------------------------------------------------------- one follower's KKT

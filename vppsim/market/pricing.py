@@ -13,7 +13,7 @@ import numpy as np
 
 from vppsim.market.lower_level import VppDayAheadData
 from vppsim.market.vpo_storage import VpoStorageData
-from vppsim.scenario import GameSpec
+from vppsim.scenario.schema import GameSpec
 
 
 @dataclass(frozen=True)

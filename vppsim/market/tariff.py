@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vppsim.scenario import TariffSpec
+from vppsim.scenario.schema import TariffSpec
 
 
 @dataclass(frozen=True)

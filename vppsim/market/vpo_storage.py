@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder
-from vppsim.scenario import BatteryParams
+from vppsim.scenario.schema import BatteryParams
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from vppsim.optimizers.ga import RealCodedGA
 from vppsim.optimizers.highs import LinearProgram, LpBuilder, LpSolution, solve_lp
 from vppsim.optimizers.irla import IRLA
 from vppsim.optimizers.pso import PSO
-from vppsim.optimizers.sa import SASettings, anneal_fleet
 
 __all__ = [
     "ALGORITHMS",
@@ -18,8 +17,6 @@ __all__ = [
     "Problem",
     "RealCodedGA",
     "Result",
-    "SASettings",
-    "anneal_fleet",
     "get_algorithm",
     "solve_lp",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from vppsim.optimizers.sa import SASettings, anneal_fleet
+from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import solve_exact
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, schedule_from_stored
 
@@ -37,7 +37,7 @@ def schedule_fleet(
 ) -> FleetSchedule:
     """Schedules of one VPP's prosumers under given prices, by ``method``.
 
-    ``"sa"``: simulated annealing (:func:`vppsim.optimizers.sa.anneal_fleet`, ``seed`` and
+    ``"sa"``: simulated annealing (:func:`vppsim.prosumers.anneal.anneal_fleet`, ``seed`` and
     ``settings`` apply); ``"milp"``: the exact MILP with flip-flop binaries; ``"lp"``: its
     relaxation (equal to the MILP where ``info["binaries_slack"]``). All methods split the
     fleet into chunks over ``workers`` processes (or the ``executor`` given).

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from vppsim import __version__
-from vppsim.market.game import GameOutcome, GameResult
-from vppsim.results import _round, result_folder
+from vppsim.market.game import GameResult
+from vppsim.market.outcome import GameOutcome
+from vppsim.results.folders import result_folder
+from vppsim.results.format import _round
 
 TABLE4_MODEL1 = {"VPP1": 4681.06, "VPP2": 4035.85, "VPP3": 4571.28, "total": 13288.20}
 TABLE4_MODEL2 = {"VPP1": 4892.83, "VPP2": 4251.40, "VPP3": 4435.56, "total": 13579.79,

@@ -1,28 +1,18 @@
-"""Scenario files: a pydantic schema, YAML loading and validation errors that name the field.
+"""The scenario schema: pydantic models of a scenario file, and the error that names the field.
 
-A scenario is one YAML file plus one CSV of daily profiles beside it. Loading validates the
-whole file before anything runs: schema (types, ranges, unknown fields), the agent catalogs
-it references, the profile columns it names (present, numeric, non-negative, right length)
-and the feeder buses it places agents on. Every problem is reported in one
-:class:`ScenarioError` whose message names the file, the field path and what was expected.
-
-Units are in the field names: kW, kWh, CNY, m/s, W/m2, degrees C, seconds, hours.
+Units are in the field names: kW, kWh, CNY, m/s, W/m2, degrees C, seconds, hours. This module
+imports nothing else from vppsim; loading, catalogs, profiles and the cross-checks against the
+registries are in :mod:`vppsim.scenario.loader`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
-import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from vppsim.paths import data_dir
 
 
 class ScenarioError(ValueError):
@@ -393,7 +383,7 @@ class VpoSpec(_Spec):
 
 
 class BalancingSpec(_Spec):
-    """Real-time balancing inside each VPP (``vppsim.agents.balancing``).
+    """Real-time balancing inside each VPP (``vppsim.allocation.realtime``).
 
     ``allocator``: ``ga-aco`` (paper 001's balanced allocation, the default), ``exact`` (the
     same problem as an LP, HiGHS), ``proportional`` (in proportion to headroom) or
@@ -558,38 +548,6 @@ class Scenario(_Spec):
         return self
 
 
-# ---------------------------------------------------------------- loading
-
-
-@dataclass(frozen=True)
-class LoadedScenario:
-    """A validated scenario with its source path and profile table.
-
-    The table has one row per step of a day (repeated every day) or of the whole horizon.
-    """
-
-    scenario: Scenario
-    path: Path
-    profiles: pd.DataFrame
-
-    def profile(self, column: str, n_steps: int | None = None) -> np.ndarray:
-        """Return ``column`` as a float array of ``n_steps`` values (a daily profile is tiled)."""
-        values = self.profiles[column].to_numpy(dtype=float)
-        n = self.scenario.n_steps if n_steps is None else n_steps
-        reps = math.ceil(n / len(values))
-        return np.tile(values, reps)[:n]
-
-    def with_overrides(self, **changes: Any) -> LoadedScenario:
-        """Return a copy whose scenario has the given top-level fields replaced, re-validated."""
-        data = self.scenario.model_dump()
-        data.update(changes)
-        try:
-            scenario = Scenario.model_validate(data)
-        except ValidationError as exc:
-            raise ScenarioError(self.path, _pydantic_problems(exc)) from None
-        return LoadedScenario(scenario=scenario, path=self.path, profiles=self.profiles)
-
-
 def _format_loc(loc: Iterable[Any]) -> str:
     out = ""
     for part in loc:
@@ -638,279 +596,3 @@ def _strip_tags(loc: list[Any]) -> list[Any]:
     return out
 
 
-def _resolve_catalogs(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
-    """Replace ``catalog: FILE/KEY`` in battery members with the catalog entry (inline keys win)."""
-    problems: list[tuple[str, str]] = []
-    vpps = raw.get("vpps")
-    if not isinstance(vpps, list):
-        return problems
-    for i, vpp in enumerate(vpps):
-        members = vpp.get("members") if isinstance(vpp, dict) else None
-        if not isinstance(members, list):
-            continue
-        for j, member in enumerate(members):
-            if not isinstance(member, dict) or "catalog" not in member:
-                continue
-            field = f"vpps[{i}].members[{j}].catalog"
-            ref = member.pop("catalog")
-            entry, error = _catalog_entry(str(ref), base_dir)
-            if error:
-                problems.append((field, error))
-                continue
-            merged = {**entry, **member}
-            merged.setdefault("source", f"catalog {ref}")
-            members[j] = merged
-    return problems
-
-
-def _catalog_entry(ref: str, base_dir: Path) -> tuple[dict[str, Any], str | None]:
-    if "/" not in ref:
-        return {}, f"expected 'CATALOG/ENTRY' (for example 'liu2025_batteries/VPP1'), got {ref!r}"
-    catalog, key = ref.rsplit("/", 1)
-    candidates = [base_dir / f"{catalog}.yaml", data_dir("agents") / f"{catalog}.yaml"]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        shipped = sorted(p.stem for p in data_dir("agents").glob("*.yaml"))
-        return {}, f"expected an agent catalog among {shipped}, got {catalog!r}"
-    with path.open(encoding="utf-8") as fh:
-        entries = (yaml.safe_load(fh) or {}).get("entries", {})
-    if key not in entries:
-        return {}, f"expected an entry of catalog {catalog!r} among {sorted(entries)}, got {key!r}"
-    return dict(entries[key]), None
-
-
-def _profile_columns(s: Scenario) -> list[tuple[str, str, bool]]:
-    """(field path, column, may_be_negative) for every profile column the scenario names."""
-    cols: list[tuple[str, str, bool]] = []
-    if s.feeder.background_load_profile:
-        cols.append(("feeder.background_load_profile", s.feeder.background_load_profile, False))
-    for i, vpp in enumerate(s.vpps):
-        for j, m in enumerate(vpp.members):
-            where = f"vpps[{i}].members[{j}]"
-            if isinstance(m, WindTurbineSpec):
-                cols.append((f"{where}.wind_speed", m.wind_speed, False))
-            elif isinstance(m, PVPlantSpec):
-                cols.append((f"{where}.irradiance", m.irradiance, False))
-                cols.append((f"{where}.temperature", m.temperature, True))
-            elif isinstance(m, LoadSpec | ControllableLoadSpec | ProsumerSpec):
-                cols.append((f"{where}.profile", m.profile, False))
-                if isinstance(m, ProsumerSpec) and m.pv is not None:
-                    cols.append((f"{where}.pv.irradiance", m.pv.irradiance, False))
-                    cols.append((f"{where}.pv.temperature", m.pv.temperature, True))
-    return cols
-
-
-def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[tuple[str, str]]]:
-    csv_path = (path.parent / s.profiles).resolve()
-    if not csv_path.is_file():
-        return None, [("profiles", f"expected an existing CSV file, got {str(csv_path)!r}")]
-    try:
-        table = pd.read_csv(csv_path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        return None, [("profiles", f"expected a readable CSV file ({csv_path}): {exc}")]
-    problems: list[tuple[str, str]] = []
-    allowed = {s.steps_per_day, s.n_steps}
-    if len(table) not in allowed:
-        expected = f"{s.steps_per_day} rows (one day of {s.step_h} h steps)"
-        if s.n_steps != s.steps_per_day:
-            expected += f" or {s.n_steps} rows (the whole horizon)"
-        problems.append(
-            ("profiles", f"expected {expected} in {csv_path.name}, got {len(table)}")
-        )
-    for field, column, may_be_negative in _profile_columns(s):
-        if column not in table.columns:
-            problems.append(
-                (field, f"expected a column of {csv_path.name} {list(table.columns)}, got {column!r}")
-            )
-            continue
-        values = pd.to_numeric(table[column], errors="coerce")
-        if values.isna().any():
-            row = int(values.isna().to_numpy().argmax())
-            bad = table[column].iloc[row]
-            # read_csv turns empty cells and 'n/a', 'NaN'... into NaN: say so, not "nan"
-            got = "an empty or missing value" if pd.isna(bad) else repr(bad)
-            problems.append(
-                (field, f"expected numbers in column {column!r}, got {got} "
-                        f"at row {row + 2} of {csv_path.name}")
-            )
-        elif not may_be_negative and (values < 0).any():
-            row = int((values < 0).to_numpy().argmax())
-            problems.append(
-                (field, f"expected non-negative values in column {column!r}, got "
-                        f"{values.iloc[row]} at row {row + 2} of {csv_path.name}")
-            )
-    return table, problems
-
-
-def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
-    from vppsim.grids import FeederError, load_feeder
-
-    try:
-        net = load_feeder(s.feeder.name, base_dir=path.parent)
-    except FeederError as exc:
-        return [("feeder.name", str(exc))]
-    buses = set(int(b) for b in net.bus.index)
-    lo, hi = min(buses), max(buses)
-    problems = []
-    if s.feeder.power_flow_backend != "pandapower":
-        from vppsim.grids import PowerFlow
-
-        try:
-            PowerFlow(net, backend=s.feeder.power_flow_backend)
-        except ValueError as exc:
-            problems.append(("feeder.power_flow_backend", f"expected a backend that supports "
-                             f"feeder {s.feeder.name!r}: {exc}"))
-    if s.vpo.battery_bus is not None and s.vpo.battery_bus not in buses:
-        problems.append(("vpo.battery_bus", f"expected a bus of feeder {s.feeder.name!r} "
-                                            f"({lo}..{hi}), got {s.vpo.battery_bus}"))
-    for i, vpp in enumerate(s.vpps):
-        if vpp.bus not in buses:
-            problems.append(
-                (f"vpps[{i}].bus", f"expected a bus of feeder {s.feeder.name!r} "
-                                   f"({lo}..{hi}), got {vpp.bus}")
-            )
-        for j, m in enumerate(vpp.members):
-            if isinstance(m, ProsumerFleetSpec):
-                for k, b in enumerate(m.buses or []):
-                    if b not in buses:
-                        problems.append(
-                            (f"vpps[{i}].members[{j}].buses[{k}]",
-                             f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {b}")
-                        )
-            elif m.bus is not None and m.bus not in buses:
-                problems.append(
-                    (f"vpps[{i}].members[{j}].bus",
-                     f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {m.bus}")
-                )
-    return problems
-
-
-def _check_prosumer_fleets(s: Scenario) -> list[tuple[str, str]]:
-    """A prosumer fleet is alone in its VPP, which has no exchange or costs; no game pricing."""
-    problems: list[tuple[str, str]] = []
-    fleet_vpps = []
-    for i, vpp in enumerate(s.vpps):
-        kinds = [m.kind for m in vpp.members]
-        if "prosumer_fleet" not in kinds:
-            continue
-        fleet_vpps.append(vpp.name)
-        if len(kinds) > 1:
-            problems.append(
-                (f"vpps[{i}].members", "expected a prosumer_fleet alone in its VPP (a VPP of "
-                 f"prosumers holds nothing else), got {len(kinds)} members of kinds {kinds}")
-            )
-        for f, why in (("exchange", "each prosumer's own import/export limits apply"),
-                       ("costs", "the prosumers' own prices and battery costs apply")):
-            if getattr(vpp, f) is not None:
-                problems.append(
-                    (f"vpps[{i}].{f}", f"expected no {f} for a VPP holding a prosumer_fleet ({why})")
-                )
-    from vppsim.market.pricing import PRICE_POLICIES
-
-    known = s.market.price_policy in PRICE_POLICIES  # an unknown one is reported on its own
-    if fleet_vpps and known and s.market.price_policy != "passthrough":
-        problems.append(
-            ("market.price_policy",
-             f"expected 'passthrough' when a VPP holds a prosumer_fleet ({', '.join(fleet_vpps)}): "
-             "the game's lower level is an LP of each VPP's members, got "
-             f"{s.market.price_policy!r}")
-        )
-    return problems
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = (_deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
-                  else v)
-    return out
-
-
-def _resolve_extends(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """``extends: BASE.yaml`` (relative to this file): this file's fields on top of the base's.
-
-    Mappings merge key by key; lists (``vpps``, ``assumptions``) and scalars replace the base's.
-    Relative paths in the result (``profiles``, catalogs) are read relative to the extending
-    file, so keep both files in one folder or give the path anew.
-    """
-    ref = raw.pop("extends", None)
-    if ref is None:
-        return raw
-    if not isinstance(ref, str):
-        raise ScenarioError(path, [("extends", "expected the path of a base scenario YAML file")])
-    base_path = (path.parent / ref).resolve()
-    if base_path in seen:
-        raise ScenarioError(path, [("extends", f"expected no cycle, {ref} extends this file")])
-    if not base_path.is_file():
-        raise ScenarioError(path, [("extends", f"expected an existing YAML file, got {ref!r}")])
-    try:
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(base_path, [("(file)", f"expected valid YAML: {exc}")]) from None
-    if not isinstance(base, dict):
-        raise ScenarioError(base_path, [("(top level)", "expected a mapping of scenario fields")])
-    base = _resolve_extends(base, base_path, seen + (base_path,))
-    return _deep_merge(base, raw)
-
-
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Load and fully validate a scenario YAML file.
-
-    Raises
-    ------
-    ScenarioError
-        With every problem found, each naming the file, the field path and what was expected.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(path, [("(file)", "expected an existing scenario YAML file")])
-    try:
-        with path.open(encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(path, [("(file)", f"expected valid YAML: {exc}")]) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(path, [("(top level)", "expected a mapping of scenario fields")])
-    raw = _resolve_extends(raw, path, seen=(path.resolve(),))
-
-    problems = _resolve_catalogs(raw, path.parent)
-    try:
-        scenario = Scenario.model_validate(raw)
-    except ValidationError as exc:
-        # fields that a failed catalog reference would have supplied are not missing on their own
-        failed = tuple(f.removesuffix("catalog") for f, _ in problems)
-        rest = [(f, w) for f, w in _pydantic_problems(exc)
-                if not (w == "Field required" and f.startswith(failed))]
-        raise ScenarioError(path, problems + rest) from None
-    if problems:
-        raise ScenarioError(path, problems)
-
-    from vppsim.market.pricing import PRICE_POLICIES
-
-    if scenario.market.price_policy not in PRICE_POLICIES:
-        problems.append(
-            ("market.price_policy",
-             f"expected one of {sorted(PRICE_POLICIES)}, got {scenario.market.price_policy!r}")
-        )
-    from vppsim.agents.balancing import ALLOCATORS
-
-    if scenario.balancing.allocator not in ALLOCATORS:
-        problems.append(
-            ("balancing.allocator",
-             f"expected one of {sorted(ALLOCATORS)}, got {scenario.balancing.allocator!r}")
-        )
-    problems += _check_prosumer_fleets(scenario)
-    vpp_names = {v.name for v in scenario.vpps}
-    for key in scenario.communication.links:
-        if key not in vpp_names:
-            problems.append(
-                (f"communication.links.{key}", f"expected a VPP name {sorted(vpp_names)}")
-            )
-    profiles, profile_problems = _check_profiles(scenario, path)
-    problems += profile_problems
-    problems += _check_buses(scenario, path)
-    if problems:
-        raise ScenarioError(path, problems)
-    assert profiles is not None
-    return LoadedScenario(scenario=scenario, path=path.resolve(), profiles=profiles)

@@ -1,19 +1,10 @@
-"""Result folders: ``summary.json``, ``timeseries.parquet``, ``report.md`` and ``figures/*.png``.
-
-A run writes into ``<out>.incomplete/`` and renames it to ``<out>`` only when everything is
-written, so a folder without that suffix is always complete. If a step fails, what was
-already written stays in the ``.incomplete`` folder together with ``error.txt``.
-"""
+"""The result folder of one run: ``summary.json``, ``timeseries.parquet``, ``report.md``, ``figures/*.png``."""
 
 from __future__ import annotations
 
 import json
-import math
-import shutil
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +12,8 @@ import numpy as np
 import pandas as pd
 
 from vppsim import __version__
-
-INCOMPLETE_SUFFIX = ".incomplete"
-
-
-def default_out_dir(scenario_name: str, base: Path | None = None) -> Path:
-    """``results/<scenario>-<timestamp>`` under ``base`` (default: the working directory)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return (base or Path.cwd()) / "results" / f"{scenario_name}-{stamp}"
-
-
-def _round(x: Any) -> Any:
-    if isinstance(x, float | np.floating):
-        x = float(x)
-        return None if math.isnan(x) else x
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, dict):
-        return {k: _round(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_round(v) for v in x]
-    return x
+from vppsim.results.folders import INCOMPLETE_SUFFIX, result_folder
+from vppsim.results.format import _round
 
 
 def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
@@ -227,27 +197,6 @@ def _iterations(model: Any) -> int | None:
     return int(sum(its)) if its else None
 
 
-@contextmanager
-def result_folder(out: Path) -> Iterator[Path]:
-    """Yield ``out.incomplete`` to write into; rename it to ``out`` only if the block succeeds.
-
-    On failure the folder keeps what was written plus ``error.txt``, and the error propagates.
-    """
-    out = Path(out)
-    work = out.with_name(out.name + INCOMPLETE_SUFFIX)
-    if out.exists():
-        raise FileExistsError(f"{out} exists; choose another --out or remove it")
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    try:
-        yield work
-    except BaseException:
-        (work / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        raise
-    work.rename(out)
-
-
 def write_results(
     model: Any,
     out: Path,
@@ -267,11 +216,11 @@ def write_results(
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         figure_files: list[str] = []
         if figures:
-            from vppsim.figures import make_figures
+            from vppsim.results.figures import make_figures
 
             figure_files = make_figures(ts, work / "figures", model.step_h)
             if prosumers is not None:
-                from vppsim.figures import make_prosumer_figures
+                from vppsim.results.figures import make_prosumer_figures
 
                 figure_files += make_prosumer_figures(prosumers, ts, work / "figures", model.step_h)
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")

@@ -1,7 +1,7 @@
 """``vppsim allocate CASE --demand MW --runs 14 [--seed S]``: paper 001's allocation table.
 
 Wired into ``vppsim/cli.py`` with :func:`add_parser` and :func:`run`. Bad input raises
-:class:`vppsim.scenario.ScenarioError` (``file: field: expected``; exit code 2 there).
+:class:`vppsim.scenario.schema.ScenarioError` (``file: field: expected``; exit code 2 there).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from vppsim.allocation.exact import solve_exact
 from vppsim.allocation.problem import proportional
 from vppsim.allocation.scenario import AllocationCase, load_allocation_case
 from vppsim.optimizers.gaaco import GaAcoSettings, ga_aco
-from vppsim.scenario import ScenarioError
+from vppsim.scenario.schema import ScenarioError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 A scenario with a ``sensitivity:`` section (e.g. ``scenarios/sensitivity_001.yaml``, paper
 001's Table 5) lists cases, each a complete ``forecast_error`` model. Every case runs as an
-ordinary, resumable Monte Carlo batch (:func:`vppsim.batch.run_montecarlo`) in
+ordinary, resumable Monte Carlo batch (:func:`vppsim.montecarlo.run.run_montecarlo`) in
 ``OUT/<case>/`` on one shared Dask client, and the grid's table compares per case:
 
 - ``deviation_pct``: mean and standard deviation over the samples of the allocation
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vppsim.scenario import LoadedScenario
+from vppsim.scenario.loader import LoadedScenario
 
 COLUMNS = (
     "case", "samples", "errors",
@@ -48,9 +48,9 @@ def run_grid(loaded: LoadedScenario, n_samples: int, out: str | Path, seed: int 
     Each case is resumable on its own (its folder's manifest holds its forecast-error model);
     a re-run computes only what is missing. One Dask client (a ``LocalCluster`` unless
     ``scheduler`` is given) serves all cases. ``allocation_gap``: also solve every step's
-    exact LP (see :func:`vppsim.batch.run_montecarlo`).
+    exact LP (see :func:`vppsim.montecarlo.run.run_montecarlo`).
     """
-    from vppsim.batch import _open_client, run_montecarlo
+    from vppsim.montecarlo.run import _open_client, run_montecarlo
 
     spec = loaded.scenario.sensitivity
     if spec is None:
@@ -126,8 +126,8 @@ def single_problem_ms(loaded: LoadedScenario, seed: int | None, n_problems: int 
     search: something to re-allocate over at least two resources with headroom), each solved
     by a separate allocator call.
     """
-    from vppsim.batch import clear_day_ahead, sample_seeds
     from vppsim.model import VPPModel
+    from vppsim.montecarlo.run import clear_day_ahead, sample_seeds
 
     base = loaded.scenario.seed if seed is None else seed
     cleared = clear_day_ahead(loaded, base)

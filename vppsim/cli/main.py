@@ -12,7 +12,8 @@ from pathlib import Path
 
 from vppsim import __version__
 from vppsim.paths import default_scenario_path
-from vppsim.scenario import ScenarioError, load_scenario
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import ScenarioError
 
 EXIT_BAD_INPUT = 2
 
@@ -80,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                     "case in OUT/<case>/) and print the grid's table beside the paper's")
     mc.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
-    from vppsim.allocation import cli as allocation_cli
+    from vppsim.cli import allocate as allocation_cli
 
     allocation_cli.add_parser(sub)
     sub.add_parser("feeders", help="list the named feeders")
@@ -88,10 +89,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _game(args: argparse.Namespace) -> int:
-    from vppsim.game_report import write_game_results
     from vppsim.market.game import solve_game
     from vppsim.model import VPPModel
-    from vppsim.results import default_out_dir
+    from vppsim.results.folders import default_out_dir
+    from vppsim.results.game import write_game_results
 
     loaded = load_scenario(args.scenario or default_scenario_path())
     s = loaded.scenario
@@ -147,7 +148,8 @@ def _game(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from vppsim.model import VPPModel
-    from vppsim.results import default_out_dir, save_partial, write_results
+    from vppsim.results.folders import default_out_dir
+    from vppsim.results.run import save_partial, write_results
 
     t0 = time.perf_counter()
     path = args.scenario or default_scenario_path()
@@ -196,7 +198,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _montecarlo(args: argparse.Namespace) -> int:
-    from vppsim.batch import ManifestMismatchError, run_montecarlo
+    from vppsim.montecarlo.run import run_montecarlo
+    from vppsim.montecarlo.store import ManifestMismatchError
 
     t0 = time.perf_counter()
     for opt, value, low in (("--samples", args.samples, 1), ("--workers", args.workers, 1),
@@ -234,7 +237,7 @@ def _montecarlo(args: argparse.Namespace) -> int:
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.grid:
-            from vppsim.sensitivity import render, run_grid
+            from vppsim.montecarlo.sensitivity import render, run_grid
 
             table = run_grid(loaded, args.samples, out, seed=seed, workers=args.workers,
                              scheduler=args.scheduler, progress=not args.quiet,
@@ -296,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "montecarlo":
             return _montecarlo(args)
         if args.command == "allocate":
-            from vppsim.allocation import cli as allocation_cli
+            from vppsim.cli import allocate as allocation_cli
 
             return allocation_cli.run(args)
         if args.command == "validate":

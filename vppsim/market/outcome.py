@@ -1,0 +1,248 @@
+"""A day's market outcome at given prices: the VPPs' best responses, ties broken for the VPO.
+
+Used by the game (:mod:`vppsim.market.game`) and its exact reference (:mod:`vppsim.market.mpec`):
+the optimistic tie-breaking LP over the VPPs' optimal faces, the outcome at a price pair, and
+the VPO's profit (paper 004 eq. 9-10, DESIGN.md signs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
+from vppsim.market.vpo_storage import StorageResponse, VpoStorageData, add_storage_block, storage_response
+from vppsim.optimizers.highs import INF, LinearProgram, solve_lp
+
+
+def vpo_profit_cny(
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    buy_total_kw: np.ndarray,
+    sell_total_kw: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    dt_h: float,
+) -> np.ndarray:
+    """VPO profit (paper 004 eq. 9-10, DESIGN signs); arrays may carry a leading batch axis."""
+    net_export = sell_total_kw - buy_total_kw  # x - m
+    x = np.maximum(net_export, 0.0)
+    m = np.maximum(-net_export, 0.0)
+    per_t = c_sell * buy_total_kw - c_buy * sell_total_kw + pi_exp * x - pi_imp * m
+    return dt_h * per_t.sum(axis=-1)
+
+
+@dataclass
+class GameOutcome:
+    """Prices, the VPPs' best responses, and the resulting costs (all exact)."""
+
+    c_sell_cny_per_kwh: np.ndarray
+    c_buy_cny_per_kwh: np.ndarray
+    schedules: list
+    vpp_cost_cny: dict[str, float]
+    vpo_profit_cny: float
+    storage: StorageResponse | None = None  # the VPO's own battery, if it has one
+
+    @property
+    def total_vpp_cost_cny(self) -> float:
+        """Sum of the VPPs' costs."""
+        return float(sum(self.vpp_cost_cny.values()))
+
+    @property
+    def system_cost_cny(self) -> float:
+        """Sum of VPP costs minus VPO profit (the paper's fitness)."""
+        return self.total_vpp_cost_cny - self.vpo_profit_cny
+
+    def objective_value(self, objective: str) -> float:
+        """The outcome's value of ``objective`` in its own terms (cost or profit)."""
+        return self.system_cost_cny if objective == "system_cost" else self.vpo_profit_cny
+
+
+def optimistic_lp(
+    vpps: Sequence[VppDayAheadData],
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    cost_tol_cny: float = 1e-6,
+    storage: VpoStorageData | None = None,
+) -> tuple[LinearProgram, list, list[np.ndarray], list]:
+    """The joint LP over the VPPs' optimal faces that maximizes the VPO's profit.
+
+    Each VPP is solved alone for its optimal cost ``F_i``; the LP keeps every VPP's schedule
+    within ``F_i + cost_tol_cny`` and minimizes ``-Pi`` (the VPO's storage, if any, included).
+    Returns the LP, each VPP's LP block, its columns in the joint LP, and the plain answers.
+    """
+    from vppsim.market.lower_level import solve_vpp_day_ahead
+    from vppsim.optimizers.highs import LpBuilder
+
+    T, dt = vpps[0].n_periods, vpps[0].dt_h
+    c_sell, c_buy = np.asarray(c_sell, float), np.asarray(c_buy, float)
+    b = LpBuilder()
+    blocks, cols = [], []
+    sums_g: list[list[int]] = [[] for _ in range(T)]
+    sums_e: list[list[int]] = [[] for _ in range(T)]
+    best = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
+    for i, d in enumerate(vpps):
+        lp = build_vpp_lp(d, c_sell, c_buy)
+        trade = np.zeros(lp.a.shape[1])
+        trade[lp.names["g"]] = -dt * c_sell
+        trade[lp.names["e"]] = dt * c_buy
+        x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
+        b.add_rows_from(lp, x)
+        nz = np.flatnonzero(lp.c)
+        b.add_row(x[nz], lp.c[nz], -INF, best[i].cost_cny - lp.offset + cost_tol_cny)
+        for t in range(T):
+            sums_g[t].append(int(x[lp.names["g"][t]]))
+            sums_e[t].append(int(x[lp.names["e"][t]]))
+        blocks.append(lp)
+        cols.append(x)
+    xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float))
+    mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float))
+    st_ch = st_dis = None
+    if storage is not None:
+        st_ch, st_dis, _ = add_storage_block(b, storage, T, dt)
+    for t in range(T):  # E - G + dis_o - ch_o - x + m = 0
+        extra_c, extra_v = [], []
+        if st_ch is not None and st_dis is not None:
+            extra_c, extra_v = [int(st_dis[t]), int(st_ch[t])], [1.0, -1.0]
+        b.add_row(
+            sums_e[t] + sums_g[t] + [int(xg[t]), int(mg[t])] + extra_c,
+            [1.0] * len(sums_e[t]) + [-1.0] * len(sums_g[t]) + [-1.0, 1.0] + extra_v,
+            0.0,
+            0.0,
+        )
+    return b.build(), blocks, cols, best
+
+
+def optimistic_schedules(
+    vpps: Sequence[VppDayAheadData],
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    cost_tol_cny: float = 1e-6,
+    storage: VpoStorageData | None = None,
+) -> list:
+    """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
+
+    Solves :func:`optimistic_lp`. On the optimal faces the VPP costs are fixed, so the same LP
+    also minimizes the system cost. Returns one :class:`VppSchedule` per VPP (a tie-broken
+    schedule that would charge and discharge at once is replaced by the plain answer).
+    """
+    from vppsim.market.lower_level import _schedule_from, vpp_cost_terms
+
+    lp_all, blocks, cols, best = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)
+    sol = solve_lp(lp_all)
+    if not sol.optimal or sol.x is None:
+        return best  # fall back to the plain best responses
+    out = []
+    for d, lp, x, plain in zip(vpps, blocks, cols, best, strict=True):
+        s = _schedule_from(d, lp, sol.x[x], "optimistic", float(lp.c @ sol.x[x] + lp.offset), used_milp=False)
+        # the cost tolerance admits buying and selling a few W at once: net them out (this
+        # only lowers the cost by W_b * overlap); a real flip-flop keeps the plain answer
+        overlap = np.minimum(s.buy_kw, s.sell_kw)
+        if overlap.max(initial=0.0) <= 1e-3:
+            s.buy_kw, s.sell_kw = s.buy_kw - overlap, s.sell_kw - overlap
+        both_bat = s.charge_kw.size and np.minimum(s.charge_kw, s.discharge_kw).max() > 1e-6
+        if np.minimum(s.buy_kw, s.sell_kw).max(initial=0.0) > 1e-6 or both_bat:
+            s = plain
+        s.cost_terms_cny = vpp_cost_terms(d, s, c_sell, c_buy)
+        s.cost_cny = s.cost_terms_cny["total"]
+        out.append(s)
+    return out
+
+
+def outcome_at(
+    vpps: Sequence[VppDayAheadData],
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    optimistic: bool = True,
+    storage: VpoStorageData | None = None,
+) -> GameOutcome:
+    """Every VPP's best response and the VPO's profit at the given prices.
+
+    ``optimistic``: ties among a VPP's optimal schedules are broken in the VPO's favour
+    (:func:`optimistic_schedules`); otherwise each VPP's own fresh HiGHS answer is used.
+    """
+    from vppsim.market.lower_level import solve_vpp_day_ahead
+
+    if optimistic:
+        schedules = optimistic_schedules(vpps, c_sell, c_buy, pi_imp, pi_exp, storage=storage)
+    else:
+        schedules = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
+    g = np.sum([s.buy_kw for s in schedules], axis=0)
+    e = np.sum([s.sell_kw for s in schedules], axis=0)
+    dt = vpps[0].dt_h
+    response = None
+    if storage is None:
+        profit = float(vpo_profit_cny(c_sell, c_buy, g, e, pi_imp, pi_exp, dt))
+    else:
+        response = storage_response(storage, e - g, pi_imp, pi_exp, dt)
+        profit = float(dt * np.sum(c_sell * g - c_buy * e)) + response.grid_value_cny
+    return GameOutcome(
+        c_sell_cny_per_kwh=np.asarray(c_sell, float),
+        c_buy_cny_per_kwh=np.asarray(c_buy, float),
+        schedules=schedules,
+        vpp_cost_cny={d.name: float(s.cost_cny) for d, s in zip(vpps, schedules, strict=True)},
+        vpo_profit_cny=profit,
+        storage=response,
+    )
+
+
+def _check_storage(storage: VpoStorageData) -> None:
+    p = storage.params
+    lo, hi = p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
+    if not lo - 1e-9 <= storage.soc_start_kwh <= hi + 1e-9:
+        raise ValueError(f"VPO storage: soc_start_kwh={storage.soc_start_kwh} outside [{lo}, {hi}]")
+    if storage.cost_cny_per_kwh < 0.0:
+        raise ValueError("VPO storage: expected cost_cny_per_kwh >= 0")
+
+
+def optimistic_profit(
+    vpps: Sequence[VppDayAheadData],
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    pi_imp: np.ndarray,
+    pi_exp: np.ndarray,
+    cost_tol_cny: float = 1e-6,
+    storage: VpoStorageData | None = None,
+) -> float:
+    """The leader's profit at fixed prices with the followers' ties broken in its favour, CNY.
+
+    Every VPP is first solved alone (:func:`solve_vpp_day_ahead`, optimal cost ``F_i``); then one
+    joint LP maximizes ``Pi`` over all schedules whose cost is at most ``F_i + cost_tol_cny``
+    (the VPPs' optimal faces). This is the upper level's value at these prices in the optimistic
+    bilevel sense; at the MPEC's prices it equals the MPEC objective, independently of the KKT
+    reformulation.
+
+    Parameters
+    ----------
+    vpps : sequence of VppDayAheadData
+        The followers (same periods and period length).
+    c_sell, c_buy : np.ndarray
+        Internal prices per period, CNY/kWh.
+    pi_imp, pi_exp : np.ndarray
+        Grid tariff per period, CNY/kWh.
+    cost_tol_cny : float
+        Slack on each VPP's optimal cost, CNY.
+    storage : VpoStorageData, optional
+        The VPO's battery; its schedule is optimized in the same LP.
+
+    Returns
+    -------
+    float
+        The optimistic ``Pi``, CNY.
+    """
+
+    if storage is not None:
+        _check_storage(storage)
+    lp, *_ = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)
+    sol = solve_lp(lp)
+    if not sol.optimal:
+        raise RuntimeError(f"optimistic re-solve failed ({sol.status})")
+    return -sol.objective

@@ -1,0 +1,1 @@
+"""Monte Carlo over forecast uncertainty on Dask: run, chunk, store, report; sensitivity grids."""

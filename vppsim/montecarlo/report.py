@@ -1,0 +1,133 @@
+"""Statistics and the summary of a finished Monte Carlo batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vppsim import __version__
+from vppsim.montecarlo.store import _write_parquet, _write_text
+from vppsim.montecarlo.tables import KPI_SCALARS, STEPS_SCHEMA, _kpi_schema, kpi_columns
+from vppsim.results.montecarlo import make_figures, render_report
+from vppsim.scenario.loader import LoadedScenario
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+@dataclass
+class MonteCarloResult:
+    """The outcome of :func:`run_montecarlo`.
+
+    ``kpis`` / ``steps`` hold every sample written so far (all ``n_samples`` when
+    ``complete``), sorted by sample; ``computed_samples`` are the samples this call computed
+    (a resumed batch computes only the missing ones); ``paths`` name the files written.
+    """
+
+    out: Path
+    kpis: pd.DataFrame
+    steps: pd.DataFrame
+    n_samples: int
+    computed_samples: list[int]
+    complete: bool
+    summary: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def n_errors(self) -> int:
+        """Samples that raised (their ``error`` column is set)."""
+        return int(self.kpis["error"].notna().sum()) if len(self.kpis) else 0
+
+
+
+
+def _stats(values: pd.Series) -> dict[str, Any]:
+    v = values.to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"n": 0, "mean": None, "std": None, "min": None, "p5": None, "p50": None,
+                "p95": None, "max": None}
+    q = np.quantile(v, QUANTILES)
+    return {"n": int(v.size), "mean": float(v.mean()),
+            "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "min": float(v.min()),
+            "p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2]), "max": float(v.max())}
+
+
+def step_quantiles(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per (agent, quantity, step): mean and the 5/50/95 % quantiles over the samples."""
+    cols = ["agent", "quantity", "step"]
+    if steps.empty:
+        return pd.DataFrame(columns=cols + ["n", "mean", "p5", "p50", "p95"])
+    g = steps.groupby(cols, sort=True)["value"]
+    out = g.agg(n="count", mean="mean")
+    for q in QUANTILES:
+        out[f"p{round(q * 100)}"] = g.quantile(q)
+    return out.reset_index()
+
+
+def _finish(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str, Any],
+            wall: dict[str, float], worker_compute_s: float, failed_chunks: list[str],
+            t_start: float, worker_phase_s: dict[str, float] | None = None) -> None:
+    t0 = time.perf_counter()
+    out = result.out
+    kpis, steps = result.kpis, result.steps
+    vpp_names = [v.name for v in loaded.scenario.vpps]
+    paths = {"kpis": out / "kpis.parquet", "steps": out / "steps.parquet",
+             "step_quantiles": out / "step_quantiles.parquet", "summary": out / "summary.json",
+             "report": out / "report.md", "figures": out / "figures"}
+    _write_parquet(kpis, paths["kpis"], _kpi_schema(vpp_names))
+    _write_parquet(steps, paths["steps"], STEPS_SCHEMA)
+    quant = step_quantiles(steps)
+    tmp = paths["step_quantiles"].with_name("step_quantiles.parquet.tmp")
+    quant.to_parquet(tmp, index=False)
+    os.replace(tmp, paths["step_quantiles"])
+    ok = kpis[kpis["error"].isna()]
+    errors = kpis[kpis["error"].notna()]
+    figure_files = make_figures(ok, quant, paths["figures"], loaded.scenario.step_h)
+    n_computed = len(result.computed_samples)
+    wall["writing"] += time.perf_counter() - t0
+    wall["total"] = time.perf_counter() - t_start
+    summary = {
+        "kind": "vppsim-montecarlo",
+        "scenario": loaded.scenario.name,
+        "scenario_file": str(loaded.path),
+        "vppsim_version": __version__,
+        "seed": manifest["seed"],
+        "seeds": manifest["seeds"],
+        "n_samples": result.n_samples,
+        "n_ok": len(ok),
+        "n_errors": len(errors),
+        "errors": [{"sample": int(r.sample), "seed": int(r.seed), "error": r.error}
+                   for r in errors.head(50).itertuples()],
+        "days": loaded.scenario.days,
+        "step_h": loaded.scenario.step_h,
+        "price_policy": loaded.scenario.market.price_policy,
+        "power_flow_backend": manifest["power_flow_backend"],
+        "computed_this_run": n_computed,
+        "resumed": n_computed < result.n_samples,
+        "failed_chunks": failed_chunks,
+        "wall_time_s": dict(wall),
+        "samples_per_s": (n_computed / (wall["samples"] + wall["writing"])
+                          if n_computed and wall["samples"] + wall["writing"] > 0 else None),
+        "worker_s_per_sample": worker_compute_s / n_computed if n_computed else None,
+        # worker time per sample by phase (build, realize, realtime = the VPPs' inputs and
+        # outcomes, allocation = the batched allocator, settlement, power_flow, accounting,
+        # kpis = summary and per-step series); wall-clock, not part of the reproducible tables
+        "worker_phase_ms_per_sample": ({k: v * 1e3 / n_computed
+                                        for k, v in (worker_phase_s or {}).items()}
+                                       if n_computed else None),
+        "kpis": {c: _stats(ok[c]) for c in kpi_columns(vpp_names)[2:-1]},
+        "kpi_table_layout": "one row per sample: sample, seed, cost_cny__<VPP>, "
+                            + ", ".join(KPI_SCALARS) + ", error",
+        "figures": [Path(f).name for f in figure_files],
+    }
+    _write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
+    _write_text(paths["report"], render_report(summary, figure_files))
+    result.summary = summary
+    result.paths = paths

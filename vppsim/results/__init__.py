@@ -1,0 +1,1 @@
+"""Result folders of runs, games and Monte Carlo batches: tables, summaries, reports, figures."""

@@ -1,0 +1,193 @@
+"""report.md and figures of a Monte Carlo batch."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _unit(col: str) -> str:
+    for suffix, unit in (("_cny", "CNY"), ("_kwh", "kWh"), ("_kw", "kW"), ("_pu", "pu"),
+                         ("_pct", "%"), ("_steps", "steps")):
+        if col.endswith(suffix) or f"{suffix}__" in col:
+            return unit
+    return "share" if col == "renewable_utilization" else ""
+
+
+def _fmt(x: Any, col: str = "") -> str:
+    if x is None:
+        return "n/a"
+    if col.endswith("_pu") or col == "renewable_utilization":
+        return f"{x:.4f}"
+    return f"{x:,.2f}"
+
+
+def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
+    """``report.md`` of a Monte Carlo batch: the KPI quantile table, errors, timings, figures."""
+    s = summary
+    w = s["wall_time_s"]
+    lines = [
+        f"# {s['scenario']}: Monte Carlo report",
+        "",
+        f"vppsim {s['vppsim_version']}: {s['n_samples']} samples of one day "
+        f"({s['step_h']} h steps), base seed {s['seed']}, power flow `{s['power_flow_backend']}`, "
+        f"price policy `{s['price_policy']}`. {s['n_ok']} samples ran, {s['n_errors']} raised.",
+        "",
+        "The day-ahead market (internal prices, committed schedules) is cleared once from the "
+        "forecasts and shared by every sample; each sample draws its own wind, PV and load "
+        f"forecast errors (model seed `{s['seeds']}`) and runs real-time balancing, "
+        "imbalance settlement and the AC power flow. The day-ahead prices are therefore the "
+        "same in every sample (a zero-width band in the price fan chart); the spread is in "
+        "the real-time quantities.",
+        "",
+        "## KPIs over the samples",
+        "",
+        "| KPI | unit | mean | std | 5 % | 50 % | 95 % | n |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for col, st in s["kpis"].items():
+        lines.append(f"| {col} | {_unit(col)} | {_fmt(st['mean'], col)} | {_fmt(st['std'], col)} "
+                     f"| {_fmt(st['p5'], col)} | {_fmt(st['p50'], col)} | "
+                     f"{_fmt(st['p95'], col)} | {st['n']} |")
+    lines += [
+        "",
+        "`cost_cny__<VPP>`: a VPP's realized cost (paper 004 eq. 4-6 on the realized schedule plus "
+        "imbalance settlement); system cost = total VPP cost - VPO profit; n/a: the quantity is "
+        "not defined on this feeder (e.g. line loading without line ratings). Quantiles are "
+        "numpy's linear interpolation over the samples that ran.",
+        "",
+        "## Errors",
+        "",
+    ]
+    if s["n_errors"]:
+        lines += ["| sample | seed | error |", "|---:|---:|---|"]
+        lines += [f"| {e['sample']} | {e['seed']} | {e['error']} |" for e in s["errors"]]
+        if s["n_errors"] > len(s["errors"]):
+            lines.append(f"\n... {s['n_errors'] - len(s['errors'])} more in kpis.parquet")
+    else:
+        lines.append("No sample raised.")
+    if s["failed_chunks"]:
+        lines += ["", "Chunks lost to the cluster in this run (recomputed by a re-run):"]
+        lines += [f"- {c}" for c in s["failed_chunks"]]
+    lines += [
+        "",
+        "## Wall time (this invocation)",
+        "",
+        "| phase | s |",
+        "|---|---:|",
+    ]
+    lines += [f"| {k} | {v:.2f} |" for k, v in w.items()]
+    lines += [
+        "",
+        f"{s['computed_this_run']} samples computed in this invocation"
+        + (f" ({s['samples_per_s']:.1f} samples/s)" if s["samples_per_s"] else "")
+        + ("; the others came from an earlier, interrupted run." if s["resumed"] else "."),
+        "",
+    ]
+    if figure_files:
+        lines += ["## Figures", ""]
+        lines += [f"![{Path(f).stem}](figures/{Path(f).name})" for f in figure_files]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: float
+                 ) -> list[str]:
+    """KPI histograms and box plots, fan charts of price, SoC and voltage; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = folder / f"{name}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        files.append(str(path))
+
+    cols = [c for c in kpis.columns[2:-1] if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
+    if cols:
+        ncol = 4
+        nrow = math.ceil(len(cols) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+        for ax, c in zip(axes.flat, cols, strict=False):
+            v = kpis[c].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            ax.hist(v, bins=min(30, max(5, int(np.sqrt(v.size)))), color="tab:blue", alpha=0.8)
+            ax.axvline(float(np.median(v)), color="k", lw=1)
+            ax.set_title(c, fontsize=8)
+            ax.tick_params(labelsize=7)
+        for ax in list(axes.flat)[len(cols):]:
+            ax.axis("off")
+        save(fig, "kpi_histograms")
+
+        # one axis per scale: the VPP costs side by side, then one KPI per axis
+        cost_cols = [c for c in cols if c.startswith("cost_cny__")]
+        box_groups = [("VPP cost (CNY)", cost_cols)] if cost_cols else []
+        box_groups += [(c, [c]) for c in ("vpo_profit_cny", "system_cost_cny", "imbalance_kwh",
+                                          "network_losses_kwh", "min_voltage_pu") if c in cols]
+        widths = [max(1.0, 0.7 * len(cs)) for _, cs in box_groups]
+        fig, axes = plt.subplots(1, len(box_groups), figsize=(1.9 * sum(widths) + 1, 3.4),
+                                 squeeze=False, gridspec_kw={"width_ratios": widths})
+        for ax, (title, cs) in zip(axes.flat, box_groups, strict=True):
+            data = [kpis[c].dropna().to_numpy(dtype=float) for c in cs]
+            ax.boxplot(data, whis=(5, 95), showfliers=True, flierprops={"markersize": 2})
+            ax.set_xticks(range(1, len(cs) + 1),
+                          [c.replace("cost_cny__", "") if len(cs) > 1 else "" for c in cs],
+                          fontsize=7)
+            ax.set_title(title, fontsize=8)
+            ax.tick_params(labelsize=7)
+        fig.suptitle("KPI box plots (box: quartiles, whiskers: 5-95 %)", fontsize=9)
+        save(fig, "kpi_boxplots")
+
+    def fan(ax: Any, q: pd.DataFrame, label: str, color: str) -> None:
+        q = q.sort_values("step")
+        t = np.append(q["step"].to_numpy(), q["step"].iloc[-1] + 1) * step_h
+
+        def ext(col: str) -> np.ndarray:
+            v = q[col].to_numpy(dtype=float)
+            return np.append(v, v[-1])
+
+        ax.fill_between(t, ext("p5"), ext("p95"), color=color, alpha=0.25, step="post",
+                        label=f"{label} 5-95 %")
+        ax.step(t, ext("p50"), where="post", color=color, lw=1.5, label=f"{label} median")
+
+    def panel(name: str, series: list[tuple[str, str, str]], ylabel: str,
+              separate: bool = False) -> None:
+        present = [(a, qn, lbl) for a, qn, lbl in series
+                   if ((quant["agent"] == a) & (quant["quantity"] == qn)).any()]
+        if not present:
+            return
+        n_ax = len(present) if separate else 1
+        fig, axes = plt.subplots(n_ax, 1, figsize=(8, 2.6 * n_ax + 1.0), squeeze=False,
+                                 sharex=True)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for k, (a, qn, lbl) in enumerate(present):
+            ax = axes[k, 0] if separate else axes[0, 0]
+            fan(ax, quant[(quant["agent"] == a) & (quant["quantity"] == qn)], lbl,
+                colors[k % len(colors)])
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=7, ncol=2)
+        axes[-1, 0].set_xlabel("hour")
+        save(fig, name)
+
+    if not quant.empty:
+        vpo = quant.loc[quant["quantity"] == "c_sell_cny_per_kwh", "agent"]
+        vpo_name = str(vpo.iloc[0]) if len(vpo) else "VPO"
+        panel("fan_price", [(vpo_name, "c_sell_cny_per_kwh", "c_sell"),
+                            (vpo_name, "c_buy_cny_per_kwh", "c_buy")], "CNY/kWh")
+        bats = sorted(quant.loc[quant["quantity"] == "soc_pu", "agent"].unique())
+        panel("fan_soc", [(b, "soc_pu", b) for b in bats], "SoC (pu)", separate=True)
+        panel("fan_voltage", [("network", "vm_min_pu", "min bus voltage"),
+                              ("network", "vm_max_pu", "max bus voltage")], "pu")
+        panel("fan_grid", [(vpo_name, "grid_import_kw", "grid import"),
+                           (vpo_name, "grid_export_kw", "grid export")], "kW")
+    return files

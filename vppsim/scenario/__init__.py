@@ -1,0 +1,1 @@
+"""Scenarios: the schema (:mod:`.schema`) and loading (:mod:`.loader`)."""
