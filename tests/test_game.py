@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from vppsim.cli import main
@@ -248,5 +247,5 @@ def test_cosimulation_with_vpo_storage(tmp_path: Path):
     assert (bat["soc_pu"] >= 0.1 - 1e-9).all() and (bat["soc_pu"] <= 0.9 + 1e-9).all()
     assert not ((bat["charge_kw"] > 1e-9) & (bat["discharge_kw"] > 1e-9)).any()
     # the battery's power reaches the power flow at the slack bus
-    inj = pd.DataFrame(model.bus_rows)
+    inj = model.bus_injections()
     assert inj[inj.bus == 0]["p_injection_kw"].abs().max() > 1.0

@@ -113,14 +113,14 @@ def _committed_equals_plans(model: VPPModel) -> None:
     for fleet in model.prosumer_fleets:
         day, plan = fleet.own_plan
         assert day == 0
-        np.testing.assert_allclose(fleet.schedule.buy_kw, plan.acquire_kw.sum(axis=0), atol=1e-9)
-        np.testing.assert_allclose(fleet.schedule.sell_kw, plan.paid_kw.sum(axis=0), atol=1e-9)
-        assert fleet.schedule.cost_cny == pytest.approx(plan.total_cost)
+        np.testing.assert_allclose(fleet.vpp.schedule.buy_kw, plan.acquire_kw.sum(axis=0), atol=1e-9)
+        np.testing.assert_allclose(fleet.vpp.schedule.sell_kw, plan.paid_kw.sum(axis=0), atol=1e-9)
+        assert fleet.vpp.schedule.cost_cny == pytest.approx(plan.total_cost)
     ts = model.timeseries()
     for fleet in model.prosumer_fleets:
         rows = ts[ts.agent == fleet.name].sort_values("step")
-        np.testing.assert_allclose(rows.committed_buy_kw, fleet.schedule.buy_kw, atol=1e-9)
-        np.testing.assert_allclose(rows.committed_sell_kw, fleet.schedule.sell_kw, atol=1e-9)
+        np.testing.assert_allclose(rows.committed_buy_kw, fleet.vpp.schedule.buy_kw, atol=1e-9)
+        np.testing.assert_allclose(rows.committed_sell_kw, fleet.vpp.schedule.sell_kw, atol=1e-9)
 
 
 def _realized_schedule(frame: pd.DataFrame, fleet: Any, steps: int) -> FleetSchedule:

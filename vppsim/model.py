@@ -1,46 +1,43 @@
 """VPPModel: a Mesa 3 model that wires agents, market, SimPy messaging and the power flow.
 
-One Mesa step is one period of ``step_h`` hours. The step sequence (DESIGN.md):
+One Mesa step is one period of ``step_h`` hours. The step sequence (``docs/design.md``):
 realize forecast error, day-ahead clearing (first step of each day), real-time balancing,
 settlement, power flow, accounting and data collection. The model coordinates; the
 physics lives in the agents, the prices in ``vppsim.market``, the solvers in
-``vppsim.optimizers`` and the feeder in ``vppsim.grids``.
+``vppsim.optimizers`` and ``vppsim.allocation``, the feeder in ``vppsim.grids``.
+
+Mesa for real: agents by type (``model.agents_by_type``), the feeder as a Mesa network space
+(``model.space``: one cell per bus, every agent in the cell of its bus), members built from
+the member registry (:mod:`vppsim.agents.registry`), and a DataCollector
+(:class:`vppsim.collector.StepCollector`) for the per-step tables.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import mesa
 import numpy as np
 import pandas as pd
 import simpy
+from mesa.discrete_space import Network
+from tqdm import tqdm
 
 from vppsim.agents.battery import Battery
-from vppsim.agents.generator import DispatchableGenerator
-from vppsim.agents.loads import ControllableLoad, Load
 from vppsim.agents.network import DistributionNetwork
-from vppsim.agents.prosumer import Prosumer
-from vppsim.agents.prosumer_fleet import ProsumerFleetVPP
-from vppsim.agents.renewables import PVPlant, WindTurbine
+from vppsim.agents.prosumer_fleet import ProsumerFleetDispatch
 from vppsim.agents.vpo import VPO
 from vppsim.agents.vpp import VPP
-from vppsim.allocation.realtime import BalanceInputs, BalanceOutcome
+from vppsim.allocation.realtime import BalanceInputs, BalanceOutcome, get_allocator
+from vppsim.collector import StepCollector
 from vppsim.cosim import MessageBus
+from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
 from vppsim.grids import PowerFlow, load_feeder
 from vppsim.market.tariff import Tariff
 from vppsim.scenario.loader import LoadedScenario
-from vppsim.scenario.schema import (
-    BatterySpec,
-    ControllableLoadSpec,
-    GeneratorSpec,
-    LoadSpec,
-    ProsumerSpec,
-    PVPlantSpec,
-    WindTurbineSpec,
-)
 
 PHASES = ("realize", "day_ahead", "realtime", "settlement", "power_flow", "accounting")
 
@@ -84,7 +81,8 @@ class VPPModel(mesa.Model):
     Parameters
     ----------
     loaded:
-        A validated scenario (:func:`vppsim.scenario.loader.load_scenario`).
+        A validated scenario (:func:`vppsim.scenario.loader.load_scenario`); its member
+        registry (``loaded.member_kinds``) says how each member is built.
     seed:
         Overrides the scenario's seed; every random draw comes from ``self.rng``.
     days:
@@ -97,6 +95,16 @@ class VPPModel(mesa.Model):
         :meth:`build_power_flow`), as the Monte Carlo samples of one chunk do; every step sets
         all its injections before solving, so runs sharing it one after another do not
         interact. Default: build one.
+
+    Attributes
+    ----------
+    space:
+        The feeder as a :class:`mesa.discrete_space.Network` (one cell per bus, the graph of
+        :func:`vppsim.grids.feeder_graph`); every VPP, member, prosumer, the VPO and the
+        network agent sit in the cell of their bus.
+    datacollector:
+        The :class:`vppsim.collector.StepCollector`: per-step model table, bus injections and
+        one row per (step, agent).
     """
 
     def __init__(self, loaded: LoadedScenario, seed: int | None = None, days: int | None = None,
@@ -116,9 +124,6 @@ class VPPModel(mesa.Model):
         # cleared day-ahead markets to adopt instead of clearing again (vppsim.agents.vpo.ClearedDay)
         self.shared_day_ahead = shared_day_ahead or {}
         self.phase_s: dict[str, float] = defaultdict(float)
-        self.rows: list[dict[str, Any]] = []
-        self._timeseries: tuple[int, pd.DataFrame] | None = None
-        self.bus_rows: list[dict[str, Any]] = []
         self.message_counts = {"sent": 0, "lost": 0, "late": 0, "fallbacks": 0}
 
         self.tariff = Tariff.from_spec(scenario.tariff, self.n_steps, self.step_h)
@@ -127,70 +132,19 @@ class VPPModel(mesa.Model):
         self.message_bus = MessageBus(self.env, scenario.communication, self.rng.spawn(1)[0])
         col = scenario.feeder.background_load_profile
         self.background_factor = loaded.profile(col) if col else np.ones(self.n_steps)
-        self.network = DistributionNetwork(
-            self, power_flow if power_flow is not None else self.build_power_flow(loaded))
-        vpo_battery = None
-        if scenario.vpo.battery is not None:
-            bus = scenario.vpo.battery_bus
-            if bus is None:  # the feeder's slack bus
-                bus = int(self.network.power_flow.net.ext_grid.bus.iloc[0])
-            vpo_battery = Battery(self, f"{scenario.vpo.name}-BAT", scenario.vpo.battery, bus,
-                                  scenario.vpo.name)
-        self.vpo = VPO(self, scenario.vpo.name, vpo_battery,
-                       scenario.vpo.battery_cost_cny_per_kwh)
-        self.vpps: list[VPP] = []
-        self.physical_agents: list[mesa.Agent] = []
-        self.vpp_of: dict[str, str] = {}  # member agent name -> its VPP (prosumers own PV/BAT)
-        # VPPs of self-scheduling prosumers: their prosumers and batteries are agents too, but
-        # the VPP handles them as arrays (dispatch, power-flow injections, prosumers.parquet)
-        self.prosumer_fleets: list[ProsumerFleetVPP] = []
-        for i, spec in enumerate(scenario.vpps):
-            if spec.prosumer_fleet is not None:
-                fleet_vpp = ProsumerFleetVPP(self, spec, i)
-                self.vpps.append(fleet_vpp)
-                self.prosumer_fleets.append(fleet_vpp)
-                continue
-            vpp = VPP(self, spec)
-            self.vpps.append(vpp)
-            for member in spec.members:
-                for agent in self._build_member(member, vpp):
-                    vpp.add_member(agent)
-                    self.vpp_of[agent.name] = vpp.name
-                    self.physical_agents.append(agent)
-        if vpo_battery is not None:
-            self.physical_agents.append(vpo_battery)
+        power_flow = power_flow if power_flow is not None else self.build_power_flow(loaded)
+        self.space = Network(power_flow.graph, random=self.random)
+        self.network = DistributionNetwork(self, power_flow)
+        self._build_vpo(power_flow.slack_bus)
+        for spec in scenario.vpps:
+            VPP(self, spec).build_members(loaded.member_kinds)
+        # AgentSets keep creation order, so every pass over them is reproducible
         self.realizers = self.agents.select(lambda a: hasattr(a, "realize"))
-        from vppsim.allocation.realtime import get_allocator
-
         # the real-time allocator of every VPP (one batched call per step)
         self.allocator = get_allocator(scenario.balancing.allocator,
                                        exact_reference=scenario.balancing.exact_reference)
-        # forecast errors: one full sample (every erring agent x every period) drawn here from
-        # self.rng by the scenario's uncertainty model; realize(t) reads the agent's row
-        from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
-
-        vpp_index = {v.name: i for i, v in enumerate(self.vpps)}
-        erring = [a for a in self.realizers if isinstance(a, WindTurbine | PVPlant | Load)]
-        quantities = ["load" if isinstance(a, Load) else a.tech for a in erring]
-        vpp_rows = [vpp_index[self.vpp_of[a.name]] for a in erring]
-        names = [a.name for a in erring]
-        # after the other agents' rows: a PV and a load row per prosumer of every fleet (the
-        # draws depend on the number of VPPs only, so the other agents' errors do not change)
-        for f in self.prosumer_fleets:
-            quantities += ["pv"] * f.n + ["load"] * f.n
-            vpp_rows += [vpp_index[f.name]] * (2 * f.n)
-            names += [f"{p}-PV" for p in f.prosumer_names] + [f"{p}-LOAD" for p in f.prosumer_names]
-        self.error_layout = ErrorLayout(quantities=tuple(quantities), vpps=tuple(vpp_rows),
-                                        names=tuple(names))
-        eps = sample_relative_errors(scenario.forecast_error, self.error_layout, self.n_steps,
-                                     self.rng)
-        for agent, row in zip(erring, eps[:len(erring)], strict=True):
-            agent.forecast_error = row
-        pos = len(erring)
-        for f in self.prosumer_fleets:
-            f.gen_error = eps[pos:pos + f.n]
-            f.load_error = eps[pos + f.n:pos + 2 * f.n]
-            pos += 2 * f.n
+        self._sample_forecast_errors()
+        self.datacollector = StepCollector()
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -203,34 +157,68 @@ class VPPModel(mesa.Model):
         return PowerFlow(net, background_load_scale=feeder.background_load_scale,
                          backend=feeder.power_flow_backend, warm_start=False)
 
-    def _build_member(self, spec: Any, vpp: VPP) -> list[mesa.Agent]:
-        bus = spec.bus if spec.bus is not None else vpp.bus
-        prof = self.loaded.profile
-        if isinstance(spec, WindTurbineSpec):
-            return [WindTurbine(self, spec, bus, vpp.name, prof(spec.wind_speed))]
-        if isinstance(spec, PVPlantSpec):
-            return [PVPlant(self, spec.name, spec, bus, vpp.name, prof(spec.irradiance),
-                            prof(spec.temperature))]
-        if isinstance(spec, BatterySpec):
-            return [Battery(self, spec.name, spec, bus, vpp.name)]
-        if isinstance(spec, ControllableLoadSpec):
-            return [ControllableLoad(self, spec.name, bus, vpp.name, prof(spec.profile),
-                                     spec.power_factor, spec.reserve_ratio, spec.participation,
-                                     spec.curtail_cost_cny_per_kwh)]
-        if isinstance(spec, LoadSpec):
-            return [Load(self, spec.name, bus, vpp.name, prof(spec.profile), spec.power_factor)]
-        if isinstance(spec, GeneratorSpec):
-            return [DispatchableGenerator(self, spec, bus, vpp.name)]
-        if isinstance(spec, ProsumerSpec):
-            pv = (PVPlant(self, f"{spec.name}-PV", spec.pv, bus, spec.name,
-                          prof(spec.pv.irradiance), prof(spec.pv.temperature))
-                  if spec.pv else None)
-            bat = (Battery(self, f"{spec.name}-BAT", spec.battery, bus, spec.name)
-                   if spec.battery else None)
-            prosumer = Prosumer(self, spec.name, bus, vpp.name, prof(spec.profile),
-                                spec.power_factor, pv=pv, battery=bat)
-            return [a for a in (prosumer, pv, bat) if a is not None]
-        raise TypeError(f"unknown member spec {type(spec).__name__}")
+    def _build_vpo(self, slack_bus: int) -> None:
+        """The VPO at the slack bus, with its battery (default: at the slack bus too) if any."""
+        spec = self.scenario.vpo
+        battery = None
+        if spec.battery is not None:
+            bus = spec.battery_bus if spec.battery_bus is not None else slack_bus
+            battery = Battery(self, f"{spec.name}-BAT", spec.battery, bus, spec.name)
+        self.vpo = VPO(self, spec.name, slack_bus, battery, spec.battery_cost_cny_per_kwh)
+
+    def _sample_forecast_errors(self) -> None:
+        """Draw one full forecast-error sample (every erring agent x every period) from ``rng``.
+
+        Rows: every member that realizes with error (``error_quantity``), in creation order;
+        then the rows each VPP's dispatch strategy asks for (a fleet: a PV and a load row per
+        prosumer), so the members' draws do not depend on the fleets.
+        """
+        vpp_index = {v.name: i for i, v in enumerate(self.vpps)}
+        erring = [a for a in self.realizers if getattr(a, "error_quantity", None)]
+        quantities = [a.error_quantity for a in erring]
+        vpp_rows = [vpp_index[a.vpp_name] for a in erring]
+        names = [a.name for a in erring]
+        extra = [(v, v.dispatch.error_rows()) for v in self.vpps]
+        for v, rows in extra:
+            quantities += [q for q, _ in rows]
+            vpp_rows += [vpp_index[v.name]] * len(rows)
+            names += [name for _, name in rows]
+        self.error_layout = ErrorLayout(quantities=tuple(quantities), vpps=tuple(vpp_rows),
+                                        names=tuple(names))
+        eps = sample_relative_errors(self.scenario.forecast_error, self.error_layout,
+                                     self.n_steps, self.rng)
+        for agent, row in zip(erring, eps[:len(erring)], strict=True):
+            agent.forecast_error = row
+        pos = len(erring)
+        for v, rows in extra:
+            v.dispatch.set_errors(eps[pos:pos + len(rows)])
+            pos += len(rows)
+
+    # ------------------------------------------------------------------ agents
+    @property
+    def vpps(self) -> mesa.agent.AgentSet:
+        """The VPPs in scenario order."""
+        return self.agents_by_type[VPP]
+
+    @property
+    def prosumer_fleets(self) -> list[ProsumerFleetDispatch]:
+        """The dispatch strategies of the self-scheduling prosumer-fleet VPPs."""
+        return [v.dispatch for v in self.vpps if isinstance(v.dispatch, ProsumerFleetDispatch)]
+
+    def grid_members(self) -> Iterator[Any]:
+        """Agents that inject at their bus one by one: every VPP's members, then the VPO battery."""
+        for v in self.vpps:
+            yield from v.members
+        if self.vpo.battery is not None:
+            yield self.vpo.battery
+
+    def reporting_agents(self) -> list[Any]:
+        """The agents with a row per step, in the order of ``timeseries.parquet``."""
+        return [*self.vpps, self.vpo, self.network, *self.grid_members()]
+
+    def agents_at(self, bus: int) -> list[mesa.Agent]:
+        """The agents in the cell of ``bus``."""
+        return self.space[bus].agents
 
     # ------------------------------------------------------------------ stepping
     def _timed(self, phase: str, fn: Any, *args: Any) -> Any:
@@ -313,52 +301,38 @@ class VPPModel(mesa.Model):
         self.message_counts["fallbacks"] += len(self.vpo.round.missing)
 
     def _account(self, t: int) -> None:
-        base = {
-            "step": t,
-            "day": t // self.steps_per_day,
-            "time_h": t * self.step_h,
-            "hour_of_day": (t * self.step_h) % 24,
-        }
+        """Settle every VPP's costs of step ``t`` and collect the step (rows and tables)."""
         for v in self.vpps:
             st = self.vpo.settlements[v.name]
             v.account(t, st["day_ahead_cny"], st["imbalance_cny"])
-            self.rows.append({**base, "agent": v.name, "kind": "vpp", "vpp": v.name,
-                              "bus": v.bus, **v.record})
-        self.rows.append({**base, "agent": self.vpo.name, "kind": "vpo", **self.vpo.record})
-        self.rows.append({**base, "agent": "network", "kind": "network", **self.network.record})
-        for a in self.physical_agents:
-            row = {**base, "agent": a.name, "vpp": self.vpp_of.get(a.name), "bus": a.bus}
-            if isinstance(a, WindTurbine | PVPlant):
-                row.update(kind=a.tech, p_forecast_kw=float(a.forecast_kw[t]),
-                           p_available_kw=a.available_kw, p_kw=a.p_kw, curtailed_kw=a.curtailed_kw)
-            elif isinstance(a, Battery):
-                row.update(kind="battery", charge_kw=a.charge_kw, discharge_kw=a.discharge_kw,
-                           p_kw=a.p_kw, soc_kwh=a.soc_kwh, soc_pu=a.soc_pu,
-                           soc_min_pu=a.params.soc_min, soc_max_pu=a.params.soc_max)
-            elif isinstance(a, Load):
-                kind = ("prosumer" if isinstance(a, Prosumer) else
-                        "controllable_load" if isinstance(a, ControllableLoad) else "load")
-                row.update(kind=kind, p_forecast_kw=float(a.forecast_kw[t]), load_kw=a.demand_kw,
-                           load_curtailed_kw=a.curtailed_kw, unmet_kw=a.unmet_kw,
-                           p_kw=-a.served_kw)
-            elif isinstance(a, DispatchableGenerator):
-                row.update(kind="generator", p_kw=a.p_kw,
-                           cost_generation_cny=a.cost_cny_per_h(a.p_kw) * self.step_h)
-            self.rows.append(row)
-        for bus, p in self.network.injections_kw.items():
-            self.bus_rows.append({**base, "bus": bus, "p_injection_kw": p})
+        self.datacollector.collect(self)
 
     def run(self, progress: bool = False) -> None:
         """Step through the whole horizon (optionally with a progress bar)."""
         steps = range(self.t, self.n_steps)
         if progress:
-            from tqdm import tqdm
-
             steps = tqdm(steps, desc=self.scenario.name, unit="step", leave=False)
         for _ in steps:
             self.step()
 
     # ------------------------------------------------------------------ results
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per (step, agent) so far (the data collector's rows)."""
+        return self.datacollector.rows
+
+    def timeseries(self) -> pd.DataFrame:
+        """One tidy row per (step, agent); units in column names (treat as read-only)."""
+        return self.datacollector.timeseries()
+
+    def model_table(self) -> pd.DataFrame:
+        """The per-step model table of the Mesa DataCollector (system-level quantities)."""
+        return self.datacollector.model_table()
+
+    def bus_injections(self) -> pd.DataFrame:
+        """Net injection per bus and step, kW (the DataCollector's ``bus_injections`` table)."""
+        return self.datacollector.bus_injections()
+
     def prosumer_frame(self) -> pd.DataFrame:
         """One tidy row per (step, prosumer) of every prosumer-fleet VPP (``prosumers.parquet``).
 
@@ -373,13 +347,3 @@ class VPPModel(mesa.Model):
             return pd.DataFrame()
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return frame.sort_values(["step", "vpp"], kind="stable", ignore_index=True)
-
-    def timeseries(self) -> pd.DataFrame:
-        """One tidy row per (step, agent); units in column names.
-
-        Built once per number of rows (the summary and the Monte Carlo step series share it);
-        treat the frame as read-only.
-        """
-        if self._timeseries is None or self._timeseries[0] != len(self.rows):
-            self._timeseries = (len(self.rows), pd.DataFrame(self.rows))
-        return self._timeseries[1]

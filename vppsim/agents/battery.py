@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import mesa
-
-from vppsim.scenario.schema import BatteryParams
+from vppsim.agents.base import BusAgent
+from vppsim.scenario.schema import BatteryParams, BatterySpec
 
 if TYPE_CHECKING:
+    import mesa
+
+    from vppsim.agents.vpp import VPP
     from vppsim.model import VPPModel
 
 SOC_TOL_KWH = 1e-7
 
 
-class Battery(mesa.Agent):
+class Battery(BusAgent):
     """A battery with ``soc[t] = soc[t-1] + eta_c*ch*dt - dis*dt/eta_d`` (paper 004 eq. 2).
 
     SoC is kept within ``[soc_min, soc_max] * capacity`` and charge and discharge are never
-    both positive in an applied set-point.
+    both positive in an applied set-point. Role ``storage``.
     """
+
+    roles = frozenset({"storage"})
 
     def __init__(
         self,
         model: VPPModel,
         name: str,
         params: BatteryParams,
-        bus: int | None,
+        bus: int,
         owner: str,
     ) -> None:
         super().__init__(model)
         self.name = name
         self.params = params
-        self.bus = bus
+        self.place(bus)
         self.owner = owner
+        self.vpp_name: str | None = None
         self.soc_kwh = params.soc0 * params.capacity_kwh
         self.charge_kw = 0.0
         self.discharge_kw = 0.0
@@ -90,3 +95,20 @@ class Battery(mesa.Agent):
     def p_kw(self) -> float:
         """Net output of the last applied set-point (discharge positive), kW."""
         return self.discharge_kw - self.charge_kw
+
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: BatterySpec, vpp: VPP) -> list[mesa.Agent]:
+        """The battery member ``spec`` of ``vpp`` (at its own bus or the VPP's)."""
+        return [cls(model, spec.name, spec, spec.bus if spec.bus is not None else vpp.bus, vpp.name)]
+
+    def report(self, t: int) -> dict[str, Any]:
+        """Set-points and state of charge at the end of step ``t``."""
+        p = self.params
+        return {"vpp": self.vpp_name, "bus": self.bus, "kind": "battery",
+                "charge_kw": self.charge_kw, "discharge_kw": self.discharge_kw, "p_kw": self.p_kw,
+                "soc_kwh": self.soc_kwh, "soc_pu": self.soc_pu, "soc_min_pu": p.soc_min,
+                "soc_max_pu": p.soc_max}
+
+    def injection_kw(self) -> tuple[float, float]:
+        """Discharge minus charge, kW; no reactive power."""
+        return self.p_kw, 0.0

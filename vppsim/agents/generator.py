@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import mesa
 import numpy as np
 
+from vppsim.agents.base import BusAgent
 from vppsim.scenario.schema import GeneratorSpec
 
 if TYPE_CHECKING:
+    import mesa
+
+    from vppsim.agents.vpp import VPP
     from vppsim.model import VPPModel
 
 COST_SEGMENTS = 4
 
 
-class DispatchableGenerator(mesa.Agent):
+class DispatchableGenerator(BusAgent):
     """A unit with output limits, a ramp limit and the cost curve ``a + b*p + c*p**2`` (CNY/h).
 
     The day-ahead LP keeps every unit committed for the day (its no-load cost ``a`` is paid
     every hour) and uses the quadratic curve through ``COST_SEGMENTS`` secant segments, which
     is exact at the breakpoints; commitment decisions belong to the unit-commitment MILP.
+    Role ``generator``.
     """
+
+    roles = frozenset({"generator"})
 
     def __init__(self, model: VPPModel, spec: GeneratorSpec, bus: int, owner: str) -> None:
         super().__init__(model)
         self.spec = spec
         self.name = spec.name
-        self.bus = bus
+        self.place(bus)
         self.owner = owner
+        self.vpp_name: str | None = None
         self.p_kw = spec.p_min_kw if spec.p0_kw is None else spec.p0_kw
         self.last_p_kw = self.p_kw
 
@@ -59,3 +66,17 @@ class DispatchableGenerator(mesa.Agent):
         """Apply an output set-point for this step."""
         self.p_kw = p_kw
         self.last_p_kw = p_kw
+
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: GeneratorSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The generator member ``spec`` of ``vpp``."""
+        return [cls(model, spec, spec.bus if spec.bus is not None else vpp.bus, vpp.name)]
+
+    def report(self, t: int) -> dict[str, Any]:
+        """Output and generation cost of step ``t``."""
+        return {"vpp": self.vpp_name, "bus": self.bus, "kind": "generator", "p_kw": self.p_kw,
+                "cost_generation_cny": self.cost_cny_per_h(self.p_kw) * self.model.step_h}
+
+    def injection_kw(self) -> tuple[float, float]:
+        """Output, kW; no reactive power."""
+        return self.p_kw, 0.0

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import mesa
 import numpy as np
 
+from vppsim.agents.base import BusAgent
 from vppsim.forecast.errors import error_at
-from vppsim.scenario.schema import ReserveRatioSpec
+from vppsim.scenario.schema import ControllableLoadSpec, LoadSpec, ReserveRatioSpec
 
 if TYPE_CHECKING:
+    import mesa
+
+    from vppsim.agents.vpp import VPP
     from vppsim.model import VPPModel
 
 
@@ -34,8 +37,15 @@ def reserve_ratio(hours: np.ndarray, spec: ReserveRatioSpec) -> np.ndarray:
     return np.array([getattr(spec, reserve_period(int(h) % 24)) for h in hours], dtype=float)
 
 
-class Load(mesa.Agent):
-    """An inflexible load with a forecast profile; realized demand carries forecast error."""
+class Load(BusAgent):
+    """An inflexible load with a forecast profile; realized demand carries forecast error.
+
+    Role ``load``; its row's ``kind`` is ``report_kind``.
+    """
+
+    roles = frozenset({"load"})
+    report_kind = "load"
+    error_quantity = "load"
 
     def __init__(
         self,
@@ -48,8 +58,9 @@ class Load(mesa.Agent):
     ) -> None:
         super().__init__(model)
         self.name = name
-        self.bus = bus
+        self.place(bus)
         self.owner = owner
+        self.vpp_name: str | None = None
         self.forecast_kw = np.asarray(forecast_kw, dtype=float)
         self.power_factor = power_factor
         self.demand_kw = 0.0  # realized demand this step
@@ -81,13 +92,35 @@ class Load(mesa.Agent):
         """Reactive-to-active power ratio from the power factor."""
         return float(np.sqrt(1.0 / self.power_factor**2 - 1.0))
 
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: LoadSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The load member ``spec`` of ``vpp``."""
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        return [cls(model, spec.name, bus, vpp.name, model.loaded.profile(spec.profile),
+                    spec.power_factor)]
+
+    def report(self, t: int) -> dict[str, Any]:
+        """Forecast, realized demand, curtailment, unmet demand and the served load at step ``t``."""
+        return {"vpp": self.vpp_name, "bus": self.bus, "kind": self.report_kind,
+                "p_forecast_kw": float(self.forecast_kw[t]), "load_kw": self.demand_kw,
+                "load_curtailed_kw": self.curtailed_kw, "unmet_kw": self.unmet_kw,
+                "p_kw": -self.served_kw}
+
+    def injection_kw(self) -> tuple[float, float]:
+        """The served demand drawn at its power factor (negative injection), kW and kvar."""
+        return -self.served_kw, -(self.served_kw * self.tan_phi)
+
 
 class ControllableLoad(Load):
     """A load whose curtailable power is ``L(t) * reserve_ratio(t) * participation``.
 
     Paper 001 eq. 6-9: the reserve ratio is a four-period function of the hour; the
     participation degree (optimal band 0.6-0.8) scales how much of the reserve is called.
+    Roles ``load`` and ``curtailable_load``.
     """
+
+    roles = frozenset({"load", "curtailable_load"})
+    report_kind = "controllable_load"
 
     def __init__(
         self,
@@ -111,3 +144,11 @@ class ControllableLoad(Load):
         """Curtailable power at step ``t`` for the given (default: realized) demand."""
         demand = self.demand_kw if demand_kw is None else demand_kw
         return demand * self.reserve_ratio[t] * self.participation
+
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: ControllableLoadSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The controllable-load member ``spec`` of ``vpp``."""
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        return [cls(model, spec.name, bus, vpp.name, model.loaded.profile(spec.profile),
+                    spec.power_factor, spec.reserve_ratio, spec.participation,
+                    spec.curtail_cost_cny_per_kwh)]

@@ -5,44 +5,46 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-import mesa
 import numpy as np
 
+from vppsim.agents.base import BusAgent
 from vppsim.grids import PowerFlow
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel
 
 
-class DistributionNetwork(mesa.Agent):
+class DistributionNetwork(BusAgent):
     """Holds the pandapower net; decides nothing; reports losses, voltages and loading.
 
-    Every agent with a ``bus`` contributes its active power (generation positive, served
-    demand negative, kW); loads also draw reactive power at their power factor. The prosumers
-    of a prosumer-fleet VPP inject ``paid - acquire`` at their own buses (summed per bus from
-    the fleet's arrays). kW become MW only inside :class:`vppsim.grids.PowerFlow`.
+    Every member agent contributes what it injects at its bus (``injection_kw``: generation
+    positive, served demand negative, kW; loads also draw reactive power at their power
+    factor). The prosumers of a self-scheduling VPP inject ``paid - acquire`` at their own
+    buses (summed per bus from the fleet's arrays). kW become MW only inside
+    :class:`vppsim.grids.PowerFlow`. The agent sits at the feeder's slack bus.
     """
 
     def __init__(self, model: VPPModel, power_flow: PowerFlow) -> None:
         super().__init__(model)
+        self.name = "network"
         self.power_flow = power_flow
+        self.place(power_flow.slack_bus)
         self.record: dict[str, Any] = {}
         self.injections_kw: dict[int, float] = {}
 
     def step_power_flow(self, t: int) -> None:
         """Collect injections, run the power flow for step ``t`` and record the result."""
-        from vppsim.agents.loads import Load
-
         p_kw: dict[int, float] = defaultdict(float)
         q_kvar: dict[int, float] = defaultdict(float)
-        for agent in self.model.physical_agents:
-            if isinstance(agent, Load):
-                p_kw[agent.bus] -= agent.served_kw
-                q_kvar[agent.bus] -= agent.served_kw * agent.tan_phi
-            else:
-                p_kw[agent.bus] += agent.p_kw
-        for fleet in self.model.prosumer_fleets:  # self-scheduling prosumers, as arrays
-            buses, p, q = fleet.injections()
+        for agent in self.model.grid_members():
+            p, q = agent.injection_kw()
+            p_kw[agent.bus] += p
+            q_kvar[agent.bus] += q
+        for vpp in self.model.vpps:  # self-scheduling prosumers, as arrays
+            arrays = vpp.dispatch.injections()
+            if arrays is None:
+                continue
+            buses, p, q = arrays
             at = np.unique(buses)
             p_at = np.bincount(buses, weights=p)[at]
             q_at = np.bincount(buses, weights=q)[at]
@@ -52,3 +54,7 @@ class DistributionNetwork(mesa.Agent):
         self.injections_kw = dict(p_kw)
         res = self.power_flow.solve(p_kw, q_kvar, background_factor=self.model.background_factor[t])
         self.record = res.to_record()
+
+    def report(self, t: int) -> dict[str, Any]:
+        """Losses, voltages, loading and convergence of step ``t``'s power flow."""
+        return {"kind": "network", **self.record}

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import mesa
 import numpy as np
 
+from vppsim.agents.base import BusAgent
 from vppsim.agents.battery import Battery
 from vppsim.agents.loads import Load
 from vppsim.agents.renewables import PVPlant
+from vppsim.scenario.schema import ProsumerSpec
 
 if TYPE_CHECKING:
-    from vppsim.agents.prosumer_fleet import ProsumerFleetVPP
+    import mesa
+
+    from vppsim.agents.prosumer_fleet import ProsumerFleetDispatch
+    from vppsim.agents.vpp import VPP
     from vppsim.model import VPPModel
 
 
@@ -21,7 +25,10 @@ class Prosumer(Load):
 
     Inside a VPP the prosumer's PV and battery are scheduled with the VPP's other resources
     (the VPP's day-ahead LP); self-scheduling prosumers (paper 002) are :class:`FleetProsumer`.
+    The prosumer plays role ``load``; its PV and battery are members of the VPP of their own.
     """
+
+    report_kind = "prosumer"
 
     def __init__(
         self,
@@ -38,22 +45,34 @@ class Prosumer(Load):
         self.pv = pv
         self.battery = battery
 
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: ProsumerSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The prosumer ``spec`` of ``vpp`` and, if it has them, its PV and battery agents."""
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        prof = model.loaded.profile
+        pv = (PVPlant(model, f"{spec.name}-PV", spec.pv, bus, spec.name, prof(spec.pv.irradiance),
+                      prof(spec.pv.temperature)) if spec.pv else None)
+        bat = Battery(model, f"{spec.name}-BAT", spec.battery, bus, spec.name) if spec.battery else None
+        prosumer = cls(model, spec.name, bus, vpp.name, prof(spec.profile), spec.power_factor,
+                       pv=pv, battery=bat)
+        return [a for a in (prosumer, pv, bat) if a is not None]
 
-class FleetProsumer(mesa.Agent):
+
+class FleetProsumer(BusAgent):
     """One self-scheduling prosumer of a VPP's prosumer fleet (paper 002).
 
     It has a load, rooftop PV (possibly none) and, when it has a battery, its own
-    :class:`Battery` agent, which enforces the SoC physics. Its VPP
-    (:class:`vppsim.agents.prosumer_fleet.ProsumerFleetVPP`) keeps the whole fleet as arrays
+    :class:`Battery` agent, which enforces the SoC physics. Its VPP's dispatch
+    (:class:`vppsim.agents.prosumer_fleet.ProsumerFleetDispatch`) keeps the whole fleet as arrays
     (forecasts, prices, schedules) so that the optimizer runs for all prosumers at once, and
     dispatches the batteries every step; this agent reads its own entries of those arrays.
     """
 
-    def __init__(self, model: VPPModel, name: str, bus: int, owner: ProsumerFleetVPP, index: int,
-                 power_factor: float, battery: Battery | None = None) -> None:
+    def __init__(self, model: VPPModel, name: str, bus: int, owner: ProsumerFleetDispatch,
+                 index: int, power_factor: float, battery: Battery | None = None) -> None:
         super().__init__(model)
         self.name = name
-        self.bus = bus
+        self.place(bus)
         self.owner = owner
         self.index = index
         self.power_factor = power_factor

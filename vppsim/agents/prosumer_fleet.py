@@ -1,8 +1,9 @@
-"""A VPP of self-scheduling prosumers (paper 002 inside the co-simulation, issue 5).
+"""A VPP of self-scheduling prosumers (paper 002 inside the co-simulation).
 
-The VPP holds one :class:`~vppsim.agents.prosumer.FleetProsumer` agent per prosumer, each with
-its own :class:`~vppsim.agents.battery.Battery` agent when it has one, and keeps the fleet as
-arrays (:class:`~vppsim.prosumers.problem.ProsumerFleet`) for the optimizer:
+The VPP's dispatch strategy (:class:`ProsumerFleetDispatch`) holds one
+:class:`~vppsim.agents.prosumer.FleetProsumer` agent per prosumer, each with its own
+:class:`~vppsim.agents.battery.Battery` agent when it has one, and keeps the fleet as arrays
+(:class:`~vppsim.prosumers.problem.ProsumerFleet`) for the optimizer:
 
 - **day ahead**: every prosumer answers the VPO's internal prices (it buys at ``c_sell``
   and sells at ``c_buy``) with its own least-cost schedule by the fleet's optimizer (``sa``,
@@ -21,6 +22,10 @@ arrays (:class:`~vppsim.prosumers.problem.ProsumerFleet`) for the optimizer:
 - the VPP's imbalance is its realized net purchase minus the committed one, settled by the
   VPO as for any VPP.
 
+The member kind ``prosumer_fleet`` (:mod:`vppsim.agents.registry`) is self-scheduling: its
+VPP holds nothing else and has no day-ahead LP, so only the ``passthrough`` price policy
+applies.
+
 Forecast errors: every prosumer has a PV and a load row in the model's error sample (the
 scenario's ``forecast_error``; as for other members, errors of one quantity are shared by
 the members of one VPP).
@@ -36,7 +41,6 @@ import numpy as np
 
 from vppsim.agents.battery import Battery
 from vppsim.agents.prosumer import FleetProsumer
-from vppsim.agents.vpp import VPP
 from vppsim.allocation.realtime import ALLOCATION_FIELDS
 from vppsim.market.lower_level import VppSchedule
 from vppsim.market.pricing import InternalPrices
@@ -50,11 +54,10 @@ from vppsim.prosumers.problem import (
     synthetic_fleet,
 )
 from vppsim.prosumers.schedule import schedule_fleet
-from vppsim.scenario.schema import BatteryParams, ScenarioError, VppSpec
+from vppsim.scenario.schema import BatteryParams, ProsumerFleetSpec
 
 if TYPE_CHECKING:
-    from vppsim.market.lower_level import VppDayAheadData
-    from vppsim.model import VPPModel
+    from vppsim.agents.vpp import VPP
 
 #: per-prosumer quantities recorded every step (``prosumers.parquet``)
 PROSUMER_FIELDS = ("gen_forecast_kw", "load_forecast_kw", "gen_kw", "load_kw", "charge_kw",
@@ -98,17 +101,18 @@ class FleetStep:
         return cls(**{f.name: np.zeros(n) for f in fields(cls)})
 
 
-class ProsumerFleetVPP(VPP):
-    """A VPP whose only member is a fleet of self-scheduling prosumers (see the module docstring)."""
+class ProsumerFleetDispatch:
+    """The dispatch strategy of a VPP whose only member is a fleet of self-scheduling prosumers.
 
-    has_prosumer_fleet = True
+    See the module docstring. It builds one :class:`FleetProsumer` agent per prosumer (and a
+    :class:`Battery` agent per prosumer battery) at the fleet's buses.
+    """
 
-    def __init__(self, model: VPPModel, spec: VppSpec, index: int) -> None:
-        super().__init__(model, spec)
-        fs = spec.prosumer_fleet
-        assert fs is not None and len(spec.members) == 1, "a prosumer fleet is alone in its VPP"
+    def __init__(self, vpp: VPP, fs: ProsumerFleetSpec) -> None:
+        model, spec = vpp.model, vpp.spec
+        self.vpp = vpp
         self.fleet_spec = fs
-        self.index = index
+        self.index = [v.name for v in model.scenario.vpps].index(vpp.name)  # in the scenario
         spd, dt = model.steps_per_day, model.step_h
         base = synthetic_fleet(fs.count, fs.synthetic.seed, periods=spd, dt_h=dt)
         n = base.n
@@ -162,18 +166,20 @@ class ProsumerFleetVPP(VPP):
         """Number of prosumers."""
         return len(self.prosumers)
 
-    def add_member(self, agent: Any) -> None:
-        """A prosumer-fleet VPP holds nothing but its fleet."""
-        raise TypeError(f"{self.name}: a VPP holding a prosumer fleet holds nothing else")
+    @property
+    def name(self) -> str:
+        """The VPP's name."""
+        return self.vpp.name
+
+    @property
+    def planned_cost_by_day_cny(self) -> list[float]:
+        """The prosumers' planned bills per day (the VPP's day-ahead cost), CNY."""
+        return self.vpp.planned_cost_by_day_cny
 
     # ------------------------------------------------------------------ day-ahead
-    def day_ahead_data(self, day: int) -> VppDayAheadData:
-        """Not available: the game's lower level is an LP of a VPP's members, not of a fleet."""
-        raise ScenarioError(self.model.loaded.path, [(
-            f"vpps[{self.index}].members[0]",
-            "expected members the VPP's day-ahead LP can schedule: the bi-level game (and "
-            "`vppsim game`) is not available for a VPP holding a prosumer_fleet; use "
-            "market.price_policy: passthrough")])
+    def day_ahead_data(self, day: int) -> None:
+        """None: the game's lower level is an LP of a VPP's members, not of a fleet."""
+        return None
 
     def fleet_for_day(self, day: int, c_sell: np.ndarray, c_buy: np.ndarray) -> ProsumerFleet:
         """The fleet's problem for ``day``: forecasts, prices seen by the prosumers, present SoC.
@@ -182,10 +188,10 @@ class ProsumerFleetVPP(VPP):
         ``c_buy``. End-of-day floor: the present SoC if ``end_soc_at_least_initial``, else
         ``soc_min``.
         """
-        m = self.model
+        m = self.vpp.model
         sl = slice(day * m.steps_per_day, (day + 1) * m.steps_per_day)
         soc = self.now.soc_kwh.copy()
-        end = soc if self.spec.end_soc_at_least_initial else self.base.soc_min_kwh
+        end = soc if self.vpp.spec.end_soc_at_least_initial else self.base.soc_min_kwh
         return self.base.replace(
             gen_kw=self.gen_forecast_kw[:, sl], load_kw=self.load_forecast_kw[:, sl],
             price_buy_per_kwh=np.asarray(c_sell, float), price_sell_per_kwh=np.asarray(c_buy, float),
@@ -193,7 +199,7 @@ class ProsumerFleetVPP(VPP):
         )
 
     def _seed(self, *parts: int) -> int:
-        return int(np.random.SeedSequence([self.model.seed_used, self.index, *parts])
+        return int(np.random.SeedSequence([self.vpp.model.seed_used, self.index, *parts])
                    .generate_state(1)[0])
 
     def _optimize(self, fleet: ProsumerFleet, seed: int) -> FleetSchedule:
@@ -206,7 +212,7 @@ class ProsumerFleetVPP(VPP):
         settings = None
         if fs.optimizer == "sa":
             stages = SASettings().stages
-            its = max(stages, round(fs.sa_iterations * fleet.periods / self.model.steps_per_day))
+            its = max(stages, round(fs.sa_iterations * fleet.periods / self.vpp.model.steps_per_day))
             settings = SASettings(iterations=min(its, fs.sa_iterations))
         plan = schedule_fleet(fleet, fs.optimizer, seed=seed, workers=fs.workers, settings=settings)
         self.solves += 1
@@ -223,7 +229,6 @@ class ProsumerFleetVPP(VPP):
 
     def plan_day(self, prices: InternalPrices, day: int) -> VppSchedule:
         """Every prosumer's best response to the VPO's prices; the VPP commits the sums."""
-        self.last_prices = prices
         fleet = self.fleet_for_day(day, prices.c_sell_cny_per_kwh, prices.c_buy_cny_per_kwh)
         start = time.perf_counter()
         plan = self._optimize(fleet, self._seed(day))
@@ -248,27 +253,26 @@ class ProsumerFleetVPP(VPP):
         )
 
     def _idle_plan(self, day: int) -> tuple[ProsumerFleet, FleetSchedule]:
-        m = self.model
+        m = self.vpp.model
         sl = slice(day * m.steps_per_day, (day + 1) * m.steps_per_day)
         fleet = self.fleet_for_day(day, m.tariff.import_cny_per_kwh[sl], m.tariff.export_cny_per_kwh[sl])
         return fleet, schedule_from_stored(fleet, np.zeros((fleet.n, fleet.periods)), method="idle")
 
     def fallback_schedule(self, day: int) -> VppSchedule:
         """Yesterday's committed sums, or on the first day no exchange with idle batteries."""
-        if self.schedule is not None:
-            return self.schedule
+        if self.vpp.schedule is not None:
+            return self.vpp.schedule
         fleet, plan = self._idle_plan(day)
         return self._vpp_schedule(fleet, plan, day, status="fallback")
 
-    def commit(self, schedule: VppSchedule, day: int, fallback: bool) -> None:
+    def on_commit(self, schedule: VppSchedule, day: int, fallback: bool) -> None:
         """Adopt the cleared sums; the prosumers follow their own plan for ``day``.
 
         That is the plan the VPO received (also when adopted from a shared clearing), else
         the plan they made if their answer was lost or late, else (the prices never arrived)
         idle batteries.
         """
-        super().commit(schedule, day, fallback)
-        prices = self.model.vpo.prices
+        prices = self.vpp.model.vpo.prices
         assert prices is not None
         self.rt_fleet = self.fleet_for_day(day, prices.c_sell_cny_per_kwh, prices.c_buy_cny_per_kwh)
         if not fallback and isinstance(schedule, FleetVppSchedule) and schedule.day == day:
@@ -288,7 +292,7 @@ class ProsumerFleetVPP(VPP):
         now.gen_kw = np.maximum(0.0, now.gen_forecast_kw * (1.0 + self.gen_error[:, t]))
         now.load_kw = np.maximum(0.0, now.load_forecast_kw * (1.0 + self.load_error[:, t]))
 
-    def balance_inputs(self, t: int) -> None:  # type: ignore[override]
+    def balance_inputs(self, t: int) -> None:
         """None: the prosumers dispatch themselves (:meth:`realtime`), not the allocator."""
         return None
 
@@ -306,17 +310,17 @@ class ProsumerFleetVPP(VPP):
         load[:, 0] = self.now.load_kw
         window = fleet.window(k, soc_init_kwh=self.now.soc_kwh.copy()).replace(gen_kw=gen, load_kw=load)
         start = time.perf_counter()
-        plan = self._optimize(window, self._seed(self.schedule_day, k + 1))
+        plan = self._optimize(window, self._seed(self.vpp.schedule_day, k + 1))
         self.solve_s["rolling"] += time.perf_counter() - start
         e0 = plan.soc_kwh[:, 0] - window.soc_init_kwh
         return stored_to_power(window, e0[:, None])[:, 0]
 
     def realtime(self, t: int) -> None:
         """Dispatch step ``t``: battery set-points, grid exchange from each energy balance."""
-        m = self.model
+        m = self.vpp.model
         dt = m.step_h
-        k = t - self.schedule_day * m.steps_per_day
-        s, plan = self.schedule, self.rt_plan
+        k = t - self.vpp.schedule_day * m.steps_per_day
+        s, plan = self.vpp.schedule, self.rt_plan
         assert s is not None and plan is not None and 0 <= k < m.steps_per_day, "realtime() before commit"
         if self.fleet_spec.rolling_horizon:
             b_plan = self._rolling_battery_kw(k)
@@ -351,7 +355,7 @@ class ProsumerFleetVPP(VPP):
         buy, sell = float(acq.sum()), float(paid.sum())
         pv_used = float((gen - spill).sum())
         served = float((load - unmet).sum())
-        self.record = {
+        self.vpp.record = {
             "committed_buy_kw": float(s.buy_kw[k]),
             "committed_sell_kw": float(s.sell_kw[k]),
             "buy_kw": buy,
@@ -376,7 +380,7 @@ class ProsumerFleetVPP(VPP):
             "gen_kw": 0.0,
             "energy_balance_residual_kw": pv_used + float(dis.sum()) - float(ch.sum()) + buy - sell
             - served,
-            "fallback": bool(self.fallback),
+            "fallback": bool(self.vpp.fallback),
             "prosumers": self.n,
             "prosumer_soc_kwh": float(new_soc.sum()),
             **{fld: np.nan for fld in ALLOCATION_FIELDS},
@@ -390,9 +394,9 @@ class ProsumerFleetVPP(VPP):
         the value of lost load. A prosumer's ``cost_cny``: its bill at the internal prices
         (paper 002's objective 3.3.1, realized), plus lost load.
         """
-        m = self.model
+        m = self.vpp.model
         dt, now, f = m.step_h, self.now, self.base
-        k = t - self.schedule_day * m.steps_per_day
+        k = t - self.vpp.schedule_day * m.steps_per_day
         prices = m.vpo.prices
         assert prices is not None
         c_sell = float(prices.c_sell_cny_per_kwh[k])
@@ -414,12 +418,22 @@ class ProsumerFleetVPP(VPP):
             "cost_day_ahead_trade_cny": day_ahead_cny,
             "cost_imbalance_cny": imbalance_cny,
         }
-        self.record.update(terms)
-        self.record["cost_cny"] = sum(terms.values())
+        self.vpp.record.update(terms)
+        self.vpp.record["cost_cny"] = sum(terms.values())
         for fld in PROSUMER_FIELDS:
             self.history[fld][t] = getattr(now, fld)
 
     # ------------------------------------------------------------------ outputs
+    def error_rows(self) -> list[tuple[str, str]]:
+        """``(quantity, name)`` of its rows in the model's error sample: every PV, then every load."""
+        return ([("pv", f"{p}-PV") for p in self.prosumer_names]
+                + [("load", f"{p}-LOAD") for p in self.prosumer_names])
+
+    def set_errors(self, eps: np.ndarray) -> None:
+        """Take its rows of the model's error sample (in :meth:`error_rows` order)."""
+        self.gen_error = eps[:self.n]
+        self.load_error = eps[self.n:2 * self.n]
+
     def injections(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(buses, p_kw, q_kvar)`` of the present step per prosumer (generation positive).
 
@@ -433,7 +447,7 @@ class ProsumerFleetVPP(VPP):
 
     def prosumer_table(self, steps: int | None = None) -> dict[str, np.ndarray]:
         """Columns of ``prosumers.parquet`` for this VPP: one row per (step, prosumer)."""
-        m = self.model
+        m = self.vpp.model
         n_steps = m.t if steps is None else steps
         n = self.n
         step = np.repeat(np.arange(n_steps), n)

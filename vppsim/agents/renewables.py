@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import mesa
 import numpy as np
 
+from vppsim.agents.base import BusAgent
 from vppsim.forecast.errors import error_at
-from vppsim.scenario.schema import PVParams, WindTurbineSpec
+from vppsim.scenario.schema import PVParams, PVPlantSpec, WindTurbineSpec
 
 if TYPE_CHECKING:
+    import mesa
+
+    from vppsim.agents.vpp import VPP
     from vppsim.model import VPPModel
 
 
@@ -54,16 +57,20 @@ def pv_rated_kw(params: PVParams) -> float:
     return params.panels * params.panel_area_m2 * params.eta_ref * params.eta_pc
 
 
-class _Renewable(mesa.Agent):
-    """Common part of variable renewables: forecast array, realized availability, curtailment."""
+class _Renewable(BusAgent):
+    """Common part of variable renewables: forecast array, realized availability, curtailment.
+
+    Role ``wind`` or ``pv`` (its ``tech``); its forecast error is that quantity's.
+    """
 
     tech = "renewable"
 
     def __init__(self, model: VPPModel, name: str, bus: int, owner: str) -> None:
         super().__init__(model)
         self.name = name
-        self.bus = bus
+        self.place(bus)
         self.owner = owner
+        self.vpp_name: str | None = None
         self.forecast_kw = np.zeros(model.n_steps)
         self.cap_kw = 0.0
         self.available_kw = 0.0
@@ -86,11 +93,27 @@ class _Renewable(mesa.Agent):
         self.p_kw = min(max(p_kw, 0.0), self.available_kw)
         self.curtailed_kw = self.available_kw - self.p_kw
 
+    @property
+    def error_quantity(self) -> str:
+        """The forecast-error model it realizes with: its technology."""
+        return self.tech
+
+    def report(self, t: int) -> dict[str, Any]:
+        """Forecast, availability after forecast error, output and curtailment at step ``t``."""
+        return {"vpp": self.vpp_name, "bus": self.bus, "kind": self.tech,
+                "p_forecast_kw": float(self.forecast_kw[t]), "p_available_kw": self.available_kw,
+                "p_kw": self.p_kw, "curtailed_kw": self.curtailed_kw}
+
+    def injection_kw(self) -> tuple[float, float]:
+        """Output after curtailment, kW; no reactive power."""
+        return self.p_kw, 0.0
+
 
 class WindTurbine(_Renewable):
     """One or more identical wind turbines on a bus (power curve: paper 001 eq. 1)."""
 
     tech = "wind"
+    roles = frozenset({"wind"})
 
     def __init__(
         self, model: VPPModel, spec: WindTurbineSpec, bus: int, owner: str, speed_m_s: np.ndarray
@@ -102,11 +125,18 @@ class WindTurbine(_Renewable):
             speed_m_s, spec.rated_kw, spec.cut_in_m_s, spec.rated_m_s, spec.cut_out_m_s
         )
 
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: WindTurbineSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The wind member ``spec`` of ``vpp``, its forecast from the wind-speed profile."""
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        return [cls(model, spec, bus, vpp.name, model.loaded.profile(spec.wind_speed))]
+
 
 class PVPlant(_Renewable):
     """A PV plant or rooftop array (paper 001 eq. 2-3)."""
 
     tech = "pv"
+    roles = frozenset({"pv"})
 
     def __init__(
         self,
@@ -122,3 +152,11 @@ class PVPlant(_Renewable):
         self.params = params
         self.cap_kw = pv_rated_kw(params)  # inverter clipping at the STC rating
         self.forecast_kw = np.minimum(pv_power_kw(irradiance_w_m2, ambient_c, params), self.cap_kw)
+
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: PVPlantSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The PV member ``spec`` of ``vpp``, its forecast from irradiance and temperature."""
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        prof = model.loaded.profile
+        return [cls(model, spec.name, spec, bus, vpp.name, prof(spec.irradiance),
+                    prof(spec.temperature))]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import mesa
 import numpy as np
 
+from vppsim.agents.base import BusAgent
 from vppsim.cosim import RoundOutcome, day_ahead_round
 from vppsim.market.pricing import DayContext, InternalPrices, get_price_policy
 from vppsim.market.settlement import settle_grid, settle_vpp
@@ -36,13 +36,14 @@ if TYPE_CHECKING:
     from vppsim.model import VPPModel
 
 
-class VPO(mesa.Agent):
-    """The VPP operator (upper level of paper 004's game)."""
+class VPO(BusAgent):
+    """The VPP operator (upper level of paper 004's game); it sits at the feeder's slack bus."""
 
-    def __init__(self, model: VPPModel, name: str, battery: Battery | None = None,
+    def __init__(self, model: VPPModel, name: str, bus: int, battery: Battery | None = None,
                  battery_cost_cny_per_kwh: float = 0.0) -> None:
         super().__init__(model)
         self.name = name
+        self.place(bus)
         self.battery = battery
         self.battery_cost_cny_per_kwh = battery_cost_cny_per_kwh
         self.storage_plan_kw: np.ndarray | None = None  # discharge-positive, per period of the day
@@ -70,8 +71,8 @@ class VPO(mesa.Agent):
             day=day,
             import_cny_per_kwh=m.tariff.import_cny_per_kwh[sl],
             export_cny_per_kwh=m.tariff.export_cny_per_kwh[sl],
-            # VPPs of self-scheduling prosumers have no day-ahead LP (passthrough prices only)
-            vpps=tuple(v.day_ahead_data(day) for v in vpps if not v.has_prosumer_fleet),
+            # self-scheduling VPPs (prosumer fleets) have no day-ahead LP (passthrough prices only)
+            vpps=tuple(d for v in vpps if (d := v.day_ahead_data(day)) is not None),
             game=m.scenario.market.game,
             seed=int(np.random.SeedSequence([m.seed_used, day]).generate_state(1)[0]),
             vpo_storage=self.storage_data(),
@@ -190,3 +191,7 @@ class VPO(mesa.Agent):
         """The current day's ``(c_sell, c_buy)``."""
         assert self.prices is not None
         return self.prices.c_sell_cny_per_kwh, self.prices.c_buy_cny_per_kwh
+
+    def report(self, t: int) -> dict[str, Any]:
+        """Prices, trades, grid exchange, storage and profit of step ``t``."""
+        return {"kind": "vpo", **self.record}

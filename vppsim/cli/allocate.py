@@ -29,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="demand in the case's unit (repeatable; default: the case's demands)")
     p.add_argument("--runs", type=int, default=14, help="GA-ACO runs, one seed each (default 14)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
+    p.set_defaults(func=run)
     return p
 
 

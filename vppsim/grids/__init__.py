@@ -16,6 +16,7 @@ from vppsim.grids.registry import (
     feeder_names,
     load_feeder,
 )
+from vppsim.grids.topology import feeder_graph, slack_bus
 
 __all__ = [
     "BACKENDS",
@@ -28,6 +29,8 @@ __all__ = [
     "PowerFlowBackend",
     "PowerFlowResult",
     "bus_ids",
+    "feeder_graph",
     "feeder_names",
     "load_feeder",
+    "slack_bus",
 ]

@@ -16,6 +16,7 @@ by name in :data:`BACKENDS`.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -24,10 +25,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+import networkx as nx
 import numpy as np
 import pandapower as pp
 from pandapower.auxiliary import pandapowerNet
 from pandapower.powerflow import LoadflowNotConverged
+
+from vppsim.grids.topology import feeder_graph, slack_bus
 
 __all__ = [
     "BACKENDS",
@@ -470,6 +474,16 @@ class PowerFlow:
     def bus_ids(self) -> list[int]:
         """Bus indices that can receive injections."""
         return list(self._sgen_by_bus)
+
+    @functools.cached_property
+    def graph(self) -> nx.MultiGraph:
+        """The feeder's topology (:func:`vppsim.grids.topology.feeder_graph`), built once."""
+        return feeder_graph(self.net)
+
+    @functools.cached_property
+    def slack_bus(self) -> int:
+        """The bus of the feeder's external grid."""
+        return slack_bus(self.net)
 
     @property
     def sgen_by_bus(self) -> Mapping[int, int]:

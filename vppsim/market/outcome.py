@@ -238,7 +238,6 @@ def optimistic_profit(
     float
         The optimistic ``Pi``, CNY.
     """
-
     if storage is not None:
         _check_storage(storage)
     lp, *_ = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)

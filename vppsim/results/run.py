@@ -1,4 +1,4 @@
-"""The result folder of one run: ``summary.json``, ``timeseries.parquet``, ``report.md``, ``figures/*.png``."""
+"""The result folder of one run: ``summary.json``, tables (Parquet), ``report.md``, ``figures/*.png``."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
                             **({"game": float(sum(g.wall_s["total"] for g in model.vpo.game_results))}
                                if model.vpo.game_results else {})},
             "assumptions": list(model.scenario.assumptions),
-            **({"prosumers": prosumer_summary(model)} if getattr(model, "prosumer_fleets", None)
+            **({"prosumers": prosumer_summary(model)} if model.prosumer_fleets
                else {}),
         }
     )
@@ -164,7 +164,7 @@ def _certificate_summary(model: Any) -> dict[str, Any]:
     if not games:
         reason = (f"price policy {model.scenario.market.price_policy!r} sets no game; "
                   "every VPP schedule is its exact best response (HiGHS) to the prices")
-        fleets = getattr(model, "prosumer_fleets", None)
+        fleets = model.prosumer_fleets
         if fleets:
             reason += (" (prosumer-fleet VPPs: the sum of their prosumers' responses by their own "
                        f"optimizer, {sorted({f.fleet_spec.optimizer for f in fleets})})")
@@ -208,8 +208,9 @@ def write_results(
         start = time.perf_counter()
         ts = model.timeseries()
         ts.to_parquet(work / "timeseries.parquet", index=False)
-        pd.DataFrame(model.bus_rows).to_parquet(work / "bus_injections.parquet", index=False)
-        prosumers = model.prosumer_frame() if getattr(model, "prosumer_fleets", None) else None
+        model.bus_injections().to_parquet(work / "bus_injections.parquet", index=False)
+        model.model_table().to_parquet(work / "model.parquet", index=False)
+        prosumers = model.prosumer_frame() if model.prosumer_fleets else None
         if prosumers is not None:
             prosumers.to_parquet(work / "prosumers.parquet", index=False)
         summary = summarize(model, wall_s)
@@ -238,7 +239,7 @@ def save_partial(model: Any, out: Path, exc: BaseException) -> Path:
     )
     if model.rows:
         model.timeseries().to_parquet(work / "timeseries.parquet", index=False)
-    if getattr(model, "prosumer_fleets", None) and model.t > 0:
+    if model.prosumer_fleets and model.t > 0:
         model.prosumer_frame().to_parquet(work / "prosumers.parquet", index=False)
     return work
 

@@ -20,30 +20,29 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
+from vppsim.agents.registry import MemberKinds, default_member_kinds
+from vppsim.allocation.realtime import ALLOCATORS
+from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
+from vppsim.market.game import GAME_SOLVERS, OBJECTIVES
+from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.paths import data_dir
-from vppsim.scenario.schema import (
-    ControllableLoadSpec,
-    LoadSpec,
-    ProsumerFleetSpec,
-    ProsumerSpec,
-    PVPlantSpec,
-    Scenario,
-    ScenarioError,
-    WindTurbineSpec,
-    _pydantic_problems,
-)
+from vppsim.prosumers.schedule import METHODS as PROSUMER_METHODS
+from vppsim.scenario.schema import Scenario, ScenarioError, validation_problems
 
 
 @dataclass(frozen=True)
 class LoadedScenario:
-    """A validated scenario with its source path and profile table.
+    """A validated scenario with its source path, profile table and member registry.
 
     The table has one row per step of a day (repeated every day) or of the whole horizon.
+    ``member_kinds`` is the registry the scenario was validated with; the model builds the
+    members from it.
     """
 
     scenario: Scenario
     path: Path
     profiles: pd.DataFrame
+    member_kinds: MemberKinds
 
     def profile(self, column: str, n_steps: int | None = None) -> np.ndarray:
         """Return ``column`` as a float array of ``n_steps`` values (a daily profile is tiled)."""
@@ -57,10 +56,11 @@ class LoadedScenario:
         data = self.scenario.model_dump()
         data.update(changes)
         try:
-            scenario = Scenario.model_validate(data)
+            scenario = type(self.scenario).model_validate(data)
         except ValidationError as exc:
-            raise ScenarioError(self.path, _pydantic_problems(exc)) from None
-        return LoadedScenario(scenario=scenario, path=self.path, profiles=self.profiles)
+            raise ScenarioError(self.path, validation_problems(exc, self.member_kinds.specs)) from None
+        return LoadedScenario(scenario=scenario, path=self.path, profiles=self.profiles,
+                              member_kinds=self.member_kinds)
 
 
 def _resolve_catalogs(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
@@ -111,17 +111,8 @@ def _profile_columns(s: Scenario) -> list[tuple[str, str, bool]]:
         cols.append(("feeder.background_load_profile", s.feeder.background_load_profile, False))
     for i, vpp in enumerate(s.vpps):
         for j, m in enumerate(vpp.members):
-            where = f"vpps[{i}].members[{j}]"
-            if isinstance(m, WindTurbineSpec):
-                cols.append((f"{where}.wind_speed", m.wind_speed, False))
-            elif isinstance(m, PVPlantSpec):
-                cols.append((f"{where}.irradiance", m.irradiance, False))
-                cols.append((f"{where}.temperature", m.temperature, True))
-            elif isinstance(m, LoadSpec | ControllableLoadSpec | ProsumerSpec):
-                cols.append((f"{where}.profile", m.profile, False))
-                if isinstance(m, ProsumerSpec) and m.pv is not None:
-                    cols.append((f"{where}.pv.irradiance", m.pv.irradiance, False))
-                    cols.append((f"{where}.pv.temperature", m.pv.temperature, True))
+            cols += [(f"vpps[{i}].members[{j}].{field}", column, negative)
+                     for field, column, negative in m.profile_columns()]
     return cols
 
 
@@ -167,9 +158,8 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
     return table, problems
 
 
-def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
-    from vppsim.grids import FeederError, load_feeder
-
+def _check_feeder(s: Scenario, path: Path) -> list[tuple[str, str]]:
+    """The feeder exists, its backend can solve it, and every bus named is one of its buses."""
     try:
         net = load_feeder(s.feeder.name, base_dir=path.parent)
     except FeederError as exc:
@@ -177,70 +167,77 @@ def _check_buses(s: Scenario, path: Path) -> list[tuple[str, str]]:
     buses = set(int(b) for b in net.bus.index)
     lo, hi = min(buses), max(buses)
     problems = []
-    if s.feeder.power_flow_backend != "pandapower":
-        from vppsim.grids import PowerFlow
-
+    backend = s.feeder.power_flow_backend
+    if backend not in BACKENDS:
+        problems.append(("feeder.power_flow_backend",
+                         f"expected one of {sorted(BACKENDS)}, got {backend!r}"))
+    elif backend != "pandapower":
         try:
-            PowerFlow(net, backend=s.feeder.power_flow_backend)
+            PowerFlow(net, backend=backend)
         except ValueError as exc:
             problems.append(("feeder.power_flow_backend", f"expected a backend that supports "
                              f"feeder {s.feeder.name!r}: {exc}"))
-    if s.vpo.battery_bus is not None and s.vpo.battery_bus not in buses:
-        problems.append(("vpo.battery_bus", f"expected a bus of feeder {s.feeder.name!r} "
-                                            f"({lo}..{hi}), got {s.vpo.battery_bus}"))
+    named = [("vpo.battery_bus", s.vpo.battery_bus)] if s.vpo.battery_bus is not None else []
     for i, vpp in enumerate(s.vpps):
-        if vpp.bus not in buses:
-            problems.append(
-                (f"vpps[{i}].bus", f"expected a bus of feeder {s.feeder.name!r} "
-                                   f"({lo}..{hi}), got {vpp.bus}")
-            )
+        named.append((f"vpps[{i}].bus", vpp.bus))
         for j, m in enumerate(vpp.members):
-            if isinstance(m, ProsumerFleetSpec):
-                for k, b in enumerate(m.buses or []):
-                    if b not in buses:
-                        problems.append(
-                            (f"vpps[{i}].members[{j}].buses[{k}]",
-                             f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {b}")
-                        )
-            elif m.bus is not None and m.bus not in buses:
-                problems.append(
-                    (f"vpps[{i}].members[{j}].bus",
-                     f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), got {m.bus}")
-                )
+            named += [(f"vpps[{i}].members[{j}].{field}", b) for field, b in m.bus_fields()]
+    for field, b in named:
+        if b not in buses:
+            problems.append((field, f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), "
+                                    f"got {b}"))
     return problems
 
 
-def _check_prosumer_fleets(s: Scenario) -> list[tuple[str, str]]:
-    """A prosumer fleet is alone in its VPP, which has no exchange or costs; no game pricing."""
+def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
+    """Checks of self-scheduling members (prosumer fleets).
+
+    Such a member is alone in its VPP, which has no exchange or costs; and no game pricing,
+    whose lower level is an LP of a VPP's members.
+    """
     problems: list[tuple[str, str]] = []
-    fleet_vpps = []
+    holding = []
     for i, vpp in enumerate(s.vpps):
-        kinds = [m.kind for m in vpp.members]
-        if "prosumer_fleet" not in kinds:
+        member = vpp.self_scheduling_member
+        if member is None:
             continue
-        fleet_vpps.append(vpp.name)
+        holding.append(vpp.name)
+        kinds = [m.kind for m in vpp.members]
         if len(kinds) > 1:
             problems.append(
-                (f"vpps[{i}].members", "expected a prosumer_fleet alone in its VPP (a VPP of "
-                 f"prosumers holds nothing else), got {len(kinds)} members of kinds {kinds}")
+                (f"vpps[{i}].members", f"expected a {member.kind} alone in its VPP (a VPP of "
+                 f"self-scheduling members holds nothing else), got {len(kinds)} members of kinds "
+                 f"{kinds}")
             )
         for f, why in (("exchange", "each prosumer's own import/export limits apply"),
                        ("costs", "the prosumers' own prices and battery costs apply")):
             if getattr(vpp, f) is not None:
                 problems.append(
-                    (f"vpps[{i}].{f}", f"expected no {f} for a VPP holding a prosumer_fleet ({why})")
+                    (f"vpps[{i}].{f}", f"expected no {f} for a VPP holding a {member.kind} ({why})")
                 )
-    from vppsim.market.pricing import PRICE_POLICIES
-
     known = s.market.price_policy in PRICE_POLICIES  # an unknown one is reported on its own
-    if fleet_vpps and known and s.market.price_policy != "passthrough":
+    if holding and known and s.market.price_policy != "passthrough":
         problems.append(
             ("market.price_policy",
-             f"expected 'passthrough' when a VPP holds a prosumer_fleet ({', '.join(fleet_vpps)}): "
-             "the game's lower level is an LP of each VPP's members, got "
+             f"expected 'passthrough' when a VPP holds a self-scheduling member "
+             f"({', '.join(holding)}): the game's lower level is an LP of each VPP's members, got "
              f"{s.market.price_policy!r}")
         )
     return problems
+
+
+def _check_names(s: Scenario) -> list[tuple[str, str]]:
+    """Every name the scenario looks up in a registry is registered there."""
+    lookups = [("market.price_policy", s.market.price_policy, PRICE_POLICIES),
+               ("market.game.solver", s.market.game.solver, GAME_SOLVERS),
+               ("market.game.objective", s.market.game.objective, OBJECTIVES),
+               ("balancing.allocator", s.balancing.allocator, ALLOCATORS)]
+    for i, vpp in enumerate(s.vpps):
+        for j, m in enumerate(vpp.members):
+            if hasattr(m, "optimizer") and m.kind == "prosumer_fleet":
+                lookups.append((f"vpps[{i}].members[{j}].optimizer", m.optimizer, PROSUMER_METHODS))
+    return [(field, f"expected one of {sorted(valid)}, got {name!r}")
+            for field, name, valid in lookups if name not in valid]
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -279,14 +276,24 @@ def _resolve_extends(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) ->
     return _deep_merge(base, raw)
 
 
-def load_scenario(path: str | Path) -> LoadedScenario:
+def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> LoadedScenario:
     """Load and fully validate a scenario YAML file.
+
+    Parameters
+    ----------
+    path
+        The scenario YAML file (its profiles CSV and catalogs are read relative to it).
+    member_kinds
+        The member registry to validate and build members with (default:
+        :func:`vppsim.agents.registry.default_member_kinds`, vppsim's kinds plus those of the
+        ``vppsim.member_kinds`` entry points).
 
     Raises
     ------
     ScenarioError
         With every problem found, each naming the file, the field path and what was expected.
     """
+    kinds = default_member_kinds() if member_kinds is None else member_kinds
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(path, [("(file)", "expected an existing scenario YAML file")])
@@ -301,31 +308,17 @@ def load_scenario(path: str | Path) -> LoadedScenario:
 
     problems = _resolve_catalogs(raw, path.parent)
     try:
-        scenario = Scenario.model_validate(raw)
+        scenario = kinds.scenario_model().model_validate(raw)
     except ValidationError as exc:
         # fields that a failed catalog reference would have supplied are not missing on their own
         failed = tuple(f.removesuffix("catalog") for f, _ in problems)
-        rest = [(f, w) for f, w in _pydantic_problems(exc)
+        rest = [(f, w) for f, w in validation_problems(exc, kinds.specs)
                 if not (w == "Field required" and f.startswith(failed))]
         raise ScenarioError(path, problems + rest) from None
     if problems:
         raise ScenarioError(path, problems)
-
-    from vppsim.market.pricing import PRICE_POLICIES
-
-    if scenario.market.price_policy not in PRICE_POLICIES:
-        problems.append(
-            ("market.price_policy",
-             f"expected one of {sorted(PRICE_POLICIES)}, got {scenario.market.price_policy!r}")
-        )
-    from vppsim.allocation.realtime import ALLOCATORS
-
-    if scenario.balancing.allocator not in ALLOCATORS:
-        problems.append(
-            ("balancing.allocator",
-             f"expected one of {sorted(ALLOCATORS)}, got {scenario.balancing.allocator!r}")
-        )
-    problems += _check_prosumer_fleets(scenario)
+    problems += _check_names(scenario)
+    problems += _check_self_scheduling(scenario)
     vpp_names = {v.name for v in scenario.vpps}
     for key in scenario.communication.links:
         if key not in vpp_names:
@@ -334,8 +327,9 @@ def load_scenario(path: str | Path) -> LoadedScenario:
             )
     profiles, profile_problems = _check_profiles(scenario, path)
     problems += profile_problems
-    problems += _check_buses(scenario, path)
+    problems += _check_feeder(scenario, path)
     if problems:
         raise ScenarioError(path, problems)
     assert profiles is not None
-    return LoadedScenario(scenario=scenario, path=path.resolve(), profiles=profiles)
+    return LoadedScenario(scenario=scenario, path=path.resolve(), profiles=profiles,
+                          member_kinds=kinds)

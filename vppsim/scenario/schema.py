@@ -7,12 +7,13 @@ registries are in :mod:`vppsim.scenario.loader`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 
 class ScenarioError(ValueError):
@@ -35,6 +36,33 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 
 
 # ---------------------------------------------------------------- members of a VPP
+
+
+class MemberSpec(_Spec):
+    """What every member of a VPP has: its kind, a unique name and (optionally) its own bus.
+
+    A member kind (:class:`vppsim.agents.registry.MemberKind`) pairs a subclass of this with the
+    agent class it builds. The subclass fixes ``kind`` to its tag,
+    ``kind: Literal["heat_pump"] = "heat_pump"``, which selects it in a scenario file. Without
+    ``bus`` a member sits at its VPP's bus.
+    """
+
+    kind: str
+    name: str
+    bus: int | None = None
+
+    #: True for a member that makes up its VPP's whole portfolio and schedules itself (a
+    #: prosumer fleet): its VPP holds nothing else, has no ``exchange`` or ``costs`` and no
+    #: day-ahead LP, so only the ``passthrough`` price policy applies.
+    self_scheduling: ClassVar[bool] = False
+
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """``(field, column, may_be_negative)`` of every profile column the member reads."""
+        return []
+
+    def bus_fields(self) -> list[tuple[str, int]]:
+        """``(field, bus)`` of every feeder bus the member names."""
+        return [] if self.bus is None else [("bus", self.bus)]
 
 
 class BatteryParams(_Spec):
@@ -62,7 +90,7 @@ class BatteryParams(_Spec):
         return self
 
 
-class BatterySpec(BatteryParams):
+class BatterySpec(BatteryParams, MemberSpec):
     """A battery member of a VPP (fields may come from an agent catalog: ``catalog: FILE/KEY``)."""
 
     kind: Literal["battery"] = "battery"
@@ -71,7 +99,7 @@ class BatterySpec(BatteryParams):
     source: str | None = None
 
 
-class WindTurbineSpec(_Spec):
+class WindTurbineSpec(MemberSpec):
     """Wind turbines with a cut-in / rated / cut-out power curve (paper 001 eq. 1)."""
 
     kind: Literal["wind"] = "wind"
@@ -93,6 +121,10 @@ class WindTurbineSpec(_Spec):
             )
         return self
 
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """The wind-speed column."""
+        return [("wind_speed", self.wind_speed, False)]
+
 
 class PVParams(_Spec):
     """PV array parameters (paper 001 eq. 2-3).
@@ -112,15 +144,19 @@ class PVParams(_Spec):
     temperature: str = Field(description="profile column: ambient temperature, degrees C")
 
 
-class PVPlantSpec(PVParams):
+class PVPlantSpec(PVParams, MemberSpec):
     """A PV plant member of a VPP."""
 
     kind: Literal["pv"] = "pv"
     name: str
     bus: int | None = None
 
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """Irradiance and (possibly negative) ambient temperature."""
+        return [("irradiance", self.irradiance, False), ("temperature", self.temperature, True)]
 
-class LoadSpec(_Spec):
+
+class LoadSpec(MemberSpec):
     """An inflexible load following a profile (kW)."""
 
     kind: Literal["load"] = "load"
@@ -128,6 +164,10 @@ class LoadSpec(_Spec):
     bus: int | None = None
     profile: str = Field(description="profile column: load forecast, kW")
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """The load forecast column."""
+        return [("profile", self.profile, False)]
 
 
 class ReserveRatioSpec(_Spec):
@@ -143,7 +183,7 @@ class ReserveRatioSpec(_Spec):
     shoulder: Fraction = 0.15
 
 
-class ControllableLoadSpec(_Spec):
+class ControllableLoadSpec(MemberSpec):
     """A load whose curtailable share is ``reserve_ratio(t) * participation`` (paper 001 eq. 6-9)."""
 
     kind: Literal["controllable_load"] = "controllable_load"
@@ -155,8 +195,12 @@ class ControllableLoadSpec(_Spec):
     participation: Fraction = 0.7
     curtail_cost_cny_per_kwh: NonNegative = 0.9
 
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """The load forecast column."""
+        return [("profile", self.profile, False)]
 
-class GeneratorSpec(_Spec):
+
+class GeneratorSpec(MemberSpec):
     """A dispatchable unit (microturbine, fuel cell, diesel) with a convex quadratic cost curve.
 
     Cost per hour at output ``p`` kW: ``a + b*p + c*p**2`` (CNY/h) while it runs.
@@ -190,7 +234,7 @@ class GeneratorSpec(_Spec):
         return self
 
 
-class ProsumerSpec(_Spec):
+class ProsumerSpec(MemberSpec):
     """A prosumer: a load with optional rooftop PV and an optional battery."""
 
     kind: Literal["prosumer"] = "prosumer"
@@ -200,6 +244,14 @@ class ProsumerSpec(_Spec):
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     pv: PVParams | None = None
     battery: BatteryParams | None = None
+
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """The load column and, with rooftop PV, its irradiance and temperature."""
+        cols = [("profile", self.profile, False)]
+        if self.pv is not None:
+            cols += [("pv.irradiance", self.pv.irradiance, False),
+                     ("pv.temperature", self.pv.temperature, True)]
+        return cols
 
 
 class SyntheticFleetSpec(_Spec):
@@ -212,7 +264,7 @@ class SyntheticFleetSpec(_Spec):
     seed: Annotated[int, Field(ge=0)] = 0
 
 
-class ProsumerFleetSpec(_Spec):
+class ProsumerFleetSpec(MemberSpec):
     """``count`` self-scheduling prosumers (paper 002), each a Prosumer agent with its own battery.
 
     The prosumers are placed on ``buses`` round-robin (default: the VPP's bus). Each answers
@@ -232,25 +284,41 @@ class ProsumerFleetSpec(_Spec):
     buses: Annotated[list[int], Field(min_length=1)] | None = Field(
         default=None, description="feeder buses the prosumers are spread over (default: the VPP's)"
     )
-    optimizer: Literal["sa", "milp", "lp"] = "sa"
+    optimizer: str = Field(default="sa", description="sa, milp or lp (checked against "
+                           "vppsim.prosumers.schedule.METHODS)")
     rolling_horizon: bool = False
     workers: Annotated[int, Field(ge=1)] = 1
     sa_iterations: Annotated[int, Field(ge=1)] = 3000
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     synthetic: SyntheticFleetSpec = SyntheticFleetSpec()
 
+    self_scheduling: ClassVar[bool] = True
 
-MemberSpec = Annotated[
-    BatterySpec
-    | WindTurbineSpec
-    | PVPlantSpec
-    | LoadSpec
-    | ControllableLoadSpec
-    | GeneratorSpec
-    | ProsumerSpec
-    | ProsumerFleetSpec,
-    Field(discriminator="kind"),
-]
+    def bus_fields(self) -> list[tuple[str, int]]:
+        """The fleet's buses (its prosumers sit on them round-robin)."""
+        return [(f"buses[{k}]", b) for k, b in enumerate(self.buses or [])]
+
+
+#: The member kinds vppsim ships, in the order of the scenario reference (the member registry,
+#: :mod:`vppsim.agents.registry`, pairs each with its agent class and may add more).
+BUILTIN_MEMBER_SPECS: tuple[type[MemberSpec], ...] = (
+    BatterySpec,
+    WindTurbineSpec,
+    PVPlantSpec,
+    LoadSpec,
+    ControllableLoadSpec,
+    GeneratorSpec,
+    ProsumerSpec,
+    ProsumerFleetSpec,
+)
+
+
+def member_tag(spec: type[MemberSpec]) -> str:
+    """The ``kind`` tag a member spec class is selected by (its ``kind`` field's default)."""
+    tag = spec.model_fields["kind"].default
+    if not isinstance(tag, str):
+        raise TypeError(f"{spec.__name__}: expected kind: Literal['<tag>'] = '<tag>'")
+    return tag
 
 
 class VppCostSpec(_Spec):
@@ -279,9 +347,11 @@ class ExchangeLimitSpec(_Spec):
 class VppSpec(_Spec):
     """A virtual power plant: its members, exchange limits and cost coefficients.
 
-    ``exchange`` and ``costs`` are required unless the VPP holds a prosumer fleet (whose
-    prosumers have their own limits and costs; it then holds nothing else, see
-    :func:`load_scenario`). ``end_soc_at_least_initial`` applies to a fleet's batteries too.
+    ``exchange`` and ``costs`` are required unless the VPP holds a self-scheduling member (a
+    prosumer fleet, whose prosumers have their own limits and costs; it then holds nothing
+    else, see :func:`vppsim.scenario.loader.load_scenario`). ``end_soc_at_least_initial``
+    applies to a fleet's batteries too. ``members`` take every registered member kind
+    (:func:`scenario_model`); this class lists the built-in ones.
     """
 
     name: str
@@ -289,7 +359,15 @@ class VppSpec(_Spec):
     exchange: ExchangeLimitSpec | None = None
     costs: VppCostSpec | None = None
     end_soc_at_least_initial: bool = True
-    members: Annotated[list[MemberSpec], Field(min_length=1)]
+    members: Annotated[
+        list[Annotated[Union[BUILTIN_MEMBER_SPECS], Field(discriminator="kind")]],  # noqa: UP007
+        Field(min_length=1),
+    ]
+
+    @property
+    def self_scheduling_member(self) -> MemberSpec | None:
+        """The VPP's self-scheduling member (a prosumer fleet), if it holds one."""
+        return next((m for m in self.members if m.self_scheduling), None)
 
     @property
     def prosumer_fleet(self) -> ProsumerFleetSpec | None:
@@ -297,8 +375,8 @@ class VppSpec(_Spec):
         return next((m for m in self.members if isinstance(m, ProsumerFleetSpec)), None)
 
     @model_validator(mode="after")
-    def _required_unless_fleet(self) -> VppSpec:
-        if self.prosumer_fleet is None:
+    def _required_unless_self_scheduling(self) -> VppSpec:
+        if self.self_scheduling_member is None:
             missing = [f for f in ("exchange", "costs") if getattr(self, f) is None]
             if missing:
                 raise ValueError(
@@ -349,8 +427,9 @@ class TariffSpec(_Spec):
 class GameSpec(_Spec):
     """The bi-level game the ``game`` price policy solves each day (paper 004 Model 2)."""
 
-    solver: Literal["pso-rl", "pso", "ga", "exact"] = "pso-rl"
-    objective: Literal["system_cost", "vpo_profit"] = "system_cost"
+    solver: str = Field(default="pso-rl", description="a game solver (checked against the "
+                        "market's registry when the scenario is loaded)")
+    objective: str = Field(default="system_cost", description="system_cost or vpo_profit")
     budget: Annotated[int, Field(ge=10)] = Field(
         default=1500, description="objective evaluations per day (each = one LP per VPP)"
     )
@@ -468,7 +547,8 @@ class FeederSpec(_Spec):
     """The distribution feeder: a registry name (``ieee33``...) or a pandapower JSON path."""
 
     name: str = "ieee33"
-    power_flow_backend: Literal["pandapower", "lightsim2grid"] = "pandapower"
+    power_flow_backend: str = Field(default="pandapower", description="a power-flow backend "
+                                    "(checked against vppsim.grids.BACKENDS)")
     background_load_scale: NonNegative = 1.0
     background_load_profile: str | None = Field(
         default=None, description="profile column: per-unit factor on the feeder's own loads"
@@ -548,6 +628,44 @@ class Scenario(_Spec):
         return self
 
 
+class _ExtendedScenario(Scenario):
+    """Base of the scenario classes whose VPPs take member kinds beyond the built-in ones."""
+
+    member_specs: ClassVar[tuple[type[MemberSpec], ...]] = BUILTIN_MEMBER_SPECS
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the class is built at run time (scenario_model), so pickle it as its recipe
+        return (_rebuild_scenario, (self.member_specs, self.model_dump()))
+
+
+def _rebuild_scenario(member_specs: tuple[type[MemberSpec], ...], data: dict[str, Any]) -> Scenario:
+    return scenario_model(member_specs).model_validate(data)
+
+
+@functools.lru_cache(maxsize=32)
+def scenario_model(member_specs: tuple[type[MemberSpec], ...]) -> type[Scenario]:
+    """The scenario class whose VPP ``members`` take exactly these member kinds.
+
+    The built-in kinds give :class:`Scenario` itself; a registry with more kinds (a member
+    kind from outside vppsim) gets a subclass whose members are the discriminated union of
+    all of them, so errors still name the field path (``vpps[0].members[2].rated_kw``).
+    """
+    specs = tuple(member_specs)
+    if specs == BUILTIN_MEMBER_SPECS:
+        return Scenario
+    tags = [member_tag(s) for s in specs]
+    doubled = sorted({x for x in tags if tags.count(x) > 1})
+    if doubled:
+        raise ValueError(f"member kinds: expected unique kind tags, got duplicates {doubled}")
+    member = Annotated[Union[specs], Field(discriminator="kind")]  # noqa: UP007
+    vpp = create_model("VppSpec", __base__=VppSpec,
+                       members=(Annotated[list[member], Field(min_length=1)], ...))
+    model = create_model("Scenario", __base__=_ExtendedScenario,
+                         vpps=(Annotated[list[vpp], Field(min_length=1)], ...))
+    model.member_specs = specs
+    return model
+
+
 def _format_loc(loc: Iterable[Any]) -> str:
     out = ""
     for part in loc:
@@ -558,11 +676,18 @@ def _format_loc(loc: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
-def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
+def validation_problems(exc: ValidationError, member_specs: tuple[type[MemberSpec], ...]
+                        = BUILTIN_MEMBER_SPECS) -> list[tuple[str, str]]:
+    """``(field path, what was expected)`` for every error of a pydantic validation.
+
+    The discriminator tags pydantic inserts into member locations (``members[2].wind``) are
+    dropped, so a path reads as in the scenario file.
+    """
+    tags = {member_tag(s) for s in member_specs}
     problems = []
     for err in exc.errors():
-        # drop the discriminator tag pydantic inserts into union locations (e.g. "battery")
-        loc = list(err["loc"])
+        loc = [part for i, part in enumerate(err["loc"])
+               if not (part in tags and i > 0 and isinstance(err["loc"][i - 1], int))]
         if err["type"] == "extra_forbidden":
             what = "unknown field (not in the schema; check its spelling)"
         else:
@@ -571,28 +696,5 @@ def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
             # the whole mapping (up to the whole scenario), too long to repeat
             whole = err["type"] == "value_error" and isinstance(err["input"], dict)
             what = msg if err["type"] == "missing" or whole else f"{msg} (got {err['input']!r})"
-        problems.append((_format_loc(_strip_tags(loc)), what))
+        problems.append((_format_loc(loc), what))
     return problems
-
-
-_MEMBER_TAGS = {
-    "battery",
-    "wind",
-    "pv",
-    "load",
-    "controllable_load",
-    "generator",
-    "prosumer",
-    "prosumer_fleet",
-}
-
-
-def _strip_tags(loc: list[Any]) -> list[Any]:
-    out = []
-    for i, part in enumerate(loc):
-        if part in _MEMBER_TAGS and i > 0 and isinstance(loc[i - 1], int):
-            continue
-        out.append(part)
-    return out
-
-

@@ -1,0 +1,130 @@
+"""``vppsim montecarlo``: forecast-error Monte Carlo on Dask, resumable; sensitivity grids."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument
+from vppsim.montecarlo.run import run_montecarlo
+from vppsim.montecarlo.sensitivity import render, run_grid
+from vppsim.montecarlo.store import ManifestMismatchError
+from vppsim.paths import default_scenario_path
+from vppsim.scenario.loader import load_scenario
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``vppsim montecarlo`` to the sub-commands."""
+    mc = sub.add_parser("montecarlo", help="Monte Carlo over forecast errors on Dask (resumable)")
+    scenario_argument(mc, what="one-day scenario YAML")
+    mc.add_argument("--samples", type=int, required=True, help="number of samples N (>= 1)")
+    mc.add_argument("--workers", type=int, default=None,
+                    help="LocalCluster worker processes (default: one per core; not with --scheduler)")
+    mc.add_argument("--scheduler", default=None,
+                    help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    mc.add_argument("--out", type=Path, default=None,
+                    help="result folder (default: results/<scenario>-mc-<seed>); re-running the "
+                    "same command on it resumes")
+    mc.add_argument("--seed", type=int, default=None,
+                    help="base seed of SeedSequence(seed).spawn(N) (default: the scenario's seed)")
+    mc.add_argument("--chunk-size", type=int, default=None,
+                    help="samples per Dask task (default: automatic; results do not depend on it)")
+    mc.add_argument("--max-samples", type=int, default=None,
+                    help="stop after computing this many new samples (resume later)")
+    mc.add_argument("--allocation-gap", action="store_true",
+                    help="also solve every step's exact allocation LP and report the allocator's "
+                    "gap (allocation_gap_max); about doubles the allocation time")
+    mc.add_argument("--grid", action="store_true",
+                    help="run every case of the scenario's sensitivity: section (one batch per "
+                    "case in OUT/<case>/) and print the grid's table beside the paper's")
+    mc.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    mc.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vppsim montecarlo``: a resumable Monte Carlo batch (or a sensitivity grid)."""
+    t0 = time.perf_counter()
+    for opt, value, low in (("--samples", args.samples, 1), ("--workers", args.workers, 1),
+                            ("--chunk-size", args.chunk_size, 1),
+                            ("--max-samples", args.max_samples, 0)):
+        if value is not None and value < low:
+            print(f"vppsim: {opt}: expected an integer >= {low}, got {value}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.workers is not None and args.scheduler is not None:
+        print("vppsim: --workers and --scheduler: expected one of them, not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    loaded = load_scenario(args.scenario or default_scenario_path())
+    s = loaded.scenario
+    if s.days != 1:
+        print(f"vppsim: {loaded.path}: days: expected 1 for Monte Carlo (one scenario day), "
+              f"got {s.days}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    seed = args.seed if args.seed is not None else s.seed
+    out = args.out or Path.cwd() / "results" / f"{s.name}-{'grid' if args.grid else 'mc'}-{seed}"
+    if args.grid and s.sensitivity is None:
+        print(f"vppsim: {loaded.path}: sensitivity: expected a sensitivity section with cases "
+              "for --grid", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.grid and args.max_samples is not None:
+        print("vppsim: --max-samples: not supported with --grid", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # close the cluster; the finished parts stay for a resume
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if args.grid:
+
+            table = run_grid(loaded, args.samples, out, seed=seed, workers=args.workers,
+                             scheduler=args.scheduler, progress=not args.quiet,
+                             allocation_gap=args.allocation_gap)
+            if not args.quiet:
+                print(render(table, loaded, args.samples))
+                print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+            return 0
+        res = run_montecarlo(loaded, args.samples, out, seed=seed, workers=args.workers,
+                             scheduler=args.scheduler, chunk_size=args.chunk_size,
+                             max_samples=args.max_samples, progress=not args.quiet,
+                             allocation_gap=args.allocation_gap)
+    except ManifestMismatchError as exc:
+        print(f"vppsim: --out: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"vppsim: interrupted; the finished samples are in {out}/parts; re-run the same "
+              "command to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:  # e.g. an unreachable --scheduler
+        print(f"vppsim: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if not res.complete:
+        failed = res.summary.get("failed_chunks") or []
+        msg = (f"vppsim: {len(res.kpis)} of {res.n_samples} samples done in {out} "
+               f"({len(res.computed_samples)} computed now); re-run the same command to resume")
+        if failed:
+            print(msg + "\n  lost chunks:\n  " + "\n  ".join(failed), file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(msg)
+        return 0
+    if not args.quiet:
+        sm = res.summary
+        k = sm["kpis"]
+        print(f"{s.name}: {res.n_samples} samples, seed {seed}, {sm['n_errors']} raised; "
+              f"{len(res.computed_samples)} computed now"
+              + (f" ({sm['samples_per_s']:.1f} samples/s)" if sm["samples_per_s"] else ""))
+        for col in ("system_cost_cny", "vpo_profit_cny", "imbalance_kwh", "min_voltage_pu"):
+            st = k[col]
+            if st["n"]:
+                print(f"  {col}: mean {st['mean']:,.4g}, 5/50/95 % {st['p5']:,.4g} / "
+                      f"{st['p50']:,.4g} / {st['p95']:,.4g}")
+        print(f"  wrote {out} in {time.perf_counter() - t0:.1f} s")
+    return 0

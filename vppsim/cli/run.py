@@ -1,0 +1,75 @@
+"""``vppsim run``: one scenario through its horizon, written to a result folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument
+from vppsim.model import VPPModel
+from vppsim.paths import default_scenario_path
+from vppsim.results.folders import default_out_dir
+from vppsim.results.run import save_partial, write_results
+from vppsim.scenario.loader import load_scenario
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``vppsim run`` to the sub-commands."""
+    run_p = sub.add_parser("run", help="run a scenario and write a result folder")
+    scenario_argument(run_p)
+    run_p.add_argument("--out", type=Path, default=None,
+                       help="result folder (default: results/<scenario>-<timestamp>)")
+    run_p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run_p.add_argument("--days", type=int, default=None, help="override the number of days")
+    run_p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    run_p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    run_p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vppsim run``: run a scenario and write its result folder."""
+    t0 = time.perf_counter()
+    path = args.scenario or default_scenario_path()
+    if args.days is not None and args.days < 1:
+        print(f"vppsim: --days: expected an integer >= 1, got {args.days}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    loaded = load_scenario(path)
+    if args.days is not None:
+        loaded = loaded.with_overrides(days=args.days)
+    out = args.out or default_out_dir(loaded.scenario.name)
+    if out.exists():
+        print(f"vppsim: --out: expected a folder that does not exist yet, got {out}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    load_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    model = VPPModel(loaded, seed=args.seed)
+    build_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    try:
+        model.run(progress=not args.quiet and loaded.scenario.days > 1)
+    except Exception as exc:
+        partial = save_partial(model, out, exc)
+        print(f"vppsim: the run failed at step {model.t}: {type(exc).__name__}: {exc}\n"
+              f"  what was computed so far is in {partial} (see error.txt)", file=sys.stderr)
+        return 1
+    run_s = time.perf_counter() - t2
+    final = write_results(
+        model, out, {"load_scenario": load_s, "build": build_s, "run": run_s},
+        figures=not args.no_figures,
+    )
+    if not args.quiet:
+        s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
+        costs = ", ".join(f"{k} {v:,.2f}" for k, v in s["vpp_cost_cny"].items())
+        print(f"{s['scenario']}: seed {s['seed']}, {s['horizon_h']:g} h")
+        print(f"  VPP cost (CNY): {costs}; total {s['total_vpp_cost_cny']:,.2f}")
+        print(f"  VPO profit {s['vpo_profit_cny']:,.2f} CNY; system cost "
+              f"{s['system_cost_cny']:,.2f} CNY")
+        print(f"  losses {s['network_losses_kwh']:,.2f} kWh; voltage "
+              f"{s['min_voltage_pu']:.4f}-{s['max_voltage_pu']:.4f} pu; unmet "
+              f"{s['unmet_energy_kwh']:,.2f} kWh")
+        print(f"  wrote {final} in {time.perf_counter() - t0:.1f} s")
+    return 0
