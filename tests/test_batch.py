@@ -271,7 +271,7 @@ def test_a_killed_cli_run_resumes(scenario_path: Path, reference: batch.MonteCar
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its scheduler and its worker at once
         proc.wait(timeout=30)
-    _, _, done = batch._scan_parts(out / "parts")
+    _, _, done = batch.scan_parts(out / "parts")
     assert 3 <= len(done) < n
     assert not (out / "kpis.parquet").exists()
 

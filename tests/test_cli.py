@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import vppsim
-import vppsim.results.figures
+import vppsim.results.run
 from vppsim.cli import main
 from vppsim.model import PHASES, VPPModel
 from vppsim.paths import default_scenario_path
@@ -196,7 +196,7 @@ def test_failure_after_the_run_started_leaves_an_incomplete_folder(
     def broken_figures(*args: Any, **kwargs: Any) -> list[str]:
         raise RuntimeError("figure writer exploded")
 
-    monkeypatch.setattr(vppsim.results.figures, "make_figures", broken_figures)
+    monkeypatch.setattr(vppsim.results.run, "make_figures", broken_figures)
     with pytest.raises(RuntimeError, match="figure writer exploded"):
         main(["run", "--out", str(out), "--quiet"])
     assert not out.exists()

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vppsim.model import VPPModel, allocate_batch
 from vppsim.montecarlo.tables import KPI_SCALARS, STEP_SERIES, STEPS_SCHEMA, kpi_columns
+from vppsim.results.run import summarize
 from vppsim.scenario.loader import LoadedScenario
 
 
@@ -61,8 +63,6 @@ def _error_row(sample: int, seed: int, names: Sequence[str], exc: BaseException)
 
 
 def _kpi_row(model: Any, sample: int, seed: int, names: Sequence[str]) -> dict[str, Any]:
-    from vppsim.results.run import summarize
-
     s = summarize(model, {})
     row: dict[str, Any] = {"sample": int(sample), "seed": int(seed)}
     for v in names:
@@ -110,8 +110,6 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
     per-step series, the compute time and the time per phase summed over the chunk's samples
     (``build``, the model's phases, ``allocation``, ``kpis``).
     """
-    from vppsim.model import VPPModel, allocate_batch
-
     start = time.perf_counter()
     names = ctx.vpp_names
     phase: dict[str, float] = defaultdict(float)

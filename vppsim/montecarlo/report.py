@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from vppsim import __version__
-from vppsim.montecarlo.store import _write_parquet, _write_text
-from vppsim.montecarlo.tables import KPI_SCALARS, STEPS_SCHEMA, _kpi_schema, kpi_columns
+from vppsim.montecarlo.cluster import ChunkLog
+from vppsim.montecarlo.store import write_frame, write_parquet, write_text
+from vppsim.montecarlo.tables import KPI_SCALARS, STEPS_SCHEMA, kpi_columns, kpi_schema
 from vppsim.results.montecarlo import make_figures, render_report
 from vppsim.scenario.loader import LoadedScenario
 
@@ -47,7 +47,8 @@ class MonteCarloResult:
 
 
 
-def _stats(values: pd.Series) -> dict[str, Any]:
+def kpi_stats(values: pd.Series) -> dict[str, Any]:
+    """n, mean, std (ddof 1), min, 5/50/95 % quantiles and max of the finite values."""
     v = values.to_numpy(dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
@@ -71,22 +72,23 @@ def step_quantiles(steps: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _finish(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str, Any],
-            wall: dict[str, float], worker_compute_s: float, failed_chunks: list[str],
-            t_start: float, worker_phase_s: dict[str, float] | None = None) -> None:
+def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str, Any],
+                 record: ChunkLog, t_start: float) -> None:
+    """Write the batch's tables, ``summary.json``, ``report.md`` and figures into its folder."""
     t0 = time.perf_counter()
+    wall = record.wall
+    worker_compute_s, failed_chunks, worker_phase_s = (record.worker_compute_s, record.failed,
+                                                        record.worker_phase_s)
     out = result.out
     kpis, steps = result.kpis, result.steps
     vpp_names = [v.name for v in loaded.scenario.vpps]
     paths = {"kpis": out / "kpis.parquet", "steps": out / "steps.parquet",
              "step_quantiles": out / "step_quantiles.parquet", "summary": out / "summary.json",
              "report": out / "report.md", "figures": out / "figures"}
-    _write_parquet(kpis, paths["kpis"], _kpi_schema(vpp_names))
-    _write_parquet(steps, paths["steps"], STEPS_SCHEMA)
+    write_parquet(kpis, paths["kpis"], kpi_schema(vpp_names))
+    write_parquet(steps, paths["steps"], STEPS_SCHEMA)
     quant = step_quantiles(steps)
-    tmp = paths["step_quantiles"].with_name("step_quantiles.parquet.tmp")
-    quant.to_parquet(tmp, index=False)
-    os.replace(tmp, paths["step_quantiles"])
+    write_frame(quant, paths["step_quantiles"])
     ok = kpis[kpis["error"].isna()]
     errors = kpis[kpis["error"].notna()]
     figure_files = make_figures(ok, quant, paths["figures"], loaded.scenario.step_h)
@@ -120,14 +122,14 @@ def _finish(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str
         # outcomes, allocation = the batched allocator, settlement, power_flow, accounting,
         # kpis = summary and per-step series); wall-clock, not part of the reproducible tables
         "worker_phase_ms_per_sample": ({k: v * 1e3 / n_computed
-                                        for k, v in (worker_phase_s or {}).items()}
+                                        for k, v in worker_phase_s.items()}
                                        if n_computed else None),
-        "kpis": {c: _stats(ok[c]) for c in kpi_columns(vpp_names)[2:-1]},
+        "kpis": {c: kpi_stats(ok[c]) for c in kpi_columns(vpp_names)[2:-1]},
         "kpi_table_layout": "one row per sample: sample, seed, cost_cny__<VPP>, "
                             + ", ".join(KPI_SCALARS) + ", error",
         "figures": [Path(f).name for f in figure_files],
     }
-    _write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
-    _write_text(paths["report"], render_report(summary, figure_files))
+    write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
+    write_text(paths["report"], render_report(summary, figure_files))
     result.summary = summary
     result.paths = paths

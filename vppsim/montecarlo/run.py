@@ -38,9 +38,6 @@ for a sample that raised, whose KPIs are then NaN.
 from __future__ import annotations
 
 import logging
-import math
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -48,19 +45,19 @@ from typing import Any
 import numpy as np
 
 from vppsim import __version__
-from vppsim.montecarlo.chunk import SampleContext, run_chunk
-from vppsim.montecarlo.report import MonteCarloResult, _finish
+from vppsim.model import VPPModel
+from vppsim.montecarlo.chunk import SampleContext
+from vppsim.montecarlo.cluster import ChunkLog, compute_chunks
+from vppsim.montecarlo.report import MonteCarloResult, finish_batch
 from vppsim.montecarlo.store import (
     PARTS,
-    _check_manifest,
-    _file_hash,
-    _part_name,
-    _read_parts,
-    _scan_parts,
-    _scenario_hash,
-    _write_parquet,
+    check_manifest,
+    file_sha256,
+    read_parts,
+    scan_parts,
+    scenario_sha256,
 )
-from vppsim.montecarlo.tables import STEPS_SCHEMA, _kpi_schema
+from vppsim.montecarlo.tables import STEPS_SCHEMA, kpi_schema
 from vppsim.scenario.loader import LoadedScenario
 
 log = logging.getLogger(__name__)
@@ -76,14 +73,8 @@ def sample_seeds(seed: int, n_samples: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 
-def _chunks(items: list[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def clear_day_ahead(loaded: LoadedScenario, seed: int) -> dict[int, Any]:
     """Clear the day-ahead market of day 0 once, from the forecasts: ``{0: ClearedDay}``."""
-    from vppsim.model import VPPModel
-
     model = VPPModel(loaded, seed=seed)
     model.step()  # the first step clears the day (DESIGN.md "The co-simulation loop", step 2)
     return dict(model.vpo.cleared)
@@ -161,6 +152,43 @@ def run_montecarlo(
         ``out`` holds a different batch.
     """
     t_start = time.perf_counter()
+    _check_arguments(loaded, n_samples, workers, scheduler, chunk_size, max_samples)
+    loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
+    base_seed = loaded.scenario.seed if seed is None else int(seed)
+    out = Path(out)
+    manifest = batch_manifest(loaded, base_seed, n_samples)
+    check_manifest(out, manifest)
+    parts = out / PARTS
+    parts.mkdir(exist_ok=True)
+    _, _, done = scan_parts(parts)
+    seeds = sample_seeds(base_seed, n_samples)
+    missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
+    if max_samples is not None:
+        missing = missing[:max_samples]
+    record = ChunkLog()
+    if missing:
+        t0 = time.perf_counter()
+        cleared = clear_day_ahead(loaded, base_seed)
+        record.wall["day_ahead"] = time.perf_counter() - t0
+        ctx = SampleContext(loaded=loaded, cleared=cleared,
+                            vpp_names=tuple(v.name for v in loaded.scenario.vpps))
+        compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
+                       chunk_size=chunk_size, progress=progress, n_done=len(done),
+                       n_samples=n_samples, record=record)
+    t0 = time.perf_counter()
+    result = read_batch(out, loaded, n_samples, record.computed)
+    record.wall["writing"] += time.perf_counter() - t0
+    if result.complete:
+        finish_batch(result, loaded, manifest, record, t_start)
+    else:
+        result.summary = {"n_samples": n_samples, "n_done": len(result.kpis),
+                          "computed_samples": len(record.computed),
+                          "failed_chunks": record.failed, "wall_time_s": record.wall}
+    return result
+
+
+def _check_arguments(loaded: LoadedScenario, n_samples: int, workers: int | None, scheduler: Any,
+                     chunk_size: int | None, max_samples: int | None) -> None:
     if n_samples < 1:
         raise ValueError(f"n_samples: expected an integer >= 1, got {n_samples}")
     if workers is not None and workers < 1:
@@ -175,144 +203,36 @@ def run_montecarlo(
         raise ValueError(
             f"Monte Carlo runs one scenario day; {loaded.path} has days: {loaded.scenario.days} "
             "(set days: 1)")
-    loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
-    base_seed = loaded.scenario.seed if seed is None else int(seed)
-    out = Path(out)
-    vpp_names = tuple(v.name for v in loaded.scenario.vpps)
-    manifest = {
+
+
+def batch_manifest(loaded: LoadedScenario, seed: int, n_samples: int) -> dict[str, Any]:
+    """What a batch is (``manifest.json``); :data:`GUARDED` fields must match to resume."""
+    return {
         "kind": "vppsim-montecarlo",
         "scenario": loaded.scenario.name,
         "scenario_file": str(loaded.path),
-        "scenario_file_sha256": _file_hash(loaded.path),
-        "scenario_sha256": _scenario_hash(loaded),
-        "seed": base_seed,
+        "scenario_file_sha256": file_sha256(loaded.path),
+        "scenario_sha256": scenario_sha256(loaded),
+        "seed": seed,
         "n_samples": int(n_samples),
         "days": loaded.scenario.days,
         "power_flow_backend": loaded.scenario.feeder.power_flow_backend,
         "seeds": "SeedSequence(seed).spawn(n_samples)[i].generate_state(1)[0]",
         "vppsim_version": __version__,
     }
-    _check_manifest(out, manifest)
-    parts = out / PARTS
-    parts.mkdir(exist_ok=True)
-    _, _, done = _scan_parts(parts)
-    seeds = sample_seeds(base_seed, n_samples)
-    missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
-    if max_samples is not None:
-        missing = missing[:max_samples]
 
-    wall = {"day_ahead": 0.0, "cluster_start": 0.0, "samples": 0.0, "writing": 0.0}
-    computed: list[int] = []
-    failed_chunks: list[str] = []
-    worker_compute_s = 0.0
-    worker_phase_s: dict[str, float] = {}
-    if missing:
-        t0 = time.perf_counter()
-        cleared = clear_day_ahead(loaded, base_seed)
-        wall["day_ahead"] = time.perf_counter() - t0
-        ctx = SampleContext(loaded=loaded, cleared=cleared, vpp_names=vpp_names)
-        computed, failed_chunks, worker_compute_s = _compute(
-            ctx, missing, parts, workers, scheduler, chunk_size, progress, len(done), n_samples,
-            loaded.scenario.name, wall, worker_phase_s)
 
-    t0 = time.perf_counter()
-    sample_parts, step_parts, done = _scan_parts(parts)
-    kpis = _read_parts(sample_parts, _kpi_schema(vpp_names))
+def read_batch(out: Path, loaded: LoadedScenario, n_samples: int, computed: list[int]
+               ) -> MonteCarloResult:
+    """Every sample written so far (all parts of the folder), sorted by sample."""
+    vpp_names = tuple(v.name for v in loaded.scenario.vpps)
+    sample_parts, step_parts, _ = scan_parts(out / PARTS)
+    kpis = read_parts(sample_parts, kpi_schema(vpp_names))
     kpis = (kpis.drop_duplicates("sample").sort_values("sample", kind="mergesort")
             .reset_index(drop=True))
-    steps = _read_parts(step_parts, STEPS_SCHEMA)
+    steps = read_parts(step_parts, STEPS_SCHEMA)
     steps = (steps[steps["sample"].isin(kpis["sample"])]
              .drop_duplicates(["sample", "agent", "quantity", "step"])
              .sort_values(["sample", "agent", "quantity", "step"]).reset_index(drop=True))
-    complete = len(kpis) == n_samples
-    result = MonteCarloResult(out=out, kpis=kpis, steps=steps, n_samples=n_samples,
-                              computed_samples=sorted(computed), complete=complete)
-    wall["writing"] += time.perf_counter() - t0
-    if complete:
-        _finish(result, loaded, manifest, wall, worker_compute_s, failed_chunks, t_start,
-                worker_phase_s)
-    else:
-        result.summary = {"n_samples": n_samples, "n_done": len(kpis),
-                          "computed_samples": len(computed), "failed_chunks": failed_chunks,
-                          "wall_time_s": wall}
-    return result
-
-
-def _open_client(workers: int | None, scheduler: Any) -> tuple[Any, Any, bool]:
-    """(client, cluster or None, whether we own the client)."""
-    from distributed import Client, LocalCluster
-
-    if isinstance(scheduler, Client):
-        return scheduler, None, False
-    if scheduler is not None:
-        return Client(scheduler), None, True
-    # no dashboard; the scheduler's small HTTP server (health, metrics) on a free port
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"},
-                           silence_logs=logging.ERROR)
-    try:
-        return Client(cluster), cluster, True
-    except BaseException:
-        cluster.close()
-        raise
-
-
-def _compute(ctx: SampleContext, missing: list[tuple[int, int]], parts: Path,
-             workers: int | None, scheduler: Any, chunk_size: int | None, progress: bool,
-             n_done: int, n_samples: int, name: str, wall: dict[str, float],
-             worker_phase_s: dict[str, float]) -> tuple[list[int], list[str], float]:
-    """Submit the missing samples in chunks; write every chunk as it completes."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
-    t0 = time.perf_counter()
-    client, cluster, owned = _open_client(workers, scheduler)
-    wall["cluster_start"] = time.perf_counter() - t0
-    computed: list[int] = []
-    failed: list[str] = []
-    compute_s = 0.0
-    kpi_schema = _kpi_schema(ctx.vpp_names)
-    bar = tqdm(total=n_samples, initial=n_done, unit="sample", desc=f"{name} Monte Carlo",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    try:
-        n_workers = max(1, sum(client.nthreads().values()))
-        # big chunks: a chunk's samples are stepped in lockstep and their VPPs allocated in one
-        # batched call per step, so the allocator's per-call overhead is shared by more samples
-        size = chunk_size or max(1, min(100, math.ceil(len(missing) / (2 * n_workers))))
-        t1 = time.perf_counter()
-        ctx_future = client.scatter(ctx, broadcast=True)
-        chunk_of: dict[Any, list[tuple[int, int]]] = {}
-        futures = []
-        for chunk in _chunks(missing, size):
-            f = client.submit(run_chunk, ctx_future, chunk, pure=False)
-            chunk_of[f.key] = chunk
-            futures.append(f)
-        pending = as_completed(futures)
-        futures.clear()  # as_completed holds them until yielded; a written chunk is freed
-        for fut in pending:
-            chunk = chunk_of[fut.key]
-            first, last = chunk[0][0], chunk[-1][0]
-            try:
-                kpis, steps, seconds, phases = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a lost chunk stays missing, resumable
-                failed.append(f"samples {first}-{last}: {type(exc).__name__}: {exc}")
-                log.warning("chunk %s-%s failed: %s", first, last, exc)
-                continue
-            tw = time.perf_counter()
-            _write_parquet(steps, parts / _part_name("steps", first, last), STEPS_SCHEMA)
-            _write_parquet(kpis, parts / _part_name("samples", first, last), kpi_schema)
-            wall["writing"] += time.perf_counter() - tw
-            compute_s += seconds
-            for k, v in phases.items():
-                worker_phase_s[k] = worker_phase_s.get(k, 0.0) + v
-            computed.extend(int(s) for s in kpis["sample"])
-            bar.update(len(kpis))
-        wall["samples"] = time.perf_counter() - t1 - wall["writing"]
-    finally:
-        bar.close()
-        if owned:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-    return computed, failed, compute_s
+    return MonteCarloResult(out=out, kpis=kpis, steps=steps, n_samples=n_samples,
+                            computed_samples=sorted(computed), complete=len(kpis) == n_samples)

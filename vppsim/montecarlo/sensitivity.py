@@ -29,6 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vppsim.model import VPPModel
+from vppsim.montecarlo.cluster import open_client
+from vppsim.montecarlo.run import clear_day_ahead, run_montecarlo, sample_seeds
+from vppsim.results.plotting import pyplot
 from vppsim.scenario.loader import LoadedScenario
 
 COLUMNS = (
@@ -50,15 +54,13 @@ def run_grid(loaded: LoadedScenario, n_samples: int, out: str | Path, seed: int 
     ``scheduler`` is given) serves all cases. ``allocation_gap``: also solve every step's
     exact LP (see :func:`vppsim.montecarlo.run.run_montecarlo`).
     """
-    from vppsim.montecarlo.run import _open_client, run_montecarlo
-
     spec = loaded.scenario.sensitivity
     if spec is None:
         raise ValueError(f"{loaded.path}: sensitivity: expected a sensitivity section with cases "
                          "for --grid")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    client, cluster, owned = _open_client(workers, scheduler)
+    client, cluster, owned = open_client(workers, scheduler)
     rows = []
     single_ms = None
     try:
@@ -126,9 +128,6 @@ def single_problem_ms(loaded: LoadedScenario, seed: int | None, n_problems: int 
     search: something to re-allocate over at least two resources with headroom), each solved
     by a separate allocator call.
     """
-    from vppsim.model import VPPModel
-    from vppsim.montecarlo.run import clear_day_ahead, sample_seeds
-
     base = loaded.scenario.seed if seed is None else seed
     cleared = clear_day_ahead(loaded, base)
     model = VPPModel(loaded, seed=sample_seeds(base, 1)[0], shared_day_ahead=cleared)
@@ -155,10 +154,7 @@ def _f(x: Any, fmt: str) -> str:
 
 def figure(table: pd.DataFrame, path: Path) -> Path:
     """Deviation rate (mean +- sd) and stability index per case, ours beside the paper's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     x = np.arange(len(table))
     w = 0.38

@@ -28,7 +28,7 @@ class ManifestMismatchError(ValueError):
     """The output folder holds a different batch (scenario, seed, size or backend)."""
 
 
-def _scenario_hash(loaded: LoadedScenario) -> str:
+def scenario_sha256(loaded: LoadedScenario) -> str:
     """SHA-256 of the validated scenario (catalogs resolved, overrides applied) and its profiles."""
     h = hashlib.sha256()
     h.update(loaded.scenario.model_dump_json().encode())
@@ -36,14 +36,22 @@ def _scenario_hash(loaded: LoadedScenario) -> str:
     return h.hexdigest()
 
 
-def _file_hash(path: Path) -> str | None:
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or None if it cannot be read."""
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
 
 
-def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
+def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Create ``out`` with its manifest, or check that it holds this batch (to resume it).
+
+    Raises
+    ------
+    ManifestMismatchError
+        ``out`` holds another batch, or is a non-empty folder that is not a batch.
+    """
     path = out / MANIFEST
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
@@ -58,16 +66,17 @@ def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
         raise ManifestMismatchError(
             f"{out} exists and is not a Monte Carlo folder (no {MANIFEST}); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(path, json.dumps(manifest, indent=2) + "\n")
+    write_text(path, json.dumps(manifest, indent=2) + "\n")
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (a temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _write_parquet(df: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
+def write_parquet(df: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
     """Write atomically: a killed run leaves either the whole file or none."""
     tmp = path.with_name(path.name + ".tmp")
     table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
@@ -75,11 +84,19 @@ def _write_parquet(df: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
     os.replace(tmp, path)
 
 
-def _part_name(kind: str, first: int, last: int) -> str:
+def write_frame(df: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame to Parquet atomically (pandas' own schema)."""
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def part_name(kind: str, first: int, last: int) -> str:
+    """File name of one chunk's part: ``<kind>-<first>-<last>.parquet``."""
     return f"{kind}-{first:06d}-{last:06d}.parquet"
 
 
-def _scan_parts(parts: Path) -> tuple[list[Path], list[Path], set[int]]:
+def scan_parts(parts: Path) -> tuple[list[Path], list[Path], set[int]]:
     """Existing (sample parts, step parts, done samples); removes leftovers of a killed write."""
     for tmp in parts.glob("*.tmp"):
         tmp.unlink()
@@ -96,7 +113,8 @@ def _scan_parts(parts: Path) -> tuple[list[Path], list[Path], set[int]]:
     return sample_parts, step_parts, done
 
 
-def _read_parts(paths: list[Path], schema: pa.Schema) -> pd.DataFrame:
+def read_parts(paths: list[Path], schema: pa.Schema) -> pd.DataFrame:
+    """The parts concatenated (an empty table of ``schema`` without parts)."""
     if not paths:
         return schema.empty_table().to_pandas()
     return pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]).to_pandas()

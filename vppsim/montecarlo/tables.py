@@ -54,7 +54,8 @@ def kpi_columns(vpp_names: Sequence[str]) -> list[str]:
             + ["error"])
 
 
-def _kpi_schema(vpp_names: Sequence[str]) -> pa.Schema:
+def kpi_schema(vpp_names: Sequence[str]) -> pa.Schema:
+    """Arrow schema of the KPI table (:func:`kpi_columns`): int sample and seed, float KPIs, str error."""
     fields = [("sample", pa.int64()), ("seed", pa.int64())]
     fields += [(c, pa.float64()) for c in kpi_columns(vpp_names)[2:-1]]
     fields.append(("error", pa.string()))

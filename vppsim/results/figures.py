@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from vppsim.results.plotting import pyplot
 
 
-def _save(fig: plt.Figure, folder: Path, name: str, out: list[str]) -> None:
+def _save(fig: Any, folder: Path, name: str, out: list[str]) -> None:
+    plt = pyplot()
     path = folder / f"{name}.png"
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -23,6 +23,7 @@ def _save(fig: plt.Figure, folder: Path, name: str, out: list[str]) -> None:
 def _exchange_figure(vpp: pd.DataFrame, title: str, folder: Path, name: str,
                      out: list[str]) -> None:
     """Realized vs committed net purchase from the VPO, one colour per VPP."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     for i, (vpp_name, g) in enumerate(vpp.groupby("agent", sort=False)):
         ax.plot(g["time_h"], g["buy_kw"] - g["sell_kw"], color=f"C{i}",
@@ -37,6 +38,7 @@ def _exchange_figure(vpp: pd.DataFrame, title: str, folder: Path, name: str,
 
 def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
     """Draw the standard figures into ``folder``; returns the file paths."""
+    plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     out: list[str] = []
     vpo = ts[ts.kind == "vpo"]
@@ -133,6 +135,7 @@ def make_prosumer_figures(prosumers: pd.DataFrame, ts: pd.DataFrame, folder: Pat
     ``prosumers`` is the tidy per-prosumer table (``prosumers.parquet``), ``ts`` the run's time
     series (its VPP rows give the committed exchange).
     """
+    plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     out: list[str] = []
     names = list(dict.fromkeys(prosumers["vpp"]))

@@ -20,6 +20,7 @@ from vppsim.market.game import GameResult
 from vppsim.market.outcome import GameOutcome
 from vppsim.results.folders import result_folder
 from vppsim.results.format import _round
+from vppsim.results.plotting import pyplot
 
 TABLE4_MODEL1 = {"VPP1": 4681.06, "VPP2": 4035.85, "VPP3": 4571.28, "total": 13288.20}
 TABLE4_MODEL2 = {"VPP1": 4892.83, "VPP2": 4251.40, "VPP3": 4435.56, "total": 13579.79,
@@ -96,10 +97,7 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
 
 def _figures(res: GameResult, folder: Path, pi_imp: np.ndarray, pi_exp: np.ndarray, dt_h: float,
              others: dict[str, GameResult]) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     out: list[str] = []

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vppsim.results.plotting import pyplot
+
 
 def _unit(col: str) -> str:
     for suffix, unit in (("_cny", "CNY"), ("_kwh", "kWh"), ("_kw", "kW"), ("_pu", "pu"),
@@ -98,10 +100,7 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
 def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: float
                  ) -> list[str]:
     """KPI histograms and box plots, fan charts of price, SoC and voltage; returns the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     files: list[str] = []

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vppsim import __version__
+from vppsim.results.figures import make_figures, make_prosumer_figures
 from vppsim.results.folders import INCOMPLETE_SUFFIX, result_folder
 from vppsim.results.format import _round
 
@@ -217,12 +218,8 @@ def write_results(
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         figure_files: list[str] = []
         if figures:
-            from vppsim.results.figures import make_figures
-
             figure_files = make_figures(ts, work / "figures", model.step_h)
             if prosumers is not None:
-                from vppsim.results.figures import make_prosumer_figures
-
                 figure_files += make_prosumer_figures(prosumers, ts, work / "figures", model.step_h)
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
         summary["wall_time_s"]["writing"] = time.perf_counter() - start
