@@ -16,6 +16,7 @@ from vppsim.allocation.exact import solve_exact
 from vppsim.allocation.problem import proportional
 from vppsim.allocation.scenario import AllocationCase, load_allocation_case
 from vppsim.optimizers.gaaco import GaAcoSettings, ga_aco
+from vppsim.results.format import number
 from vppsim.scenario.schema import ScenarioError
 
 
@@ -34,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _fmt(v: float, width: int = 9, prec: int = 3) -> str:
-    return f"{v:{width}.{prec}f}" if np.isfinite(v) else f"{'-':>{width}}"
+    return number(v, spec=f"{width}.{prec}f", missing=f"{'-':>{width}}")
 
 
 def allocation_report(case: AllocationCase, demand: float, runs: int, seed: int) -> str:

@@ -32,6 +32,7 @@ import pandas as pd
 from vppsim.model import VPPModel
 from vppsim.montecarlo.cluster import open_client
 from vppsim.montecarlo.run import clear_day_ahead, run_montecarlo, sample_seeds
+from vppsim.results.format import number
 from vppsim.results.plotting import pyplot
 from vppsim.scenario.loader import LoadedScenario
 
@@ -146,12 +147,6 @@ def single_problem_ms(loaded: LoadedScenario, seed: int | None, n_problems: int 
     return float(np.median(times) * 1e3) if times else float("nan")
 
 
-def _f(x: Any, fmt: str) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "n/a"
-    return format(x, fmt)
-
-
 def figure(table: pd.DataFrame, path: Path) -> Path:
     """Deviation rate (mean +- sd) and stability index per case, ours beside the paper's."""
     plt = pyplot()
@@ -193,14 +188,17 @@ def render(table: pd.DataFrame, loaded: LoadedScenario, n_samples: int,
         "(batched) | alone ms | paper s | imbalance kWh | unmet kWh |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    def f(x: Any, spec: str) -> str:
+        return number(x, spec=spec)
+
     for r in table.itertuples():
         lines.append(
-            f"| {r.case} | {_f(r.deviation_pct, '.2f')} ({_f(r.deviation_sd_pct, '.2f')}) | "
-            f"{_f(r.paper_deviation_pct, '.1f')} ({_f(r.paper_deviation_sd_pct, '.1f')}) | "
-            f"{_f(r.stability_index, '.3f')} | {_f(r.paper_stability_index, '.3f')} | "
-            f"{_f(r.allocation_ms_per_problem, '.3f')} | {_f(r.single_problem_ms, '.2f')} | "
-            f"{_f(r.paper_time_s, '.2f')} | {_f(r.imbalance_kwh, ',.1f')} | "
-            f"{_f(r.unmet_energy_kwh, ',.2f')} |")
+            f"| {r.case} | {f(r.deviation_pct, '.2f')} ({f(r.deviation_sd_pct, '.2f')}) | "
+            f"{f(r.paper_deviation_pct, '.1f')} ({f(r.paper_deviation_sd_pct, '.1f')}) | "
+            f"{f(r.stability_index, '.3f')} | {f(r.paper_stability_index, '.3f')} | "
+            f"{f(r.allocation_ms_per_problem, '.3f')} | {f(r.single_problem_ms, '.2f')} | "
+            f"{f(r.paper_time_s, '.2f')} | {f(r.imbalance_kwh, ',.1f')} | "
+            f"{f(r.unmet_energy_kwh, ',.2f')} |")
     lines += [
         "",
         "Definitions (paper 001 publishes none):",

@@ -19,7 +19,7 @@ from vppsim import __version__
 from vppsim.market.game import GameResult
 from vppsim.market.outcome import GameOutcome
 from vppsim.results.folders import result_folder
-from vppsim.results.format import _round
+from vppsim.results.format import json_ready
 from vppsim.results.plotting import pyplot
 
 TABLE4_MODEL1 = {"VPP1": 4681.06, "VPP2": 4035.85, "VPP3": 4571.28, "total": 13288.20}
@@ -73,7 +73,7 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         }
 
     conv = res.convergence
-    return _round({
+    return json_ready({
         "scenario": scenario_name,
         "vppsim_version": __version__,
         "seed": res.seed,
@@ -235,7 +235,7 @@ def write_game_results(
         summary = game_summary(res, scenario_name, pi_imp, pi_exp, dt_h)
         if others:
             summary["other_solvers"] = {
-                k: _round({"objective_value": r.outcome.objective_value(r.objective),
+                k: json_ready({"objective_value": r.outcome.objective_value(r.objective),
                            "iterations": r.convergence.iterations if r.convergence else None,
                            "wall_s": r.wall_s["search"]})
                 for k, r in others.items()

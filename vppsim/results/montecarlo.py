@@ -9,23 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vppsim.results.format import decimals_for, number, unit_of
 from vppsim.results.plotting import pyplot
-
-
-def _unit(col: str) -> str:
-    for suffix, unit in (("_cny", "CNY"), ("_kwh", "kWh"), ("_kw", "kW"), ("_pu", "pu"),
-                         ("_pct", "%"), ("_steps", "steps")):
-        if col.endswith(suffix) or f"{suffix}__" in col:
-            return unit
-    return "share" if col == "renewable_utilization" else ""
-
-
-def _fmt(x: Any, col: str = "") -> str:
-    if x is None:
-        return "n/a"
-    if col.endswith("_pu") or col == "renewable_utilization":
-        return f"{x:.4f}"
-    return f"{x:,.2f}"
 
 
 def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
@@ -52,9 +37,8 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for col, st in s["kpis"].items():
-        lines.append(f"| {col} | {_unit(col)} | {_fmt(st['mean'], col)} | {_fmt(st['std'], col)} "
-                     f"| {_fmt(st['p5'], col)} | {_fmt(st['p50'], col)} | "
-                     f"{_fmt(st['p95'], col)} | {st['n']} |")
+        cells = [number(st[k], decimals_for(col)) for k in ("mean", "std", "p5", "p50", "p95")]
+        lines.append(f"| {col} | {unit_of(col)} | " + " | ".join(cells) + f" | {st['n']} |")
     lines += [
         "",
         "`cost_cny__<VPP>`: a VPP's realized cost (paper 004 eq. 4-6 on the realized schedule plus "

@@ -14,7 +14,7 @@ import pandas as pd
 from vppsim import __version__
 from vppsim.results.figures import make_figures, make_prosumer_figures
 from vppsim.results.folders import INCOMPLETE_SUFFIX, result_folder
-from vppsim.results.format import _round
+from vppsim.results.format import json_ready, number
 
 
 def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
         for name, g in vpp.groupby("agent", sort=False)
     }
     schedules = {v.name: v.schedule for v in model.vpps}
-    return _round(
+    return json_ready(
         {
             "scenario": model.scenario.name,
             "scenario_file": str(model.loaded.path),
@@ -241,14 +241,6 @@ def save_partial(model: Any, out: Path, exc: BaseException) -> Path:
     return work
 
 
-def _fmt(x: Any, nd: int = 2) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:,.{nd}f}"
-    return str(x)
-
-
 def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
     """A Markdown report of one run."""
     s = summary
@@ -264,28 +256,28 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "|---|---:|---:|",
     ]
     for name, cost in s["vpp_cost_cny"].items():
-        lines.append(f"| {name} | {_fmt(cost)} | {_fmt(s['day_ahead_vpp_cost_cny'].get(name))} |")
+        lines.append(f"| {name} | {number(cost)} | {number(s['day_ahead_vpp_cost_cny'].get(name))} |")
     lines += [
-        f"| **total** | **{_fmt(s['total_vpp_cost_cny'])}** | |",
+        f"| **total** | **{number(s['total_vpp_cost_cny'])}** | |",
         "",
-        f"VPO profit: {_fmt(s['vpo_profit_cny'])} CNY. System cost (VPP costs minus VPO "
-        f"profit): {_fmt(s['system_cost_cny'])} CNY.",
+        f"VPO profit: {number(s['vpo_profit_cny'])} CNY. System cost (VPP costs minus VPO "
+        f"profit): {number(s['system_cost_cny'])} CNY.",
         "",
         "## Energy and network",
         "",
         "| quantity | value |",
         "|---|---:|",
-        f"| grid import (kWh) | {_fmt(s['grid_import_kwh'])} |",
-        f"| grid export (kWh) | {_fmt(s['grid_export_kwh'])} |",
-        f"| network losses (kWh) | {_fmt(s['network_losses_kwh'])} |",
-        f"| renewable utilization | {_fmt(s['renewable_utilization'], 4)} |",
-        f"| curtailment (kWh) | {_fmt(s['curtailment_kwh'])} |",
-        f"| imbalance, absolute (kWh) | {_fmt(s['imbalance_kwh'])} |",
-        f"| unmet energy (kWh) | {_fmt(s['unmet_energy_kwh'])} |",
-        f"| peak grid import (kW) | {_fmt(s['peak_grid_import_kw'])} |",
-        f"| min / max bus voltage (pu) | {_fmt(s['min_voltage_pu'], 4)} / "
-        f"{_fmt(s['max_voltage_pu'], 4)} |",
-        f"| max line loading (%) | {_fmt(s['max_line_loading_pct'])}"
+        f"| grid import (kWh) | {number(s['grid_import_kwh'])} |",
+        f"| grid export (kWh) | {number(s['grid_export_kwh'])} |",
+        f"| network losses (kWh) | {number(s['network_losses_kwh'])} |",
+        f"| renewable utilization | {number(s['renewable_utilization'], 4)} |",
+        f"| curtailment (kWh) | {number(s['curtailment_kwh'])} |",
+        f"| imbalance, absolute (kWh) | {number(s['imbalance_kwh'])} |",
+        f"| unmet energy (kWh) | {number(s['unmet_energy_kwh'])} |",
+        f"| peak grid import (kW) | {number(s['peak_grid_import_kw'])} |",
+        f"| min / max bus voltage (pu) | {number(s['min_voltage_pu'], 4)} / "
+        f"{number(s['max_voltage_pu'], 4)} |",
+        f"| max line loading (%) | {number(s['max_line_loading_pct'])}"
         f"{' (the feeder has no line ratings)' if s['max_line_loading_pct'] is None else ''} |",
         f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} |",
         f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
@@ -293,9 +285,9 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "## Real-time allocation",
         "",
         f"Allocator `{s['solver']['realtime_allocator']}`. Deviation rate "
-        f"{_fmt(s['allocation_deviation_rate'], 4)} (energy not delivered by the VPPs' own "
+        f"{number(s['allocation_deviation_rate'], 4)} (energy not delivered by the VPPs' own "
         f"members as committed, over demand); stability index "
-        f"{_fmt(s['allocation_stability_index'], 4)} (1 - mean share of the members' headroom "
+        f"{number(s['allocation_stability_index'], 4)} (1 - mean share of the members' headroom "
         "used by re-allocation); largest gap to the exact LP "
         + ("n/a (not computed or not applicable)" if s["allocation_gap_max"] is None
            else f"{s['allocation_gap_max']:.2e} CNY/kWh of fitness spread") + ". Per step "
@@ -334,9 +326,9 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
                   "|---|---:|---:|---|---|---:|---:|---:|"]
         for name, p in s["prosumers"].items():
             lines.append(f"| {name} | {p['count']} | {p['batteries']} | {p['optimizer']} | "
-                         f"{p['rolling_horizon']} | {_fmt(p['day_ahead_cost_cny'])} | "
-                         f"{_fmt(p['realized_prosumer_cost_cny'])} | "
-                         f"{_fmt(sum(p['solve_s'].values()))} |")
+                         f"{p['rolling_horizon']} | {number(p['day_ahead_cost_cny'])} | "
+                         f"{number(p['realized_prosumer_cost_cny'])} | "
+                         f"{number(sum(p['solve_s'].values()))} |")
         lines.append("")
     if s.get("assumptions"):
         lines += ["## Assumptions of the scenario", ""]
