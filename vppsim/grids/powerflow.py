@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import networkx as nx
 import numpy as np
 import pandapower as pp
+from lightsim2grid.network import init_from_pandapower
 from pandapower.auxiliary import pandapowerNet
 from pandapower.powerflow import LoadflowNotConverged
 
@@ -246,8 +247,6 @@ class LightSim2GridBackend(PowerFlowBackend):
     def __init__(self, net: pandapowerNet, warm_start: bool = True) -> None:
         super().__init__(net, warm_start)
         self._check_supported(net)
-        from lightsim2grid.network import init_from_pandapower
-
         with warnings.catch_warnings():
             # lightsim2grid warns that it creates a slack generator from the
             # ext_grid, which is exactly the supported configuration.

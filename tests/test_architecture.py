@@ -1,0 +1,69 @@
+"""The floor plan, checked with the tests so it cannot decay silently.
+
+- import-linter's contracts (``[tool.importlinter]`` in pyproject.toml): layers import
+  downward only, the optimizers know nothing of power systems, the scenario schema imports
+  nothing else from vppsim, no import cycles inside a package;
+- ruff, with PLC0415 (no imports inside functions) among its rules;
+- the only imports inside functions are the deliberate lazy ones listed here;
+- no function in vppsim is longer than 100 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from importlinter.application.use_cases import lint_imports
+
+import vppsim
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(vppsim.__file__).resolve().parent
+
+#: the deliberate lazy imports (heavy dependencies, imported only by the code that needs them)
+LAZY_IMPORTS = {
+    "results/plotting.py": "matplotlib: about 0.5 s to import; only runs that draw need it",
+    "montecarlo/cluster.py": "distributed: about 1 s to import; only Monte Carlo batches need it",
+}
+
+
+def test_import_contracts_hold(capsys: object) -> None:
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), cache_dir=None,
+                        no_logo=True), "an import-linter contract is broken (see the output)"
+
+
+def test_ruff_is_clean_including_no_imports_inside_functions() -> None:
+    paths = [p for p in ("vppsim", "tests", "benchmarks", "scenarios") if (ROOT / p).is_dir()]
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def test_the_only_imports_inside_functions_are_the_listed_lazy_ones() -> None:
+    found: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in _functions(tree):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    names = [a.name for a in node.names]
+                    mod = getattr(node, "module", None) or names[0]
+                    found.setdefault(path.relative_to(PACKAGE).as_posix(), []).append(mod)
+    assert set(found) == set(LAZY_IMPORTS), found
+    assert all(not m.startswith("vppsim") for mods in found.values() for m in mods), found
+
+
+def test_no_function_is_longer_than_100_lines() -> None:
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for fn in _functions(ast.parse(path.read_text(encoding="utf-8"))):
+            n = fn.end_lineno - fn.lineno + 1
+            if n > 100:
+                long.append(f"{path.relative_to(PACKAGE)}:{fn.lineno} {fn.name} ({n} lines)")
+    assert not long, long
