@@ -21,6 +21,8 @@ import yaml
 
 from vppsim.cli import main
 from vppsim.model import VPPModel
+from vppsim.montecarlo.chunk import SampleContext, run_chunk
+from vppsim.montecarlo.run import clear_day_ahead, sample_seeds
 from vppsim.paths import data_dir
 from vppsim.prosumers.problem import FleetSchedule, check_schedules
 from vppsim.results.run import summarize
@@ -315,14 +317,12 @@ def test_prosumers_1024_runs(tmp_path: Path) -> None:
 def test_monte_carlo_chunk_with_a_fleet_vpp_matches_lone_samples(tmp_path: Path) -> None:
     """A Monte Carlo chunk steps its samples in lockstep; a prosumer-fleet VPP (no allocator
     problem) beside the others gives the same KPI row as each sample run alone."""
-    import vppsim.montecarlo.run as batch
-
     loaded = load_scenario(_write(_small(count=6, vpps=2), tmp_path))
-    cleared = batch.clear_day_ahead(loaded, 5)
-    ctx = batch.SampleContext(loaded, cleared, tuple(v.name for v in loaded.scenario.vpps))
-    pairs = list(enumerate(batch.sample_seeds(5, 3)))
-    kpis, _, _, _ = batch.run_chunk(ctx, pairs)
+    cleared = clear_day_ahead(loaded, 5)
+    ctx = SampleContext(loaded, cleared, tuple(v.name for v in loaded.scenario.vpps))
+    pairs = list(enumerate(sample_seeds(5, 3)))
+    kpis, _, _, _ = run_chunk(ctx, pairs)
     assert kpis["error"].isna().all()
-    alone = pd.concat([batch.run_chunk(ctx, [p])[0] for p in pairs], ignore_index=True)
+    alone = pd.concat([run_chunk(ctx, [p])[0] for p in pairs], ignore_index=True)
     pd.testing.assert_frame_equal(kpis, alone, check_exact=True)
     assert kpis["system_cost_cny"].nunique() == 3
