@@ -31,6 +31,7 @@ from vppsim.allocation.realtime import BalanceInputs, BalanceOutcome
 from vppsim.cosim import MessageBus
 from vppsim.grids import PowerFlow, load_feeder
 from vppsim.market.tariff import Tariff
+from vppsim.optimizers.rng import mix_seed as _mix64
 from vppsim.scenario.loader import LoadedScenario
 from vppsim.scenario.schema import (
     BatterySpec,
@@ -43,17 +44,6 @@ from vppsim.scenario.schema import (
 )
 
 PHASES = ("realize", "day_ahead", "realtime", "settlement", "power_flow", "accounting")
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _mix64(x: int) -> int:
-    """SplitMix64's finalizer: a 64-bit integer hash (a seed mixer, not a random stream)."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
 
 
 def allocate_batch(allocator: Any, jobs: list[tuple[VPPModel, list[BalanceInputs | None]]]
