@@ -16,6 +16,7 @@ algorithm makes it.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import time
@@ -220,7 +221,8 @@ class Algorithm(ABC, Generic[S]):
 
     ``minimize`` runs: set-up (:meth:`setup`), :meth:`_initialize` (returns the algorithm's
     own state ``S``), then :meth:`_advance` once per iteration until :meth:`termination`
-    gives a reason, then :meth:`result`. A subclass sets ``name``, calls
+    gives a reason, then :meth:`result`. A subclass sets ``name``, takes keyword-only
+    hyperparameters stored under their own names (``repr`` lists them), calls
     ``super().__init__(pop_size=..., max_iter=...)`` and implements the two methods; it may
     override :meth:`_stop` (its own stop rule), :meth:`_evaluations_per_iteration` (for
     :attr:`Run.planned_iterations`) and :meth:`_info` (extra ``Result.info``).
@@ -242,6 +244,12 @@ class Algorithm(ABC, Generic[S]):
             raise ValueError("max_iter must be >= 0")
         self.pop_size = int(pop_size)
         self.max_iter = max_iter
+
+    def __repr__(self) -> str:
+        """``Name(param=value, ...)`` over the keyword parameters of the class's constructor."""
+        params = inspect.signature(type(self).__init__).parameters.values()
+        keys = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in keys) + ")"
 
     def minimize(self, problem: Problem, budget: int, seed: int | np.random.Generator) -> Result:
         """Minimize ``problem`` with at most ``budget`` objective evaluations.

@@ -20,7 +20,7 @@ differently for different array shapes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,8 +38,11 @@ def sum_last(x: np.ndarray) -> np.ndarray:
     return out
 
 
+@runtime_checkable
 class BatchedProblem(Protocol):
     """``B`` independent minimization problems over ``K`` variables with a sum constraint each.
+
+    ``isinstance(obj, BatchedProblem)`` checks that the members exist (not their shapes).
 
     Attributes
     ----------

@@ -167,14 +167,6 @@ class RealCodedGA(Algorithm[_Population]):
         self.eta_m = float(eta_m)
         self.n_elite = int(n_elite)
 
-    def __repr__(self) -> str:
-        return (
-            f"RealCodedGA(pop_size={self.pop_size}, tournament_size={self.tournament_size}, "
-            f"crossover_rate={self.crossover_rate}, eta_c={self.eta_c}, "
-            f"mutation_rate={self.mutation_rate}, eta_m={self.eta_m}, n_elite={self.n_elite}, "
-            f"max_iter={self.max_iter})"
-        )
-
     def _select(self, f: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         """Indices of ``k`` tournament winners."""
         cand = rng.integers(0, f.shape[0], size=(k, self.tournament_size))

@@ -292,13 +292,6 @@ class IRLA(Algorithm[_IrlaState]):
         self.use_mutation = bool(use_mutation)
         self.use_feedback = bool(use_feedback)
 
-    def __repr__(self) -> str:
-        keys = (
-            "pop_size c1 c2 tau alpha mutation_rate w_init w_bounds v_clamp mutate_when max_iter "
-            "patience xi_rel xi_abs use_adjustment use_adaptive_inertia use_mutation use_feedback"
-        ).split()
-        return "IRLA(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in keys) + ")"
-
     def _initialize(self, run: Run) -> _IrlaState:
         # Table 1, step 1: positions, velocities (evaluated), inertia weights, adjustment factors
         swarm = Swarm.start(run, self.v_clamp)

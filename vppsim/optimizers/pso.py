@@ -61,12 +61,6 @@ class PSO(Algorithm[Swarm]):
         self.c2 = float(c2)
         self.v_clamp = float(v_clamp)
 
-    def __repr__(self) -> str:
-        return (
-            f"PSO(pop_size={self.pop_size}, w={self.w}, w_end={self.w_end}, c1={self.c1}, "
-            f"c2={self.c2}, v_clamp={self.v_clamp}, max_iter={self.max_iter})"
-        )
-
     def _initialize(self, run: Run) -> Swarm:
         return Swarm.start(run, self.v_clamp)
 
