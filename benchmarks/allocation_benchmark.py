@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vppsim.allocation import AllocationProblem
+from vppsim.allocation import AllocationProblem, solve_ga_aco
 from vppsim.allocation.exact import solve_exact
 from vppsim.allocation.scenario import load_allocation_case
-from vppsim.optimizers.gaaco import GaAcoSettings, ga_aco
+from vppsim.optimizers.gaaco import GaAcoSettings
 from vppsim.paths import data_dir
 
 OUT = Path(__file__).resolve().parent / "results" / "allocation.md"
@@ -42,7 +42,7 @@ def paper_runs(demand: float, metric: str = "fitness") -> dict:
     objs, times, allocs = [], [], []
     for seed in range(RUNS):
         t0 = time.perf_counter()
-        res = ga_aco(problem, seed)
+        res = solve_ga_aco(problem, seed)
         times.append(time.perf_counter() - t0)
         objs.append(float(res.objective[0]))
         allocs.append(res.allocation[0])
@@ -71,9 +71,9 @@ def random_problems(n: int, seed: int) -> AllocationProblem:
 
 def throughput(n: int) -> dict:
     problem = random_problems(n, seed=100 + n)
-    ga_aco(problem.subset(0), 0)  # warm-up
+    solve_ga_aco(problem.subset(0), 0)  # warm-up
     t0 = time.perf_counter()
-    res = ga_aco(problem, np.arange(n))
+    res = solve_ga_aco(problem, np.arange(n))
     wall = time.perf_counter() - t0
     t1 = time.perf_counter()
     exact = solve_exact(problem)

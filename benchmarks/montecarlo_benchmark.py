@@ -81,7 +81,7 @@ def profile(n: int) -> None:
     rows = [
         ("GA-ACO (ga_aco)", "vppsim/optimizers/gaaco.py", "ga_aco"),
         ("  projection repair", "vppsim/allocation/problem.py", "repair"),
-        ("balanced allocator around it", "vppsim/allocation/realtime.py", "allocate"),
+        ("balanced allocator around it", "vppsim/allocation/realtime.py", "__call__"),
         ("PowerFlow.solve", "vppsim/grids/powerflow.py", "solve"),
         ("summarize", "vppsim/results/run.py", "summarize"),
     ]

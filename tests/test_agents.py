@@ -1,11 +1,20 @@
 """Unit tests of agent physics, the tariff and the merit-order allocator."""
 
+import pickle
+
 import numpy as np
 import pytest
 
 from vppsim.agents.loads import reserve_period
 from vppsim.agents.renewables import pv_power_kw, pv_rated_kw, wind_power_kw
-from vppsim.allocation.realtime import BalanceInputs, get_allocator, merit_order
+from vppsim.allocation.realtime import (
+    ALLOCATORS,
+    BalancedAllocator,
+    BalanceInputs,
+    MeritOrderAllocator,
+    get_allocator,
+    merit_order,
+)
 from vppsim.market.settlement import settle_grid, settle_vpp
 from vppsim.market.tariff import Tariff
 from vppsim.paths import default_scenario_path
@@ -165,3 +174,33 @@ def test_ga_aco_allocator_close_to_exact_and_same_alone_or_batched():
         assert b.info["allocation_exact_objective_cny_per_kwh"] == pytest.approx(
             e.info["allocation_objective_cny_per_kwh"], abs=1e-12)
         assert b.info["allocation_gap_cny_per_kwh"] <= 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(ALLOCATORS))
+@pytest.mark.parametrize("exact_reference", [True, False])
+def test_allocators_pickle_round_trip(name, exact_reference):
+    """Allocators are shipped to Dask workers: a pickled copy equals and acts as the original."""
+    alloc = get_allocator(name, exact_reference=exact_reference)
+    copy = pickle.loads(pickle.dumps(alloc))
+    assert copy == alloc and type(copy) is type(alloc)
+    assert copy.exact_reference is exact_reference
+    x = _inputs(demand_kw=np.array([112.0]))
+    a, b = alloc([x], [3])[0], copy([x], [3])[0]
+    np.testing.assert_array_equal(a.battery_kw, b.battery_kw)
+    np.testing.assert_array_equal(a.load_curtail_kw, b.load_curtail_kw)
+    assert a.net_buy_kw == b.net_buy_kw
+
+
+def test_allocator_registry_and_errors():
+    assert isinstance(get_allocator("merit-order"), MeritOrderAllocator)
+    for name in ("ga-aco", "exact", "proportional"):
+        alloc = get_allocator(name, exact_reference=False)
+        assert isinstance(alloc, BalancedAllocator)
+        assert alloc.method == name and alloc.exact_reference is False
+        x = _inputs(demand_kw=np.array([118.0]))
+        same = BalancedAllocator(name, exact_reference=False)([x], [5])[0]
+        np.testing.assert_array_equal(alloc([x], [5])[0].battery_kw, same.battery_kw)
+    with pytest.raises(ValueError, match="merit-order"):
+        get_allocator("greedy")
+    with pytest.raises(ValueError, match="ga-aco"):
+        BalancedAllocator("simplex")

@@ -10,12 +10,13 @@ import pandapower as pp
 import pytest
 from scipy.optimize import linprog
 
-from vppsim.allocation import AllocationProblem, FitnessForm, feasibility, proportional
+from vppsim.allocation import AllocationProblem, FitnessForm, feasibility, proportional, solve_ga_aco
 from vppsim.allocation.exact import solve_exact
 from vppsim.allocation.scenario import load_allocation_case
 from vppsim.cli import allocate as alloc_cli
 from vppsim.grids import FEEDERS, load_feeder
-from vppsim.optimizers.gaaco import CounterRng, GaAcoSettings, ga_aco, problem_keys
+from vppsim.optimizers.gaaco import GaAcoSettings
+from vppsim.optimizers.rng import CounterRng, problem_keys
 from vppsim.paths import data_dir
 from vppsim.scenario.schema import ScenarioError
 
@@ -53,7 +54,7 @@ def _random_problems(n: int, seed: int, k_max: int = 8) -> tuple[AllocationProbl
 def random_batch():
     problem, sizes = _random_problems(200, seed=2024)
     exact = solve_exact(problem)
-    result = ga_aco(problem, np.arange(200) + 7)
+    result = solve_ga_aco(problem, np.arange(200) + 7)
     return problem, sizes, exact, result
 
 
@@ -62,14 +63,14 @@ def random_batch():
 
 def test_258_mw_every_resource_at_max(case) -> None:
     problem = case.problem([258.0])
-    for res in (ga_aco(problem, 3), solve_exact(problem), proportional(problem)):
+    for res in (solve_ga_aco(problem, 3), solve_exact(problem), proportional(problem)):
         np.testing.assert_array_equal(res.allocation[0], CAP)
         assert res.unmet[0] == 0.0
 
 
 def test_55_mw_meets_demand_exactly_within_bounds(case) -> None:
     problem = case.problem([55.0] * 14)
-    res = ga_aco(problem, np.arange(14))
+    res = solve_ga_aco(problem, np.arange(14))
     assert np.all(np.abs(res.allocation.sum(axis=1) - 55.0) <= 1e-9)
     assert np.all(res.allocation >= 0.0) and np.all(res.allocation <= CAP)
     assert feasibility(problem, res.allocation).all()
@@ -93,14 +94,14 @@ def test_55_mw_split_near_paper_for_storage_and_loads(case) -> None:
 
 def test_demand_above_capacity_is_unmet_never_overgeneration() -> None:
     problem = AllocationProblem(CAP, np.ones(6), 300.0)
-    for res in (ga_aco(problem, 0), solve_exact(problem), proportional(problem)):
+    for res in (solve_ga_aco(problem, 0), solve_exact(problem), proportional(problem)):
         np.testing.assert_array_equal(res.allocation[0], CAP)
         assert res.unmet[0] == pytest.approx(42.0)
 
 
 def test_non_positive_demand_allocates_nothing() -> None:
     problem = AllocationProblem(np.vstack([CAP, CAP]), np.ones((2, 6)), [0.0, -5.0])
-    for res in (ga_aco(problem, 0), solve_exact(problem), proportional(problem)):
+    for res in (solve_ga_aco(problem, 0), solve_exact(problem), proportional(problem)):
         assert np.all(res.allocation == 0.0)
         assert np.all(res.unmet == 0.0)
 
@@ -192,19 +193,19 @@ def test_random_problems_feasible_and_never_better_than_lp(random_batch) -> None
 def test_batched_equals_alone_bit_for_bit_and_padding_changes_nothing(random_batch) -> None:
     problem, sizes, _, res = random_batch
     for b in [0, 3, 17, 42, 99, 150, 199]:
-        alone = ga_aco(problem.subset(b), b + 7)
+        alone = solve_ga_aco(problem.subset(b), b + 7)
         np.testing.assert_array_equal(alone.allocation[0], res.allocation[b])
         np.testing.assert_array_equal(alone.history[0], res.history[b])
         assert alone.objective[0] == res.objective[b]
         k = sizes[b]
         unpadded = AllocationProblem(problem.cap[b, :k], problem.cost[b, :k], problem.demand[b])
-        small = ga_aco(unpadded, b + 7)
+        small = solve_ga_aco(unpadded, b + 7)
         np.testing.assert_array_equal(small.allocation[0], res.allocation[b, :k])
 
 
 def test_same_seed_same_result_other_seed_other_path() -> None:
     problem = AllocationProblem(CAP, [1.0, 1.0, 1.6, 1.25, 1.5, 1.5], 55.0)
-    a, b, c = ga_aco(problem, 1), ga_aco(problem, 1), ga_aco(problem, 2)
+    a, b, c = solve_ga_aco(problem, 1), solve_ga_aco(problem, 1), solve_ga_aco(problem, 2)
     np.testing.assert_array_equal(a.allocation, b.allocation)
     assert not np.array_equal(a.history, c.history)
     assert a.history.shape == (1, 1 + GaAcoSettings().generations + GaAcoSettings().iterations)
@@ -225,9 +226,9 @@ def test_counter_rng_is_uniform_and_keyed() -> None:
 def test_bad_seeds_and_settings_raise() -> None:
     problem = AllocationProblem(CAP, np.ones(6), 55.0)
     with pytest.raises(ValueError, match="seeds"):
-        ga_aco(problem, -1)
+        solve_ga_aco(problem, -1)
     with pytest.raises(ValueError, match="seeds"):
-        ga_aco(problem, [1, 2])
+        solve_ga_aco(problem, [1, 2])
     with pytest.raises(ValueError, match="q0"):
         GaAcoSettings(q0=1.5)
     with pytest.raises(ValueError, match="cost"):
@@ -241,7 +242,7 @@ def test_capacity_exponent_zero_equalizes_call_cost() -> None:
     exact = solve_exact(problem)
     f = problem.fitness(exact.allocation)[0]
     np.testing.assert_allclose(f, f.mean(), atol=1e-9)
-    res = ga_aco(problem, 0)
+    res = solve_ga_aco(problem, 0)
     assert res.objective[0] <= 1e-3 * f.sum()
 
 
@@ -250,7 +251,8 @@ def test_stack_pads_problems(case) -> None:
     b = AllocationProblem([5.0, 7.0], [1.0, 2.0], 6.0)
     both = AllocationProblem.stack([a, b])
     assert both.cap.shape == (2, 6)
-    np.testing.assert_array_equal(ga_aco(both, [4, 5]).allocation[1, :2], ga_aco(b, 5).allocation[0])
+    np.testing.assert_array_equal(solve_ga_aco(both, [4, 5]).allocation[1, :2],
+                                  solve_ga_aco(b, 5).allocation[0])
 
 
 # --------------------------------------------------------------------------- case file and CLI

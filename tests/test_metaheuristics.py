@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vppsim.optimizers.algorithms import ALGORITHMS, get_algorithm
-from vppsim.optimizers.base import Result
+from vppsim.optimizers.base import Algorithm, Result, Run
 from vppsim.optimizers.ga import RealCodedGA
 from vppsim.optimizers.irla import IRLA
 from vppsim.optimizers.pso import PSO
@@ -216,3 +216,98 @@ def test_invalid_arguments():
         IRLA(tau=2.0)
     with pytest.raises(ValueError):
         RealCodedGA(n_elite=30)
+
+
+# ---------------------------------------------------------------- the Algorithm base
+
+
+class LocalSearch(Algorithm[dict]):
+    """A tiny algorithm written with the base only: Gaussian steps around the best point."""
+
+    name = "local-search"
+
+    def __init__(self, *, step: float = 0.3, target: float | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.step = step
+        self.target = target
+
+    def _initialize(self, run: Run) -> dict:
+        run.evaluate(run.random_population(run.pop_size))
+        return {"step": self.step}
+
+    def _advance(self, run: Run, state: dict) -> None:
+        m = min(run.pop_size, run.remaining)
+        noise = run.rng.standard_normal((m, run.n_var)) * state["step"] * (run.xu - run.xl)
+        run.evaluate(np.clip(run.best_x + noise, run.xl, run.xu))
+        state["step"] *= 0.97
+
+    def _stop(self, run: Run, state: dict) -> str | None:
+        return "target" if self.target is not None and run.best_f <= self.target else None
+
+    def _info(self, run: Run, state: dict) -> dict:
+        return {"final_step": state["step"]}
+
+
+def test_custom_algorithm_from_initialize_and_advance_only():
+    prob = Sphere(6, shift_seed=3)
+    res = LocalSearch(pop_size=10).minimize(prob, 2000, seed=1)
+    assert isinstance(res, Result) and res.algorithm == "local-search" and res.seed == 1
+    assert prob.rows == res.evaluations == 2000
+    assert res.info["stop_reason"] == "budget" and res.info["pop_size"] == 10
+    assert res.info["planned_iterations"] == 199 and res.iterations == 199
+    assert res.info["final_step"] == pytest.approx(0.3 * 0.97**199)
+    assert len(res.history) == res.iterations + 1 and np.all(np.diff(res.history) <= 0.0)
+    assert res.f == float(prob.f(res.x[None, :])[0]) == res.history[-1]
+    assert res.f < 1e-4 and prob.out_of_bounds == 0
+    # the base's repr lists the keyword-only hyperparameters of the constructor
+    assert repr(LocalSearch(step=0.5)) == "LocalSearch(step=0.5, target=None)"
+    assert repr(PSO(w_end=0.4)) == ("PSO(pop_size=30, w=0.7, w_end=0.4, c1=1.5, c2=1.5, "
+                                    "v_clamp=0.2, max_iter=None)")
+
+
+def test_custom_algorithm_stop_rules_and_seeds():
+    stopped = LocalSearch(target=1e-2).minimize(Sphere(4), 10_000, seed=0)
+    assert stopped.info["stop_reason"] == "target" and stopped.f <= 1e-2
+    assert stopped.evaluations < 10_000
+    capped = LocalSearch(max_iter=3).minimize(Sphere(4), 10_000, seed=0)
+    assert capped.info["stop_reason"] == "max_iter" and capped.iterations == 3
+    assert capped.evaluations == 4 * 30
+    a, b, c = (LocalSearch().minimize(Rastrigin(5), 300, seed=s) for s in (7, 7, 8))
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.history, b.history)
+    assert not np.array_equal(a.x, c.x)
+
+
+@pytest.mark.parametrize("name", [*NAMES, "local-search"])
+@pytest.mark.parametrize("pop_size", [2, 7, 30])
+def test_budget_never_exceeded(name, pop_size):
+    rng = np.random.default_rng(pop_size)
+    for budget in [1, 2, 3, *rng.integers(4, 400, size=6).tolist()]:
+        prob = Rastrigin(5)
+        opts = {"n_elite": min(2, pop_size - 1)} if name == "ga" else {}
+        alg = (LocalSearch(pop_size=pop_size) if name == "local-search"
+               else get_algorithm(name, pop_size=pop_size, **opts))
+        res = alg.minimize(prob, int(budget), seed=int(budget))
+        assert prob.rows == res.evaluations <= budget
+        assert max(prob.batch_sizes) <= min(pop_size, budget)
+
+
+def test_base_refuses_a_broken_algorithm():
+    class Greedy(LocalSearch):
+        def _advance(self, run: Run, state: dict) -> None:
+            run.evaluate(run.random_population(run.pop_size + 1))
+
+    class Idle(LocalSearch):
+        def _advance(self, run: Run, state: dict) -> None:
+            pass
+
+    with pytest.raises(RuntimeError, match="exceed"):
+        Greedy().minimize(Sphere(3), 1000, seed=0)
+    with pytest.raises(RuntimeError, match="at least one row"):
+        Idle().minimize(Sphere(3), 1000, seed=0)
+    with pytest.raises(TypeError):
+        Algorithm()  # abstract: _initialize and _advance are missing
+    with pytest.raises(ValueError, match="pop_size"):
+        LocalSearch(pop_size=1)
+    with pytest.raises(ValueError, match="max_iter"):
+        LocalSearch(max_iter=-1)

@@ -37,20 +37,10 @@ from vppsim.cosim import MessageBus
 from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
 from vppsim.grids import PowerFlow, load_feeder
 from vppsim.market.tariff import Tariff
+from vppsim.optimizers.rng import mix_seed
 from vppsim.scenario.loader import LoadedScenario
 
 PHASES = ("realize", "day_ahead", "realtime", "settlement", "power_flow", "accounting")
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _mix64(x: int) -> int:
-    """SplitMix64's finalizer: a 64-bit integer hash (a seed mixer, not a random stream)."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
 
 
 def allocate_batch(allocator: Any, jobs: list[tuple[VPPModel, list[BalanceInputs | None]]]
@@ -289,7 +279,7 @@ class VPPModel(mesa.Model):
         A function of the model's seed, the step and the VPP only, so a stochastic allocator
         (GA-ACO) gives the same outcome alone or batched with other VPPs and Monte Carlo samples.
         """
-        return _mix64(_mix64(_mix64(self.seed_used) ^ t) ^ vpp_index)
+        return mix_seed(mix_seed(mix_seed(self.seed_used) ^ t) ^ vpp_index)
 
     def _day_ahead(self, day: int) -> None:
         self.vpo.day_ahead(day, self.vpps)

@@ -1,5 +1,6 @@
 """Balanced allocation of a required power across resources (paper 001): problem, baselines, exact LP."""
 
+from vppsim.allocation.gaaco import solve_ga_aco
 from vppsim.allocation.problem import (
     AllocationProblem,
     AllocationResult,
@@ -15,5 +16,6 @@ __all__ = [
     "FitnessForm",
     "feasibility",
     "proportional",
+    "solve_ga_aco",
     "sum_last",
 ]

@@ -40,11 +40,14 @@ allocation, the objective scales with it).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from vppsim.optimizers.batched import sum_last
 
 
 @dataclass(frozen=True)
@@ -63,19 +66,6 @@ class FitnessForm:
     def __post_init__(self) -> None:
         if not math.isfinite(self.capacity_exponent):
             raise ValueError("FitnessForm.capacity_exponent: expected a finite number")
-
-
-def sum_last(x: np.ndarray) -> np.ndarray:
-    """Sum over the last axis in a fixed left-to-right order.
-
-    numpy's own reductions may pair terms differently for different array shapes; this
-    sequential sum makes each row's result independent of how many rows are computed
-    together (batched results equal lone results bit for bit).
-    """
-    out = x[..., 0].copy()
-    for j in range(1, x.shape[-1]):
-        out += x[..., j]
-    return out
 
 
 def _power(cap: np.ndarray, beta: float) -> np.ndarray:
@@ -109,7 +99,10 @@ class AllocationProblem:
     Notes
     -----
     The feasible set of problem ``b`` is ``{P : sum_k P_k = target_b, 0 <= P_k <= cap_bk}``
-    with ``target = min(max(D, 0), sum_k cap_k)``. All arrays are read-only.
+    with ``target = min(max(D, 0), sum_k cap_k)``. All arrays are read-only. The class is a
+    :class:`vppsim.optimizers.batched.BatchedProblem` (bounds ``lower = 0``, ``upper = cap``,
+    the sum constraint ``target``, :meth:`evaluate`, :meth:`repair`, :meth:`subset`), so the
+    batched metaheuristic GA-ACO solves it (:func:`vppsim.allocation.gaaco.solve_ga_aco`).
     """
 
     def __init__(self, cap: Any, cost: Any, demand: Any, fitness: FitnessForm | None = None,
@@ -174,6 +167,11 @@ class AllocationProblem:
     @property
     def n_resources(self) -> int:
         """``K``."""
+        return self.cap.shape[1]
+
+    @property
+    def n_var(self) -> int:
+        """``K`` (the name of :class:`vppsim.optimizers.batched.BatchedProblem`)."""
         return self.cap.shape[1]
 
     @property
@@ -360,8 +358,6 @@ class AllocationResult:
 
 def proportional(problem: AllocationProblem) -> AllocationResult:
     """Baseline: ``P_k = target * cap_k / sum_k cap_k`` (every resource at the same utilization)."""
-    import time
-
     t0 = time.perf_counter()
     share = problem.cap / np.where(problem.total > 0, problem.total, 1.0)[:, None]
     p = problem.target[:, None] * share

@@ -8,8 +8,11 @@ Allocators are looked up by name (the scenario's ``balancing.allocator``):
 
 - ``merit-order``: a fixed order of means (:func:`merit_order`);
 - ``ga-aco`` / ``exact`` / ``proportional``: the balanced allocation of paper 001
-  (:func:`balanced_allocator`): the power the plan no longer covers is split across the
+  (:class:`BalancedAllocator`): the power the plan no longer covers is split across the
   members' headroom by GA-ACO, by the exact LP (HiGHS) or in proportion to headroom.
+
+Allocators are instances of plain module-level classes (:data:`ALLOCATORS`), so they pickle
+and travel to Dask workers.
 
 A batch holds independent problems (different VPPs, or the same VPP in different Monte Carlo
 samples); each problem's outcome depends only on its inputs and its key, never on the batch.
@@ -22,6 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from vppsim.allocation.exact import solve_exact
+from vppsim.allocation.gaaco import solve_ga_aco
+from vppsim.allocation.problem import AllocationProblem, AllocationResult, proportional
 
 
 @dataclass(frozen=True)
@@ -286,7 +293,76 @@ def _finish(x: BalanceInputs, st: _Start, deficit: bool, moved: np.ndarray, rest
     )
 
 
-def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
+@dataclass
+class _Need:
+    """One problem before the allocation: the clipped plan, the direction, headroom and need."""
+
+    start: _Start
+    deficit: bool
+    cap_kw: np.ndarray
+    cost_cny_per_kwh: np.ndarray
+    need_kw: float
+
+
+def _need(x: BalanceInputs) -> _Need:
+    """The power still required after free spill (deficit) or free unmet demand (surplus)."""
+    st = _start(x)
+    deficit = st.residual > 0.0
+    if deficit:
+        d = min(st.residual, st.spill)
+        st.spill -= d
+        need = st.residual - d
+    else:
+        d = min(-st.residual, st.unmet)
+        st.unmet -= d
+        need = -st.residual - d
+    cap, cost = _headroom(x, st, deficit)
+    return _Need(st, deficit, cap, cost, need)
+
+
+def _batch_problem(needs: Sequence[_Need]) -> AllocationProblem:
+    """One allocation problem per need, padded with zero-capacity resources to a common ``K``."""
+    k_max = max(len(nd.cap_kw) for nd in needs)
+    cap_arr = np.zeros((len(needs), k_max))
+    cost_arr = np.ones((len(needs), k_max))
+    for b, nd in enumerate(needs):
+        cap_arr[b, :len(nd.cap_kw)] = nd.cap_kw
+        cost_arr[b, :len(nd.cost_cny_per_kwh)] = nd.cost_cny_per_kwh
+    return AllocationProblem(cap_arr, cost_arr, np.asarray([nd.need_kw for nd in needs], float))
+
+
+def _ga_aco(problem: AllocationProblem, keys: np.ndarray) -> AllocationResult:
+    return solve_ga_aco(problem, keys)
+
+
+def _exact(problem: AllocationProblem, keys: np.ndarray) -> AllocationResult:
+    return solve_exact(problem)
+
+
+def _proportional(problem: AllocationProblem, keys: np.ndarray) -> AllocationResult:
+    return proportional(problem)
+
+
+#: balanced-allocation method -> solver ``(problem, keys) -> AllocationResult``
+BALANCED_METHODS: dict[str, Callable[[AllocationProblem, np.ndarray], AllocationResult]] = {
+    "ga-aco": _ga_aco,
+    "exact": _exact,
+    "proportional": _proportional,
+}
+
+
+@dataclass
+class _Solved:
+    """The allocations of a batch and what the allocator reports per problem."""
+
+    alloc_kw: np.ndarray  # (B, K)
+    objective: np.ndarray  # (B,)
+    exact: np.ndarray  # (B,), NaN where not computed
+    solve_ms: np.ndarray  # (B,)
+
+
+@dataclass(frozen=True)
+class BalancedAllocator:
     """Paper 001's balanced allocation as a real-time allocator (ga-aco, exact, proportional).
 
     Starting from the plan clipped to what is possible now (as :func:`merit_order`), planned
@@ -299,126 +375,130 @@ def balanced_allocator(method: str, exact_reference: bool = True) -> Allocator:
     forecast error ``D = 0`` and the plan is reproduced.
 
     All problems of one call are solved together (one batched GA-ACO call with per-problem
-    seeds ``keys``); ``exact_reference`` also solves each problem's LP (HiGHS) to report the
-    gap (the Monte Carlo runner turns it off for speed).
-    """
-    from vppsim.allocation.problem import AllocationProblem
+    seeds ``keys``). Problems with one feasible point (one resource with headroom, or demand
+    at or above the headroom) are not searched: their repair is the answer.
 
-    def allocate(xs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
-        starts, deficits, caps, costs, demands = [], [], [], [], []
-        for x in xs:
-            st = _start(x)
-            deficit = st.residual > 0.0
-            if deficit:
-                d = min(st.residual, st.spill)
-                st.spill -= d
-                need = st.residual - d
-            else:
-                d = min(-st.residual, st.unmet)
-                st.unmet -= d
-                need = -st.residual - d
-            cap, cost = _headroom(x, st, deficit)
-            starts.append(st)
-            deficits.append(deficit)
-            caps.append(cap)
-            costs.append(cost)
-            demands.append(need)
-        k_max = max(len(c) for c in caps)
-        cap_arr = np.zeros((len(xs), k_max))
-        cost_arr = np.ones((len(xs), k_max))
-        for b, (c, w) in enumerate(zip(caps, costs, strict=True)):
-            cap_arr[b, :len(c)] = c
-            cost_arr[b, :len(w)] = w
-        problem = AllocationProblem(cap_arr, cost_arr, np.asarray(demands, float))
+    Parameters
+    ----------
+    method : {"ga-aco", "exact", "proportional"}
+        The solver (:data:`BALANCED_METHODS`).
+    exact_reference : bool, default True
+        Also solve each problem's LP (HiGHS) to report the gap (the Monte Carlo runner turns
+        it off for speed).
+    """
+
+    method: str
+    exact_reference: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in BALANCED_METHODS:
+            raise ValueError(f"unknown balanced-allocation method {self.method!r}; "
+                             f"expected one of {sorted(BALANCED_METHODS)}")
+
+    def __call__(self, inputs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
+        """Balance every problem of the batch; ``keys[b]`` seeds problem ``b``."""
+        needs = [_need(x) for x in inputs]
+        problem = _batch_problem(needs)
+        sol = self._solve(problem, keys)
+        out = []
+        for b, (x, nd) in enumerate(zip(inputs, needs, strict=True)):
+            info = {
+                "allocation_required_kw": (1.0 if nd.deficit else -1.0) * float(nd.need_kw),
+                "allocation_headroom_kw": float(nd.cap_kw.sum()),
+                "allocation_objective_cny_per_kwh": float(sol.objective[b]),
+                "allocation_exact_objective_cny_per_kwh": float(sol.exact[b]),
+                "allocation_gap_cny_per_kwh": float(sol.objective[b] - sol.exact[b]),
+                "allocation_solve_ms": float(sol.solve_ms[b]),
+                # 1: the allocator searched; 0: nothing to allocate or a single feasible point
+                "allocation_searched": float(problem.target[b] > 0.0 and not problem.degenerate[b]),
+            }
+            moved = sol.alloc_kw[b, :len(nd.cap_kw)]
+            out.append(_finish(x, nd.start, nd.deficit, moved, float(problem.unmet[b]), info))
+        return out
+
+    def _solve(self, problem: AllocationProblem, keys: Sequence[int]) -> _Solved:
+        """Allocate the problems with something to allocate; the exact reference if asked."""
+        nb = problem.n_problems
+        sol = _Solved(np.zeros((nb, problem.n_resources)), np.zeros(nb), np.full(nb, np.nan),
+                      np.zeros(nb))
         active = np.nonzero(problem.target > 0.0)[0]
-        alloc = np.zeros_like(cap_arr)
-        objective = np.zeros(len(xs))
-        exact = np.full(len(xs), np.nan)
-        solve_ms = np.zeros(len(xs))
         if len(active):
             t0 = time.perf_counter()
-            # a problem with one feasible point (one resource with headroom, or demand at or
-            # above the headroom: everything at its maximum) needs no search: its repair is it
             forced = active[problem.degenerate[active]]
             searched = active[~problem.degenerate[active]]
             if len(forced):
                 sub = problem.subset(forced)
-                alloc[forced] = sub.repair(np.zeros((len(forced), k_max)))
-                objective[forced] = sub.evaluate(alloc[forced])
-            sub = problem.subset(searched) if len(searched) else None
-            if sub is not None:
-                res = _solve(method, sub, np.asarray(keys, dtype=np.uint64)[searched])
-                alloc[searched] = res.allocation
-                objective[searched] = res.objective
-            solve_ms[active] = (time.perf_counter() - t0) * 1e3 / len(active)
-            if exact_reference:
-                from vppsim.allocation.exact import solve_exact
-
-                if sub is not None:
-                    exact[searched] = (res.objective if method == "exact"
+                sol.alloc_kw[forced] = sub.repair(np.zeros((len(forced), problem.n_resources)))
+                sol.objective[forced] = sub.evaluate(sol.alloc_kw[forced])
+            if len(searched):
+                sub = problem.subset(searched)
+                res = BALANCED_METHODS[self.method](sub, np.asarray(keys, dtype=np.uint64)[searched])
+                sol.alloc_kw[searched] = res.allocation
+                sol.objective[searched] = res.objective
+            sol.solve_ms[active] = (time.perf_counter() - t0) * 1e3 / len(active)
+            if self.exact_reference and len(searched):
+                sol.exact[searched] = (res.objective if self.method == "exact"
                                        else solve_exact(sub).objective)
-        if exact_reference:
-            exact[problem.target <= 0.0] = 0.0
-            exact[problem.degenerate & (problem.target > 0.0)] = objective[
-                problem.degenerate & (problem.target > 0.0)]
+        if self.exact_reference:
+            sol.exact[problem.target <= 0.0] = 0.0
+            single = problem.degenerate & (problem.target > 0.0)
+            sol.exact[single] = sol.objective[single]
+        return sol
+
+
+@dataclass(frozen=True)
+class GaAcoAllocator(BalancedAllocator):
+    """:class:`BalancedAllocator` by GA-ACO (``ga-aco``)."""
+
+    method: str = field(default="ga-aco", init=False)
+
+
+@dataclass(frozen=True)
+class ExactAllocator(BalancedAllocator):
+    """:class:`BalancedAllocator` by the exact LP (``exact``)."""
+
+    method: str = field(default="exact", init=False)
+
+
+@dataclass(frozen=True)
+class ProportionalAllocator(BalancedAllocator):
+    """:class:`BalancedAllocator` in proportion to headroom (``proportional``)."""
+
+    method: str = field(default="proportional", init=False)
+
+
+@dataclass(frozen=True)
+class MeritOrderAllocator:
+    """:func:`merit_order` for a batch (deterministic: the keys are not used).
+
+    ``exact_reference`` is accepted so that every registered allocator is built alike; it is
+    ignored (merit-order reports the re-allocated power and its solve time only).
+    """
+
+    exact_reference: bool = True
+
+    def __call__(self, inputs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
+        """Balance every problem of the batch by :func:`merit_order`."""
         out = []
-        for b, x in enumerate(xs):
-            n = len(caps[b])
-            moved = alloc[b, :n]
-            info = {
-                "allocation_required_kw": (1.0 if deficits[b] else -1.0) * float(demands[b]),
-                "allocation_headroom_kw": float(caps[b].sum()),
-                "allocation_objective_cny_per_kwh": float(objective[b]),
-                "allocation_exact_objective_cny_per_kwh": float(exact[b]),
-                "allocation_gap_cny_per_kwh": float(objective[b] - exact[b]),
-                "allocation_solve_ms": float(solve_ms[b]),
-                # 1: the allocator searched; 0: nothing to allocate or a single feasible point
-                "allocation_searched": float(problem.target[b] > 0.0 and not problem.degenerate[b]),
-            }
-            out.append(_finish(x, starts[b], deficits[b], moved,
-                               float(problem.unmet[b]), info))
+        for x in inputs:
+            t0 = time.perf_counter()
+            o = merit_order(x)
+            o.info["allocation_solve_ms"] = (time.perf_counter() - t0) * 1e3
+            o.info["allocation_required_kw"] = _start(x).residual
+            out.append(o)
         return out
 
-    allocate.__name__ = f"balanced_{method.replace('-', '_')}"
-    return allocate
 
-
-def _solve(method: str, problem: object, keys: np.ndarray) -> object:
-    if method == "ga-aco":
-        from vppsim.optimizers.gaaco import ga_aco
-
-        return ga_aco(problem, keys)
-    if method == "exact":
-        from vppsim.allocation.exact import solve_exact
-
-        return solve_exact(problem)
-    if method == "proportional":
-        from vppsim.allocation.problem import proportional
-
-        return proportional(problem)
-    raise ValueError(f"unknown balanced-allocation method {method!r}")
-
-
-def merit_order_batch(xs: Sequence[BalanceInputs], keys: Sequence[int]) -> list[BalanceOutcome]:
-    """:func:`merit_order` for a batch (deterministic: the keys are not used)."""
-    out = []
-    for x in xs:
-        t0 = time.perf_counter()
-        o = merit_order(x)
-        o.info["allocation_solve_ms"] = (time.perf_counter() - t0) * 1e3
-        o.info["allocation_required_kw"] = _start(x).residual
-        out.append(o)
-    return out
-
-
+#: ``allocator(inputs, keys) -> outcomes``: one outcome per problem, ``keys[b]`` seeds problem b
 Allocator = Callable[[Sequence[BalanceInputs], Sequence[int]], list[BalanceOutcome]]
 
-ALLOCATORS: dict[str, Callable[..., Allocator]] = {
-    "merit-order": lambda exact_reference=True: merit_order_batch,
-    "ga-aco": lambda exact_reference=True: balanced_allocator("ga-aco", exact_reference),
-    "exact": lambda exact_reference=True: balanced_allocator("exact", exact_reference),
-    "proportional": lambda exact_reference=True: balanced_allocator("proportional",
-                                                                   exact_reference),
+#: registry name -> allocator class, built as ``cls(exact_reference=...)``; the instances are
+#: picklable (plain dataclasses), so they travel to Dask workers
+ALLOCATORS: dict[str, type] = {
+    "merit-order": MeritOrderAllocator,
+    "ga-aco": GaAcoAllocator,
+    "exact": ExactAllocator,
+    "proportional": ProportionalAllocator,
 }
 
 
@@ -429,6 +509,7 @@ def get_allocator(name: str, exact_reference: bool = True) -> Allocator:
     gap (``allocation_gap_cny_per_kwh``); merit-order ignores it.
     """
     try:
-        return ALLOCATORS[name](exact_reference=exact_reference)
+        cls = ALLOCATORS[name]
     except KeyError:
         raise ValueError(f"unknown allocator {name!r}; expected one of {sorted(ALLOCATORS)}") from None
+    return cls(exact_reference=exact_reference)

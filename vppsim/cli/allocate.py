@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from vppsim.allocation.exact import solve_exact
+from vppsim.allocation.gaaco import solve_ga_aco
 from vppsim.allocation.problem import proportional
 from vppsim.allocation.scenario import AllocationCase, load_allocation_case
-from vppsim.optimizers.gaaco import GaAcoSettings, ga_aco
+from vppsim.optimizers.gaaco import GaAcoSettings
 from vppsim.results.format import number
 from vppsim.scenario.schema import ScenarioError
 
@@ -47,7 +48,7 @@ def allocation_report(case: AllocationCase, demand: float, runs: int, seed: int)
     allocs, objs, times, iters = [], [], [], []
     for i in range(runs):
         t0 = time.perf_counter()
-        res = ga_aco(problem, seed + i, settings)
+        res = solve_ga_aco(problem, seed + i, settings)
         times.append(time.perf_counter() - t0)
         allocs.append(res.allocation[0])
         objs.append(res.objective[0])

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from vppsim.optimizers.base import Algorithm
 from vppsim.optimizers.ga import RealCodedGA
 from vppsim.optimizers.irla import IRLA
 from vppsim.optimizers.pso import PSO
 
-#: Registry name -> class; every class takes keyword-only hyperparameters and has
-#: ``minimize(problem, budget, seed) -> Result``.
-ALGORITHMS: dict[str, type] = {"pso-rl": IRLA, "pso": PSO, "ga": RealCodedGA}
+#: Registry name -> class; every class is an :class:`~vppsim.optimizers.base.Algorithm` with
+#: keyword-only hyperparameters and ``minimize(problem, budget, seed) -> Result``.
+ALGORITHMS: dict[str, type[Algorithm]] = {"pso-rl": IRLA, "pso": PSO, "ga": RealCodedGA}
 
 
-def get_algorithm(name: str, **kwargs: Any) -> Any:
+def get_algorithm(name: str, **kwargs: Any) -> Algorithm:
     """An algorithm instance by registry name.
 
     Parameters

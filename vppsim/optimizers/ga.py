@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vppsim.optimizers.base import Problem, Result, seed_population
-from vppsim.optimizers.pso import (
-    DEFAULT_POP_SIZE,
-    _evaluate,
-    _planned_iterations,
-    _setup,
-)
+from vppsim.optimizers.base import DEFAULT_POP_SIZE, Algorithm, Run
 
 
 def sbx_crossover(
@@ -100,7 +94,17 @@ def polynomial_mutation(
     return np.clip(y, xl, xu)
 
 
-class RealCodedGA:
+@dataclass(eq=False)
+class _Population:
+    """The GA's population, its values, the mutation rate and the number of elites."""
+
+    x: np.ndarray
+    f: np.ndarray
+    mutation_rate: float
+    n_elite: int
+
+
+class RealCodedGA(Algorithm[_Population]):
     """Real-coded generational GA with tournament selection, SBX, polynomial mutation, elitism.
 
     Each generation: ``pop_size - n_elite`` children are bred (binary tournaments pick the
@@ -147,8 +151,7 @@ class RealCodedGA:
         n_elite: int = 2,
         max_iter: int | None = None,
     ) -> None:
-        if pop_size < 2:
-            raise ValueError("pop_size must be >= 2")
+        super().__init__(pop_size=pop_size, max_iter=max_iter)
         if not 0 <= n_elite < pop_size:
             raise ValueError("n_elite must be in [0, pop_size)")
         if tournament_size < 1:
@@ -157,107 +160,44 @@ class RealCodedGA:
             raise ValueError("crossover_rate must be in [0, 1]")
         if mutation_rate is not None and not 0.0 <= mutation_rate <= 1.0:
             raise ValueError("mutation_rate must be in [0, 1]")
-        if max_iter is not None and max_iter < 0:
-            raise ValueError("max_iter must be >= 0")
-        self.pop_size = int(pop_size)
         self.tournament_size = int(tournament_size)
         self.crossover_rate = float(crossover_rate)
         self.eta_c = float(eta_c)
         self.mutation_rate = None if mutation_rate is None else float(mutation_rate)
         self.eta_m = float(eta_m)
         self.n_elite = int(n_elite)
-        self.max_iter = max_iter
-
-    def __repr__(self) -> str:
-        return (
-            f"RealCodedGA(pop_size={self.pop_size}, tournament_size={self.tournament_size}, "
-            f"crossover_rate={self.crossover_rate}, eta_c={self.eta_c}, "
-            f"mutation_rate={self.mutation_rate}, eta_m={self.eta_m}, n_elite={self.n_elite}, "
-            f"max_iter={self.max_iter})"
-        )
 
     def _select(self, f: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         """Indices of ``k`` tournament winners."""
         cand = rng.integers(0, f.shape[0], size=(k, self.tournament_size))
         return cand[np.arange(k), np.argmin(f[cand], axis=1)]
 
-    def minimize(self, problem: Problem, budget: int, seed: int | np.random.Generator) -> Result:
-        """Minimize ``problem`` with at most ``budget`` objective evaluations.
+    def _elites(self, n: int) -> int:
+        """Elites of a population of ``n`` (at least one child per generation)."""
+        return min(self.n_elite, n - 1)
 
-        Parameters
-        ----------
-        problem : Problem
-            Box-bounded problem evaluated a population at a time.
-        budget : int
-            Maximum number of rows passed to ``problem.evaluate`` (never exceeded).
-        seed : int or numpy.random.Generator
-            Source of every random draw (``np.random.default_rng(seed)``).
+    def _evaluations_per_iteration(self, run: Run) -> int:
+        return run.pop_size - self._elites(run.pop_size)
 
-        Returns
-        -------
-        Result
-            Best point, its value, best-so-far history per generation, counts and
-            ``info["stop_reason"]`` (``"budget"`` or ``"max_iter"``).
-        """
-        t0 = time.perf_counter()
-        budget, rng, seed_int, xl, xu = _setup(problem, budget, seed)
-        n_var = xl.shape[0]
-        pm = 1.0 / n_var if self.mutation_rate is None else self.mutation_rate
-        n = min(self.pop_size, budget)
-        n_elite = min(self.n_elite, n - 1)
+    def _initialize(self, run: Run) -> _Population:
+        pm = 1.0 / run.n_var if self.mutation_rate is None else self.mutation_rate
+        x = run.random_population(run.pop_size)
+        return _Population(x, run.evaluate(x), pm, self._elites(run.pop_size))
 
-        pop = xl + rng.random((n, n_var)) * (xu - xl)
-        pop = seed_population(pop, problem)
-        f = _evaluate(problem, pop)
-        evals = n
-        g = int(np.argmin(f))
-        best_x, best_f = pop[g].copy(), float(f[g])
-        history = [best_f]
-        t_plan = _planned_iterations(budget, n, n - n_elite, self.max_iter)
+    def _advance(self, run: Run, pop: _Population) -> None:
+        n, rng = run.pop_size, run.rng
+        n_off = min(n - pop.n_elite, run.remaining)
+        n_pairs = (n_off + 1) // 2
+        parents = self._select(pop.f, 2 * n_pairs, rng)
+        c1, c2 = sbx_crossover(pop.x[parents[:n_pairs]], pop.x[parents[n_pairs:]], self.eta_c,
+                               self.crossover_rate, rng)
+        kids = np.concatenate([c1, c2])[:n_off]
+        np.clip(kids, run.xl, run.xu, out=kids)
+        kids = polynomial_mutation(kids, run.xl, run.xu, self.eta_m, pop.mutation_rate, rng)
+        f_kids = run.evaluate(kids)
+        keep = np.argsort(pop.f, kind="stable")[: n - n_off]  # elites (more if truncated)
+        pop.x = np.concatenate([pop.x[keep], kids])
+        pop.f = np.concatenate([pop.f[keep], f_kids])
 
-        d = 0
-        while True:
-            if self.max_iter is not None and d >= self.max_iter:
-                reason = "max_iter"
-                break
-            remaining = budget - evals
-            if remaining <= 0 or n - n_elite <= 0:
-                reason = "budget"
-                break
-            n_off = min(n - n_elite, remaining)
-            n_pairs = (n_off + 1) // 2
-            parents = self._select(f, 2 * n_pairs, rng)
-            c1, c2 = sbx_crossover(
-                pop[parents[:n_pairs]], pop[parents[n_pairs:]], self.eta_c, self.crossover_rate, rng
-            )
-            kids = np.concatenate([c1, c2])[:n_off]
-            np.clip(kids, xl, xu, out=kids)
-            kids = polynomial_mutation(kids, xl, xu, self.eta_m, pm, rng)
-            f_kids = _evaluate(problem, kids)
-            evals += n_off
-            keep = np.argsort(f, kind="stable")[: n - n_off]  # elites (more if truncated)
-            pop = np.concatenate([pop[keep], kids])
-            f = np.concatenate([f[keep], f_kids])
-            g = int(np.argmin(f))
-            if f[g] < best_f:
-                best_x, best_f = pop[g].copy(), float(f[g])
-            d += 1
-            history.append(best_f)
-
-        info: dict[str, Any] = {
-            "stop_reason": reason,
-            "pop_size": n,
-            "planned_iterations": t_plan,
-            "mutation_rate": pm,
-        }
-        return Result(
-            x=best_x,
-            f=best_f,
-            history=np.asarray(history, dtype=float),
-            evaluations=evals,
-            iterations=d,
-            wall_s=time.perf_counter() - t0,
-            seed=seed_int,
-            algorithm=self.name,
-            info=info,
-        )
+    def _info(self, run: Run, pop: _Population) -> dict[str, Any]:
+        return {"mutation_rate": pop.mutation_rate}

@@ -1,20 +1,21 @@
 """GA-ACO (paper 001): a genetic algorithm followed by ant-colony refinement, batched over problems.
 
-The algorithm knows nothing of power systems. It needs a problem object with
-
-- ``n_problems`` (``B``), ``n_resources`` (``K``), ``lower`` / ``upper`` bounds ``(B, K)``;
-- ``evaluate(x)``: objective to minimize, ``(B, M, K) -> (B, M)``;
-- ``repair(x)``: map any ``(B, M, K)`` point onto the feasible set (for the allocation problem
-  the exact projection onto ``{sum x = target, lower <= x <= upper}``);
-- optionally ``degenerate`` ``(B,)``: True where the feasible set is one point, and
-  ``unmet`` ``(B,)``, passed through to the result.
+The algorithm knows nothing of power systems. It solves a
+:class:`~vppsim.optimizers.batched.BatchedProblem`: ``B`` independent problems over ``K``
+variables, each with bounds ``lower`` / ``upper`` ``(B, K)``, a sum constraint
+``sum_k x_k = target`` and its own ``repair`` onto that feasible set (for the balanced
+allocation of :mod:`vppsim.allocation` the exact projection), evaluated as
+``(B, M, K) -> (B, M)``; it returns a :class:`~vppsim.optimizers.batched.BatchResult`.
+Problems whose feasible set is one point are not searched (their result is the repair of the
+initial population's best).
 
 **Batched and reproducible.** One call optimizes ``B`` independent problems with numpy arrays
 shaped ``(B, population, K)``. Problem ``b``'s result depends only on its own data and its own
-seed: every random number comes from a counter-based generator (the splitmix64 finalizer over
-``uint64`` arrays) keyed by the problem's seed, the draw site, the iteration and the element
-index; every reduction runs within one problem (sums in a fixed order, see
-:func:`vppsim.allocation.problem.sum_last`; no transcendental functions, whose SIMD and scalar
+seed: every random number comes from a counter-based generator
+(:class:`vppsim.optimizers.rng.CounterRng`, the splitmix64 finalizer over ``uint64`` arrays)
+keyed by the problem's seed, the draw site, the iteration and the element index; every
+reduction runs within one problem (sums in a fixed order, see
+:func:`vppsim.optimizers.batched.sum_last`; no transcendental functions, whose SIMD and scalar
 paths may round differently); and a problem that stops early is frozen while the others go on.
 So a batch gives bit for bit the results of its problems solved one by one with the same
 seeds, and trailing zero-width genes (``upper == lower``, used to pad problems to a common
@@ -70,60 +71,10 @@ from typing import Any
 
 import numpy as np
 
-from vppsim.allocation.problem import AllocationResult, sum_last
+from vppsim.optimizers.batched import BatchedProblem, BatchResult, fixed_problems, sum_last
+from vppsim.optimizers.rng import CounterRng, problem_keys
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_C1 = np.uint64(0xBF58476D1CE4E5B9)
-_C2 = np.uint64(0x94D049BB133111EB)
-_TWO53 = 1.0 / 9007199254740992.0
 _PHASE_INIT, _PHASE_GA, _PHASE_ACO = 1, 2, 3
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer (Steele, Lea & Flood 2014) on uint64 arrays (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * _C1
-    z = (z ^ (z >> np.uint64(27))) * _C2
-    return z ^ (z >> np.uint64(31))
-
-
-def problem_keys(seeds: Any, n: int) -> np.ndarray:
-    """Per-problem generator keys ``(n,)`` from one seed or one seed per problem (ints >= 0)."""
-    s = np.asarray(seeds)
-    if s.ndim == 0:
-        s = np.full(n, s)
-    if s.shape != (n,):
-        raise ValueError(f"seeds: expected one int or {n} ints, got shape {s.shape}")
-    if s.size and (not np.issubdtype(s.dtype, np.integer) or np.any(s < 0)):
-        raise ValueError("seeds: expected non-negative integers")
-    with np.errstate(over="ignore"):
-        return _mix(s.astype(np.uint64) * _GOLDEN + np.uint64(0x632BE59BD9B4E019))
-
-
-class CounterRng:
-    """Counter-based uniforms: a draw depends only on (key, site, element index).
-
-    ``uniform(site, shape)`` returns ``(B, *shape)`` floats in [0, 1). Element indices are
-    combined with fixed 20-bit strides (each dimension below 2**20), so the numbers drawn for
-    element ``(i, j)`` do not depend on the sizes of the other dimensions.
-    """
-
-    def __init__(self, keys: np.ndarray) -> None:
-        self.keys = np.asarray(keys, dtype=np.uint64)
-
-    def uniform(self, site: int, shape: tuple[int, ...]) -> np.ndarray:
-        """Uniform [0, 1) draws of site ``site`` (a non-negative int unique per draw)."""
-        if len(shape) > 3 or any(d >= 1 << 20 for d in shape):
-            raise ValueError("CounterRng: at most 3 dimensions below 2**20")
-        idx = np.zeros(shape, dtype=np.uint64)
-        for axis, d in enumerate(shape):
-            view = [1] * len(shape)
-            view[axis] = d
-            shift = np.uint64(20 * (len(shape) - 1 - axis))
-            idx = idx | (np.arange(d, dtype=np.uint64).reshape(view) << shift)
-        with np.errstate(over="ignore"):
-            base = _mix(np.uint64(site) * _GOLDEN + idx + np.uint64(1))
-            z = _mix(base[None, ...] ^ self.keys.reshape((-1,) + (1,) * len(shape)))
-        return (z >> np.uint64(11)).astype(np.float64) * _TWO53
 
 
 def _site(phase: int, iteration: int, draw: int) -> int:
@@ -255,13 +206,15 @@ def _normalish(u: np.ndarray) -> np.ndarray:
     return (u[..., 0] + u[..., 1] + u[..., 2] - 1.5) * 2.0
 
 
-def ga_aco(problem: Any, seeds: Any = 0, settings: GaAcoSettings | None = None) -> AllocationResult:
+def ga_aco(problem: BatchedProblem, seeds: Any = 0, settings: GaAcoSettings | None = None
+           ) -> BatchResult:
     """Minimize ``problem`` (``B`` problems at once) by GA followed by ACO refinement.
 
     Parameters
     ----------
     problem
-        See the module docstring (e.g. :class:`vppsim.allocation.AllocationProblem`).
+        ``B`` problems with bounds, a sum constraint and a repair each (see the module
+        docstring and :class:`~vppsim.optimizers.batched.BatchedProblem`).
     seeds
         One non-negative int for every problem, or one per problem ``(B,)``. Problem ``b``'s
         result depends only on its data and ``seeds[b]``.
@@ -270,14 +223,19 @@ def ga_aco(problem: Any, seeds: Any = 0, settings: GaAcoSettings | None = None) 
 
     Returns
     -------
-    AllocationResult
-        Best point per problem ``(B, K)``, its objective, ``unmet`` (from the problem if it
-        has one, else zeros), the convergence ``history`` ``(B, 1 + generations + iterations)``,
-        ``iterations`` run per problem and the wall time of the call.
+    BatchResult
+        Best point per problem ``(B, K)``, its objective ``(B,)``, the convergence
+        ``history`` ``(B, 1 + generations + iterations)``, ``iterations`` run per problem,
+        the wall time of the call and ``info["settings"]``.
+
+    Raises
+    ------
+    ValueError
+        If ``seeds`` is neither one int nor ``B`` ints, or holds negative values.
     """
     s = settings or GaAcoSettings()
     t0 = time.perf_counter()
-    nb, nk = problem.n_problems, problem.n_resources
+    nb, nk = problem.n_problems, problem.n_var
     rng = CounterRng(problem_keys(seeds, nb))
     lower = np.asarray(problem.lower, float)
     upper = np.asarray(problem.upper, float)
@@ -285,8 +243,7 @@ def ga_aco(problem: Any, seeds: Any = 0, settings: GaAcoSettings | None = None) 
     live = width > 0
     # genes the operators may touch: up to the last gene with a range (trailing padding excluded)
     span = np.where(live.any(axis=1), nk - np.argmax(live[:, ::-1], axis=1), 0)
-    degenerate = np.asarray(getattr(problem, "degenerate", np.zeros(nb, bool)), bool)
-    run = ~degenerate & (span > 1)
+    run = ~fixed_problems(problem) & (span > 1)
 
     u = rng.uniform(_site(_PHASE_INIT, 0, 0), (s.population, nk))
     pop = problem.repair(lower[:, None, :] + u * width[:, None, :])
@@ -300,15 +257,13 @@ def ga_aco(problem: Any, seeds: Any = 0, settings: GaAcoSettings | None = None) 
     state = _ga_phase(problem, s, rng, state, run, span, hist)
     state = _aco_phase(problem, s, rng, state, run, lower, upper, width, live, hist)
     _, _, best_x, best_f, iters = state
-    wall = time.perf_counter() - t0
-    unmet = np.asarray(getattr(problem, "unmet", np.zeros(nb)), float).copy()
-    return AllocationResult(
-        allocation=best_x, objective=best_f, unmet=unmet, method="ga-aco", wall_s=wall,
-        history=np.stack(hist, axis=1), iterations=iters, info={"settings": s},
+    return BatchResult(
+        x=best_x, f=best_f, history=np.stack(hist, axis=1), iterations=iters,
+        wall_s=time.perf_counter() - t0, algorithm="ga-aco", info={"settings": s},
     )
 
 
-def _ga_phase(problem: Any, s: GaAcoSettings, rng: CounterRng, state: tuple, run: np.ndarray,
+def _ga_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state: tuple, run: np.ndarray,
               span: np.ndarray, hist: list[np.ndarray]) -> tuple:
     """Generations of selection, hybrid crossover, inversion mutation and elitism."""
     pop, fit, best_x, best_f, iters = state
@@ -380,7 +335,7 @@ def _ga_phase(problem: Any, s: GaAcoSettings, rng: CounterRng, state: tuple, run
     return pop, fit, best_x, best_f, iters
 
 
-def _aco_phase(problem: Any, s: GaAcoSettings, rng: CounterRng, state: tuple, run: np.ndarray,
+def _aco_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state: tuple, run: np.ndarray,
                lower: np.ndarray, upper: np.ndarray, width: np.ndarray, live: np.ndarray,
                hist: list[np.ndarray]) -> tuple:
     """Solution-archive ant colony seeded by the GA's best solutions (see the module docstring)."""
@@ -413,7 +368,7 @@ def _aco_phase(problem: Any, s: GaAcoSettings, rng: CounterRng, state: tuple, ru
             keep_rows = np.nonzero(active)[0]
             rows = rows[keep_rows]
             problem = problem.subset(keep_rows)
-            rng = CounterRng(rng.keys[keep_rows])
+            rng = rng.take(keep_rows)
             arch, af, tau, h = arch[keep_rows], af[keep_rows], tau[keep_rows], h[keep_rows]
             lower, upper, width = lower[keep_rows], upper[keep_rows], width[keep_rows]
             range_k = range_k[keep_rows]

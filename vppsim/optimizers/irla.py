@@ -8,20 +8,13 @@ it: the adjustment factor (eq. 14-15), the PSO search (eq. 16) with adaptive ine
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from vppsim.optimizers.base import Problem, Result, seed_population
-from vppsim.optimizers.pso import (
-    DEFAULT_POP_SIZE,
-    _clip_absorbing,
-    _evaluate,
-    _planned_iterations,
-    _setup,
-    _subset,
-)
+from vppsim.optimizers.base import DEFAULT_POP_SIZE, Algorithm, Run
+from vppsim.optimizers.swarm import Swarm, random_subset
 
 MutateWhen = Literal["low_beta", "high_beta"]
 
@@ -119,7 +112,20 @@ def non_uniform_mutation(
     return np.clip(y, xl, xu)
 
 
-class IRLA:
+@dataclass(eq=False)
+class _IrlaState:
+    """The swarm plus IRLA's own per-particle state and counters."""
+
+    swarm: Swarm
+    w: np.ndarray  # inertia per particle (eq. 17)
+    beta: np.ndarray  # adjustment factor per particle (eq. 14-15)
+    stall: int = 0  # consecutive iterations without a pbest gain above xi (Table 1)
+    n_search: int = 0
+    n_transfer: int = 0
+    n_fresh: int = 0
+
+
+class IRLA(Algorithm[_IrlaState]):
     """Improved reinforcement-learning PSO ("PSO-RL") of paper 004, section 3.5.
 
     One iteration (Table 1), for every particle ``k``:
@@ -222,8 +228,10 @@ class IRLA:
     velocity component zeroed); the mutation stays inside the box by construction.
     Initial positions are uniform in the box, velocities uniform in ``[-vmax, vmax]``,
     ``beta ~ U(0, 1)``. If the remaining budget is smaller than the swarm, a random
-    subset of that size moves in the last iteration. ``Result.info`` holds the stop
-    reason and the number of particle moves made by search and by transfer.
+    subset of that size moves in the last iteration. ``Result.info`` holds the stop reason
+    (``"budget"``, ``"max_iter"`` or ``"stall"``), ``n_search`` / ``n_transfer`` (particle
+    moves by eq. 16 / eq. 18), ``n_beta_fresh`` (fresh factors drawn by eq. 14-15's
+    ``sigma < 0`` rule), the final mean ``beta`` and inertia, ``mutate_when`` and the switches.
     """
 
     name = "pso-rl"
@@ -250,8 +258,7 @@ class IRLA:
         use_mutation: bool = True,
         use_feedback: bool = True,
     ) -> None:
-        if pop_size < 2:
-            raise ValueError("pop_size must be >= 2")
+        super().__init__(pop_size=pop_size, max_iter=max_iter)
         if mutate_when not in ("low_beta", "high_beta"):
             raise ValueError(f"mutate_when must be 'low_beta' or 'high_beta', got {mutate_when!r}")
         if not 0.0 < tau <= 1.0:
@@ -266,11 +273,8 @@ class IRLA:
             raise ValueError("w_init must satisfy low <= high")
         if v_clamp <= 0:
             raise ValueError("v_clamp must be > 0")
-        if max_iter is not None and max_iter < 0:
-            raise ValueError("max_iter must be >= 0")
         if patience is not None and patience < 1:
             raise ValueError("patience must be >= 1 or None")
-        self.pop_size = int(pop_size)
         self.c1 = float(c1)
         self.c2 = float(c2)
         self.tau = float(tau)
@@ -280,7 +284,6 @@ class IRLA:
         self.w_bounds = (float(w_bounds[0]), float(w_bounds[1]))
         self.v_clamp = float(v_clamp)
         self.mutate_when: MutateWhen = mutate_when
-        self.max_iter = max_iter
         self.patience = patience
         self.xi_rel = float(xi_rel)
         self.xi_abs = float(xi_abs)
@@ -289,166 +292,105 @@ class IRLA:
         self.use_mutation = bool(use_mutation)
         self.use_feedback = bool(use_feedback)
 
-    def __repr__(self) -> str:
-        keys = (
-            "pop_size c1 c2 tau alpha mutation_rate w_init w_bounds v_clamp mutate_when max_iter "
-            "patience xi_rel xi_abs use_adjustment use_adaptive_inertia use_mutation use_feedback"
-        ).split()
-        return "IRLA(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in keys) + ")"
+    def _initialize(self, run: Run) -> _IrlaState:
+        # Table 1, step 1: positions, velocities (evaluated), inertia weights, adjustment factors
+        swarm = Swarm.start(run, self.v_clamp)
+        w = run.rng.uniform(self.w_init[0], self.w_init[1], size=run.pop_size)
+        return _IrlaState(swarm, w, run.rng.random(run.pop_size))
 
-    def minimize(self, problem: Problem, budget: int, seed: int | np.random.Generator) -> Result:
-        """Minimize ``problem`` with at most ``budget`` objective evaluations.
-
-        Parameters
-        ----------
-        problem : Problem
-            Box-bounded problem evaluated a population at a time.
-        budget : int
-            Maximum number of rows passed to ``problem.evaluate`` (never exceeded).
-        seed : int or numpy.random.Generator
-            Source of every random draw (``np.random.default_rng(seed)``).
-
-        Returns
-        -------
-        Result
-            Best point, value, best-so-far history, counts; ``info`` has ``stop_reason``
-            (``"budget"``, ``"max_iter"`` or ``"stall"``), ``n_search`` / ``n_transfer``
-            (particle moves by eq. 16 / eq. 18), ``n_beta_fresh`` (fresh factors drawn by
-            eq. 14-15's sigma < 0 rule) and the final mean ``beta`` and inertia.
-        """
-        t0 = time.perf_counter()
-        budget, rng, seed_int, xl, xu = _setup(problem, budget, seed)
-        n_var = xl.shape[0]
-        span = xu - xl
-        vmax = self.v_clamp * span
-        n = min(self.pop_size, budget)
-        w_lo, w_hi = self.w_bounds
-
-        # Table 1, step 1: initial positions, velocities, inertia weights, adjustment factors.
-        x = xl + rng.random((n, n_var)) * span
-        x = seed_population(x, problem)
-        v = (2.0 * rng.random((n, n_var)) - 1.0) * vmax
-        w = rng.uniform(self.w_init[0], self.w_init[1], size=n)
-        beta = rng.random(n)
-        f = _evaluate(problem, x)
-        evals = n
-        pbest_x, pbest_f = x.copy(), f.copy()
-        g = int(np.argmin(pbest_f))
-        gbest_x, gbest_f = pbest_x[g].copy(), float(pbest_f[g])
-        history = [gbest_f]
-        t_max = _planned_iterations(budget, n, n, self.max_iter)
-
-        n_search = n_transfer = n_fresh = 0
-        stall = 0
-        d = 0
-        while True:
-            if self.max_iter is not None and d >= self.max_iter:
-                reason = "max_iter"
-                break
-            if self.patience is not None and stall >= self.patience:
-                reason = "stall"
-                break
-            remaining = budget - evals
-            if remaining <= 0:
-                reason = "budget"
-                break
-            idx = _subset(rng, n, min(n, remaining))
-            m = len(idx)
-            x_old = x[idx].copy()
-            v_new = v[idx].copy()
-            x_new = x_old.copy()
-
-            # Choice between search (eq. 16) and transfer (eq. 18) by beta.
-            if self.use_mutation:
-                high = beta[idx] >= 0.5
-                transfer = ~high if self.mutate_when == "low_beta" else high
-            else:
-                transfer = np.zeros(m, dtype=bool)
-            search = ~transfer
-
-            # Particle search, eq. 16 (position moved by the new velocity).
-            if search.any():
-                s = idx[search]
-                xs = x_old[search]
-                r1 = rng.random(xs.shape)
-                r2 = rng.random(xs.shape)
-                vs = w[s, None] * v[s] + self.c1 * r1 * (pbest_x[s] - xs) + self.c2 * r2 * (gbest_x - xs)
-                np.clip(vs, -vmax, vmax, out=vs)
-                xs = xs + vs
-                _clip_absorbing(xs, vs, xl, xu)
-                x_new[search], v_new[search] = xs, vs
-            # Particle transfer, eq. 18-19 (velocity kept).
-            if transfer.any():
-                x_new[transfer] = non_uniform_mutation(
-                    x_old[transfer], xl, xu, d, t_max, self.alpha, rng, self.mutation_rate
-                )
-            n_search += int(search.sum())
-            n_transfer += int(transfer.sum())
-
-            # Fitness of the new generation (one call), pbest and gbest.
-            f_new = _evaluate(problem, x_new)
-            evals += m
-            x[idx], f[idx] = x_new, f_new
-            pb_old = pbest_f[idx].copy()
-            better = f_new < pb_old
-            bi = idx[better]
-            pbest_x[bi], pbest_f[bi] = x_new[better], f_new[better]
-            g = int(np.argmin(pbest_f))
-            if pbest_f[g] < gbest_f:
-                gbest_x, gbest_f = pbest_x[g].copy(), float(pbest_f[g])
-            scale = _fitness_scale(pbest_f, gbest_f)
-
-            # Adjustment factor, eq. 14-15.
-            if self.use_adjustment:
-                z = _scaled_diff(pbest_f[idx], pb_old, scale)
-                sigma = rng.standard_normal(m)
-                b = beta[idx] * (1.0 + self.tau * action_factor(z, sigma))
-                fresh = sigma < 0.0
-                b[fresh] = rng.random(int(fresh.sum()))
-                n_fresh += int(fresh.sum())
-                beta[idx] = b
-            else:
-                beta[idx] = rng.random(m)
-
+    def _advance(self, run: Run, st: _IrlaState) -> None:
+        sw = st.swarm
+        idx = random_subset(run.rng, run.pop_size, min(run.pop_size, run.remaining))
+        x_old = sw.x[idx].copy()
+        v_new = sw.v[idx].copy()
+        x_new = self._move(run, st, idx, x_old, v_new)
+        # Fitness of the new generation (one call), pbest and gbest.
+        pb_old = sw.accept(idx, x_new, run.evaluate(x_new))
+        scale = _fitness_scale(sw.pbest_f, run.best_f)
+        self._adjust(run, st, idx, pb_old, scale)
+        if self.use_adaptive_inertia:
             # Adaptive inertia, eq. 17 (w_best: inertia of the best current particle).
-            if self.use_adaptive_inertia:
-                w_best = w[int(np.argmin(f))]
-                rho = rng.random(m)
-                w[idx] = np.clip(np.abs(w[idx] + 2.0 * rho * (w_best - w[idx])), w_lo, w_hi)
+            w_lo, w_hi = self.w_bounds
+            w_best = st.w[int(np.argmin(sw.f))]
+            rho = run.rng.random(len(idx))
+            st.w[idx] = np.clip(np.abs(st.w[idx] + 2.0 * rho * (w_best - st.w[idx])), w_lo, w_hi)
+        if self.use_feedback:
+            v_new = self._feedback(run, sw, idx, v_new, x_old - x_new, scale)
+        sw.v[idx] = v_new
+        # Stop rule, Table 1: no pbest value improved by more than xi.
+        xi = max(self.xi_rel * abs(run.best_f), self.xi_abs) if np.isfinite(run.best_f) else 0.0
+        with np.errstate(invalid="ignore"):
+            gain = pb_old - sw.pbest_f[idx]  # >= 0; inf -> finite is an infinite gain
+        gain = np.where(np.isnan(gain), 0.0, gain)
+        st.stall = st.stall + 1 if gain.size == 0 or float(gain.max()) <= xi else 0
 
-            # Population feedback, eq. 20 (with x_old,k - x_k for the paper's x_old,i - v_k).
-            if self.use_feedback:
-                other = (idx + rng.integers(1, n, size=m)) % n
-                k1 = np.abs(rng.standard_normal(m))[:, None]
-                k2 = np.abs(rng.standard_normal(m))[:, None]
-                s_km = np.tanh(_scaled_diff(pbest_f[idx], pbest_f[other], scale))[:, None]
-                v_all = v.copy()
-                v_all[idx] = v_new
-                v_new = v_new + k1 * s_km * (v_all[other] - v_new) + k2 * (x_old - x_new)
-                np.clip(v_new, -vmax, vmax, out=v_new)
-            v[idx] = v_new
+    def _move(self, run: Run, st: _IrlaState, idx: np.ndarray, x_old: np.ndarray,
+              v_new: np.ndarray) -> np.ndarray:
+        """Search (eq. 16) or transfer (eq. 18) of particles ``idx``; new positions.
 
-            # Stop rule, Table 1: no pbest value improved by more than xi.
-            xi = max(self.xi_rel * abs(gbest_f), self.xi_abs) if np.isfinite(gbest_f) else 0.0
-            with np.errstate(invalid="ignore"):
-                gain = pb_old - pbest_f[idx]  # >= 0; inf -> finite is an infinite gain
-            gain = np.where(np.isnan(gain), 0.0, gain)
-            if gain.size == 0 or float(gain.max()) <= xi:
-                stall += 1
-            else:
-                stall = 0
-            d += 1
-            history.append(gbest_f)
+        The choice is made by ``beta``; ``v_new`` (the particles' velocities) is updated in
+        place for the searching particles, a transferred particle keeps its velocity.
+        """
+        m = len(idx)
+        if self.use_mutation:
+            high = st.beta[idx] >= 0.5
+            transfer = ~high if self.mutate_when == "low_beta" else high
+        else:
+            transfer = np.zeros(m, dtype=bool)
+        search = ~transfer
+        x_new = x_old.copy()
+        if search.any():  # particle search, eq. 16 (position moved by the new velocity)
+            s = idx[search]
+            x_new[search], v_new[search] = st.swarm.move(run, s, x_old[search], st.w[s, None],
+                                                         self.c1, self.c2)
+        if transfer.any():  # particle transfer, eq. 18-19 (velocity kept)
+            x_new[transfer] = non_uniform_mutation(
+                x_old[transfer], run.xl, run.xu, run.iteration, run.planned_iterations,
+                self.alpha, run.rng, self.mutation_rate,
+            )
+        st.n_search += int(search.sum())
+        st.n_transfer += int(transfer.sum())
+        return x_new
 
-        info: dict[str, Any] = {
-            "stop_reason": reason,
-            "pop_size": n,
-            "planned_iterations": t_max,
-            "n_search": n_search,
-            "n_transfer": n_transfer,
-            "n_beta_fresh": n_fresh,
-            "mean_beta": float(beta.mean()),
-            "mean_inertia": float(w.mean()),
+    def _adjust(self, run: Run, st: _IrlaState, idx: np.ndarray, pb_old: np.ndarray,
+                scale: float) -> None:
+        """Adjustment factor, eq. 14-15 (or a fresh U(0, 1) factor with the switch off)."""
+        m = len(idx)
+        if not self.use_adjustment:
+            st.beta[idx] = run.rng.random(m)
+            return
+        z = _scaled_diff(st.swarm.pbest_f[idx], pb_old, scale)
+        sigma = run.rng.standard_normal(m)
+        b = st.beta[idx] * (1.0 + self.tau * action_factor(z, sigma))
+        fresh = sigma < 0.0
+        b[fresh] = run.rng.random(int(fresh.sum()))
+        st.n_fresh += int(fresh.sum())
+        st.beta[idx] = b
+
+    def _feedback(self, run: Run, sw: Swarm, idx: np.ndarray, v_new: np.ndarray,
+                  step_back: np.ndarray, scale: float) -> np.ndarray:
+        """Population feedback, eq. 20 (with x_old,k - x_k, ``step_back``, for x_old,i - v_k)."""
+        n, m = run.pop_size, len(idx)
+        other = (idx + run.rng.integers(1, n, size=m)) % n
+        k1 = np.abs(run.rng.standard_normal(m))[:, None]
+        k2 = np.abs(run.rng.standard_normal(m))[:, None]
+        s_km = np.tanh(_scaled_diff(sw.pbest_f[idx], sw.pbest_f[other], scale))[:, None]
+        v_all = sw.v.copy()
+        v_all[idx] = v_new
+        v_new = v_new + k1 * s_km * (v_all[other] - v_new) + k2 * step_back
+        np.clip(v_new, -sw.vmax, sw.vmax, out=v_new)
+        return v_new
+
+    def _stop(self, run: Run, st: _IrlaState) -> str | None:
+        return "stall" if self.patience is not None and st.stall >= self.patience else None
+
+    def _info(self, run: Run, st: _IrlaState) -> dict[str, Any]:
+        return {
+            "n_search": st.n_search,
+            "n_transfer": st.n_transfer,
+            "n_beta_fresh": st.n_fresh,
+            "mean_beta": float(st.beta.mean()),
+            "mean_inertia": float(st.w.mean()),
             "mutate_when": self.mutate_when,
             "switches": {
                 "use_adjustment": self.use_adjustment,
@@ -457,14 +399,3 @@ class IRLA:
                 "use_feedback": self.use_feedback,
             },
         }
-        return Result(
-            x=gbest_x,
-            f=gbest_f,
-            history=np.asarray(history, dtype=float),
-            evaluations=evals,
-            iterations=d,
-            wall_s=time.perf_counter() - t0,
-            seed=seed_int,
-            algorithm=self.name,
-            info=info,
-        )

@@ -25,8 +25,9 @@ chains start from the self-consumption rule (``moves.self_consumption_stored``) 
 their best state.
 
 Randomness is counter-based: every draw is a SplitMix64 hash of (seed, global prosumer index,
-iteration), so a prosumer's chain does not depend on which chunk or process runs it; the
-same seed gives the same schedules for any number of workers or chunks.
+iteration) (:mod:`vppsim.optimizers.rng`), so a prosumer's chain does not depend on which
+chunk or process runs it; the same seed gives the same schedules for any number of workers
+or chunks.
 """
 
 from __future__ import annotations
@@ -37,13 +38,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vppsim.optimizers.rng import stream_draw, stream_keys
 from vppsim.prosumers.moves import PeriodCost, self_consumption_stored
 from vppsim.prosumers.parallel import map_chunks
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, power_to_stored, schedule_from_stored
-
-_G = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 
 
 @dataclass(frozen=True)
@@ -75,25 +73,6 @@ class SASettings:
             raise ValueError(f"need iterations >= 1, stages >= 1, 0 <= p_single <= 1; got {self}")
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finalizer on a uint64 array (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
-
-def stream_keys(seed: int, index: np.ndarray) -> np.ndarray:
-    """Per-prosumer stream keys from the seed and the prosumers' global indices."""
-    with np.errstate(over="ignore"):
-        s = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
-        return _mix(s ^ _mix(np.asarray(index, dtype=np.uint64) * _G + _G))
-
-
-def _draw(keys: np.ndarray, counter: int) -> np.ndarray:
-    """The ``counter``-th 64-bit draw of every stream."""
-    return _mix(keys + np.uint64(counter) * _G)
-
-
 #: Prosumers annealed together in one array step: blocks this size keep a step's ``(n, T)``
 #: arrays in the CPU caches (measured: about 20 % faster per prosumer than blocks of 4,096
 #: and 30 % faster than blocks of 256, where numpy's per-call overhead dominates).
@@ -108,6 +87,31 @@ def _anneal_chunk(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
              for a in range(0, fleet.n, BLOCK)] or [_anneal_block(fleet, start, seed, settings)]
     return {"e": np.concatenate([p["e"] for p in parts]),
             "history": np.sum([p["history"] for p in parts], axis=0)}
+
+
+def _random_move(keys: np.ndarray, k: int, t: int, single_cut: np.uint64) -> tuple[np.ndarray, ...]:
+    """Move ``k`` of every chain, decoded from the chain's draws ``2k + 1`` and ``2k + 2``.
+
+    Returns the periods ``i`` and ``j``, whether the move is a single-period one, the uniform
+    of the random step, the uniform of the Metropolis test and the byte that chooses between
+    the greedy and the random step. Call under ``np.errstate(over="ignore")``.
+    """
+    h1 = stream_draw(keys, 2 * k + 1)
+    h2 = stream_draw(keys, 2 * k + 2)
+    i = ((h1 & np.uint64(0xFFFF)) * np.uint64(t)) >> np.uint64(16)
+    jo = (((h1 >> np.uint64(16)) & np.uint64(0xFFFF)) * np.uint64(t - 1)) >> np.uint64(16)
+    single = ((h1 >> np.uint64(32)) & np.uint64(0xFF)) < single_cut
+    u_mag = (h1 >> np.uint64(40)).astype(float) * (1.0 / (1 << 24))
+    u_acc = (h2 >> np.uint64(11)).astype(float) * (1.0 / (1 << 53))
+    i = i.astype(np.intp)
+    # half the partners lie within NEAR periods of i (either side), the rest anywhere
+    jo = jo.astype(np.intp)
+    near = (h2 & np.uint64(0x100)) != 0
+    after = (h2 & np.uint64(0x200)) != 0
+    jn = np.where(after, i + 1 + jo % NEAR, i - 1 - jo % NEAR)
+    j = np.where(near & (jn >= 0) & (jn < t), jn, (i + 1 + jo) % t)
+    single |= t == 1
+    return i, j, single, u_mag, u_acc, h2 & np.uint64(0xFF)
 
 
 def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASettings) -> dict:
@@ -147,21 +151,7 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
         for k in range(settings.iterations):
             stage = k // per_stage
             temp = settings.t0 * settings.cooling ** min(stage, settings.stages - 1)
-            h1 = _draw(keys, 2 * k + 1)
-            h2 = _draw(keys, 2 * k + 2)
-            i = ((h1 & np.uint64(0xFFFF)) * np.uint64(t)) >> np.uint64(16)
-            jo = (((h1 >> np.uint64(16)) & np.uint64(0xFFFF)) * np.uint64(t - 1)) >> np.uint64(16)
-            single = ((h1 >> np.uint64(32)) & np.uint64(0xFF)) < single_cut
-            u_mag = (h1 >> np.uint64(40)).astype(float) * (1.0 / (1 << 24))
-            u_acc = (h2 >> np.uint64(11)).astype(float) * (1.0 / (1 << 53))
-            i = i.astype(np.intp)
-            # half the partners lie within NEAR periods of i (either side), the rest anywhere
-            jo = jo.astype(np.intp)
-            near = (h2 & np.uint64(0x100)) != 0
-            after = (h2 & np.uint64(0x200)) != 0
-            jn = np.where(after, i + 1 + jo % NEAR, i - 1 - jo % NEAR)
-            j = np.where(near & (jn >= 0) & (jn < t), jn, (i + 1 + jo) % t)
-            single |= t == 1
+            i, j, single, u_mag, u_acc, greedy_byte = _random_move(keys, k, t, single_cut)
             fi, fj = base + i, base + j
             # window whose SoC shifts by sgn*delta
             lo_w = np.where(single, i, np.minimum(i, j))
@@ -188,7 +178,7 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
             ci_c = cost_fn(rows, fi, ei + cand)
             cj_c = np.where(single, 0.0, cost_fn(rows, fj, ej - cand))
             d_c = ci_c + cj_c - (ci_old + cj_old)
-            pick = np.where((h2 & np.uint64(0xFF)) < greedy_cut, np.argmin(d_c, axis=0), 8)
+            pick = np.where(greedy_byte < greedy_cut, np.argmin(d_c, axis=0), 8)
             delta = cand[pick, rows]
             ci_new = ci_c[pick, rows]
             cj_new = cj_c[pick, rows]
