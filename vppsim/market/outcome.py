@@ -102,8 +102,8 @@ def optimistic_lp(
             sums_e[t].append(int(x[lp.names["e"][t]]))
         blocks.append(lp)
         cols.append(x)
-    xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float))
-    mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float))
+    xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
+    mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
     st_ch = st_dis = None
     if storage is not None:
         st_ch, st_dis, _ = add_storage_block(b, storage, T, dt)
