@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vppsim.market.game import exact_reference, solve_game
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.game import solve_game
+from vppsim.market.reference import exact_reference
 from vppsim.model import VPPModel
 from vppsim.paths import data_dir
 from vppsim.scenario.loader import load_scenario
@@ -46,13 +48,13 @@ ABLATIONS = {
 }
 
 
-def _game_inputs(scenario: str):
+def _game_inputs(scenario: str) -> tuple[str, DayAheadMarket]:
     loaded = load_scenario(data_dir("scenarios") / scenario)
     model = VPPModel(loaded)
     vpps = [v.day_ahead_data(0) for v in model.vpps]
     n = loaded.scenario.steps_per_day
-    return loaded.scenario.name, vpps, model.tariff.import_cny_per_kwh[:n], \
-        model.tariff.export_cny_per_kwh[:n]
+    return loaded.scenario.name, DayAheadMarket(vpps, model.tariff.import_cny_per_kwh[:n],
+                                                model.tariff.export_cny_per_kwh[:n])
 
 
 def _iterations_to_close(history: np.ndarray, share: float = 0.99) -> int:
@@ -100,19 +102,19 @@ def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
         "",
     ]
     for scenario in scenarios:
-        name, vpps, pi_imp, pi_exp = _game_inputs(scenario)
+        name, market = _game_inputs(scenario)
         for objective in objectives:
             t0 = time.perf_counter()
-            ref = exact_reference(vpps, pi_imp, pi_exp, objective, time_limit_s=600.0)
+            ref = exact_reference(market, objective, time_limit_s=600.0)
             ref_s = time.perf_counter() - t0
-            ref_value = ref["value"]
+            ref_value = ref.value_cny
             lower = objective == "system_cost"
             unit = "system cost" if lower else "VPO profit"
             lines += [
                 f"## {name}: {objective}",
                 "",
-                f"Exact reference: {ref['name']} = {ref_value:,.2f} CNY ({ref['status']}, "
-                f"proven optimal: {ref['proven_optimal']}, {ref_s:.1f} s).",
+                f"Exact reference: {ref.name} = {ref_value:,.2f} CNY ({ref.status}, "
+                f"proven optimal: {ref.proven_optimal}, {ref_s:.1f} s).",
                 "",
                 f"| algorithm | median {unit} | worst | median gap % | worst gap % | "
                 "median search value | iters | iters 99 % | evals | search s | outcome from |",
@@ -124,7 +126,7 @@ def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
             for label, (alg, opts, polish) in variants.items():
                 rows = []
                 for seed in range(seeds):
-                    res = solve_game(vpps, pi_imp, pi_exp, objective=objective, solver=alg,
+                    res = solve_game(market, objective=objective, solver=alg,
                                      budget=budget, seed=seed, algorithm_options=opts,
                                      polish=polish, precomputed_reference=ref)
                     value = res.outcome.objective_value(objective)
@@ -141,7 +143,7 @@ def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
                 lines.append(_row(label, rows, lower))
                 print(lines[-1], flush=True)
             t2 = time.perf_counter()
-            full = solve_game(vpps, pi_imp, pi_exp, objective=objective, solver="pso-rl",
+            full = solve_game(market, objective=objective, solver="pso-rl",
                               budget=budget, seed=0, reference=lower,
                               precomputed_reference=None if lower else ref)
             lines += [

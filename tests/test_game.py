@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 
 from vppsim.cli import main
+from vppsim.market import game as game_module
 from vppsim.market.certificate import certify
-from vppsim.market.game import GameProblem, centralized_bound, solve_game
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.game import GameProblem, solve_game
 from vppsim.market.lower_level import VppDayAheadData, solve_vpp_day_ahead
+from vppsim.market.mpec import solve_vpo_profit_mpec
 from vppsim.market.outcome import outcome_at, vpo_profit_cny
+from vppsim.market.reference import ExactReference, centralized_bound, exact_reference
+from vppsim.market.solvers import GAME_SOLVERS
 from vppsim.model import VPPModel
+from vppsim.optimizers.algorithms import ALGORITHMS
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
 from vppsim.scenario.schema import BatteryParams, VppCostSpec
@@ -43,15 +49,16 @@ def _vpp(name: str, wind, load, battery: bool = False) -> VppDayAheadData:
 
 
 @pytest.fixture(scope="module")
-def default_game():
+def default_game() -> DayAheadMarket:
     model = VPPModel(load_scenario(default_scenario_path()))
     vpps = [v.day_ahead_data(0) for v in model.vpps]
-    return vpps, model.tariff.import_cny_per_kwh[:24], model.tariff.export_cny_per_kwh[:24]
+    return DayAheadMarket(vpps, model.tariff.import_cny_per_kwh[:24],
+                          model.tariff.export_cny_per_kwh[:24])
 
 
 def test_decode_never_leaves_the_price_box(default_game):
-    vpps, pi_imp, pi_exp = default_game
-    p = GameProblem(vpps, pi_imp, pi_exp)
+    pi_imp, pi_exp = default_game.pi_imp, default_game.pi_exp
+    p = GameProblem(default_game)
     rng = np.random.default_rng(3)
     u = np.concatenate([rng.random((500, 48)), rng.normal(0.5, 2.0, (500, 48))])  # also outside
     c_sell, c_buy = p.decode(u)
@@ -64,23 +71,23 @@ def test_decode_never_leaves_the_price_box(default_game):
 
 @pytest.mark.parametrize("solver", ["pso-rl", "pso", "ga"])
 def test_game_prices_in_box_and_exact_best_responses(default_game, solver):
-    vpps, pi_imp, pi_exp = default_game
-    res = solve_game(vpps, pi_imp, pi_exp, solver=solver, budget=300, seed=1)
+    pi_imp, pi_exp = default_game.pi_imp, default_game.pi_exp
+    res = solve_game(default_game, solver=solver, budget=300, seed=1)
     o = res.outcome
     assert np.all(pi_exp <= o.c_buy_cny_per_kwh) and np.all(o.c_buy_cny_per_kwh <= o.c_sell_cny_per_kwh)
     assert np.all(o.c_sell_cny_per_kwh <= pi_imp)
     assert max(res.certificate.vpp_regret_rel.values()) <= 1e-6
     # the warm-started batch evaluation equals fresh solves at the same prices
-    p = GameProblem(vpps, pi_imp, pi_exp)
+    p = GameProblem(default_game)
     ev = p.lower_level(o.c_sell_cny_per_kwh, o.c_buy_cny_per_kwh)
     np.testing.assert_allclose(ev.vpp_cost_cny[0], list(o.vpp_cost_cny.values()), rtol=1e-9)
     # no price pair beats the centralized bound
-    assert o.system_cost_cny >= res.reference["value"] - 1e-6
+    assert o.system_cost_cny >= res.reference.value_cny - 1e-6
 
 
 def test_batch_evaluation_matches_fresh_solves_for_random_prices(default_game):
-    vpps, pi_imp, pi_exp = default_game
-    p = GameProblem(vpps, pi_imp, pi_exp)
+    vpps = default_game.vpps
+    p = GameProblem(default_game)
     u = np.random.default_rng(7).random((6, 48))
     c_sell, c_buy = p.decode(u)
     ev = p.lower_level(c_sell, c_buy)
@@ -93,7 +100,7 @@ def test_batch_evaluation_matches_fresh_solves_for_random_prices(default_game):
 def test_centralized_bound_of_one_vpp_is_its_passthrough_cost():
     """One VPP: the VPO nets nothing, so the bound is the VPP's own cost at the tariff."""
     d = _vpp("A", wind=[50, 120, 30], load=[80, 100, 90], battery=True)
-    cb = centralized_bound([d], PI_IMP, PI_EXP)
+    cb = centralized_bound(DayAheadMarket([d], PI_IMP, PI_EXP))
     own = solve_vpp_day_ahead(d, PI_IMP, PI_EXP).cost_cny
     assert cb.system_cost_cny == pytest.approx(own, abs=1e-7)
 
@@ -102,7 +109,8 @@ def test_centralized_bound_matches_closed_form_without_storage():
     """No batteries: each period is independent and the bound has a closed form."""
     a = _vpp("A", wind=[50, 120, 30], load=[80, 100, 90])
     b = _vpp("B", wind=[100, 20, 95], load=[60, 70, 40])
-    cb = centralized_bound([a, b], PI_IMP, PI_EXP)
+    market = DayAheadMarket([a, b], PI_IMP, PI_EXP)
+    cb = centralized_bound(market)
     expected = 0.0
     for t in range(3):
         deficits = [d.load_kw[t] - d.wind_fc_kw[t] for d in (a, b)]
@@ -112,7 +120,7 @@ def test_centralized_bound_matches_closed_form_without_storage():
         expected += PI_IMP[t] * max(net, 0.0) - PI_EXP[t] * max(-net, 0.0)
     assert cb.system_cost_cny == pytest.approx(expected, abs=1e-7)
     # and the game's best price pair cannot beat it, while passthrough loses the netting
-    o = outcome_at([a, b], PI_IMP, PI_EXP, PI_IMP, PI_EXP)
+    o = outcome_at(market, PI_IMP, PI_EXP)
     assert o.system_cost_cny >= cb.system_cost_cny - 1e-9
 
 
@@ -140,10 +148,9 @@ def test_certificate_by_hand():
 
 
 def test_same_seed_same_game_different_seed_different_search(default_game):
-    vpps, pi_imp, pi_exp = default_game
-    a = solve_game(vpps, pi_imp, pi_exp, budget=300, seed=4, reference=False)
-    b = solve_game(vpps, pi_imp, pi_exp, budget=300, seed=4, reference=False)
-    c = solve_game(vpps, pi_imp, pi_exp, budget=300, seed=5, reference=False)
+    a = solve_game(default_game, budget=300, seed=4, reference=False)
+    b = solve_game(default_game, budget=300, seed=4, reference=False)
+    c = solve_game(default_game, budget=300, seed=5, reference=False)
     np.testing.assert_array_equal(a.outcome.c_sell_cny_per_kwh, b.outcome.c_sell_cny_per_kwh)
     np.testing.assert_array_equal(a.convergence.history, b.convergence.history)
     assert not np.array_equal(a.convergence.history, c.convergence.history)
@@ -157,6 +164,7 @@ def test_game_cli_writes_folder_with_comparison(tmp_path: Path):
     assert s["solver"] == "pso-rl" and s["objective"] == "system_cost"
     cert = s["equilibrium_certificate"]
     assert cert["reference"].startswith("centralized LP") and cert["vpo_regret_cny"] >= -1e-6
+    assert list(s["reference"]) == ["name", "value", "status", "proven_optimal", "wall_s"]
     assert max(cert["vpp_regret_rel"].values()) <= 1e-6
     assert set(s["other_solvers"]) == {"pso", "ga"}
     for f in ("prices.csv", "schedules.parquet", "convergence.csv", "report.md", "comparison.md"):
@@ -208,19 +216,19 @@ def test_vpo_storage_arbitrage_by_hand():
 
 
 def test_storage_enters_game_bound_and_outcome(default_game):
-    vpps, pi_imp, pi_exp = default_game
-    st = _vpo_storage(eta=0.95)
-    without = centralized_bound(vpps, pi_imp, pi_exp).system_cost_cny
-    with_st = centralized_bound(vpps, pi_imp, pi_exp, st).system_cost_cny
+    pi_imp, pi_exp = default_game.pi_imp, default_game.pi_exp
+    market = dataclasses.replace(default_game, storage=_vpo_storage(eta=0.95))
+    without = centralized_bound(default_game).system_cost_cny
+    with_st = centralized_bound(market).system_cost_cny
     assert with_st < without - 1.0  # a battery can only help the coalition, here it does
-    res = solve_game(vpps, pi_imp, pi_exp, budget=200, seed=0, storage=st)
+    res = solve_game(market, budget=200, seed=0)
     assert res.outcome.storage is not None
     assert res.outcome.system_cost_cny >= with_st - 1e-6
     assert res.certificate.vpo_regret_cny == pytest.approx(
         res.outcome.system_cost_cny - with_st, abs=1e-9)
     # the batch evaluation (warm storage LP) equals the outcome's fresh storage LP
-    p = GameProblem(vpps, pi_imp, pi_exp, storage=st)
-    o = outcome_at(vpps, pi_imp, pi_exp, pi_imp, pi_exp, optimistic=False, storage=st)
+    p = GameProblem(market)
+    o = outcome_at(market, pi_imp, pi_exp, optimistic=False)
     ev = p.lower_level(pi_imp, pi_exp)
     assert ev.vpo_profit_cny[0] == pytest.approx(o.vpo_profit_cny, abs=1e-6)
 
@@ -249,3 +257,56 @@ def test_cosimulation_with_vpo_storage(tmp_path: Path):
     # the battery's power reaches the power flow at the slack bus
     inj = model.bus_injections()
     assert inj[inj.bus == 0]["p_injection_kw"].abs().max() > 1.0
+
+
+# ------------------------------------------------------------------ exact reference, solver names
+
+
+def test_exact_reference_to_dict_keeps_the_former_keys_order_and_types():
+    full = ExactReference(
+        name="MPEC (KKT, big-M, HiGHS)", value_cny=12.5, status="Optimal", proven_optimal=True,
+        wall_s=0.25, incumbent_cny=12.0, mip_gap=1e-7,
+        c_sell_cny_per_kwh=np.array([1.0, 0.9]), c_buy_cny_per_kwh=np.array([0.5, 0.4]))
+    d = full.to_dict()
+    assert list(d) == ["name", "value", "incumbent", "status", "proven_optimal", "mip_gap",
+                       "c_sell", "c_buy", "wall_s"]
+    assert d == {"name": "MPEC (KKT, big-M, HiGHS)", "value": 12.5, "incumbent": 12.0,
+                 "status": "Optimal", "proven_optimal": True, "mip_gap": 1e-7,
+                 "c_sell": [1.0, 0.9], "c_buy": [0.5, 0.4], "wall_s": 0.25}
+    assert type(d["c_sell"]) is list and type(d["c_sell"][0]) is float
+    lp = ExactReference(name="centralized LP (lower bound)", value_cny=3.0, status="Optimal",
+                        proven_optimal=True, wall_s=0.1, dual_price_cny_per_kwh=np.array([0.7]))
+    assert list(lp.to_dict()) == ["name", "value", "status", "proven_optimal",
+                                  "dual_price_cny_per_kwh", "wall_s"]
+    json.dumps(full.to_dict()), json.dumps(lp.to_dict())  # plain JSON types
+
+
+def test_exact_references_match_the_former_dicts():
+    """What ``exact_reference`` returned as a dict before it returned an ExactReference."""
+    a = _vpp("A", wind=[50, 120, 30], load=[80, 100, 90], battery=True)
+    b = _vpp("B", wind=[100, 20, 95], load=[60, 70, 40])
+    market = DayAheadMarket([a, b], PI_IMP, PI_EXP)
+    ref = exact_reference(market, "system_cost")
+    cb = centralized_bound(market)
+    assert ref.to_dict() == {"name": "centralized LP (lower bound)", "value": cb.system_cost_cny,
+                             "status": cb.status, "proven_optimal": True,
+                             "dual_price_cny_per_kwh": cb.dual_price_cny_per_kwh.tolist(),
+                             "wall_s": ref.wall_s}
+    ref = exact_reference(market, "vpo_profit")
+    res = solve_vpo_profit_mpec(market)
+    bound = res.best_bound_cny if np.isfinite(res.best_bound_cny) else res.objective_cny
+    old = {"name": "MPEC (KKT, big-M, HiGHS)", "value": float(bound),
+           "incumbent": float(res.objective_cny), "status": res.status,
+           "proven_optimal": bool(res.proven_optimal), "mip_gap": float(res.mip_gap),
+           "c_sell": np.asarray(res.c_sell).tolist(), "c_buy": np.asarray(res.c_buy).tolist(),
+           "wall_s": ref.wall_s}
+    assert list(ref.to_dict()) == list(old)
+    assert ref.to_dict() == old  # the same deterministic MILP (one thread, fixed seed)
+
+
+def test_game_solver_names_come_from_the_algorithm_registry(default_game):
+    assert GAME_SOLVERS == (*ALGORITHMS, "exact") == ("pso-rl", "pso", "ga", "exact")
+    assert game_module.GAME_SOLVERS is GAME_SOLVERS
+    with pytest.raises(ValueError, match=r"unknown game solver 'sa'; expected one of "
+                                         r"\('pso-rl', 'pso', 'ga', 'exact'\)"):
+        solve_game(default_game, solver="sa", reference=False)

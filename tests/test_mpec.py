@@ -12,11 +12,13 @@ optimum.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 
+from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.lower_level import (
     BatteryData,
     ControllableLoadData,
@@ -117,7 +119,7 @@ PI_IMP, PI_EXP = np.array([0.8]), np.array([0.5])
 
 def test_fixed_deficit_leader_charges_the_import_price() -> None:
     # The VPP must buy D = 100 kW at any price below VOLL; Pi = (c_sell - pi_imp) * D <= 0.
-    r = solve_vpo_profit_mpec([vpp("D", [0.0], [0.0], [100.0])], PI_IMP, PI_EXP)
+    r = solve_vpo_profit_mpec(DayAheadMarket([vpp("D", [0.0], [0.0], [100.0])], PI_IMP, PI_EXP))
     check_certificate(r, PI_IMP, PI_EXP)
     assert r.objective_cny == pytest.approx(0.0, abs=1e-6)
     assert r.c_sell[0] == pytest.approx(0.8, abs=1e-6)
@@ -127,7 +129,7 @@ def test_fixed_deficit_leader_charges_the_import_price() -> None:
 
 def test_fixed_surplus_leader_pays_the_export_price() -> None:
     # Surplus S = 110 - 50 = 60 kW: selling at c_buy >= pi_exp > 0 beats curtailing (cost mu1).
-    r = solve_vpo_profit_mpec([vpp("S", [110.0], [0.0], [50.0])], PI_IMP, PI_EXP)
+    r = solve_vpo_profit_mpec(DayAheadMarket([vpp("S", [110.0], [0.0], [50.0])], PI_IMP, PI_EXP))
     check_certificate(r, PI_IMP, PI_EXP)
     assert r.objective_cny == pytest.approx(0.0, abs=1e-6)
     assert r.c_buy[0] == pytest.approx(0.5, abs=1e-6)
@@ -140,7 +142,7 @@ def test_deficit_and_surplus_leader_earns_the_spread(dt: float) -> None:
     # Pi = dt*(c_sell*100 - c_buy*60 - 0.8*40), maximal at c_sell = 0.8, c_buy = 0.5:
     # dt*(80 - 30 - 32) = (0.8 - 0.5) * 60 * dt = 18 * dt.
     vpps = [vpp("D", [0.0], [0.0], [100.0], dt), vpp("S", [110.0], [0.0], [50.0], dt)]
-    r = solve_vpo_profit_mpec(vpps, PI_IMP, PI_EXP)
+    r = solve_vpo_profit_mpec(DayAheadMarket(vpps, PI_IMP, PI_EXP))
     check_certificate(r, PI_IMP, PI_EXP)
     assert r.objective_cny == pytest.approx(18.0 * dt, abs=1e-6)
     assert r.objective_resolved_cny == pytest.approx(18.0 * dt, abs=1e-6)
@@ -157,14 +159,15 @@ def test_curtailment_threshold_needs_the_optimistic_tie() -> None:
     # - c_sell < 0.57: D buys all 100, 40 imported at a loss: Pi = 100 c_sell - 30 - 32 < 0.
     d = vpp("D", [0.0], [0.0], [100.0], cls=(ControllableLoadData(np.array([100.0]), 0.6),))
     s = vpp("S", [110.0], [0.0], [50.0])
-    r = solve_vpo_profit_mpec([d, s], PI_IMP, PI_EXP)
+    market = DayAheadMarket([d, s], PI_IMP, PI_EXP)
+    r = solve_vpo_profit_mpec(market)
     check_certificate(r, PI_IMP, PI_EXP)
     assert r.objective_cny == pytest.approx((0.6 - W_B - 0.5) * 60.0, abs=1e-6)
     assert (r.c_sell[0], r.c_buy[0]) == pytest.approx((0.6 - W_B, 0.5), abs=1e-6)
     assert r.buy_kw[0][0] == pytest.approx(60.0, abs=1e-6)
     assert r.grid_import_kw[0] == pytest.approx(0.0, abs=1e-6)
     # at pass-through the leader earns nothing, even with ties in its favour
-    assert optimistic_profit([d, s], PI_IMP, PI_EXP, PI_IMP, PI_EXP) == pytest.approx(0.0, abs=1e-5)
+    assert optimistic_profit(market, PI_IMP, PI_EXP) == pytest.approx(0.0, abs=1e-5)
 
 
 # ------------------------------------------------------------------------- VPO storage, by hand
@@ -184,12 +187,13 @@ def test_vpo_storage_buys_in_the_valley_and_serves_the_peak(dt: float) -> None:
                        eta_charge=1.0, eta_discharge=1.0)
     st = VpoStorageData(bp, soc_start_kwh=10.0, cost_cny_per_kwh=0.01)
     d = vpp("D", [0.0, 0.0], [0.0, 0.0], [100.0, 40.0], dt)
-    plain = solve_vpo_profit_mpec([d], pi_imp, pi_exp)
+    plain = solve_vpo_profit_mpec(DayAheadMarket([d], pi_imp, pi_exp))
     check_certificate(plain, pi_imp, pi_exp)
     assert plain.objective_cny == pytest.approx(0.0, abs=1e-6)
     assert plain.vpo_charge_kw is None and plain.vpo_soc_kwh is None
 
-    r = solve_vpo_profit_mpec([d], pi_imp, pi_exp, storage=st)
+    market = DayAheadMarket([d], pi_imp, pi_exp, st)
+    r = solve_vpo_profit_mpec(market)
     check_certificate(r, pi_imp, pi_exp)
     check_storage_schedule(r, st, dt)
     assert r.objective_cny == pytest.approx(35.2 * dt, abs=1e-6)
@@ -205,7 +209,7 @@ def test_vpo_storage_buys_in_the_valley_and_serves_the_peak(dt: float) -> None:
     assert vpo_profit(pi_imp, pi_exp, [np.array([100.0, 40.0])], [np.zeros(2)], pi_imp, pi_exp,
                       dt, np.array([40.0, 0.0]), np.array([0.0, 40.0]), 0.01) == \
         pytest.approx(35.2 * dt)
-    assert optimistic_profit([d], pi_imp, pi_exp, pi_imp, pi_exp, storage=st) == \
+    assert optimistic_profit(market, pi_imp, pi_exp) == \
         pytest.approx(35.2 * dt, abs=1e-5)
 
 
@@ -263,7 +267,7 @@ def small_grid() -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
 
 @pytest.fixture(scope="module")
 def small_mpec() -> MpecResult:
-    r = solve_vpo_profit_mpec(small_vpps(), SMALL_PI_IMP, SMALL_PI_EXP)
+    r = solve_vpo_profit_mpec(DayAheadMarket(small_vpps(), SMALL_PI_IMP, SMALL_PI_EXP))
     check_certificate(r, SMALL_PI_IMP, SMALL_PI_EXP)
     return r
 
@@ -294,7 +298,7 @@ def test_vpo_storage_matches_a_price_grid(small_grid, small_mpec) -> None:
     # CNY/kWh). At every grid point the VPPs answer (solve_vpp_day_ahead) and the VPO then
     # schedules its storage optimally for their net position (an exact LP).
     pi_imp, pi_exp, st = SMALL_PI_IMP, SMALL_PI_EXP, SMALL_STORAGE
-    r = solve_vpo_profit_mpec(small_vpps(), pi_imp, pi_exp, storage=st)
+    r = solve_vpo_profit_mpec(DayAheadMarket(small_vpps(), pi_imp, pi_exp, st))
     check_certificate(r, pi_imp, pi_exp)
     check_storage_schedule(r, st, 1.0)
     # storage can only help the leader: it may stay idle, and even at the no-storage optimum's
@@ -333,16 +337,17 @@ def test_vpo_storage_matches_a_price_grid(small_grid, small_mpec) -> None:
 
 
 @pytest.fixture(scope="module")
-def three_vpps() -> tuple[list[VppDayAheadData], np.ndarray, np.ndarray, MpecResult]:
+def three_vpps() -> tuple[DayAheadMarket, np.ndarray, np.ndarray, MpecResult]:
     model = VPPModel(load_scenario(default_scenario_path()))
     vpps = [v.day_ahead_data(0) for v in model.vpps]
     pi_imp = np.asarray(model.tariff.import_cny_per_kwh[:24], float)
     pi_exp = np.asarray(model.tariff.export_cny_per_kwh[:24], float)
-    return vpps, pi_imp, pi_exp, solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0)
+    market = DayAheadMarket(vpps, pi_imp, pi_exp)
+    return market, pi_imp, pi_exp, solve_vpo_profit_mpec(market, time_limit_s=300.0)
 
 
 def test_three_vpp_scenario_is_solved_to_proven_optimality(three_vpps) -> None:
-    vpps, pi_imp, pi_exp, r = three_vpps
+    market, pi_imp, pi_exp, r = three_vpps
     check_certificate(r, pi_imp, pi_exp)
     assert r.mip_gap <= 1e-6
     assert r.n_binaries > 0
@@ -353,16 +358,17 @@ def test_three_vpp_scenario_is_solved_to_proven_optimality(three_vpps) -> None:
         u = np.sort(rng.uniform(size=(2, 24)), axis=0)
         candidates.append((pi_exp + u[1] * (pi_imp - pi_exp), pi_exp + u[0] * (pi_imp - pi_exp)))
     for c_sell, c_buy in candidates:
-        assert optimistic_profit(vpps, c_sell, c_buy, pi_imp, pi_exp) <= r.objective_cny + 1e-5
+        assert optimistic_profit(market, c_sell, c_buy) <= r.objective_cny + 1e-5
 
 
 def test_three_vpp_scenario_with_vpo_storage(three_vpps) -> None:
     # A VPO battery of 200 kWh / 50 kW (soc 0.5 in [0.1, 0.9], eta 0.95, 0.02 CNY/kWh).
-    vpps, pi_imp, pi_exp, r0 = three_vpps
+    market0, pi_imp, pi_exp, r0 = three_vpps
     bp = BatteryParams(capacity_kwh=200.0, soc0=0.5, soc_min=0.1, soc_max=0.9, p_max_kw=50.0,
                        eta_charge=0.95, eta_discharge=0.95)
     st = VpoStorageData(bp, soc_start_kwh=100.0, cost_cny_per_kwh=0.02)
-    r = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0, storage=st)
+    market = dataclasses.replace(market0, storage=st)
+    r = solve_vpo_profit_mpec(market, time_limit_s=300.0)
     check_certificate(r, pi_imp, pi_exp)
     check_storage_schedule(r, st, 1.0)
     assert r.mip_gap <= 1e-6
@@ -379,7 +385,7 @@ def test_three_vpp_scenario_with_vpo_storage(three_vpps) -> None:
         u = np.sort(rng.uniform(size=(2, 24)), axis=0)
         candidates.append((pi_exp + u[1] * (pi_imp - pi_exp), pi_exp + u[0] * (pi_imp - pi_exp)))
     for c_sell, c_buy in candidates:
-        pi = optimistic_profit(vpps, c_sell, c_buy, pi_imp, pi_exp, storage=st)
+        pi = optimistic_profit(market, c_sell, c_buy)
         assert pi <= r.objective_cny + 1e-5
     print(f"\nVPO storage 200 kWh / 50 kW: Pi = {r.objective_cny:.4f} CNY "
           f"(without: {r0.objective_cny:.4f}); MILP {r.solve_time_s:.2f} s "
@@ -388,10 +394,10 @@ def test_three_vpp_scenario_with_vpo_storage(three_vpps) -> None:
 
 
 def test_larger_dual_big_ms_do_not_change_the_optimum(three_vpps) -> None:
-    vpps, pi_imp, pi_exp, r = three_vpps
-    loose = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0, dual_m_scale=10.0)
+    market, _, _, r = three_vpps
+    loose = solve_vpo_profit_mpec(market, time_limit_s=300.0, dual_m_scale=10.0)
     assert loose.proven_optimal
     assert loose.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)
-    plain = solve_vpo_profit_mpec(vpps, pi_imp, pi_exp, time_limit_s=300.0, mccormick=False)
+    plain = solve_vpo_profit_mpec(market, time_limit_s=300.0, mccormick=False)
     assert plain.proven_optimal
     assert plain.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)

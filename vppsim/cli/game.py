@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument
-from vppsim.market.game import GAME_SOLVERS, OBJECTIVES, solve_game
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.game import solve_game
 from vppsim.market.lower_level import VppDayAheadData
+from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES, SEARCH_SOLVERS
 from vppsim.model import VPPModel
-from vppsim.optimizers.algorithms import ALGORITHMS
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import default_out_dir
 from vppsim.results.game import write_game_results
@@ -87,17 +88,15 @@ def run(args: argparse.Namespace) -> int:
     sl = slice(args.day * s.steps_per_day, (args.day + 1) * s.steps_per_day)
     pi_imp = model.tariff.import_cny_per_kwh[sl]
     pi_exp = model.tariff.export_cny_per_kwh[sl]
+    market = DayAheadMarket(vpps, pi_imp, pi_exp, model.vpo.storage_data())
     kwargs = dict(objective=objective, budget=budget, seed=seed,
-                  reference_time_limit_s=spec.reference_time_limit_s,
-                  storage=model.vpo.storage_data())
-    res = solve_game(vpps, pi_imp, pi_exp, solver=solver, reference=not args.no_reference,
-                     **kwargs)
+                  reference_time_limit_s=spec.reference_time_limit_s)
+    res = solve_game(market, solver=solver, reference=not args.no_reference, **kwargs)
     others = {}
     if args.compare:
-        for other in ALGORITHMS:  # every metaheuristic of the registry
+        for other in SEARCH_SOLVERS:  # every metaheuristic of the registry
             if other != solver:
-                others[other] = solve_game(vpps, pi_imp, pi_exp, solver=other, reference=False,
-                                           **kwargs)
+                others[other] = solve_game(market, solver=other, reference=False, **kwargs)
     final = write_game_results(res, out, s.name, pi_imp, pi_exp, s.step_h, others,
                                compare=args.compare)
     if not args.quiet:
@@ -105,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
         value = res.outcome.objective_value(objective)
         print(f"{s.name} day {args.day}: {solver} on {objective} = {value:,.2f} CNY "
               f"(Model 1: {res.model1.objective_value(objective):,.2f})")
-        if res.reference:
-            print(f"  reference: {res.reference['name']} = {res.reference['value']:,.2f} "
-                  f"({res.reference['status']})")
+        if res.reference is not None:
+            print(f"  reference: {res.reference.name} = {res.reference.value_cny:,.2f} "
+                  f"({res.reference.status})")
         print(f"  certificate: epsilon {c.epsilon_cny:.4g} CNY ({c.epsilon_rel:.3g} relative); "
               f"max VPP regret {max(c.vpp_regret_cny.values()):.3g} CNY")
         for k, r in others.items():

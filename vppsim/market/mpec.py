@@ -153,8 +153,14 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp, solve_vpp_day_ahead
-from vppsim.market.outcome import _check_storage, optimistic_profit
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.lower_level import (
+    VppDayAheadData,
+    VppSchedule,
+    build_vpp_lp,
+    solve_vpp_day_ahead,
+)
+from vppsim.market.outcome import optimistic_profit
 from vppsim.market.vpo_storage import VpoStorageData, add_storage_block, build_vpo_storage_lp
 from vppsim.optimizers.highs import (
     INF,
@@ -280,10 +286,6 @@ def _storage_grid_value(storage: VpoStorageData, net_export_kw: np.ndarray, pi_i
     if not sol.optimal:
         raise RuntimeError(f"VPO storage LP not solved ({sol.status})")
     return -sol.objective
-
-
-
-
 
 
 # ------------------------------------------------------------------------------- one follower's KKT
@@ -462,10 +464,15 @@ def _add_stationarity_rows(b: LpBuilder, f: _Follower, lay: _DualLayout, lam: np
         b.add_row(cols, vals, f.c0[j], f.c0[j])
 
 
-def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick: bool) -> None:
-    """Big-Ms of every sign-constrained dual from auxiliary LPs over ``R_i`` (module docstring)."""
-    d, lp, T, dt = f.data, f.lp, f.data.n_periods, f.data.dt_h
-    lay = _dual_layout(f)
+def _aux_dual_lp(f: _Follower, lay: _DualLayout, pi_imp: np.ndarray, pi_exp: np.ndarray,
+                 mccormick: bool) -> tuple[LinearProgram, np.ndarray]:
+    """The auxiliary LP over ``R_i`` (module docstring) and the columns of the duals in it.
+
+    Columns: the duals ``[y, alpha, beta, zl, zu, zf]`` with their signs, the prices in the box;
+    rows: stationarity, ``c_buy <= c_sell`` and ``D_i >= L_i(p)`` (the McCormick relaxation of
+    the follower with ``mccormick``, else its value at the extreme prices).
+    """
+    lp, T, dt = f.lp, f.data.n_periods, f.data.dt_h
     b = LpBuilder()
     lam = b.add_var("lam", lay.size, lay.lower, lay.upper)
     cs = b.add_var("c_sell", T, pi_exp, pi_imp)
@@ -491,25 +498,42 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
                   np.concatenate([lay.dual_obj[nz], -f.c0, -dt * np.ones(T), dt * np.ones(T)]),
                   0.0, INF)
     else:
-        low = build_vpp_lp(d, pi_exp, pi_imp)
-        h = new_highs()
-        pass_model(h, low)
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"{d.name}: LP at the extreme prices not solved")
-        v_min = h.getInfo().objective_function_value - low.offset
+        v_min = _value_at_extreme_prices(f.data, pi_imp, pi_exp)
         b.add_row(lam[nz], lay.dual_obj[nz], v_min - 1e-6 * (1.0 + abs(v_min)), INF)
-    aux = b.build()
+    return b.build(), lam
+
+
+def _value_at_extreme_prices(d: VppDayAheadData, pi_imp: np.ndarray, pi_exp: np.ndarray) -> float:
+    """``v_i(c_sell = pi_exp, c_buy = pi_imp)`` without offset: below ``v_i`` on the whole box."""
+    low = build_vpp_lp(d, pi_exp, pi_imp)
     h = new_highs()
-    pass_model(h, aux)
-    n_aux = aux.a.shape[1]
-    zero = np.zeros(n_aux)
+    pass_model(h, low)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"{d.name}: LP at the extreme prices not solved")
+    return h.getInfo().objective_function_value - low.offset
 
-    fallback = FALLBACK_DUAL_M_FACTOR * (d.voll_cny_per_kwh * dt + float(np.max(np.abs(f.c0)))
-                                         + float(np.max(pi_imp)) * dt)
 
-    def maximize(cols: list[int], vals: list[float]) -> float:
-        cost = zero.copy()
+class _DualRange:
+    """Maxima of linear functions of one follower's duals over ``R_i`` (one hot-started HiGHS).
+
+    An unbounded maximum returns ``fallback`` and clears ``certified``.
+    """
+
+    def __init__(self, name: str, aux: LinearProgram, lam: np.ndarray, fallback: float) -> None:
+        self.name = name
+        self.lam = lam
+        self.fallback = fallback
+        self.certified = True
+        self.h = new_highs()
+        pass_model(self.h, aux)
+        self.n_aux = aux.a.shape[1]
+        self.zero = np.zeros(self.n_aux)
+
+    def maximize(self, cols: list[int], vals: list[float]) -> float:
+        """``max sum(vals * z[cols])`` over ``R_i`` (``cols``: columns of the auxiliary LP)."""
+        h, n_aux = self.h, self.n_aux
+        cost = self.zero.copy()
         cost[cols] = -np.asarray(vals)
         h.changeColsCost(n_aux, np.arange(n_aux, dtype=np.int32), cost)
         h.run()
@@ -518,12 +542,13 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
             return -float(h.getInfo().objective_function_value)
         if status in (highspy.HighsModelStatus.kUnbounded,
                       highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            f.certified = False
-            return fallback
-        raise RuntimeError(f"{d.name}: auxiliary dual-bound LP: {h.modelStatusToString(status)}")
+            self.certified = False
+            return self.fallback
+        raise RuntimeError(f"{self.name}: auxiliary dual-bound LP: {h.modelStatusToString(status)}")
 
-    def pair_bounds(lo_pos: int | None, hi_pos: int | None) -> tuple[float, float]:
+    def pair_bounds(self, lo_pos: int | None, hi_pos: int | None) -> tuple[float, float]:
         """Return the max of (lo - hi) and the max of (hi - lo), the duals' difference."""
+        lam = self.lam
         cols, vals = [], []
         if lo_pos is not None:
             cols.append(lam[lo_pos])
@@ -531,17 +556,23 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
         if hi_pos is not None:
             cols.append(lam[hi_pos])
             vals.append(-1.0)
-        up = maximize(cols, vals) if lo_pos is not None else -INF
-        down = maximize(cols, [-v for v in vals]) if hi_pos is not None else -INF
+        up = self.maximize(cols, vals) if lo_pos is not None else -INF
+        down = self.maximize(cols, [-v for v in vals]) if hi_pos is not None else -INF
         return up, down
 
+
+def _column_dual_bounds(
+    f: _Follower, lay: _DualLayout, dual_range: _DualRange,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds of ``zl``, ``zu`` per column, and the columns proven at their lower / upper bound."""
+    lam = dual_range.lam
     m_zl, m_zu = np.zeros(f.n), np.zeros(f.n)
     at_lo, at_hi = np.zeros(f.n, bool), np.zeros(f.n, bool)
     cl_pos = dict(zip(np.flatnonzero(f.has_lo), lay.cl, strict=True))
     cu_pos = dict(zip(np.flatnonzero(f.has_hi), lay.cu, strict=True))
     for j in np.flatnonzero(f.has_lo | f.has_hi):
         lo_pos, hi_pos = cl_pos.get(j), cu_pos.get(j)
-        up, down = pair_bounds(lo_pos, hi_pos)
+        up, down = dual_range.pair_bounds(lo_pos, hi_pos)
         # up = max r_j, down = max (-r_j) = -min r_j
         if lo_pos is not None and hi_pos is not None:
             if down < -PROOF_TOL:
@@ -550,25 +581,52 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
                 at_hi[j] = True
         elif lo_pos is not None:
             # only zl: r_j = zl >= 0; min r_j > 0 <=> max(-zl) < 0
-            if maximize([lam[lo_pos]], [-1.0]) < -PROOF_TOL:
+            if dual_range.maximize([lam[lo_pos]], [-1.0]) < -PROOF_TOL:
                 at_lo[j] = True
-        elif maximize([lam[hi_pos]], [-1.0]) < -PROOF_TOL:  # only zu: min zu > 0
+        elif dual_range.maximize([lam[hi_pos]], [-1.0]) < -PROOF_TOL:  # only zu: min zu > 0
             at_hi[j] = True
         m_zl[j] = max(up, 0.0)
         m_zu[j] = max(down, 0.0)
+    return m_zl, m_zu, at_lo, at_hi
+
+
+def _row_dual_bounds(f: _Follower, lay: _DualLayout,
+                     dual_range: _DualRange) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``alpha``, ``beta`` per row."""
     m_al, m_be = np.zeros(f.m), np.zeros(f.m)
     lo_pos_r = dict(zip(np.flatnonzero(f.lo_rows), lay.lo, strict=True))
     hi_pos_r = dict(zip(np.flatnonzero(f.hi_rows), lay.hi, strict=True))
     for r in np.flatnonzero(f.lo_rows | f.hi_rows):
-        up, down = pair_bounds(lo_pos_r.get(r), hi_pos_r.get(r))
+        up, down = dual_range.pair_bounds(lo_pos_r.get(r), hi_pos_r.get(r))
         m_al[r] = max(up, 0.0)
         m_be[r] = max(down, 0.0)
+    return m_al, m_be
 
-    def margin(m: np.ndarray) -> np.ndarray:
-        return np.where(m > PROOF_TOL, m * (1.0 + M_REL_MARGIN) + M_ABS_MARGIN, 0.0)
 
-    f.m_zl, f.m_zu, f.m_al, f.m_be = margin(m_zl), margin(m_zu), margin(m_al), margin(m_be)
+def _with_margin(m: np.ndarray) -> np.ndarray:
+    """A proven bound plus the safety margins; 0 where the dual is proven 0."""
+    return np.where(m > PROOF_TOL, m * (1.0 + M_REL_MARGIN) + M_ABS_MARGIN, 0.0)
+
+
+def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick: bool) -> None:
+    """Big-Ms of every sign-constrained dual from auxiliary LPs over ``R_i`` (module docstring).
+
+    Fills ``f.m_zl``, ``f.m_zu``, ``f.m_al``, ``f.m_be`` (with margins), ``f.at_lo``,
+    ``f.at_hi`` and ``f.certified``.
+    """
+    d, dt = f.data, f.data.dt_h
+    lay = _dual_layout(f)
+    aux, lam = _aux_dual_lp(f, lay, pi_imp, pi_exp, mccormick)
+    fallback = FALLBACK_DUAL_M_FACTOR * (d.voll_cny_per_kwh * dt + float(np.max(np.abs(f.c0)))
+                                         + float(np.max(pi_imp)) * dt)
+    dual_range = _DualRange(d.name, aux, lam, fallback)
+    m_zl, m_zu, at_lo, at_hi = _column_dual_bounds(f, lay, dual_range)
+    m_al, m_be = _row_dual_bounds(f, lay, dual_range)
+    f.m_zl, f.m_zu = _with_margin(m_zl), _with_margin(m_zu)
+    f.m_al, f.m_be = _with_margin(m_al), _with_margin(m_be)
     f.at_lo, f.at_hi = at_lo, at_hi
+    if not dual_range.certified:
+        f.certified = False
 
 
 # ------------------------------------------------------------------------------------------ the MILP
@@ -670,75 +728,47 @@ def _add_follower(b: LpBuilder, i: int, f: _Follower, p_idx: np.ndarray, pi_imp:
     return _Blocks(x, lam, lay, pairs, slack_rows)
 
 
-def solve_vpo_profit_mpec(
-    vpps: Sequence[VppDayAheadData],
-    pi_imp: np.ndarray,
-    pi_exp: np.ndarray,
-    time_limit_s: float = 120.0,
-    mip_rel_gap: float = 1e-6,
-    mccormick: bool = True,
-    threads: int = 1,
-    dual_m_scale: float = 1.0,
-    storage: VpoStorageData | None = None,
-) -> MpecResult:
-    """Solve the leader's ``vpo_profit`` problem exactly as an MPEC (MILP) with HiGHS.
+@dataclass(frozen=True)
+class _MilpColumns:
+    """MILP column indices of the leader's decisions and of every follower."""
 
-    The formulation, the linearization of the bilinear trade terms by strong duality and the
-    validity of every big-M are derived in the module docstring.
+    c_sell: np.ndarray
+    c_buy: np.ndarray
+    blocks: list[_Blocks]
+    export: np.ndarray
+    imports: np.ndarray
+    storage: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (ch_o, dis_o, soc_o)
 
-    Parameters
-    ----------
-    vpps : sequence of VppDayAheadData
-        The followers; all with the same number of periods and period length.
-    pi_imp, pi_exp : np.ndarray
-        Grid tariff per period, CNY/kWh, with ``pi_exp <= pi_imp``.
-    time_limit_s : float
-        HiGHS time limit for the MILP (the auxiliary bound LPs come on top), s.
-    mip_rel_gap : float
-        Relative MIP gap at which HiGHS stops.
-    mccormick : bool
-        Tighten the auxiliary bound LPs and the MILP relaxation with McCormick envelopes.
-    threads : int
-        HiGHS threads.
-    dual_m_scale : float
-        Multiplies every dual big-M (a check: values above 1 must not change the optimum).
-    storage : VpoStorageData, optional
-        The VPO's own battery (leader decisions; module docstring).
 
-    Returns
-    -------
-    MpecResult
-        Prices, schedules, the solver's status and bound, and the verification figures.
+@dataclass(frozen=True)
+class _MilpAnswer:
+    """What HiGHS returned for the MILP (objective and bound as the leader's profit, CNY)."""
 
-    Raises
-    ------
-    ValueError
-        On inconsistent inputs, or a VPP LP with a column that has no finite implied bound.
-    RuntimeError
-        If HiGHS finds no feasible point of the MILP within the time limit.
-    """
-    if not vpps:
-        raise ValueError("expected at least one VPP")
-    T, dt = vpps[0].n_periods, vpps[0].dt_h
-    if any(d.n_periods != T or d.dt_h != dt for d in vpps):
-        raise ValueError("all VPPs must share the number of periods and the period length")
-    pi_imp = np.asarray(pi_imp, float)[:T]
-    pi_exp = np.asarray(pi_exp, float)[:T]
-    if pi_imp.shape != (T,) or pi_exp.shape != (T,):
-        raise ValueError(f"expected tariffs of length {T}")
-    if np.any(pi_exp > pi_imp):
-        raise ValueError("expected pi_exp <= pi_imp in every period")
-    if storage is not None:
-        _check_storage(storage)
+    status: str
+    proven_optimal: bool
+    sol: np.ndarray
+    milp_objective_cny: float
+    best_bound_cny: float
+    mip_gap: float
+    solve_time_s: float
 
-    t0 = time.perf_counter()
-    followers = [_follower(d) for d in vpps]
+
+def _bounded_followers(market: DayAheadMarket, mccormick: bool,
+                       dual_m_scale: float) -> list[_Follower]:
+    """Every VPP's KKT data with its dual big-Ms (scaled by ``dual_m_scale``)."""
+    followers = [_follower(d) for d in market.vpps]
     for f in followers:
-        _dual_bounds(f, pi_imp, pi_exp, mccormick)
+        _dual_bounds(f, market.pi_imp, market.pi_exp, mccormick)
         f.m_zl, f.m_zu = f.m_zl * dual_m_scale, f.m_zu * dual_m_scale
         f.m_al, f.m_be = f.m_al * dual_m_scale, f.m_be * dual_m_scale
-    bounds_time = time.perf_counter() - t0
+    return followers
 
+
+def _build_milp(market: DayAheadMarket, followers: Sequence[_Follower],
+                mccormick: bool) -> tuple[LinearProgram, _MilpColumns]:
+    """The MPEC as one MILP (module docstring, "The MILP"); objective ``min -Pi``."""
+    T, dt = market.n_periods, market.dt_h
+    pi_imp, pi_exp, storage = market.pi_imp, market.pi_exp, market.storage
     b = LpBuilder()
     cs = b.add_var("c_sell", T, pi_exp, pi_imp)
     cb = b.add_var("c_buy", T, pi_exp, pi_imp)
@@ -749,19 +779,23 @@ def solve_vpo_profit_mpec(
               for i, f in enumerate(followers)]
     xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
     mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
-    if storage is not None:
-        ch_o, dis_o, soc_o = add_storage_block(b, storage, T, dt)
+    st_cols = add_storage_block(b, storage, T, dt) if storage is not None else None
     for t in range(T):
         cols, vals = [int(xg[t]), int(mg[t])], [-1.0, 1.0]
         for f, blk in zip(followers, blocks, strict=True):
             cols += [int(blk.x[f.lp.names["e"][t]]), int(blk.x[f.lp.names["g"][t]])]
             vals += [1.0, -1.0]
-        if storage is not None:
+        if st_cols is not None:
+            ch_o, dis_o, _ = st_cols
             cols += [int(dis_o[t]), int(ch_o[t])]
             vals += [1.0, -1.0]
         b.add_row(cols, vals, 0.0, 0.0)  # E - G + dis_o - ch_o - x + m = 0
-    milp = b.build()
+    return b.build(), _MilpColumns(cs, cb, blocks, xg, mg, st_cols)
 
+
+def _solve_milp(milp: LinearProgram, time_limit_s: float, mip_rel_gap: float,
+                threads: int) -> _MilpAnswer:
+    """Run HiGHS' branch and cut on the MILP; raises if it found no feasible point."""
     h = new_highs(threads)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -774,36 +808,31 @@ def solve_vpo_profit_mpec(
     info = h.getInfo()
     if info.primal_solution_status != 2:  # no feasible point
         raise RuntimeError(f"MPEC: no feasible solution found ({text})")
-    sol = np.asarray(h.getSolution().col_value)
-    milp_obj = -float(info.objective_function_value)
-    best_bound = -float(info.mip_dual_bound)
-    gap = float(info.mip_gap)
+    return _MilpAnswer(
+        status=text,
+        proven_optimal=status == highspy.HighsModelStatus.kOptimal,
+        sol=np.asarray(h.getSolution().col_value),
+        milp_objective_cny=-float(info.objective_function_value),
+        best_bound_cny=-float(info.mip_dual_bound),
+        mip_gap=float(info.mip_gap),
+        solve_time_s=solve_time,
+    )
 
-    c_sell, c_buy = sol[cs], sol[cb]
-    xs = tuple(sol[blk.x] for blk in blocks)
-    gs = tuple(x[f.lp.names["g"]] for f, x in zip(followers, xs, strict=True))
-    es = tuple(x[f.lp.names["e"]] for f, x in zip(followers, xs, strict=True))
-    if storage is not None:
-        ch, dis, soc = sol[ch_o], sol[dis_o], sol[soc_o]
-        lam_o = storage.cost_cny_per_kwh
-    else:
-        ch = dis = soc = None
-        lam_o = 0.0
-    objective = vpo_profit(c_sell, c_buy, gs, es, pi_imp, pi_exp, dt, ch, dis, lam_o)
-    vpp_cost = tuple(float(sol[blk.lam] @ blk.lay.dual_obj + f.lp.offset)
-                     for f, blk in zip(followers, blocks, strict=True))
-    resolved = [solve_vpp_day_ahead(f.data, c_sell, c_buy) for f in followers]
-    own_cost = [float((f.c0 + f.price_map @ np.concatenate([c_sell, c_buy])) @ x + f.lp.offset)
-                for f, x in zip(followers, xs, strict=True)]
-    regret = tuple(oc - s.cost_cny for oc, s in zip(own_cost, resolved, strict=True))
+
+def _resolved_profit(market: DayAheadMarket, c_sell: np.ndarray, c_buy: np.ndarray,
+                     resolved: Sequence[VppSchedule]) -> float:
+    """``Pi`` with every VPP re-solved alone; the leader re-optimizes its storage, if any."""
+    pi_imp, pi_exp, dt, storage = market.pi_imp, market.pi_exp, market.dt_h, market.storage
     g_res, e_res = [s.buy_kw for s in resolved], [s.sell_kw for s in resolved]
     if storage is None:
-        obj_resolved = vpo_profit(c_sell, c_buy, g_res, e_res, pi_imp, pi_exp, dt)
-    else:  # the leader re-optimizes its storage for the re-solved net position
-        big_g, big_e = np.sum(g_res, axis=0), np.sum(e_res, axis=0)
-        obj_resolved = (float(dt * np.sum(c_sell * big_g - c_buy * big_e))
-                        + _storage_grid_value(storage, big_e - big_g, pi_imp, pi_exp, dt))
+        return vpo_profit(c_sell, c_buy, g_res, e_res, pi_imp, pi_exp, dt)
+    big_g, big_e = np.sum(g_res, axis=0), np.sum(e_res, axis=0)
+    return (float(dt * np.sum(c_sell * big_g - c_buy * big_e))
+            + _storage_grid_value(storage, big_e - big_g, pi_imp, pi_exp, dt))
 
+
+def _big_m_ratios(blocks: Sequence[_Blocks], sol: np.ndarray) -> tuple[float, float, float]:
+    """Largest dual / its big-M, largest primal slack / its big-M, and the largest dual big-M."""
     dual_ratio, slack_ratio, max_m = 0.0, 0.0, 0.0
     for blk in blocks:
         for dual_col, _u, m_d, m_s, k in blk.pairs:
@@ -811,37 +840,112 @@ def solve_vpo_profit_mpec(
             dual_ratio = max(dual_ratio, sol[dual_col] / m_d)
             slack_ratio = max(slack_ratio, float(vals @ sol[cols] + const) / m_s)
             max_m = max(max_m, m_d)
+    return float(dual_ratio), float(slack_ratio), float(max_m)
+
+
+def _mpec_result(market: DayAheadMarket, followers: Sequence[_Follower], milp: LinearProgram,
+                 cols: _MilpColumns, ans: _MilpAnswer, bounds_time_s: float) -> MpecResult:
+    """Read the MILP's point and re-check it: bilinear profit, re-solved VPPs, optimistic ties."""
+    sol, dt = ans.sol, market.dt_h
+    c_sell, c_buy = sol[cols.c_sell], sol[cols.c_buy]
+    xs = tuple(sol[blk.x] for blk in cols.blocks)
+    gs = tuple(x[f.lp.names["g"]] for f, x in zip(followers, xs, strict=True))
+    es = tuple(x[f.lp.names["e"]] for f, x in zip(followers, xs, strict=True))
+    if cols.storage is not None and market.storage is not None:
+        ch, dis, soc = (sol[c] for c in cols.storage)
+        lam_o = market.storage.cost_cny_per_kwh
+    else:
+        ch = dis = soc = None
+        lam_o = 0.0
+    objective = vpo_profit(c_sell, c_buy, gs, es, market.pi_imp, market.pi_exp, dt, ch, dis,
+                           lam_o)
+    vpp_cost = tuple(float(sol[blk.lam] @ blk.lay.dual_obj + f.lp.offset)
+                     for f, blk in zip(followers, cols.blocks, strict=True))
+    resolved = [solve_vpp_day_ahead(f.data, c_sell, c_buy) for f in followers]
+    own_cost = [float((f.c0 + f.price_map @ np.concatenate([c_sell, c_buy])) @ x + f.lp.offset)
+                for f, x in zip(followers, xs, strict=True)]
+    regret = tuple(oc - s.cost_cny for oc, s in zip(own_cost, resolved, strict=True))
+    obj_resolved = _resolved_profit(market, c_sell, c_buy, resolved)
+    dual_ratio, slack_ratio, max_m = _big_m_ratios(cols.blocks, sol)
     return MpecResult(
-        status=text,
-        proven_optimal=status == highspy.HighsModelStatus.kOptimal,
+        status=ans.status,
+        proven_optimal=ans.proven_optimal,
         objective_cny=objective,
-        milp_objective_cny=milp_obj,
-        best_bound_cny=best_bound,
-        mip_gap=gap,
+        milp_objective_cny=ans.milp_objective_cny,
+        best_bound_cny=ans.best_bound_cny,
+        mip_gap=ans.mip_gap,
         c_sell=c_sell,
         c_buy=c_buy,
         buy_kw=gs,
         sell_kw=es,
         x=xs,
-        grid_import_kw=sol[mg],
-        grid_export_kw=sol[xg],
+        grid_import_kw=sol[cols.imports],
+        grid_export_kw=sol[cols.export],
         vpp_cost_cny=vpp_cost,
         vpp_cost_resolved_cny=tuple(s.cost_cny for s in resolved),
         vpp_regret_cny=regret,
         objective_resolved_cny=obj_resolved,
-        objective_optimistic_cny=optimistic_profit(vpps, c_sell, c_buy, pi_imp, pi_exp,
-                                                   storage=storage),
-        solve_time_s=solve_time,
-        bounds_time_s=bounds_time,
+        objective_optimistic_cny=optimistic_profit(market, c_sell, c_buy),
+        solve_time_s=ans.solve_time_s,
+        bounds_time_s=bounds_time_s,
         n_binaries=int(milp.integer.sum()),
         n_rows=int(milp.a.shape[0]),
         n_cols=int(milp.a.shape[1]),
         n_fixed_at_bound=int(sum(int(f.at_lo.sum() + f.at_hi.sum()) for f in followers)),
         dual_bounds_certified=all(f.certified for f in followers),
-        max_dual_over_m=float(dual_ratio),
-        max_slack_over_m=float(slack_ratio),
-        max_dual_m=float(max_m),
+        max_dual_over_m=dual_ratio,
+        max_slack_over_m=slack_ratio,
+        max_dual_m=max_m,
         vpo_charge_kw=ch,
         vpo_discharge_kw=dis,
         vpo_soc_kwh=soc,
     )
+
+
+def solve_vpo_profit_mpec(
+    market: DayAheadMarket,
+    time_limit_s: float = 120.0,
+    mip_rel_gap: float = 1e-6,
+    mccormick: bool = True,
+    threads: int = 1,
+    dual_m_scale: float = 1.0,
+) -> MpecResult:
+    """Solve the leader's ``vpo_profit`` problem exactly as an MPEC (MILP) with HiGHS.
+
+    The formulation, the linearization of the bilinear trade terms by strong duality and the
+    validity of every big-M are derived in the module docstring.
+
+    Parameters
+    ----------
+    market : DayAheadMarket
+        The followers (VPPs), the grid tariff (CNY/kWh, ``pi_exp <= pi_imp``) and the VPO's
+        own battery, if any (leader decisions; module docstring).
+    time_limit_s : float
+        HiGHS time limit for the MILP (the auxiliary bound LPs come on top), s.
+    mip_rel_gap : float
+        Relative MIP gap at which HiGHS stops.
+    mccormick : bool
+        Tighten the auxiliary bound LPs and the MILP relaxation with McCormick envelopes.
+    threads : int
+        HiGHS threads.
+    dual_m_scale : float
+        Multiplies every dual big-M (a check: values above 1 must not change the optimum).
+
+    Returns
+    -------
+    MpecResult
+        Prices, schedules, the solver's status and bound, and the verification figures.
+
+    Raises
+    ------
+    ValueError
+        On a VPP LP with a column that has no finite implied bound.
+    RuntimeError
+        If HiGHS finds no feasible point of the MILP within the time limit.
+    """
+    t0 = time.perf_counter()
+    followers = _bounded_followers(market, mccormick, dual_m_scale)
+    bounds_time = time.perf_counter() - t0
+    milp, cols = _build_milp(market, followers, mccormick)
+    ans = _solve_milp(milp, time_limit_s, mip_rel_gap, threads)
+    return _mpec_result(market, followers, milp, cols, ans, bounds_time)

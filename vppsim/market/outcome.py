@@ -7,14 +7,20 @@ the VPO's profit (paper 004 eq. 9-10, DESIGN.md signs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
-from vppsim.market.vpo_storage import StorageResponse, VpoStorageData, add_storage_block, storage_response
-from vppsim.optimizers.highs import INF, LinearProgram, solve_lp
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.lower_level import (
+    VppSchedule,
+    _schedule_from,
+    build_vpp_lp,
+    solve_vpp_day_ahead,
+    vpp_cost_terms,
+)
+from vppsim.market.vpo_storage import StorageResponse, add_storage_block, storage_response
+from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, solve_lp
 
 
 def vpo_profit_cny(
@@ -40,7 +46,7 @@ class GameOutcome:
 
     c_sell_cny_per_kwh: np.ndarray
     c_buy_cny_per_kwh: np.ndarray
-    schedules: list
+    schedules: list[VppSchedule]
     vpp_cost_cny: dict[str, float]
     vpo_profit_cny: float
     storage: StorageResponse | None = None  # the VPO's own battery, if it has one
@@ -61,24 +67,21 @@ class GameOutcome:
 
 
 def optimistic_lp(
-    vpps: Sequence[VppDayAheadData],
+    market: DayAheadMarket,
     c_sell: np.ndarray,
     c_buy: np.ndarray,
-    pi_imp: np.ndarray,
-    pi_exp: np.ndarray,
     cost_tol_cny: float = 1e-6,
-    storage: VpoStorageData | None = None,
-) -> tuple[LinearProgram, list, list[np.ndarray], list]:
+) -> tuple[LinearProgram, list[LinearProgram], list[np.ndarray], list[VppSchedule]]:
     """The joint LP over the VPPs' optimal faces that maximizes the VPO's profit.
 
     Each VPP is solved alone for its optimal cost ``F_i``; the LP keeps every VPP's schedule
-    within ``F_i + cost_tol_cny`` and minimizes ``-Pi`` (the VPO's storage, if any, included).
-    Returns the LP, each VPP's LP block, its columns in the joint LP, and the plain answers.
+    within ``F_i + cost_tol_cny`` and minimizes ``-Pi`` (paper 004 eq. 9-10; the VPO's storage,
+    if any, included). Returns the LP, each VPP's LP block, its columns in the joint LP, and the
+    plain answers.
     """
-    from vppsim.market.lower_level import solve_vpp_day_ahead
-    from vppsim.optimizers.highs import LpBuilder
-
-    T, dt = vpps[0].n_periods, vpps[0].dt_h
+    vpps, storage = market.vpps, market.storage
+    pi_imp, pi_exp = market.pi_imp, market.pi_exp
+    T, dt = market.n_periods, market.dt_h
     c_sell, c_buy = np.asarray(c_sell, float), np.asarray(c_buy, float)
     b = LpBuilder()
     blocks, cols = [], []
@@ -99,8 +102,8 @@ def optimistic_lp(
             sums_e[t].append(int(x[lp.names["e"][t]]))
         blocks.append(lp)
         cols.append(x)
-    xg = b.add_var("export", T, 0.0, INF, -dt * np.asarray(pi_exp, float))
-    mg = b.add_var("import", T, 0.0, INF, dt * np.asarray(pi_imp, float))
+    xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
+    mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
     st_ch = st_dis = None
     if storage is not None:
         st_ch, st_dis, _ = add_storage_block(b, storage, T, dt)
@@ -118,28 +121,23 @@ def optimistic_lp(
 
 
 def optimistic_schedules(
-    vpps: Sequence[VppDayAheadData],
+    market: DayAheadMarket,
     c_sell: np.ndarray,
     c_buy: np.ndarray,
-    pi_imp: np.ndarray,
-    pi_exp: np.ndarray,
     cost_tol_cny: float = 1e-6,
-    storage: VpoStorageData | None = None,
-) -> list:
+) -> list[VppSchedule]:
     """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
 
     Solves :func:`optimistic_lp`. On the optimal faces the VPP costs are fixed, so the same LP
     also minimizes the system cost. Returns one :class:`VppSchedule` per VPP (a tie-broken
     schedule that would charge and discharge at once is replaced by the plain answer).
     """
-    from vppsim.market.lower_level import _schedule_from, vpp_cost_terms
-
-    lp_all, blocks, cols, best = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)
+    lp_all, blocks, cols, best = optimistic_lp(market, c_sell, c_buy, cost_tol_cny)
     sol = solve_lp(lp_all)
     if not sol.optimal or sol.x is None:
         return best  # fall back to the plain best responses
     out = []
-    for d, lp, x, plain in zip(vpps, blocks, cols, best, strict=True):
+    for d, lp, x, plain in zip(market.vpps, blocks, cols, best, strict=True):
         s = _schedule_from(d, lp, sol.x[x], "optimistic", float(lp.c @ sol.x[x] + lp.offset), used_milp=False)
         # the cost tolerance admits buying and selling a few W at once: net them out (this
         # only lowers the cost by W_b * overlap); a real flip-flop keeps the plain answer
@@ -156,28 +154,24 @@ def optimistic_schedules(
 
 
 def outcome_at(
-    vpps: Sequence[VppDayAheadData],
+    market: DayAheadMarket,
     c_sell: np.ndarray,
     c_buy: np.ndarray,
-    pi_imp: np.ndarray,
-    pi_exp: np.ndarray,
     optimistic: bool = True,
-    storage: VpoStorageData | None = None,
 ) -> GameOutcome:
-    """Every VPP's best response and the VPO's profit at the given prices.
+    """Every VPP's best response and the VPO's profit (paper 004 eq. 9-10) at the given prices.
 
     ``optimistic``: ties among a VPP's optimal schedules are broken in the VPO's favour
     (:func:`optimistic_schedules`); otherwise each VPP's own fresh HiGHS answer is used.
     """
-    from vppsim.market.lower_level import solve_vpp_day_ahead
-
+    vpps, storage = market.vpps, market.storage
+    pi_imp, pi_exp, dt = market.pi_imp, market.pi_exp, market.dt_h
     if optimistic:
-        schedules = optimistic_schedules(vpps, c_sell, c_buy, pi_imp, pi_exp, storage=storage)
+        schedules = optimistic_schedules(market, c_sell, c_buy)
     else:
         schedules = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
     g = np.sum([s.buy_kw for s in schedules], axis=0)
     e = np.sum([s.sell_kw for s in schedules], axis=0)
-    dt = vpps[0].dt_h
     response = None
     if storage is None:
         profit = float(vpo_profit_cny(c_sell, c_buy, g, e, pi_imp, pi_exp, dt))
@@ -194,23 +188,11 @@ def outcome_at(
     )
 
 
-def _check_storage(storage: VpoStorageData) -> None:
-    p = storage.params
-    lo, hi = p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
-    if not lo - 1e-9 <= storage.soc_start_kwh <= hi + 1e-9:
-        raise ValueError(f"VPO storage: soc_start_kwh={storage.soc_start_kwh} outside [{lo}, {hi}]")
-    if storage.cost_cny_per_kwh < 0.0:
-        raise ValueError("VPO storage: expected cost_cny_per_kwh >= 0")
-
-
 def optimistic_profit(
-    vpps: Sequence[VppDayAheadData],
+    market: DayAheadMarket,
     c_sell: np.ndarray,
     c_buy: np.ndarray,
-    pi_imp: np.ndarray,
-    pi_exp: np.ndarray,
     cost_tol_cny: float = 1e-6,
-    storage: VpoStorageData | None = None,
 ) -> float:
     """The leader's profit at fixed prices with the followers' ties broken in its favour, CNY.
 
@@ -222,25 +204,20 @@ def optimistic_profit(
 
     Parameters
     ----------
-    vpps : sequence of VppDayAheadData
-        The followers (same periods and period length).
+    market : DayAheadMarket
+        The followers, the grid tariff and the VPO's battery (if any; its schedule is
+        optimized in the same LP).
     c_sell, c_buy : np.ndarray
         Internal prices per period, CNY/kWh.
-    pi_imp, pi_exp : np.ndarray
-        Grid tariff per period, CNY/kWh.
     cost_tol_cny : float
         Slack on each VPP's optimal cost, CNY.
-    storage : VpoStorageData, optional
-        The VPO's battery; its schedule is optimized in the same LP.
 
     Returns
     -------
     float
         The optimistic ``Pi``, CNY.
     """
-    if storage is not None:
-        _check_storage(storage)
-    lp, *_ = optimistic_lp(vpps, c_sell, c_buy, pi_imp, pi_exp, cost_tol_cny, storage)
+    lp, *_ = optimistic_lp(market, c_sell, c_buy, cost_tol_cny)
     sol = solve_lp(lp)
     if not sol.optimal:
         raise RuntimeError(f"optimistic re-solve failed ({sol.status})")

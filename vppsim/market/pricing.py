@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.game import solve_game
 from vppsim.market.lower_level import VppDayAheadData
 from vppsim.market.vpo_storage import VpoStorageData
 from vppsim.scenario.schema import GameSpec
@@ -18,7 +20,11 @@ from vppsim.scenario.schema import GameSpec
 
 @dataclass(frozen=True)
 class DayContext:
-    """What a price policy may look at: the day's tariff and every VPP's forecast problem."""
+    """What a price policy may look at: the day's tariff and every VPP's forecast problem.
+
+    ``vpps`` may be empty (VPPs of self-scheduling prosumers have no day-ahead LP), which the
+    passthrough policy allows; :attr:`market` builds the game's :class:`DayAheadMarket`.
+    """
 
     day: int
     import_cny_per_kwh: np.ndarray
@@ -27,6 +33,18 @@ class DayContext:
     game: GameSpec = GameSpec()
     seed: int | None = None
     vpo_storage: VpoStorageData | None = None
+
+    @property
+    def market(self) -> DayAheadMarket:
+        """The day-ahead market of these VPPs, tariff and VPO storage (validated on each call).
+
+        Raises
+        ------
+        ValueError
+            If there is no VPP with a day-ahead problem, or the data are inconsistent.
+        """
+        return DayAheadMarket(self.vpps, self.import_cny_per_kwh, self.export_cny_per_kwh,
+                              self.vpo_storage)
 
 
 @dataclass(frozen=True)
@@ -54,13 +72,11 @@ def game(ctx: DayContext) -> InternalPrices:
 
     ``info`` carries the :class:`vppsim.market.game.GameResult` (certificate, convergence).
     """
-    from vppsim.market.game import solve_game
-
     spec = ctx.game
     result = solve_game(
-        ctx.vpps, ctx.import_cny_per_kwh, ctx.export_cny_per_kwh, objective=spec.objective,
-        solver=spec.solver, budget=spec.budget, seed=ctx.seed, reference=spec.reference,
-        reference_time_limit_s=spec.reference_time_limit_s, storage=ctx.vpo_storage,
+        ctx.market, objective=spec.objective, solver=spec.solver, budget=spec.budget,
+        seed=ctx.seed, reference=spec.reference,
+        reference_time_limit_s=spec.reference_time_limit_s,
     )
     return InternalPrices(
         c_sell_cny_per_kwh=result.outcome.c_sell_cny_per_kwh.copy(),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder
+from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, solve_lp
 from vppsim.scenario.schema import BatteryParams
 
 
@@ -83,8 +83,6 @@ def storage_response(
     dt: float,
 ) -> StorageResponse:
     """Solve :func:`build_vpo_storage_lp` (HiGHS) and return the VPO's storage schedule."""
-    from vppsim.optimizers.highs import solve_lp
-
     lp = build_vpo_storage_lp(s, net_export_kw, pi_imp, pi_exp, dt)
     sol = solve_lp(lp)
     if not sol.optimal or sol.x is None:

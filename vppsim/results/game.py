@@ -85,8 +85,9 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         "c_sell_cny_per_kwh": res.outcome.c_sell_cny_per_kwh.tolist(),
         "c_buy_cny_per_kwh": res.outcome.c_buy_cny_per_kwh.tolist(),
         "equilibrium_certificate": res.certificate.to_dict(),
-        "reference": {k: v for k, v in res.reference.items()
-                      if k not in ("c_sell", "c_buy", "dual_price_cny_per_kwh")},
+        "reference": ({k: v for k, v in res.reference.to_dict().items()
+                       if k not in ("c_sell", "c_buy", "dual_price_cny_per_kwh")}
+                      if res.reference is not None else {}),
         "iterations": conv.iterations if conv is not None else None,
         "evaluations": conv.evaluations if conv is not None else None,
         "iterations_to_0.1pct": conv.iterations_to_within(1e-3) if conv is not None else None,
@@ -156,9 +157,9 @@ def _figures(res: GameResult, folder: Path, pi_imp: np.ndarray, pi_exp: np.ndarr
         for k, c in curves.items():
             sign = 1.0 if res.objective == "system_cost" else -1.0
             ax.plot(np.arange(len(c.history)), sign * c.history, label=k)
-        ref = res.reference.get("value")
+        ref = res.reference
         if ref is not None:
-            ax.axhline(ref, color="k", ls="--", lw=0.8, label=res.reference.get("name", "reference"))
+            ax.axhline(ref.value_cny, color="k", ls="--", lw=0.8, label=ref.name)
         ax.set(xlabel="iteration", ylabel="system cost (CNY)" if res.objective == "system_cost"
                else "VPO profit (CNY)", title="Convergence (best so far)")
         ax.legend(fontsize=8)

@@ -172,10 +172,12 @@ def _certificate_summary(model: Any) -> dict[str, Any]:
         return {"status": "not_computed", "reason": reason}
     days = []
     for day, g in enumerate(games):
+        ref = g.reference
         days.append({"day": day, "objective": g.objective, "solver": g.solver,
                      **g.certificate.to_dict(),
-                     "reference_status": g.reference.get("status"),
-                     "reference_proven_optimal": g.reference.get("proven_optimal")})
+                     "reference_status": ref.status if ref is not None else None,
+                     "reference_proven_optimal": (ref.proven_optimal if ref is not None
+                                                  else None)})
     return {
         "status": "computed",
         "epsilon_cny": max(d["epsilon_cny"] for d in days),

@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from vppsim.agents.registry import MemberKinds, default_member_kinds
 from vppsim.allocation.realtime import ALLOCATORS
 from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
-from vppsim.market.game import GAME_SOLVERS, OBJECTIVES
 from vppsim.market.pricing import PRICE_POLICIES
+from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
 from vppsim.prosumers.schedule import METHODS as PROSUMER_METHODS
 from vppsim.scenario.schema import Scenario, ScenarioError, validation_problems
