@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 import pandapower as pp
+import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
@@ -275,13 +277,27 @@ def test_bad_case_file_names_file_and_field(tmp_path: Path) -> None:
         load_allocation_case(tmp_path / "missing.yaml")
 
 
-def test_cli_prints_table(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_table_and_writes_a_folder(capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     alloc_cli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["allocate", str(CASE), "--demand", "55", "--runs", "2", "--seed", "3"])
+    out_dir = tmp_path / "alloc"
+    args = parser.parse_args(["allocate", str(CASE), "--demand", "55", "--runs", "2", "--seed", "3",
+                              "--out", str(out_dir)])
     assert alloc_cli.run(args) == 0
     out = capsys.readouterr().out
     assert "| wind_farm | 61 |" in out and "paper (Table 3)" in out and "gap to LP" in out
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    (d55,) = summary["demands"]
+    assert d55["demand"] == 55 and d55["gaaco_runs"] == 2 and d55["allocation"]["wind_farm"]["paper"] == 10
+    assert d55["lp_objective"] <= d55["proportional_objective"] and d55["gaaco_gap_max"] >= -1e-9
+    runs = pd.read_csv(out_dir / "runs.csv")
+    assert list(runs["seed"]) == [3, 4]
+    np.testing.assert_allclose(runs[list(summary["demands"][0]["allocation"])].sum(axis=1), 55.0)
+    assert (out_dir / "report.md").is_file() and (out_dir / "figures" / "allocation_55.png").is_file()
+    again = parser.parse_args(["allocate", str(CASE), "--demand", "55", "--out", str(out_dir)])
+    with pytest.raises(ScenarioError, match="--out"):
+        alloc_cli.run(again)  # an existing folder is never overwritten
     bad = parser.parse_args(["allocate", str(CASE), "--runs", "0"])
     with pytest.raises(ScenarioError, match="--runs"):
         alloc_cli.run(bad)

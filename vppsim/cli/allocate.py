@@ -1,23 +1,22 @@
-"""``vppsim allocate CASE --demand MW --runs 14 [--seed S]``: paper 001's allocation table.
+"""``vppsim allocate CASE [--demand MW] [--runs 14] [--seed S] [--out DIR]``: paper 001's table.
 
-Wired into ``vppsim/cli.py`` with :func:`add_parser` and :func:`run`. Bad input raises
-:class:`vppsim.scenario.schema.ScenarioError` (``file: field: expected``; exit code 2 there).
+Solves each demand of an allocation case by GA-ACO (one run per seed), the exact LP and in
+proportion to capacity, prints the tables beside the paper's figures and writes the result
+folder (:mod:`vppsim.results.allocation`). Bad input raises
+:class:`vppsim.scenario.schema.ScenarioError` (``file: field: expected``; exit code 2).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
-from vppsim.allocation.exact import solve_exact
-from vppsim.allocation.gaaco import solve_ga_aco
-from vppsim.allocation.problem import proportional
-from vppsim.allocation.scenario import AllocationCase, load_allocation_case
-from vppsim.optimizers.gaaco import GaAcoSettings
-from vppsim.results.format import number
+from vppsim.allocation.compare import compare
+from vppsim.allocation.scenario import load_allocation_case
+from vppsim.results.allocation import render_table, write_allocation_results
+from vppsim.results.folders import default_out_dir
 from vppsim.scenario.schema import ScenarioError
 
 
@@ -31,80 +30,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="demand in the case's unit (repeatable; default: the case's demands)")
     p.add_argument("--runs", type=int, default=14, help="GA-ACO runs, one seed each (default 14)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="result folder (default: results/<case>-allocate-<timestamp>)")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
     p.set_defaults(func=run)
     return p
 
 
-def _fmt(v: float, width: int = 9, prec: int = 3) -> str:
-    return number(v, spec=f"{width}.{prec}f", missing=f"{'-':>{width}}")
-
-
-def allocation_report(case: AllocationCase, demand: float, runs: int, seed: int) -> str:
-    """The comparison table for one demand (see the module docstring of the CLI)."""
-    problem = case.problem([demand])
-    exact = solve_exact(problem)
-    prop = proportional(problem)
-    settings = GaAcoSettings()
-    allocs, objs, times, iters = [], [], [], []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        res = solve_ga_aco(problem, seed + i, settings)
-        times.append(time.perf_counter() - t0)
-        allocs.append(res.allocation[0])
-        objs.append(res.objective[0])
-        iters.append(int(res.iterations[0]))
-    allocs_a = np.array(allocs)
-    objs_a = np.array(objs)
-    lp_obj = float(exact.objective[0])
-    lp_alloc = exact.allocation[0]
-    scale = max(abs(lp_obj), float(problem.total_fitness(exact.allocation)[0]))
-    median = np.median(allocs_a, axis=0)
-    paper = case.paper(demand)
-    unit = case.unit
-    lines = [f"## {case.name}: demand {demand:g} {unit}", ""]
-    lines.append("| resource | capacity | GA-ACO median | exact LP | proportional | paper (Table 3) |")
-    lines.append("|---|---:|---:|---:|---:|---:|")
-    for k, name in enumerate(case.names):
-        pv = paper[k] if paper is not None else np.nan
-        lines.append(
-            f"| {name} | {problem.cap[0, k]:g} | {_fmt(median[k])} | {_fmt(lp_alloc[k])} | "
-            f"{_fmt(prop.allocation[0, k])} | {_fmt(pv, prec=0)} |"
-        )
-    totals = allocs_a.sum(axis=1)
-    ptotal = float(np.nansum(paper)) if paper is not None else np.nan
-    lines.append(
-        f"| **total** | {problem.total[0]:g} | {_fmt(float(np.median(totals)))} | "
-        f"{_fmt(float(lp_alloc.sum()))} | {_fmt(float(prop.allocation[0].sum()))} | {_fmt(ptotal, prec=0)} |"
-    )
-    lines.append("")
-    over = max(0.0, float(np.max(totals)) - demand) if demand > 0 else float(np.max(totals))
-    lines.append(f"- demand {demand:g} {unit}; allocated {problem.target[0]:g} {unit}; "
-                 f"unmet {problem.unmet[0]:g} {unit}; over-generation (worst run) {over:.2e} {unit}; "
-                 f"largest balance error over runs {np.max(np.abs(totals - problem.target[0])):.1e} {unit}")
-    lines.append(f"- objective sum_k |f_k - mean f| (f_k = c_k P_k / cap_k): exact LP {lp_obj:.6g}, "
-                 f"proportional {prop.objective[0]:.6g}, paper's split "
-                 + (f"{float(problem.evaluate(paper[None, :])[0]):.6g}" if paper is not None else "-")
-                 + f"; normalization (total fitness at the LP optimum) {scale:.6g}")
-    if problem.degenerate[0]:
-        lines.append("- the feasible set is a single point (every resource at 0 or at capacity): "
-                     "nothing to optimize")
-    gaps = (objs_a - lp_obj) / scale if scale > 0 else objs_a - lp_obj
-    lines.append(f"- GA-ACO over {runs} runs (seeds {seed}..{seed + runs - 1}): gap to LP median "
-                 f"{np.median(gaps):.2e}, worst {np.max(gaps):.2e} (relative to the normalization; "
-                 f"absolute worst {np.max(objs_a - lp_obj):.2e}); time per run median "
-                 f"{np.median(times) * 1e3:.1f} ms, max {np.max(times) * 1e3:.1f} ms; iterations "
-                 f"median {int(np.median(iters))}")
-    lines.append("")
-    lines.append("| run | seed | objective | gap | time (ms) | iterations |")
-    lines.append("|---:|---:|---:|---:|---:|---:|")
-    for i in range(runs):
-        lines.append(f"| {i + 1} | {seed + i} | {objs_a[i]:.3e} | {gaps[i]:.2e} | "
-                     f"{times[i] * 1e3:.1f} | {iters[i]} |")
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
-    """Run ``vppsim allocate``; prints one table per demand and returns 0."""
+    """Run ``vppsim allocate``: print one table per demand and write the result folder."""
     case = load_allocation_case(args.scenario)
     if args.runs < 1:
         raise ScenarioError(args.scenario, [("--runs", f"expected an integer >= 1, got {args.runs}")])
@@ -114,7 +49,15 @@ def run(args: argparse.Namespace) -> int:
     for d in demands:
         if not np.isfinite(d):
             raise ScenarioError(args.scenario, [("--demand", f"expected a finite number, got {d}")])
-    for d in demands:
-        print(allocation_report(case, float(d), args.runs, args.seed))
-        print()
+    out = args.out or default_out_dir(f"{case.name}-allocate")
+    if out.exists():
+        raise ScenarioError(args.scenario, [("--out", f"expected a folder that does not exist yet, "
+                                                      f"got {out}")])
+    comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
+    final = write_allocation_results(comparisons, out, figures=not args.no_figures)
+    if not args.quiet:
+        for c in comparisons:
+            print(render_table(c))
+            print()
+        print(f"wrote {final}")
     return 0
