@@ -1,4 +1,4 @@
-"""`vppsim run / feeders / --version` end to end, and the result-folder contract (DESIGN.md "Results")."""
+"""`vppsim run / feeders / --version` end to end, and the result-folder contract (docs/design.md)."""
 
 from __future__ import annotations
 

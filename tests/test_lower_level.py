@@ -2,7 +2,7 @@
 
 ``solve_vpp_day_ahead`` (HiGHS via highspy, sparse, segment variables for the generator cost,
 variables grouped by kind) is compared with a dense LP written here from paper 004 eq. 1-6 with
-DESIGN.md's signs and solved by ``scipy.optimize.linprog``/``milp``: variables ordered period by
+docs/design.md's signs and solved by ``scipy.optimize.linprog``/``milp``: variables ordered period by
 period, the generator's quadratic cost through an epigraph over its secants, no upper bound on
 unmet demand. Also: a brute force over a battery power grid, the cost terms, the MILP fallback
 when the LP relaxation charges and discharges (or buys and sells) at once, and the realized
@@ -145,7 +145,7 @@ CASE_B = Case(  # half-hour periods, two batteries, tight exchange: curtailment 
 
 
 class Independent:
-    """Dense LP/MILP of paper 004 eq. 1-6 (DESIGN.md signs), variables period by period."""
+    """Dense LP/MILP of paper 004 eq. 1-6 (docs/design.md signs), variables period by period."""
 
     def __init__(self, case: Case, c_sell: np.ndarray, c_buy: np.ndarray, binaries: bool = False):
         self.case = case

@@ -218,7 +218,7 @@ class VPPModel(mesa.Model):
         return out
 
     def step(self) -> None:
-        """Advance one period through the DESIGN.md step sequence."""
+        """Advance one period through the docs/design.md step sequence."""
         t = self.t
         if t >= self.n_steps:
             self.running = False

@@ -189,7 +189,8 @@ class AllocationProblem:
     def stack(problems: Sequence[AllocationProblem], n_resources: int | None = None) -> AllocationProblem:
         """Concatenate batches, padding each with zero-capacity resources up to a common ``K``.
 
-        Padding does not change a problem's GA-ACO result (see :mod:`vppsim.optimizers.gaaco`).
+        Padding to a larger ``K`` can change a problem's GA-ACO path (the ACO's local
+        pheromone update counts the padded genes; see :mod:`vppsim.optimizers.gaaco`).
         """
         if not problems:
             raise ValueError("stack: expected at least one problem")

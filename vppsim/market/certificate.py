@@ -1,4 +1,4 @@
-"""Equilibrium certificate of a game outcome (paper 004 eq. 12-13, DESIGN.md).
+"""Equilibrium certificate of a game outcome (paper 004 eq. 12-13, docs/design.md).
 
 ``vpp_regret_i = F_i(outcome) - F_i(best response at the same prices)``: the outcome's cost is
 evaluated term by term from the schedule (:func:`vpp_cost_terms`), the best response by a

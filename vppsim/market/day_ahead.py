@@ -3,7 +3,7 @@
 Every exact computation of the game (the lower level at given prices, the optimistic outcome,
 the centralized LP, the MPEC) reads the same data: each VPP's day-ahead problem
 (:class:`vppsim.market.lower_level.VppDayAheadData`), the grid tariff ``pi_imp``/``pi_exp``
-(CNY/kWh, ``pi_exp <= pi_imp``, DESIGN.md signs) and, optionally, the VPO's own battery
+(CNY/kWh, ``pi_exp <= pi_imp``, docs/design.md signs) and, optionally, the VPO's own battery
 (:class:`vppsim.market.vpo_storage.VpoStorageData`). :class:`DayAheadMarket` holds them once,
 checked, with the step length and the number of periods shared by all VPPs.
 """

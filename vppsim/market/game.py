@@ -1,7 +1,7 @@
 """The bi-level VPO-VPP game of paper 004 as a problem object, solved and certified.
 
 Upper level (the VPO): internal prices ``c_sell[t]``, ``c_buy[t]`` inside the box
-``pi_exp <= c_buy <= c_sell <= pi_imp`` (DESIGN.md signs). Lower level: each VPP's least-cost
+``pi_exp <= c_buy <= c_sell <= pi_imp`` (docs/design.md signs). Lower level: each VPP's least-cost
 LP (paper 004 eq. 1-6) at those prices, solved exactly by HiGHS.
 
 Objectives (``objective``, :data:`vppsim.market.solvers.OBJECTIVES`):

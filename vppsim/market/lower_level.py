@@ -1,6 +1,6 @@
 """The lower level of the bi-level game: one VPP's least-cost day-ahead schedule given prices.
 
-Paper 004 eq. 1-6 with the signs of DESIGN.md: the VPP buys ``g[t] >= 0`` from the VPO at
+Paper 004 eq. 1-6 with the signs of docs/design.md: the VPP buys ``g[t] >= 0`` from the VPO at
 ``c_sell[t]`` and sells ``e[t] >= 0`` to it at ``c_buy[t]``. Balance per period::
 
     wind_fc - w_cur + pv_fc - pv_cur + sum(dis - ch) + sum(gen) + g - e + lc + unmet - spill = load

@@ -1,6 +1,6 @@
 """Exact Stackelberg prices for the ``vpo_profit`` objective: the bi-level game as one MILP (MPEC).
 
-The game (DESIGN.md, "The bi-level game", ``market.objective: vpo_profit``)
+The game (docs/design.md, "The bi-level game (paper 004)", ``market.objective: vpo_profit``)
 ---------------------------------------------------------------------------
 The VPO (leader) chooses internal prices ``p = (c_sell, c_buy)`` in the box
 ``pi_exp[t] <= c_buy[t] <= c_sell[t] <= pi_imp[t]`` and maximizes its profit::

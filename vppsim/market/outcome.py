@@ -2,7 +2,7 @@
 
 Used by the game (:mod:`vppsim.market.game`) and its exact reference (:mod:`vppsim.market.mpec`):
 the optimistic tie-breaking LP over the VPPs' optimal faces, the outcome at a price pair, and
-the VPO's profit (paper 004 eq. 9-10, DESIGN.md signs).
+the VPO's profit (paper 004 eq. 9-10, docs/design.md signs).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def vpo_profit_cny(
     pi_exp: np.ndarray,
     dt_h: float,
 ) -> np.ndarray:
-    """VPO profit (paper 004 eq. 9-10, DESIGN signs); arrays may carry a leading batch axis."""
+    """VPO profit (paper 004 eq. 9-10, docs/design.md signs); arrays may carry a leading batch axis."""
     net_export = sell_total_kw - buy_total_kw  # x - m
     x = np.maximum(net_export, 0.0)
     m = np.maximum(-net_export, 0.0)
@@ -126,7 +126,7 @@ def optimistic_schedules(
     c_buy: np.ndarray,
     cost_tol_cny: float = 1e-6,
 ) -> list[VppSchedule]:
-    """Best responses with ties broken in the VPO's favour (optimistic bilevel, DESIGN.md).
+    """Best responses with ties broken in the VPO's favour (optimistic bilevel, docs/design.md).
 
     Solves :func:`optimistic_lp`. On the optimal faces the VPP costs are fixed, so the same LP
     also minimizes the system cost. Returns one :class:`VppSchedule` per VPP (a tie-broken

@@ -29,7 +29,7 @@ def settle_vpp(
 ) -> VppSettlement:
     """Settle a VPP's step: committed trade at internal prices, deviation at imbalance prices.
 
-    Day-ahead: ``(c_sell*g - c_buy*e) * dt`` (DESIGN sign convention). A short position
+    Day-ahead: ``(c_sell*g - c_buy*e) * dt`` (sign convention of docs/design.md). A short position
     (``imbalance_kw > 0``: bought more or sold less than committed) pays
     ``c_sell * (1 + penalty)``; a long one is paid ``c_buy * (1 - penalty)``.
     """
@@ -46,7 +46,7 @@ def settle_grid(
 ) -> tuple[float, float, float]:
     """The VPO's grid trade for a net position ``x - m`` (kW): returns ``(x, m, revenue_cny)``.
 
-    Paper 004 eq. 9-10 with DESIGN signs: the VPO exports ``x`` at ``pi_exp`` and imports
+    Paper 004 eq. 9-10 with docs/design.md signs: the VPO exports ``x`` at ``pi_exp`` and imports
     ``m`` at ``pi_imp``; with ``pi_exp <= pi_imp`` it never does both.
     """
     x = max(net_export_kw, 0.0)

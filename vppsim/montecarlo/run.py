@@ -1,4 +1,4 @@
-"""Monte Carlo over forecast uncertainty on Dask (DESIGN.md "Monte Carlo").
+"""Monte Carlo over forecast uncertainty on Dask (docs/design.md "Monte Carlo").
 
 One batch is ``n_samples`` realizations of one scenario day:
 
@@ -31,7 +31,7 @@ Output folder (``out``)::
 KPI table layout (wide, one row per sample): ``sample``, ``seed`` (the integer given to the
 sample's model), ``cost_cny__<VPP>`` for every VPP of the scenario (realized cost incl.
 imbalance settlement), then the scalar KPIs of :data:`KPI_SCALARS` (the names and units of
-``summary.json``, DESIGN.md "Results"), then ``error``: ``None``, or ``"<Type>: <message>"``
+``summary.json``, docs/design.md "Results"), then ``error``: ``None``, or ``"<Type>: <message>"``
 for a sample that raised, whose KPIs are then NaN.
 """
 
@@ -76,7 +76,7 @@ def sample_seeds(seed: int, n_samples: int) -> list[int]:
 def clear_day_ahead(loaded: LoadedScenario, seed: int) -> dict[int, Any]:
     """Clear the day-ahead market of day 0 once, from the forecasts: ``{0: ClearedDay}``."""
     model = VPPModel(loaded, seed=seed)
-    model.step()  # the first step clears the day (DESIGN.md "The co-simulation loop", step 2)
+    model.step()  # the first step clears the day (docs/design.md "One step of the co-simulation", step 2)
     return dict(model.vpo.cleared)
 
 
@@ -137,7 +137,7 @@ def run_montecarlo(
     progress:
         A tqdm bar on stderr: samples done, rate and ETA.
     power_flow_backend:
-        Power-flow backend of the samples (default ``lightsim2grid``, DESIGN.md "Grids");
+        Power-flow backend of the samples (default ``lightsim2grid``, docs/design.md "Grids");
         ``None`` keeps the scenario's ``feeder.power_flow_backend``.
     allocation_gap:
         Whether the balanced allocators also solve every step's exact LP to report their gap

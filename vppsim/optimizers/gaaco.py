@@ -18,8 +18,12 @@ reduction runs within one problem (sums in a fixed order, see
 :func:`vppsim.optimizers.batched.sum_last`; no transcendental functions, whose SIMD and scalar
 paths may round differently); and a problem that stops early is frozen while the others go on.
 So a batch gives bit for bit the results of its problems solved one by one with the same
-seeds, and trailing zero-width genes (``upper == lower``, used to pad problems to a common
-``K``) change nothing.
+seeds at the same ``K``. Trailing zero-width genes (``upper == lower``, used to pad problems
+to a common ``K``) are never touched by the GA's operators, but the ACO's local pheromone
+update (eq. 18) also counts the guides the ants draw for them, so padding a problem to a
+larger ``K`` can change its path (a known flaw, kept so that earlier results reproduce;
+``tests/test_gaaco.py::test_padding_changes_nothing`` records it). The co-simulation pads every
+VPP of a step to the scenario's largest ``K``, alone or in a Monte Carlo chunk alike.
 
 Reading of paper 001 (section "Solving ... Based on Genetic-Heuristic Algorithm")
 ---------------------------------------------------------------------------------

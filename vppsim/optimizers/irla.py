@@ -201,7 +201,7 @@ class IRLA(Algorithm[_IrlaState]):
         Velocity clamp as a fraction of ``xu - xl`` per coordinate.
     mutate_when : {"low_beta", "high_beta"}, default "low_beta"
         When a particle is transferred (eq. 18) instead of searching (eq. 16):
-        ``beta < 0.5`` (prose of section 3.5, DESIGN.md) or ``beta >= 0.5`` (Table 1).
+        ``beta < 0.5`` (prose of section 3.5, docs/design.md) or ``beta >= 0.5`` (Table 1).
     max_iter : int or None, default None
         ``d_max``; None: as many iterations as the budget allows.
     patience : int or None, default 20

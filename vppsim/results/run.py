@@ -18,7 +18,7 @@ from vppsim.results.format import json_ready, number
 
 
 def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
-    """Build the ``summary.json`` contract (DESIGN.md "Results") from a finished model."""
+    """Build the ``summary.json`` contract (docs/design.md "Results") from a finished model."""
     ts = model.timeseries()
     dt = model.step_h
     vpp = ts[ts.kind == "vpp"]
