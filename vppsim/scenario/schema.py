@@ -183,21 +183,13 @@ class ReserveRatioSpec(_Spec):
     shoulder: Fraction = 0.15
 
 
-class ControllableLoadSpec(MemberSpec):
+class ControllableLoadSpec(LoadSpec):
     """A load whose curtailable share is ``reserve_ratio(t) * participation`` (paper 001 eq. 6-9)."""
 
-    kind: Literal["controllable_load"] = "controllable_load"
-    name: str
-    bus: int | None = None
-    profile: str = Field(description="profile column: load forecast, kW")
-    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    kind: Literal["controllable_load"] = "controllable_load"  # type: ignore[assignment]
     reserve_ratio: ReserveRatioSpec = ReserveRatioSpec()
     participation: Fraction = 0.7
     curtail_cost_cny_per_kwh: NonNegative = 0.9
-
-    def profile_columns(self) -> list[tuple[str, str, bool]]:
-        """The load forecast column."""
-        return [("profile", self.profile, False)]
 
 
 class GeneratorSpec(MemberSpec):
