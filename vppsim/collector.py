@@ -27,8 +27,13 @@ if TYPE_CHECKING:
 STEP_COLUMNS = ("step", "day", "time_h", "hour_of_day")
 
 
+#: VPP columns the model table sums over the VPPs (summed once per step by the collector)
+VPP_TOTALS = ("cost_cny", "imbalance_kw", "wind_available_kw", "pv_available_kw", "wind_kw",
+              "pv_kw", "unmet_kw")
+
+
 def _vpp_sum(model: VPPModel, column: str) -> float:
-    return float(sum(v.record[column] for v in model.vpps))
+    return model.datacollector.vpp_totals[column]
 
 
 def _total_vpp_cost(m: VPPModel) -> float:
@@ -98,10 +103,14 @@ class StepCollector(mesa.DataCollector):
                          tables={"bus_injections": list(BUS_INJECTION_COLUMNS)})
         #: one dict per (step, agent): the step columns, ``agent``, then the agent's report
         self.rows: list[dict[str, Any]] = []
+        #: this step's :data:`VPP_TOTALS` over the VPPs (what the model reporters read)
+        self.vpp_totals: dict[str, float] = {}
         self._frame: tuple[int, pd.DataFrame] | None = None
 
     def collect(self, model: VPPModel) -> None:
         """Collect the present step (``model.t``) of ``model``."""
+        records = [v.record for v in model.vpps]
+        self.vpp_totals = {c: float(sum(r[c] for r in records)) for c in VPP_TOTALS}
         super().collect(model)
         t = model.t
         base = {"step": t, "day": t // model.steps_per_day, "time_h": t * model.step_h,
