@@ -7,20 +7,13 @@ import re
 
 import numpy as np
 import pytest
+from market_cases import COSTS, PI_EXP, PI_IMP
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.lower_level import VppDayAheadData
 from vppsim.market.pricing import DayContext, passthrough
 from vppsim.market.vpo_storage import VpoStorageData
-from vppsim.scenario.schema import BatteryParams, VppCostSpec
-
-COSTS = VppCostSpec(
-    mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,
-    lam1_battery_cny_per_kwh=0.05, lam2_wind_om_cny_per_kwh=0.3, lam3_pv_om_cny_per_kwh=0.35,
-    w_b_purchase_cny_per_kwh=0.03, w_bat_battery_cny_per_kwh=0.02,
-)
-PI_IMP = np.array([0.53, 1.40, 0.79])
-PI_EXP = np.array([0.40, 1.04, 0.72])
+from vppsim.scenario.schema import BatteryParams
 
 
 def _vpp(name: str, n: int = 3, dt: float = 1.0) -> VppDayAheadData:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from market_cases import COSTS, PI_EXP, PI_IMP
 
 from vppsim.cli import main
 from vppsim.market import game as game_module
@@ -23,15 +24,7 @@ from vppsim.model import VPPModel
 from vppsim.optimizers.algorithms import ALGORITHMS
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import BatteryParams, VppCostSpec
-
-COSTS = VppCostSpec(
-    mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,
-    lam1_battery_cny_per_kwh=0.05, lam2_wind_om_cny_per_kwh=0.3, lam3_pv_om_cny_per_kwh=0.35,
-    w_b_purchase_cny_per_kwh=0.03, w_bat_battery_cny_per_kwh=0.02,
-)
-PI_IMP = np.array([0.53, 1.40, 0.79])
-PI_EXP = np.array([0.40, 1.04, 0.72])
+from vppsim.scenario.schema import BatteryParams
 
 
 def _vpp(name: str, wind, load, battery: bool = False) -> VppDayAheadData:

@@ -77,8 +77,6 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
     """Write the batch's tables, ``summary.json``, ``report.md`` and figures into its folder."""
     t0 = time.perf_counter()
     wall = record.wall
-    worker_compute_s, failed_chunks, worker_phase_s = (record.worker_compute_s, record.failed,
-                                                        record.worker_phase_s)
     out = result.out
     kpis, steps = result.kpis, result.steps
     vpp_names = [v.name for v in loaded.scenario.vpps]
@@ -113,16 +111,16 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
         "power_flow_backend": manifest["power_flow_backend"],
         "computed_this_run": n_computed,
         "resumed": n_computed < result.n_samples,
-        "failed_chunks": failed_chunks,
+        "failed_chunks": record.failed,
         "wall_time_s": dict(wall),
         "samples_per_s": (n_computed / (wall["samples"] + wall["writing"])
                           if n_computed and wall["samples"] + wall["writing"] > 0 else None),
-        "worker_s_per_sample": worker_compute_s / n_computed if n_computed else None,
+        "worker_s_per_sample": record.worker_compute_s / n_computed if n_computed else None,
         # worker time per sample by phase (build, realize, realtime = the VPPs' inputs and
         # outcomes, allocation = the batched allocator, settlement, power_flow, accounting,
         # kpis = summary and per-step series); wall-clock, not part of the reproducible tables
         "worker_phase_ms_per_sample": ({k: v * 1e3 / n_computed
-                                        for k, v in worker_phase_s.items()}
+                                        for k, v in record.worker_phase_s.items()}
                                        if n_computed else None),
         "kpis": {c: kpi_stats(ok[c]) for c in kpi_columns(vpp_names)[2:-1]},
         "kpi_table_layout": "one row per sample: sample, seed, cost_cny__<VPP>, "

@@ -27,7 +27,7 @@ from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
 from vppsim.prosumers.schedule import METHODS as PROSUMER_METHODS
-from vppsim.scenario.schema import Scenario, ScenarioError, validation_problems
+from vppsim.scenario.schema import ProsumerFleetSpec, Scenario, ScenarioError, validation_problems
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def _check_names(s: Scenario) -> list[tuple[str, str]]:
                ("balancing.allocator", s.balancing.allocator, ALLOCATORS)]
     for i, vpp in enumerate(s.vpps):
         for j, m in enumerate(vpp.members):
-            if hasattr(m, "optimizer") and m.kind == "prosumer_fleet":
+            if isinstance(m, ProsumerFleetSpec):
                 lookups.append((f"vpps[{i}].members[{j}].optimizer", m.optimizer, PROSUMER_METHODS))
     return [(field, f"expected one of {sorted(valid)}, got {name!r}")
             for field, name, valid in lookups if name not in valid]

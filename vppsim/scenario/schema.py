@@ -226,20 +226,16 @@ class GeneratorSpec(MemberSpec):
         return self
 
 
-class ProsumerSpec(MemberSpec):
+class ProsumerSpec(LoadSpec):
     """A prosumer: a load with optional rooftop PV and an optional battery."""
 
-    kind: Literal["prosumer"] = "prosumer"
-    name: str
-    bus: int | None = None
-    profile: str = Field(description="profile column: load forecast, kW")
-    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    kind: Literal["prosumer"] = "prosumer"  # type: ignore[assignment]
     pv: PVParams | None = None
     battery: BatteryParams | None = None
 
     def profile_columns(self) -> list[tuple[str, str, bool]]:
         """The load column and, with rooftop PV, its irradiance and temperature."""
-        cols = [("profile", self.profile, False)]
+        cols = super().profile_columns()
         if self.pv is not None:
             cols += [("pv.irradiance", self.pv.irradiance, False),
                      ("pv.temperature", self.pv.temperature, True)]
