@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from vppsim.allocation.compare import compare
 from vppsim.allocation.scenario import load_allocation_case
+from vppsim.cli.common import SEED_MAX, claimed, positive_number, seed_int
 from vppsim.results.allocation import render_table, write_allocation_results
-from vppsim.results.folders import default_out_dir
+from vppsim.results.folders import claim, default_out_dir
 from vppsim.scenario.schema import ScenarioError
 
 
@@ -26,10 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "allocate", help="balanced allocation of a demand across resources (paper 001, GA-ACO vs LP)"
     )
     p.add_argument("scenario", type=Path, help="allocation case YAML, e.g. scenarios/allocation_ieee12.yaml")
-    p.add_argument("--demand", type=float, action="append", default=None,
-                   help="demand in the case's unit (repeatable; default: the case's demands)")
+    p.add_argument("--demand", type=positive_number, action="append", default=None,
+                   help="demand in the case's unit, a number > 0 (repeatable; default: the case's demands)")
     p.add_argument("--runs", type=int, default=14, help="GA-ACO runs, one seed each (default 14)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="seed of the first run, an integer 0..2**63-1 (default 0)")
     p.add_argument("--out", type=Path, default=None,
                    help="result folder (default: results/<case>-allocate-<timestamp>)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -43,18 +43,14 @@ def run(args: argparse.Namespace) -> int:
     case = load_allocation_case(args.scenario)
     if args.runs < 1:
         raise ScenarioError(args.scenario, [("--runs", f"expected an integer >= 1, got {args.runs}")])
-    if args.seed < 0:
-        raise ScenarioError(args.scenario, [("--seed", f"expected an integer >= 0, got {args.seed}")])
+    if args.seed + args.runs - 1 > SEED_MAX:
+        raise ScenarioError(args.scenario, [("--seed", f"expected --seed + --runs - 1 <= 2**63-1, "
+                                                       f"got {args.seed} and {args.runs} runs")])
     demands = args.demand if args.demand else list(case.demands)
-    for d in demands:
-        if not np.isfinite(d):
-            raise ScenarioError(args.scenario, [("--demand", f"expected a finite number, got {d}")])
-    out = args.out or default_out_dir(f"{case.name}-allocate")
-    if out.exists():
-        raise ScenarioError(args.scenario, [("--out", f"expected a folder that does not exist yet, "
-                                                      f"got {out}")])
-    comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
-    final = write_allocation_results(comparisons, out, figures=not args.no_figures)
+    folder = claim(args.out, default_out_dir(f"{case.name}-allocate"))  # before computing
+    with claimed(folder):
+        comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
+        final = write_allocation_results(comparisons, folder, figures=not args.no_figures)
     if not args.quiet:
         for c in comparisons:
             print(render_table(c))

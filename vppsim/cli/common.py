@@ -1,15 +1,62 @@
-"""What the sub-commands share: exit codes and the scenario argument."""
+"""What the sub-commands share: exit codes, the scenario argument, checked option types."""
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from vppsim.results.folders import ResultFolder
+from vppsim.scenario.schema import ScenarioError
 
 #: exit code of bad input (an invalid scenario file or option); 1 is a failure while running
 EXIT_BAD_INPUT = 2
+#: exit codes of a run stopped by Ctrl-C (SIGINT) and by SIGTERM: 128 + the signal number
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+#: seeds are integers in [0, 2**63): what numpy's SeedSequence and every generator accept
+SEED_MAX = 2**63 - 1
 
 
 def scenario_argument(parser: argparse.ArgumentParser, what: str = "scenario YAML") -> None:
     """The optional positional scenario path (default: the shipped default scenario)."""
     parser.add_argument("scenario", nargs="?", type=Path, default=None,
                         help=f"{what} (default: the shipped liu2025_3vpp.yaml)")
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed, an integer 0 <= seed < 2**63."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 0..2**63-1, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer 0..2**63-1, got {value}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+@contextmanager
+def claimed(folder: ResultFolder) -> Iterator[ResultFolder]:
+    """Release ``folder`` if the block fails: bad input leaves nothing, a failure ``error.txt``."""
+    try:
+        yield folder
+    except ScenarioError:
+        folder.discard()
+        raise
+    except BaseException as exc:
+        folder.fail(exc)
+        raise

@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, scenario_argument, seed_int
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import solve_game
 from vppsim.market.lower_level import VppDayAheadData
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES, SEARCH_SOLVERS
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results.folders import default_out_dir
+from vppsim.results.folders import claim, default_out_dir
 from vppsim.results.game import write_game_results
 from vppsim.scenario.loader import load_scenario
 from vppsim.scenario.schema import ScenarioError
@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="default: the scenario's market.game.objective")
     game.add_argument("--budget", type=int, default=None,
                       help="objective evaluations (default: the scenario's market.game.budget)")
-    game.add_argument("--seed", type=int, default=None, help="default: the scenario's seed")
+    game.add_argument("--seed", type=seed_int, default=None,
+                      help="an integer 0..2**63-1 (default: the scenario's seed)")
     game.add_argument("--day", type=int, default=0, help="which day of the horizon (default 0)")
     game.add_argument("--out", type=Path, default=None,
                       help="result folder (default: results/<scenario>-game-<timestamp>)")
@@ -38,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       "(Model 1 vs Model 2, paper 004 Table 4 style)")
     game.add_argument("--no-reference", action="store_true",
                       help="skip the exact reference (the certificate then has no VPO regret)")
-    game.add_argument("--quiet", action="store_true")
+    game.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
     game.set_defaults(func=run)
 
 
@@ -78,27 +79,24 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.day < s.days:
         print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    out = args.out or default_out_dir(f"{s.name}-game")
-    if out.exists():
-        print(f"vppsim: --out: expected a folder that does not exist yet, got {out}",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    model = VPPModel(loaded, seed=seed)
-    vpps = day_ahead_problems(model, args.day)
-    sl = slice(args.day * s.steps_per_day, (args.day + 1) * s.steps_per_day)
-    pi_imp = model.tariff.import_cny_per_kwh[sl]
-    pi_exp = model.tariff.export_cny_per_kwh[sl]
-    market = DayAheadMarket(vpps, pi_imp, pi_exp, model.vpo.storage_data())
-    kwargs = dict(objective=objective, budget=budget, seed=seed,
-                  reference_time_limit_s=spec.reference_time_limit_s)
-    res = solve_game(market, solver=solver, reference=not args.no_reference, **kwargs)
-    others = {}
-    if args.compare:
-        for other in SEARCH_SOLVERS:  # every metaheuristic of the registry
-            if other != solver:
-                others[other] = solve_game(market, solver=other, reference=False, **kwargs)
-    final = write_game_results(res, out, s.name, pi_imp, pi_exp, s.step_h, others,
-                               compare=args.compare)
+    folder = claim(args.out, default_out_dir(f"{s.name}-game"))  # before computing (exit 2)
+    with claimed(folder):
+        model = VPPModel(loaded, seed=seed)
+        vpps = day_ahead_problems(model, args.day)
+        sl = slice(args.day * s.steps_per_day, (args.day + 1) * s.steps_per_day)
+        pi_imp = model.tariff.import_cny_per_kwh[sl]
+        pi_exp = model.tariff.export_cny_per_kwh[sl]
+        market = DayAheadMarket(vpps, pi_imp, pi_exp, model.vpo.storage_data())
+        kwargs = dict(objective=objective, budget=budget, seed=seed,
+                      reference_time_limit_s=spec.reference_time_limit_s)
+        res = solve_game(market, solver=solver, reference=not args.no_reference, **kwargs)
+        others = {}
+        if args.compare:
+            for other in SEARCH_SOLVERS:  # every metaheuristic of the registry
+                if other != solver:
+                    others[other] = solve_game(market, solver=other, reference=False, **kwargs)
+        final = write_game_results(res, folder, s.name, pi_imp, pi_exp, s.step_h, others,
+                                   compare=args.compare)
     if not args.quiet:
         c = res.certificate
         value = res.outcome.objective_value(objective)

@@ -2,20 +2,30 @@
 
 Each sub-command lives in its own module with ``add_parser(sub)``, which registers its
 options and its function (``set_defaults(func=...)``). Exit codes: 0 success, 2 bad input
-(scenario file, options), 1 a failure while running.
+(scenario file, options, an output folder that exists, is busy or is not writable), 1 a
+failure while running, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from vppsim import __version__
 from vppsim.cli import allocate, game, info, montecarlo, run
-from vppsim.cli.common import EXIT_BAD_INPUT
+from vppsim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
+from vppsim.results.folders import OutputFolderError
 from vppsim.scenario.schema import ScenarioError
 
 COMMANDS = (run, info, game, montecarlo, allocate)
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that runs stop as on Ctrl-C (and keep their parts)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,14 +39,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown option is reported by the sub-command's parser (its usage)."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread."""
+    def _terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vppsim`` console script."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
-        return int(args.func(args))
+        with _sigterm_raises():
+            return int(args.func(args))
     except ScenarioError as exc:
         print(f"vppsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OutputFolderError as exc:
+        print(f"vppsim: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"vppsim: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+              "what was written so far is kept", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument
+from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument, seed_int
 from vppsim.montecarlo.run import run_montecarlo
 from vppsim.montecarlo.sensitivity import render, run_grid
 from vppsim.montecarlo.store import ManifestMismatchError
 from vppsim.paths import default_scenario_path
+from vppsim.results.folders import safe_name
 from vppsim.scenario.loader import load_scenario
 
 
@@ -29,8 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mc.add_argument("--out", type=Path, default=None,
                     help="result folder (default: results/<scenario>-mc-<seed>); re-running the "
                     "same command on it resumes")
-    mc.add_argument("--seed", type=int, default=None,
-                    help="base seed of SeedSequence(seed).spawn(N) (default: the scenario's seed)")
+    mc.add_argument("--seed", type=seed_int, default=None,
+                    help="base seed of SeedSequence(seed).spawn(N), an integer 0..2**63-1 "
+                    "(default: the scenario's seed)")
     mc.add_argument("--chunk-size", type=int, default=None,
                     help="samples per Dask task (default: automatic; results do not depend on it)")
     mc.add_argument("--max-samples", type=int, default=None,
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
               f"got {s.days}", file=sys.stderr)
         return EXIT_BAD_INPUT
     seed = args.seed if args.seed is not None else s.seed
-    out = args.out or Path.cwd() / "results" / f"{s.name}-{'grid' if args.grid else 'mc'}-{seed}"
+    out = args.out or (Path.cwd() / "results"
+                       / f"{safe_name(s.name)}-{'grid' if args.grid else 'mc'}-{seed}")
     if args.grid and s.sensitivity is None:
         print(f"vppsim: {loaded.path}: sensitivity: expected a sensitivity section with cases "
               "for --grid", file=sys.stderr)
@@ -72,13 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.grid and args.max_samples is not None:
         print("vppsim: --max-samples: not supported with --grid", file=sys.stderr)
         return EXIT_BAD_INPUT
-    def _terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # close the cluster; the finished parts stay for a resume
-
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
+    try:  # Ctrl-C and SIGTERM (vppsim.cli.main) close the cluster; finished parts stay
         if args.grid:
 
             table = run_grid(loaded, args.samples, out, seed=seed, workers=args.workers,
@@ -98,13 +93,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"vppsim: interrupted; the finished samples are in {out}/parts; re-run the same "
               "command to resume", file=sys.stderr)
-        return 130
+        raise
     except OSError as exc:  # e.g. an unreachable --scheduler
         print(f"vppsim: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     if not res.complete:
         failed = res.summary.get("failed_chunks") or []
         msg = (f"vppsim: {len(res.kpis)} of {res.n_samples} samples done in {out} "

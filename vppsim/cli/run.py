@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from vppsim.cli.common import EXIT_BAD_INPUT, scenario_argument
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, scenario_argument, seed_int
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results.folders import default_out_dir
+from vppsim.results.folders import claim, default_out_dir
 from vppsim.results.run import save_partial, write_results
 from vppsim.scenario.loader import load_scenario
 
@@ -22,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     scenario_argument(run_p)
     run_p.add_argument("--out", type=Path, default=None,
                        help="result folder (default: results/<scenario>-<timestamp>)")
-    run_p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run_p.add_argument("--seed", type=seed_int, default=None,
+                       help="override the scenario's seed (an integer 0..2**63-1)")
     run_p.add_argument("--days", type=int, default=None, help="override the number of days")
     run_p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     run_p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
@@ -39,28 +40,31 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_scenario(path)
     if args.days is not None:
         loaded = loaded.with_overrides(days=args.days)
-    out = args.out or default_out_dir(loaded.scenario.name)
-    if out.exists():
-        print(f"vppsim: --out: expected a folder that does not exist yet, got {out}",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
+    # claimed before computing: an existing, busy or unwritable folder fails now (exit 2)
+    folder = claim(args.out, default_out_dir(loaded.scenario.name))
     load_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    model = VPPModel(loaded, seed=args.seed)
-    build_s = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    try:
-        model.run(progress=not args.quiet and loaded.scenario.days > 1)
-    except Exception as exc:
-        partial = save_partial(model, out, exc)
-        print(f"vppsim: the run failed at step {model.t}: {type(exc).__name__}: {exc}\n"
-              f"  what was computed so far is in {partial} (see error.txt)", file=sys.stderr)
-        return 1
-    run_s = time.perf_counter() - t2
-    final = write_results(
-        model, out, {"load_scenario": load_s, "build": build_s, "run": run_s},
-        figures=not args.no_figures,
-    )
+    with claimed(folder):
+        model = VPPModel(loaded, seed=args.seed)
+        build_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        try:
+            model.run(progress=not args.quiet and loaded.scenario.days > 1)
+        except KeyboardInterrupt as exc:
+            partial = save_partial(model, folder, exc)
+            print(f"vppsim: stopped at step {model.t}; the steps done are in {partial}",
+                  file=sys.stderr)
+            raise
+        except Exception as exc:
+            partial = save_partial(model, folder, exc)
+            print(f"vppsim: the run failed at step {model.t}: {type(exc).__name__}: {exc}\n"
+                  f"  what was computed so far is in {partial} (see error.txt)", file=sys.stderr)
+            return 1
+        run_s = time.perf_counter() - t2
+        final = write_results(
+            model, folder, {"load_scenario": load_s, "build": build_s, "run": run_s},
+            figures=not args.no_figures,
+        )
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
         costs = ", ".join(f"{k} {v:,.2f}" for k, v in s["vpp_cost_cny"].items())

@@ -32,6 +32,7 @@ import pandas as pd
 from vppsim.model import VPPModel
 from vppsim.montecarlo.cluster import open_client
 from vppsim.montecarlo.run import clear_day_ahead, run_montecarlo, sample_seeds
+from vppsim.results.folders import safe_name
 from vppsim.results.format import number
 from vppsim.results.plotting import pyplot
 from vppsim.scenario.loader import LoadedScenario
@@ -68,7 +69,7 @@ def run_grid(loaded: LoadedScenario, n_samples: int, out: str | Path, seed: int 
         for case in spec.cases:
             case_loaded = loaded.with_overrides(forecast_error=case.forecast_error.model_dump())
             t0 = time.perf_counter()
-            res = run_montecarlo(case_loaded, n_samples, out / case.name, seed=seed,
+            res = run_montecarlo(case_loaded, n_samples, out / safe_name(case.name), seed=seed,
                                  scheduler=client, progress=progress,
                                  allocation_gap=allocation_gap)
             if single_ms is None:

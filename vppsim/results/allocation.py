@@ -19,7 +19,7 @@ import pandas as pd
 
 from vppsim import __version__
 from vppsim.allocation.compare import AllocationComparison
-from vppsim.results.folders import result_folder
+from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.plotting import pyplot
 
@@ -147,7 +147,7 @@ def _figure(c: AllocationComparison, folder: Path) -> str:
     return str(path)
 
 
-def write_allocation_results(comparisons: Sequence[AllocationComparison], out: Path,
+def write_allocation_results(comparisons: Sequence[AllocationComparison], out: Path | ResultFolder,
                              figures: bool = True) -> Path:
     """Write the folder of ``vppsim allocate`` and return its final path."""
     with result_folder(out) as work:
@@ -164,4 +164,4 @@ def write_allocation_results(comparisons: Sequence[AllocationComparison], out: P
         report += [render_table(c) + "\n" for c in comparisons]
         report += [f"![{Path(f).stem}](figures/{Path(f).name})" for f in files]
         (work / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
-    return Path(out)
+    return output_path(out)

@@ -1,11 +1,21 @@
-"""Result folders: written into ``<out>.incomplete/`` and renamed to ``<out>`` only when complete.
+"""Result folders: claimed before computing, staged privately, published atomically.
 
-A folder without that suffix is always complete. If a step fails, what was already written
-stays in the ``.incomplete`` folder together with ``error.txt``.
+A run claims its output folder ``OUT`` before it computes anything
+(:meth:`ResultFolder.claim`): ``OUT`` must not exist, its parent must be writable, and no
+other live run may be writing it. The claim holds an OS lock (``.OUT.lock`` beside ``OUT``,
+``flock``: the kernel drops it when the process dies, so a killed run never blocks the next
+one) and creates the staging folder ``OUT.incomplete``. Everything is written there;
+:meth:`ResultFolder.publish` renames it to ``OUT`` only when complete, and refuses if ``OUT``
+appeared meanwhile. A folder without the ``.incomplete`` suffix is therefore always complete
+and always the work of one run. If a step fails, what was already written stays in
+``OUT.incomplete`` together with ``error.txt``; the next run claiming ``OUT`` replaces it.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import shutil
 import time
 import traceback
@@ -13,31 +23,266 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: msvcrt locks the first byte instead
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
+
 INCOMPLETE_SUFFIX = ".incomplete"
+
+#: characters kept in names that become folder names (others become ``_``)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+class OutputFolderError(Exception):
+    """The output folder cannot be used: it exists, another run is writing it, or not writable.
+
+    The message starts with what was expected, e.g. ``--out: expected a folder that does not
+    exist yet, got results/x``; the CLI prints it and exits with code 2. ``reason`` is
+    ``"exists"``, ``"busy"`` (another run holds it) or ``"unwritable"``.
+    """
+
+    def __init__(self, message: str, reason: str = "unwritable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def safe_name(name: str, max_len: int = 100) -> str:
+    """``name`` made safe as one folder name: no separators, no leading dots, at most ``max_len``.
+
+    ``../../evil/x`` becomes ``evil_x``; an empty result becomes ``scenario``.
+    """
+    cleaned = _UNSAFE.sub("_", str(name)).strip("._-")
+    cleaned = re.sub(r"_+", "_", cleaned)[:max_len].strip("._-")
+    return cleaned or "scenario"
 
 
 def default_out_dir(scenario_name: str, base: Path | None = None) -> Path:
-    """``results/<scenario>-<timestamp>`` under ``base`` (default: the working directory)."""
+    """``results/<scenario>-<timestamp>`` under ``base`` (default: the working directory).
+
+    The scenario name is passed through :func:`safe_name`, so the folder is always directly
+    inside ``results/``.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return (base or Path.cwd()) / "results" / f"{scenario_name}-{stamp}"
+    return (base or Path.cwd()) / "results" / f"{safe_name(scenario_name)}-{stamp}"
+
+
+class FolderLock:
+    """An exclusive OS lock on ``path`` (a lock file), released by the kernel if the process dies.
+
+    The file holds the pid of its holder, for the message of whoever finds it locked.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False if another live process holds it. OSError if it cannot be created."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _lock_fd(fd)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    return False
+                raise
+            try:  # the holder before us may have removed the file between our open and lock
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """The pid written by the lock's holder (``?`` if unreadable)."""
+        try:
+            return self.path.read_text(encoding="utf-8").strip() or "?"
+        except OSError:
+            return "?"
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+def _lock_fd(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:  # pragma: no cover
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
+class ResultFolder:
+    """An output folder claimed by this run: locked, staged in ``OUT.incomplete``, published once.
+
+    Use :meth:`claim` before computing; write into :attr:`work`; then :meth:`publish` (rename
+    to ``OUT``) or :meth:`fail` (keep ``OUT.incomplete`` with ``error.txt``).
+    """
+
+    def __init__(self, out: Path, work: Path, lock: FolderLock, replaced_stale: bool) -> None:
+        self.out = out
+        self.work = work
+        self.replaced_stale = replaced_stale
+        self._lock = lock
+
+    @classmethod
+    def claim(cls, out: str | Path, option: str = "--out") -> ResultFolder:
+        """Claim ``out`` for this run, before computing anything.
+
+        Raises
+        ------
+        OutputFolderError
+            ``out`` exists (a folder or a file), another live run is writing it, or its parent
+            cannot be created or written.
+        """
+        out = Path(out)
+        _check_absent(out, option)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            lock = FolderLock(out.parent / f".{out.name}.lock")
+            locked = lock.acquire()
+        except OSError as exc:
+            raise OutputFolderError(
+                f"{option}: expected a location this run can write, but "
+                f"{_unwritable_reason(out.parent, exc)}") from None
+        if not locked:
+            raise OutputFolderError(
+                f"{option}: another vppsim run (pid {lock.holder()}) is writing {out}; "
+                "choose another folder or wait for it to finish", reason="busy")
+        work = out.with_name(out.name + INCOMPLETE_SUFFIX)
+        try:
+            _check_absent(out, option)  # published by a run that finished before our lock
+            replaced = work.exists()
+            if replaced:  # left by a run that failed or was killed: we hold the lock, it is dead
+                shutil.rmtree(work)
+            work.mkdir()
+        except OutputFolderError:
+            lock.release()
+            raise
+        except OSError as exc:
+            lock.release()
+            raise OutputFolderError(
+                f"{option}: expected a location this run can write, but {work} cannot be "
+                f"created ({exc.strerror or exc})") from None
+        return cls(out, work, lock, replaced)
+
+    @classmethod
+    def claim_new(cls, out: Path, option: str = "--out") -> ResultFolder:
+        """Claim ``out``, or ``out-2``, ``out-3``... if it is taken (for default folder names)."""
+        for i in range(1, 1000):
+            candidate = out if i == 1 else out.with_name(f"{out.name}-{i}")
+            if candidate.exists() or candidate.with_name(candidate.name + INCOMPLETE_SUFFIX).exists():
+                continue
+            try:
+                return cls.claim(candidate, option)
+            except OutputFolderError as exc:
+                if exc.reason == "unwritable":
+                    raise
+        raise OutputFolderError(f"{option}: no free folder name beside {out}")
+
+    def publish(self) -> Path:
+        """Rename the staging folder to ``out`` and release the lock; return ``out``.
+
+        Raises
+        ------
+        OutputFolderError
+            ``out`` appeared while this run was computing (created by something that does not
+            take the lock); this run's complete results stay in :attr:`work`.
+        """
+        try:
+            if self.out.exists() or self.out.is_symlink():
+                raise FileExistsError(errno.EEXIST, "it exists")
+            os.rename(self.work, self.out)
+        except OSError as exc:
+            self.release()
+            appeared = exc.errno in (errno.EEXIST, errno.ENOTEMPTY)
+            raise OutputFolderError(
+                (f"--out: {self.out} appeared while this run was computing; it was left untouched"
+                 if appeared else f"--out: {self.work} could not be renamed to {self.out} "
+                 f"({exc.strerror or exc})")
+                + f"; this run's complete results are in {self.work}",
+                reason="exists" if appeared else "unwritable") from None
+        self.release()
+        return self.out
+
+    def fail(self, exc: BaseException) -> Path:
+        """Keep the staging folder with ``error.txt`` (the traceback), release the lock."""
+        try:
+            if self.work.is_dir():  # not yet published
+                (self.work / "error.txt").write_text(
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                    encoding="utf-8")
+        finally:
+            self.release()
+        return self.work
+
+    def release(self) -> None:
+        """Drop the lock (idempotent); the folders stay as they are."""
+        self._lock.release()
+
+    def discard(self) -> None:
+        """Remove the staging folder if nothing was written to it, and release the lock."""
+        try:
+            if self.work.is_dir() and not any(self.work.iterdir()):
+                self.work.rmdir()
+        finally:
+            self.release()
+
+
+def _unwritable_reason(folder: Path, exc: OSError) -> str:
+    """Why ``folder`` cannot be written: an ancestor that is a file, or the OS error."""
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                return f"{ancestor} is a file, not a folder"
+            break
+    return f"{folder} is not writable ({exc.strerror or exc})"
+
+
+def _check_absent(out: Path, option: str) -> None:
+    if out.exists() or out.is_symlink():
+        what = "a folder" if out.is_dir() else "a file"
+        raise OutputFolderError(
+            f"{option}: expected a folder that does not exist yet, got {out} ({what})",
+            reason="exists")
+
+
+def claim(out: Path | None, default: Path, option: str = "--out") -> ResultFolder:
+    """Claim the folder the user named (``out``) or a free one beside ``default``."""
+    return ResultFolder.claim(out, option) if out is not None else ResultFolder.claim_new(default, option)
+
+
+def output_path(out: Path | ResultFolder) -> Path:
+    """The final path of ``out`` (a path or a claimed folder)."""
+    return out.out if isinstance(out, ResultFolder) else Path(out)
 
 
 @contextmanager
-def result_folder(out: Path) -> Iterator[Path]:
-    """Yield ``out.incomplete`` to write into; rename it to ``out`` only if the block succeeds.
+def result_folder(out: Path | ResultFolder) -> Iterator[Path]:
+    """Yield the staging folder of ``out`` (claimed here if a path); publish it if the block succeeds.
 
-    On failure the folder keeps what was written plus ``error.txt``, and the error propagates.
+    On failure the staging folder keeps what was written plus ``error.txt``, and the error
+    propagates.
     """
-    out = Path(out)
-    work = out.with_name(out.name + INCOMPLETE_SUFFIX)
-    if out.exists():
-        raise FileExistsError(f"{out} exists; choose another --out or remove it")
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    folder = out if isinstance(out, ResultFolder) else ResultFolder.claim(out)
     try:
-        yield work
-    except BaseException:
-        (work / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        yield folder.work
+    except BaseException as exc:
+        folder.fail(exc)
         raise
-    work.rename(out)
+    folder.publish()

@@ -18,7 +18,7 @@ import pandas as pd
 from vppsim import __version__
 from vppsim.market.game import GameResult
 from vppsim.market.outcome import GameOutcome
-from vppsim.results.folders import result_folder
+from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready
 from vppsim.results.plotting import pyplot
 
@@ -222,7 +222,7 @@ def comparison_markdown(res: GameResult, dt_h: float) -> str:
 
 def write_game_results(
     res: GameResult,
-    out: Path,
+    out: Path | ResultFolder,
     scenario_name: str,
     pi_imp: np.ndarray,
     pi_exp: np.ndarray,
@@ -284,4 +284,4 @@ def write_game_results(
             "",
         ]
         (work / "report.md").write_text("\n".join(report), encoding="utf-8")
-    return Path(out)
+    return output_path(out)

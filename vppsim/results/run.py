@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pandas as pd
 
 from vppsim import __version__
 from vppsim.results.figures import make_figures, make_prosumer_figures
-from vppsim.results.folders import INCOMPLETE_SUFFIX, result_folder
+from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 
 
@@ -202,7 +201,7 @@ def _iterations(model: Any) -> int | None:
 
 def write_results(
     model: Any,
-    out: Path,
+    out: Path | ResultFolder,
     wall_s: dict[str, float],
     figures: bool = True,
 ) -> Path:
@@ -226,20 +225,19 @@ def write_results(
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
         summary["wall_time_s"]["writing"] = time.perf_counter() - start
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return Path(out)
+    return output_path(out)
 
 
-def save_partial(model: Any, out: Path, exc: BaseException) -> Path:
-    """Keep what a failed run computed: the time series so far and the error, in ``out.incomplete``."""
-    work = Path(out).with_name(Path(out).name + INCOMPLETE_SUFFIX)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "error.txt").write_text(
-        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8"
-    )
-    if model.rows:
-        model.timeseries().to_parquet(work / "timeseries.parquet", index=False)
-    if model.prosumer_fleets and model.t > 0:
-        model.prosumer_frame().to_parquet(work / "prosumers.parquet", index=False)
+def save_partial(model: Any, folder: ResultFolder, exc: BaseException) -> Path:
+    """Keep what a failed run computed (the time series so far) and the error in the staging folder."""
+    work = folder.work
+    try:
+        if model.rows:
+            model.timeseries().to_parquet(work / "timeseries.parquet", index=False)
+        if model.prosumer_fleets and model.t > 0:
+            model.prosumer_frame().to_parquet(work / "prosumers.parquet", index=False)
+    finally:
+        folder.fail(exc)
     return work
 
 

@@ -1,0 +1,261 @@
+"""Result folders as a hostile user meets them: races, killed runs, unwritable places, bad names.
+
+Every run claims its ``--out`` before computing (a lock beside it, a private staging folder)
+and publishes it with one rename, so two runs never mix their files and a folder that cannot
+be written fails at once with exit code 2 (``vppsim.results.folders``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vppsim.cli.main import build_parser, main
+from vppsim.model import VPPModel
+from vppsim.paths import default_scenario_path
+from vppsim.results.folders import (
+    INCOMPLETE_SUFFIX,
+    FolderLock,
+    OutputFolderError,
+    ResultFolder,
+    safe_name,
+)
+
+ALLOCATION_CASE = Path(__file__).resolve().parents[1] / "scenarios" / "allocation_ieee12.yaml"
+
+
+@pytest.fixture
+def fast_scenario(tmp_path: Path) -> Path:
+    """The default day with the cheap choices (passthrough prices, proportional allocation)."""
+    base = default_scenario_path()
+    path = tmp_path / "fast.yaml"
+    path.write_text(
+        f"extends: {base}\nname: fast\nprofiles: {base.parent / 'liu2025_3vpp_profiles.csv'}\n"
+        "market: {price_policy: passthrough}\nbalancing: {allocator: proportional}\n"
+        "feeder: {power_flow_backend: lightsim2grid}\n", encoding="utf-8")
+    return path
+
+
+def _run_in_child(argv: list[str], delay_s: float) -> None:
+    time.sleep(delay_s)
+    code = main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((INCOMPLETE_SUFFIX, ".lock")))
+
+
+def test_two_runs_racing_into_one_out_publish_one_consistent_folder(
+        tmp_path: Path, fast_scenario: Path) -> None:
+    """Ten races of two processes into the same --out: one publishes, the other exits 2."""
+    ctx = mp.get_context("fork")
+    rng = np.random.default_rng(11)
+    for race in range(10):
+        out = tmp_path / f"race{race}"
+        seeds = (100 + race, 200 + race)
+        procs = [ctx.Process(target=_run_in_child, args=(
+            ["run", str(fast_scenario), "--out", str(out), "--seed", str(seed), "--quiet",
+             "--no-figures"], float(delay)))
+            for seed, delay in zip(seeds, rng.uniform(0.0, 0.3, size=2), strict=True)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+        codes = [p.exitcode for p in procs]
+        assert sorted(codes) == [0, 2], f"race {race}: exit codes {codes}"
+        winner = seeds[codes.index(0)]
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        assert summary["seed"] == winner
+        # every file of the folder is the winner's: the step table adds up to the summary
+        steps = pd.read_parquet(out / "model.parquet")
+        assert steps["losses_kw"].sum() * 1.0 == pytest.approx(summary["network_losses_kwh"],
+                                                              rel=1e-9)
+        assert sorted(p.name for p in out.iterdir()) == [
+            "bus_injections.parquet", "model.parquet", "report.md", "summary.json",
+            "timeseries.parquet"]
+        assert _leftovers(tmp_path) == []
+
+
+def test_a_busy_folder_is_refused_at_once(tmp_path: Path, fast_scenario: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "busy"
+    lock = FolderLock(tmp_path / ".busy.lock")
+    assert lock.acquire()
+    try:
+        t0 = time.perf_counter()
+        assert main(["run", str(fast_scenario), "--out", str(out), "--quiet"]) == 2
+        assert time.perf_counter() - t0 < 3.0
+    finally:
+        lock.release()
+    err = capsys.readouterr().err
+    assert f"another vppsim run (pid {os.getpid()}) is writing {out}" in err
+    assert not out.exists() and not out.with_name("busy" + INCOMPLETE_SUFFIX).exists()
+    assert main(["run", str(fast_scenario), "--out", str(out), "--quiet", "--no-figures"]) == 0
+
+
+def test_a_killed_run_does_not_block_the_next(tmp_path: Path, fast_scenario: Path) -> None:
+    """SIGKILL while staging: the kernel drops the lock; the next run replaces the staging folder."""
+    out = tmp_path / "killed"
+    work = out.with_name(out.name + INCOMPLETE_SUFFIX)
+    child = mp.get_context("fork").Process(target=_run_in_child, args=(
+        ["run", str(fast_scenario), "--days", "30", "--out", str(out), "--quiet"], 0.0))
+    child.start()
+    deadline = time.monotonic() + 60
+    while not work.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert work.is_dir()
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    assert (tmp_path / ".killed.lock").exists()  # left behind, but nobody holds it
+    assert main(["run", str(fast_scenario), "--out", str(out), "--quiet", "--no-figures"]) == 0
+    assert (out / "summary.json").is_file() and not work.exists()
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "an-existing-file", "read-only-folder"])
+@pytest.mark.parametrize("command", ["run", "game", "allocate"])
+def test_an_unwritable_out_fails_before_computing(
+        tmp_path: Path, fast_scenario: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], where: str, command: str) -> None:
+    """Exit 2 in well under 3 s with one message; nothing computed, nothing written."""
+    if where == "read-only-folder" and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the two other cases run as root")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    out = {"under-a-file": blocker / "out", "an-existing-file": blocker,
+           "read-only-folder": ro / "out"}[where]
+
+    def must_not_compute(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed before checking --out")
+
+    monkeypatch.setattr(VPPModel, "__init__", must_not_compute)
+    monkeypatch.setattr("vppsim.cli.allocate.compare", must_not_compute)
+    argv = {"run": ["run", str(fast_scenario)], "game": ["game", str(fast_scenario)],
+            "allocate": ["allocate", str(ALLOCATION_CASE), "--runs", "1"]}[command]
+    ro.chmod(0o555)
+    try:
+        t0 = time.perf_counter()
+        assert main([*argv, "--out", str(out), "--quiet"]) == 2
+        assert time.perf_counter() - t0 < 3.0
+    finally:
+        ro.chmod(0o755)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vppsim: --out: expected ")
+    assert "Traceback" not in err
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
+    assert list(ro.iterdir()) == []
+
+
+def test_publish_refuses_a_destination_that_appeared(tmp_path: Path) -> None:
+    """Something that does not take the lock creates OUT meanwhile: it is kept, so are our results."""
+    out = tmp_path / "out"
+    folder = ResultFolder.claim(out)
+    (folder.work / "summary.json").write_text("{}", encoding="utf-8")
+    out.mkdir()
+    (out / "theirs.txt").write_text("theirs", encoding="utf-8")
+    with pytest.raises(OutputFolderError, match="appeared while this run was computing"):
+        folder.publish()
+    assert (out / "theirs.txt").read_text(encoding="utf-8") == "theirs"
+    assert (folder.work / "summary.json").is_file()
+    assert not (tmp_path / ".out.lock").exists()
+
+
+def test_default_folder_names_never_collide(tmp_path: Path) -> None:
+    """Two runs started in the same second get ``NAME`` and ``NAME-2``."""
+    first = ResultFolder.claim_new(tmp_path / "results" / "x-20260101-000000")
+    second = ResultFolder.claim_new(tmp_path / "results" / "x-20260101-000000")
+    assert first.out.name == "x-20260101-000000" and second.out.name == "x-20260101-000000-2"
+    assert first.publish().is_dir() and second.publish().is_dir()
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("../../evil/x", "evil_x"), ("/etc/passwd", "etc_passwd"), ("..", "scenario"),
+    ("a b:c*d", "a_b_c_d"), ("liu2025_3vpp", "liu2025_3vpp"), ("x" * 300, "x" * 100)])
+def test_safe_name(name: str, expected: str) -> None:
+    assert safe_name(name) == expected
+
+
+def test_a_scenario_name_cannot_put_results_outside_results(
+        tmp_path: Path, fast_scenario: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = tmp_path / "work" / "evil.yaml"
+    evil.parent.mkdir()
+    evil.write_text(fast_scenario.read_text(encoding="utf-8").replace(
+        "name: fast", "name: ../../evil/x"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["run", str(evil), "--quiet", "--no-figures"]) == 0
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("summary.json"))
+    assert len(made) == 1 and made[0].parts[:2] == ("work", "results")
+    assert made[0].parts[2].startswith("evil_x-")
+
+
+def test_sigterm_exits_143_and_keeps_the_steps_done(tmp_path: Path, fast_scenario: Path) -> None:
+    out = tmp_path / "term"
+    work = out.with_name(out.name + INCOMPLETE_SUFFIX)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vppsim.cli", "run", str(fast_scenario), "--days", "60",
+         "--out", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not work.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert not out.exists()
+    assert "Terminated" in (work / "error.txt").read_text(encoding="utf-8")
+    assert (work / "timeseries.parquet").is_file()
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--seed", "-1"], ["run", "--seed", str(2**63)], ["run", "--seed", "1.5"],
+    ["game", "--seed", "-1"], ["montecarlo", "--samples", "2", "--seed", "-1"],
+    ["allocate", str(ALLOCATION_CASE), "--seed", "-1"],
+    ["allocate", str(ALLOCATION_CASE), "--demand", "-5"],
+    ["allocate", str(ALLOCATION_CASE), "--demand", "nan"],
+    ["allocate", str(ALLOCATION_CASE), "--demand", "0"],
+])
+def test_bad_options_exit_2_naming_the_option(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    option = argv[-2]
+    assert f"argument {option}: expected " in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_option_after_a_subcommand_shows_that_subcommands_usage(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["game", "--bogus"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: vppsim game ") and "unrecognized arguments: --bogus" in err
+
+
+def test_every_option_and_argument_has_help() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {action.dest}" for name, sub in subparsers.choices.items()
+               for action in sub._actions if not action.help]
+    assert missing == []
