@@ -24,6 +24,7 @@ import pytest
 from vppsim.cli.main import build_parser, main
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
+from vppsim.scenario.loader import load_scenario
 from vppsim.results.folders import (
     INCOMPLETE_SUFFIX,
     FolderLock,
@@ -259,3 +260,10 @@ def test_every_option_and_argument_has_help() -> None:
     missing = [f"{name} {action.dest}" for name, sub in subparsers.choices.items()
                for action in sub._actions if not action.help]
     assert missing == []
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63])
+def test_the_model_rejects_a_seed_numpy_cannot_take(seed: int) -> None:
+    loaded = load_scenario(default_scenario_path())
+    with pytest.raises(ValueError, match=r"seed: expected an integer 0\.\.2\*\*63-1"):
+        VPPModel(loaded, seed=seed)

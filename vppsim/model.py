@@ -104,6 +104,8 @@ class VPPModel(mesa.Model):
             loaded = loaded.with_overrides(days=days)
         scenario = loaded.scenario
         self.seed_used = scenario.seed if seed is None else int(seed)
+        if not 0 <= self.seed_used < 2**63:
+            raise ValueError(f"seed: expected an integer 0..2**63-1, got {self.seed_used}")
         super().__init__(rng=self.seed_used)
         self.loaded = loaded
         self.scenario = scenario
