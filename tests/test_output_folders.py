@@ -24,7 +24,6 @@ import pytest
 from vppsim.cli.main import build_parser, main
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.scenario.loader import load_scenario
 from vppsim.results.folders import (
     INCOMPLETE_SUFFIX,
     FolderLock,
@@ -32,6 +31,7 @@ from vppsim.results.folders import (
     ResultFolder,
     safe_name,
 )
+from vppsim.scenario.loader import load_scenario
 
 ALLOCATION_CASE = Path(__file__).resolve().parents[1] / "scenarios" / "allocation_ieee12.yaml"
 
