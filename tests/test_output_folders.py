@@ -11,9 +11,11 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -127,14 +129,45 @@ def test_a_killed_run_does_not_block_the_next(tmp_path: Path, fast_scenario: Pat
     assert _leftovers(tmp_path) == []
 
 
+def _as_nobody_in_child(argv: list[str], module: str, loader: str, case: Path) -> None:
+    """Run ``main(argv)`` as user ``nobody`` (root ignores file modes), input read beforehand."""
+    import importlib  # noqa: PLC0415 - only in the forked child
+
+    cli = importlib.import_module(module)
+    preloaded = getattr(cli, loader)(case)
+    setattr(cli, loader, lambda path: preloaded)
+    os.setegid(65534)
+    os.seteuid(65534)
+    _run_in_child(argv, 0.0)
+
+
+def _exit_code(argv: list[str], command: str, case: Path, as_nobody: bool) -> int:
+    if not as_nobody:
+        return main(argv)
+    module, loader = {"allocate": ("vppsim.cli.allocate", "load_allocation_case")}.get(
+        command, (f"vppsim.cli.{command}", "load_scenario"))
+    child = mp.get_context("fork").Process(target=_as_nobody_in_child,
+                                           args=(argv, module, loader, case))
+    child.start()
+    child.join(timeout=60)
+    return child.exitcode
+
+
 @pytest.mark.parametrize("where", ["under-a-file", "an-existing-file", "read-only-folder"])
 @pytest.mark.parametrize("command", ["run", "game", "allocate"])
 def test_an_unwritable_out_fails_before_computing(
         tmp_path: Path, fast_scenario: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str], where: str, command: str) -> None:
-    """Exit 2 in well under 3 s with one message; nothing computed, nothing written."""
-    if where == "read-only-folder" and os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders; the two other cases run as root")
+        capfd: pytest.CaptureFixture[str], request: pytest.FixtureRequest, where: str,
+        command: str) -> None:
+    """Exit 2 in well under 3 s with one message; nothing computed, nothing written.
+
+    The read-only folder is a real ``chmod 555``; as root (who ignores it) the command runs
+    in a forked child that has dropped to user ``nobody``.
+    """
+    if where == "read-only-folder":  # in a folder other users can reach (pytest's is 0700)
+        tmp_path = Path(tempfile.mkdtemp(prefix="vppsim-ro-"))
+        tmp_path.chmod(0o755)
+        request.addfinalizer(lambda: shutil.rmtree(tmp_path, ignore_errors=True))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
     ro = tmp_path / "ro"
@@ -147,17 +180,20 @@ def test_an_unwritable_out_fails_before_computing(
 
     monkeypatch.setattr(VPPModel, "__init__", must_not_compute)
     monkeypatch.setattr("vppsim.cli.allocate.compare", must_not_compute)
-    argv = {"run": ["run", str(fast_scenario)], "game": ["game", str(fast_scenario)],
-            "allocate": ["allocate", str(ALLOCATION_CASE), "--runs", "1"]}[command]
+    case = ALLOCATION_CASE if command == "allocate" else fast_scenario
+    argv = [command, str(case), "--out", str(out), "--quiet"] + (
+        ["--runs", "1"] if command == "allocate" else [])
     ro.chmod(0o555)
     try:
         t0 = time.perf_counter()
-        assert main([*argv, "--out", str(out), "--quiet"]) == 2
+        code = _exit_code(argv, command, case,
+                          as_nobody=where == "read-only-folder" and os.geteuid() == 0)
         assert time.perf_counter() - t0 < 3.0
     finally:
         ro.chmod(0o755)
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("vppsim: --out: expected ")
+    err = capfd.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("vppsim: --out: expected "), err
     assert "Traceback" not in err
     assert blocker.read_text(encoding="utf-8") == "not a folder"
     assert list(ro.iterdir()) == []
