@@ -163,6 +163,8 @@ CASES: dict[str, Bad] = {
                               text="name: x\x00\x01\n"),
     "empty_file": Bad("(top level)", ("expected a mapping of scenario fields",
                                       "got an empty document"), text=""),
+    "deeply_nested": Bad("(file)", ("expected YAML nested less deeply",),
+                         text="name: " + "[" * 5000 + "]" * 5000 + "\n"),
     "yaml_syntax_one_line": Bad("(file)", ("expected valid YAML at line 3, column 4",),
                                 text="name: broken\nvpps: [a, b\n  c: d\n"),
     "extends_base_invalid_yaml": Bad(

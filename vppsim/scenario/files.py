@@ -88,7 +88,8 @@ def read_text(path: Path, what: str) -> str:
         bad byte); ``what`` names the kind of file in the message ("scenario YAML").
     """
     if path.is_dir():
-        return _raise(path, f"expected a {what} file, got a folder")
+        article = "an" if what[0] in "aeiou" else "a"
+        return _raise(path, f"expected {article} {what} file, got a folder")
     if not path.is_file():
         return _raise(path, f"expected an existing {what} file")
     try:
@@ -113,6 +114,8 @@ def parse_yaml(text: str) -> tuple[Any, str | None]:
         return yaml.load(text, Loader=_StrictLoader), None  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         return None, yaml_problem(exc, text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        return None, "expected YAML nested less deeply (too many nested lists or mappings)"
 
 
 def _kind_of(doc: Any) -> str:
