@@ -4,6 +4,8 @@ A case lists resources (name, kind, capacity, call-cost coefficient), the demand
 allocate, optionally a paper's allocation per demand for comparison, and the ``assumptions``
 behind numbers the paper does not publish. Errors are :class:`vppsim.scenario.schema.ScenarioError`
 (one line per problem: ``file: field: expected``), so the command line maps them to exit 2.
+Every number must be finite and within a plausible range (:data:`MAX_CASE_POWER`, in the
+case's unit); the file is read as strictly as a scenario (:mod:`vppsim.scenario.files`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vppsim.allocation.problem import AllocationProblem, FitnessForm
 from vppsim.paths import data_dir
-from vppsim.scenario.schema import ScenarioError
+from vppsim.scenario.files import read_yaml_mapping
+from vppsim.scenario.schema import ScenarioError, validation_problems
+
+#: largest capacity or demand, in the case's unit (MW or kW)
+MAX_CASE_POWER = 1.0e7
+#: largest relative call-cost coefficient
+MAX_COST_COEFFICIENT = 1.0e6
 
 Kind = Literal["wind", "pv", "storage", "controllable_load", "generator", "other"]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float field (demands, paper_allocation too) must be finite
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ResourceSpec(_Spec):
@@ -31,14 +39,14 @@ class ResourceSpec(_Spec):
 
     name: str
     kind: Kind = "other"
-    capacity: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-    cost_coefficient: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+    capacity: Annotated[float, Field(ge=0.0, le=MAX_CASE_POWER)]
+    cost_coefficient: Annotated[float, Field(gt=0.0, le=MAX_COST_COEFFICIENT)]
 
 
 class FitnessSpec(_Spec):
     """Fitness form (:class:`vppsim.allocation.FitnessForm`)."""
 
-    capacity_exponent: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+    capacity_exponent: Annotated[float, Field(ge=-3.0, le=3.0)] = 1.0
 
 
 class AllocationCase(_Spec):
@@ -50,7 +58,8 @@ class AllocationCase(_Spec):
     feeder: str | None = None
     fitness: FitnessSpec = FitnessSpec()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
-    demands: Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1)]
+    demands: Annotated[list[Annotated[float, Field(ge=-MAX_CASE_POWER, le=MAX_CASE_POWER)]],
+                       Field(min_length=1)]
     paper_allocation: dict[float, dict[str, float]] = {}
     assumptions: list[str] = []
 
@@ -91,13 +100,6 @@ class AllocationCase(_Spec):
         return None
 
 
-def _loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def resolve_case_path(path: str | Path) -> Path:
     """``path`` as given if it exists, else the shipped ``scenarios/<path>``."""
     p = Path(path).expanduser()
@@ -117,16 +119,8 @@ def load_allocation_case(path: str | Path) -> AllocationCase:
         file, the field path and what was expected.
     """
     p = resolve_case_path(path)
-    if not p.is_file():
-        raise ScenarioError(path, [("(file)", "expected an existing allocation case YAML file")])
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ScenarioError(p, [("(file)", f"expected valid YAML: {exc}")]) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(p, [("(top level)", "expected a mapping of case fields")])
+    raw = read_yaml_mapping(p, "allocation case YAML", "case fields")
     try:
         return AllocationCase.model_validate(raw)
     except ValidationError as exc:
-        problems = [(_loc(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
-        raise ScenarioError(p, problems) from None
+        raise ScenarioError(p, validation_problems(exc, ())) from None

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 
 from vppsim.agents.registry import MemberKinds, default_member_kinds
@@ -27,7 +26,15 @@ from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
 from vppsim.prosumers.schedule import METHODS as PROSUMER_METHODS
-from vppsim.scenario.schema import ProsumerFleetSpec, Scenario, ScenarioError, validation_problems
+from vppsim.scenario.files import duplicate_csv_columns, parse_yaml, read_text, read_yaml_mapping
+from vppsim.scenario.schema import (
+    PER_UNIT_RANGE,
+    ProfileRange,
+    ProsumerFleetSpec,
+    Scenario,
+    ScenarioError,
+    validation_problems,
+)
 
 
 @dataclass(frozen=True)
@@ -97,23 +104,59 @@ def _catalog_entry(ref: str, base_dir: Path) -> tuple[dict[str, Any], str | None
     if path is None:
         shipped = sorted(p.stem for p in data_dir("agents").glob("*.yaml"))
         return {}, f"expected an agent catalog among {shipped}, got {catalog!r}"
-    with path.open(encoding="utf-8") as fh:
-        entries = (yaml.safe_load(fh) or {}).get("entries", {})
+    try:
+        doc, problem = parse_yaml(read_text(path, "agent catalog YAML"))
+    except ScenarioError as exc:
+        return {}, f"in catalog {path}: {exc.problems[0][1]}"
+    if problem is not None:
+        return {}, f"in catalog {path}: {problem}"
+    entries = doc.get("entries") if isinstance(doc, dict) else None
+    if not isinstance(entries, dict):
+        return {}, f"in catalog {path}: expected a mapping with a mapping 'entries' of named entries"
     if key not in entries:
         return {}, f"expected an entry of catalog {catalog!r} among {sorted(entries)}, got {key!r}"
+    if not isinstance(entries[key], dict):
+        return {}, f"in catalog {path}: expected entries.{key} to be a mapping of member fields"
     return dict(entries[key]), None
 
 
-def _profile_columns(s: Scenario) -> list[tuple[str, str, bool]]:
-    """(field path, column, may_be_negative) for every profile column the scenario names."""
-    cols: list[tuple[str, str, bool]] = []
+def _profile_columns(s: Scenario) -> list[tuple[str, str, bool, ProfileRange | None]]:
+    """(field path, column, may_be_negative, plausible range) of every profile column named."""
+    cols: list[tuple[str, str, bool, ProfileRange | None]] = []
     if s.feeder.background_load_profile:
-        cols.append(("feeder.background_load_profile", s.feeder.background_load_profile, False))
+        cols.append(("feeder.background_load_profile", s.feeder.background_load_profile, False,
+                     PER_UNIT_RANGE))
     for i, vpp in enumerate(s.vpps):
         for j, m in enumerate(vpp.members):
-            cols += [(f"vpps[{i}].members[{j}].{field}", column, negative)
+            cols += [(f"vpps[{i}].members[{j}].{field}", column, negative,
+                      m.profile_ranges.get(field))
                      for field, column, negative in m.profile_columns()]
     return cols
+
+
+def _column_problem(table: pd.DataFrame, column: str, may_be_negative: bool,
+                    bounds: ProfileRange | None, csv_name: str) -> str | None:
+    """What is wrong with the first bad cell of a profile column, or None."""
+    values = pd.to_numeric(table[column], errors="coerce")
+    where = f"in column {column!r}"
+    if values.isna().any():
+        row = int(values.isna().to_numpy().argmax())
+        bad = table[column].iloc[row]
+        # read_csv turns empty cells and 'n/a', 'NaN'... into NaN: say so, not "nan"
+        got = "an empty or missing value" if pd.isna(bad) else repr(bad)
+        return f"expected numbers {where}, got {got} at row {row + 2} of {csv_name}"
+    arr = values.to_numpy(dtype=float)
+    checks = [(~np.isfinite(arr), f"expected finite numbers {where}")]
+    if not may_be_negative:
+        checks.append((arr < 0, f"expected non-negative values {where}"))
+    if bounds is not None:
+        checks.append(((arr < bounds.low) | (arr > bounds.high),
+                       f"expected values in the plausible range {bounds} {where}"))
+    for bad_rows, expected in checks:
+        if bad_rows.any():
+            row = int(bad_rows.argmax())
+            return f"{expected}, got {arr[row]:g} at row {row + 2} of {csv_name}"
+    return None
 
 
 def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[tuple[str, str]]]:
@@ -124,6 +167,10 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
         table = pd.read_csv(csv_path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         return None, [("profiles", f"expected a readable CSV file ({csv_path}): {exc}")]
+    doubled = duplicate_csv_columns(csv_path)
+    if doubled:
+        return None, [("profiles", f"expected each column name once in the header of "
+                                   f"{csv_path.name}, got {', '.join(map(repr, doubled))} twice")]
     problems: list[tuple[str, str]] = []
     allowed = {s.steps_per_day, s.n_steps}
     if len(table) not in allowed:
@@ -133,28 +180,15 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
         problems.append(
             ("profiles", f"expected {expected} in {csv_path.name}, got {len(table)}")
         )
-    for field, column, may_be_negative in _profile_columns(s):
+    for field, column, may_be_negative, bounds in _profile_columns(s):
         if column not in table.columns:
             problems.append(
                 (field, f"expected a column of {csv_path.name} {list(table.columns)}, got {column!r}")
             )
             continue
-        values = pd.to_numeric(table[column], errors="coerce")
-        if values.isna().any():
-            row = int(values.isna().to_numpy().argmax())
-            bad = table[column].iloc[row]
-            # read_csv turns empty cells and 'n/a', 'NaN'... into NaN: say so, not "nan"
-            got = "an empty or missing value" if pd.isna(bad) else repr(bad)
-            problems.append(
-                (field, f"expected numbers in column {column!r}, got {got} "
-                        f"at row {row + 2} of {csv_path.name}")
-            )
-        elif not may_be_negative and (values < 0).any():
-            row = int((values < 0).to_numpy().argmax())
-            problems.append(
-                (field, f"expected non-negative values in column {column!r}, got "
-                        f"{values.iloc[row]} at row {row + 2} of {csv_path.name}")
-            )
+        problem = _column_problem(table, column, may_be_negative, bounds, csv_path.name)
+        if problem is not None:
+            problems.append((field, problem))
     return table, problems
 
 
@@ -266,12 +300,7 @@ def _resolve_extends(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) ->
         raise ScenarioError(path, [("extends", f"expected no cycle, {ref} extends this file")])
     if not base_path.is_file():
         raise ScenarioError(path, [("extends", f"expected an existing YAML file, got {ref!r}")])
-    try:
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(base_path, [("(file)", f"expected valid YAML: {exc}")]) from None
-    if not isinstance(base, dict):
-        raise ScenarioError(base_path, [("(top level)", "expected a mapping of scenario fields")])
+    base = read_yaml_mapping(base_path, "base scenario YAML", "scenario fields")
     base = _resolve_extends(base, base_path, seen + (base_path,))
     return _deep_merge(base, raw)
 
@@ -295,15 +324,7 @@ def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> 
     """
     kinds = default_member_kinds() if member_kinds is None else member_kinds
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(path, [("(file)", "expected an existing scenario YAML file")])
-    try:
-        with path.open(encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(path, [("(file)", f"expected valid YAML: {exc}")]) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(path, [("(top level)", "expected a mapping of scenario fields")])
+    raw = read_yaml_mapping(path, "scenario YAML", "scenario fields")
     raw = _resolve_extends(raw, path, seen=(path.resolve(),))
 
     problems = _resolve_catalogs(raw, path.parent)

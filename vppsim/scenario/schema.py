@@ -1,7 +1,10 @@
 """The scenario schema: pydantic models of a scenario file, and the error that names the field.
 
-Units are in the field names: kW, kWh, CNY, m/s, W/m2, degrees C, seconds, hours. This module
-imports nothing else from vppsim; loading, catalogs, profiles and the cross-checks against the
+Units are in the field names: kW, kWh, CNY, m/s, W/m2, degrees C, seconds, hours. Every
+number must be finite (``.inf`` and ``.nan`` are rejected) and lie within a plausible range:
+the bounds below are generous (well beyond any distribution-level VPP) and are there to catch
+a typo, a wrong unit or a stray digit before it reaches the solvers. This module imports
+nothing else from vppsim; loading, catalogs, profiles and the cross-checks against the
 registries are in :mod:`vppsim.scenario.loader`.
 """
 
@@ -11,7 +14,7 @@ import functools
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
@@ -27,12 +30,58 @@ class ScenarioError(ValueError):
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float field (and a member kind's own) must be finite
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+
+# ---------------------------------------------------------------- plausible ranges
+
+#: power of one member, an exchange limit, a load profile value: 1 GW
+MAX_POWER_KW = 1.0e6
+#: energy of one battery: 10 GWh
+MAX_ENERGY_KWH = 1.0e7
+#: a price or cost coefficient per kWh (tariff, costs, value of lost load): 10,000 CNY/kWh
+MAX_PRICE_CNY_PER_KWH = 1.0e4
+#: units in one member (wind turbines) or one fleet (prosumers)
+MAX_UNITS = 100_000
+#: PV panels in one plant
+MAX_PANELS = 10_000_000
+#: a wind speed (power curve, profile): 75 m/s
+MAX_WIND_SPEED_M_S = 75.0
+#: a time (latency, gate closure, solver time limit): one day
+MAX_SECONDS = 86_400.0
+#: seeds are unsigned 63-bit integers (numpy and the Monte Carlo seed sequences take them)
+SEED_LIMIT = 2**63
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveKw = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
+PositiveKw = Annotated[float, Field(gt=0.0)]  # kept for compatibility; prefer a bounded type
+PowerKw = Annotated[float, Field(gt=0.0, le=MAX_POWER_KW)]
+NonNegativeKw = Annotated[float, Field(ge=0.0, le=MAX_POWER_KW)]
+EnergyKwh = Annotated[float, Field(gt=0.0, le=MAX_ENERGY_KWH)]
+Price = Annotated[float, Field(ge=0.0, le=MAX_PRICE_CNY_PER_KWH)]
+WindSpeed = Annotated[float, Field(ge=0.0, le=MAX_WIND_SPEED_M_S)]
+Seconds = Annotated[float, Field(ge=0.0, le=MAX_SECONDS)]
+Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT,
+                            description="an integer, 0 <= seed < 2**63")]
+
+
+class ProfileRange(NamedTuple):
+    """Plausible range of the values of one kind of profile column."""
+
+    low: float
+    high: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.low:g}..{self.high:g} {self.unit}"
+
+
+WIND_SPEED_RANGE = ProfileRange(0.0, MAX_WIND_SPEED_M_S, "m/s")
+IRRADIANCE_RANGE = ProfileRange(0.0, 1500.0, "W/m2")
+AIR_TEMPERATURE_RANGE = ProfileRange(-90.0, 70.0, "degrees C")
+LOAD_RANGE = ProfileRange(0.0, MAX_POWER_KW, "kW")
+PER_UNIT_RANGE = ProfileRange(0.0, 10.0, "per unit")
 
 
 # ---------------------------------------------------------------- members of a VPP
@@ -51,6 +100,11 @@ class MemberSpec(_Spec):
     name: str
     bus: int | None = None
 
+    #: plausible range of each profile field (as :meth:`profile_columns` names it); the
+    #: values of a column not listed here need only be finite (and non-negative unless
+    #: the column may be negative)
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {}
+
     #: True for a member that makes up its VPP's whole portfolio and schedules itself (a
     #: prosumer fleet): its VPP holds nothing else, has no ``exchange`` or ``costs`` and no
     #: day-ahead LP, so only the ``passthrough`` price policy applies.
@@ -68,11 +122,11 @@ class MemberSpec(_Spec):
 class BatteryParams(_Spec):
     """Battery physics: ``soc[t] = soc[t-1] + eta_c*ch*dt - dis*dt/eta_d`` in ``[soc_min, soc_max]*E``."""
 
-    capacity_kwh: PositiveKw
+    capacity_kwh: EnergyKwh
     soc0: Fraction
     soc_min: Fraction
     soc_max: Fraction
-    p_max_kw: PositiveKw
+    p_max_kw: PowerKw
     eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
 
@@ -105,12 +159,14 @@ class WindTurbineSpec(MemberSpec):
     kind: Literal["wind"] = "wind"
     name: str
     bus: int | None = None
-    rated_kw: PositiveKw
-    count: Annotated[int, Field(ge=1)] = 1
-    cut_in_m_s: NonNegative = 3.0
-    rated_m_s: PositiveKw = 12.0
-    cut_out_m_s: PositiveKw = 25.0
+    rated_kw: PowerKw = Field(description="rated power of one turbine, kW")
+    count: Annotated[int, Field(ge=1, le=MAX_UNITS)] = 1
+    cut_in_m_s: WindSpeed = 3.0
+    rated_m_s: WindSpeed = 12.0
+    cut_out_m_s: WindSpeed = 25.0
     wind_speed: str = Field(description="profile column: hub-height wind speed forecast, m/s")
+
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {"wind_speed": WIND_SPEED_RANGE}
 
     @model_validator(mode="after")
     def _curve_order(self) -> WindTurbineSpec:
@@ -118,6 +174,11 @@ class WindTurbineSpec(MemberSpec):
             raise ValueError(
                 "expected cut_in_m_s < rated_m_s < cut_out_m_s, got "
                 f"{self.cut_in_m_s} < {self.rated_m_s} < {self.cut_out_m_s}"
+            )
+        if self.rated_kw * self.count > MAX_POWER_KW:
+            raise ValueError(
+                f"expected rated_kw * count <= {MAX_POWER_KW:g} kW (1 GW in one member), got "
+                f"{self.rated_kw:g} * {self.count} = {self.rated_kw * self.count:g} kW"
             )
         return self
 
@@ -133,15 +194,25 @@ class PVParams(_Spec):
     temperature comes from the ambient one by the NOCT rule.
     """
 
-    panels: Annotated[int, Field(ge=1)]
-    panel_area_m2: PositiveKw = 1.6
+    panels: Annotated[int, Field(ge=1, le=MAX_PANELS)]
+    panel_area_m2: Annotated[float, Field(gt=0.0, le=10.0)] = 1.6
     eta_ref: Annotated[float, Field(gt=0.0, le=1.0)] = 0.20
     eta_pc: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    temp_coeff_per_c: NonNegative = 0.0045
-    t_ref_c: float = 25.0
-    noct_c: float = 45.0
+    temp_coeff_per_c: Annotated[float, Field(ge=0.0, le=0.02)] = 0.0045
+    t_ref_c: Annotated[float, Field(ge=-50.0, le=100.0)] = 25.0
+    noct_c: Annotated[float, Field(ge=20.0, le=100.0)] = 45.0
     irradiance: str = Field(description="profile column: plane-of-array irradiance, W/m2")
     temperature: str = Field(description="profile column: ambient temperature, degrees C")
+
+    @model_validator(mode="after")
+    def _peak_power(self) -> PVParams:
+        peak_kw = self.panels * self.panel_area_m2 * self.eta_ref  # at 1 kW/m2
+        if peak_kw > MAX_POWER_KW:
+            raise ValueError(
+                f"expected panels * panel_area_m2 * eta_ref <= {MAX_POWER_KW:g} kW peak (1 GW), "
+                f"got {peak_kw:g} kW"
+            )
+        return self
 
 
 class PVPlantSpec(PVParams, MemberSpec):
@@ -150,6 +221,9 @@ class PVPlantSpec(PVParams, MemberSpec):
     kind: Literal["pv"] = "pv"
     name: str
     bus: int | None = None
+
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {
+        "irradiance": IRRADIANCE_RANGE, "temperature": AIR_TEMPERATURE_RANGE}
 
     def profile_columns(self) -> list[tuple[str, str, bool]]:
         """Irradiance and (possibly negative) ambient temperature."""
@@ -164,6 +238,8 @@ class LoadSpec(MemberSpec):
     bus: int | None = None
     profile: str = Field(description="profile column: load forecast, kW")
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {"profile": LOAD_RANGE}
 
     def profile_columns(self) -> list[tuple[str, str, bool]]:
         """The load forecast column."""
@@ -189,7 +265,7 @@ class ControllableLoadSpec(LoadSpec):
     kind: Literal["controllable_load"] = "controllable_load"  # type: ignore[assignment]
     reserve_ratio: ReserveRatioSpec = ReserveRatioSpec()
     participation: Fraction = 0.7
-    curtail_cost_cny_per_kwh: NonNegative = 0.9
+    curtail_cost_cny_per_kwh: Price = 0.9
 
 
 class GeneratorSpec(MemberSpec):
@@ -202,15 +278,15 @@ class GeneratorSpec(MemberSpec):
     name: str
     bus: int | None = None
     technology: Literal["microturbine", "fuel_cell", "diesel", "hydro"]
-    p_min_kw: NonNegative = 0.0
-    p_max_kw: PositiveKw
-    ramp_kw_per_h: PositiveKw | None = None
-    p0_kw: NonNegative | None = Field(
+    p_min_kw: NonNegativeKw = 0.0
+    p_max_kw: PowerKw
+    ramp_kw_per_h: Annotated[float, Field(gt=0.0, le=60 * MAX_POWER_KW)] | None = None
+    p0_kw: NonNegativeKw | None = Field(
         default=None, description="output before the first step, kW (default: p_min_kw)"
     )
-    cost_a_cny_per_h: NonNegative = 0.0
-    cost_b_cny_per_kwh: NonNegative
-    cost_c_cny_per_kw2h: NonNegative = 0.0
+    cost_a_cny_per_h: Annotated[float, Field(ge=0.0, le=1.0e6)] = 0.0
+    cost_b_cny_per_kwh: Price
+    cost_c_cny_per_kw2h: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
 
     @model_validator(mode="after")
     def _limits(self) -> GeneratorSpec:
@@ -233,6 +309,10 @@ class ProsumerSpec(LoadSpec):
     pv: PVParams | None = None
     battery: BatteryParams | None = None
 
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {
+        "profile": LOAD_RANGE, "pv.irradiance": IRRADIANCE_RANGE,
+        "pv.temperature": AIR_TEMPERATURE_RANGE}
+
     def profile_columns(self) -> list[tuple[str, str, bool]]:
         """The load column and, with rooftop PV, its irradiance and temperature."""
         cols = super().profile_columns()
@@ -249,7 +329,7 @@ class SyntheticFleetSpec(_Spec):
     not change it (it drives the forecast errors and the annealing).
     """
 
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
 
 
 class ProsumerFleetSpec(MemberSpec):
@@ -268,15 +348,15 @@ class ProsumerFleetSpec(MemberSpec):
 
     kind: Literal["prosumer_fleet"] = "prosumer_fleet"
     name: str
-    count: Annotated[int, Field(ge=1)]
+    count: Annotated[int, Field(ge=1, le=MAX_UNITS)]
     buses: Annotated[list[int], Field(min_length=1)] | None = Field(
         default=None, description="feeder buses the prosumers are spread over (default: the VPP's)"
     )
     optimizer: str = Field(default="sa", description="sa, milp or lp (checked against "
                            "vppsim.prosumers.schedule.METHODS)")
     rolling_horizon: bool = False
-    workers: Annotated[int, Field(ge=1)] = 1
-    sa_iterations: Annotated[int, Field(ge=1)] = 3000
+    workers: Annotated[int, Field(ge=1, le=1024)] = 1
+    sa_iterations: Annotated[int, Field(ge=1, le=10_000_000)] = 3000
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     synthetic: SyntheticFleetSpec = SyntheticFleetSpec()
 
@@ -316,20 +396,20 @@ class VppCostSpec(_Spec):
     operation on the forecast, ``w_b`` purchased-power management, ``w_bat`` battery leakage.
     """
 
-    mu1_wind_curtail_cny_per_kwh: NonNegative
-    mu2_pv_curtail_cny_per_kwh: NonNegative
-    lam1_battery_cny_per_kwh: NonNegative
-    lam2_wind_om_cny_per_kwh: NonNegative
-    lam3_pv_om_cny_per_kwh: NonNegative
-    w_b_purchase_cny_per_kwh: NonNegative
-    w_bat_battery_cny_per_kwh: NonNegative
+    mu1_wind_curtail_cny_per_kwh: Price
+    mu2_pv_curtail_cny_per_kwh: Price
+    lam1_battery_cny_per_kwh: Price
+    lam2_wind_om_cny_per_kwh: Price
+    lam3_pv_om_cny_per_kwh: Price
+    w_b_purchase_cny_per_kwh: Price
+    w_bat_battery_cny_per_kwh: Price
 
 
 class ExchangeLimitSpec(_Spec):
     """Exchange limits with the VPO (paper 004 eq. 3), kW."""
 
-    buy_max_kw: NonNegative
-    sell_max_kw: NonNegative
+    buy_max_kw: NonNegativeKw
+    sell_max_kw: NonNegativeKw
 
 
 class VppSpec(_Spec):
@@ -381,8 +461,8 @@ class TariffPeriodSpec(_Spec):
 
     name: str
     hours: Annotated[list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)]
-    import_cny_per_kwh: NonNegative
-    export_cny_per_kwh: NonNegative
+    import_cny_per_kwh: Price
+    export_cny_per_kwh: Price
 
     @model_validator(mode="after")
     def _export_below_import(self) -> TariffPeriodSpec:
@@ -418,13 +498,13 @@ class GameSpec(_Spec):
     solver: str = Field(default="pso-rl", description="a game solver (checked against the "
                         "market's registry when the scenario is loaded)")
     objective: str = Field(default="system_cost", description="system_cost or vpo_profit")
-    budget: Annotated[int, Field(ge=10)] = Field(
+    budget: Annotated[int, Field(ge=10, le=10_000_000)] = Field(
         default=1500, description="objective evaluations per day (each = one LP per VPP)"
     )
     reference: bool = Field(
         default=True, description="compute the exact reference for the certificate every day"
     )
-    reference_time_limit_s: PositiveKw = 120.0
+    reference_time_limit_s: Annotated[float, Field(gt=0.0, le=MAX_SECONDS)] = 120.0
 
 
 class MarketSpec(_Spec):
@@ -433,7 +513,8 @@ class MarketSpec(_Spec):
     price_policy: str = "passthrough"
     game: GameSpec = GameSpec()
     imbalance_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10
-    value_of_lost_load_cny_per_kwh: PositiveKw = 10.0
+    value_of_lost_load_cny_per_kwh: Annotated[
+        float, Field(gt=0.0, le=MAX_PRICE_CNY_PER_KWH)] = 10.0
 
 
 class VpoSpec(_Spec):
@@ -444,7 +525,7 @@ class VpoSpec(_Spec):
     battery_bus: int | None = Field(
         default=None, description="bus of the VPO's battery (default: the feeder's slack bus)"
     )
-    battery_cost_cny_per_kwh: NonNegative = Field(
+    battery_cost_cny_per_kwh: Price = Field(
         default=0.02, description="lam_o: the VPO's storage cost per kWh charged or discharged"
     )
 
@@ -475,8 +556,8 @@ class ErrorModelSpec(_Spec):
 
     kind: Literal["none", "uniform", "normal"] = "none"
     band: Fraction = 0.0
-    sd: NonNegative = 0.0
-    clip_sd: PositiveKw = 3.0
+    sd: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
+    clip_sd: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
     autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
@@ -519,14 +600,14 @@ class ForecastErrorSpec(_Spec):
 class LinkSpec(_Spec):
     """A communication link between the VPO and one VPP: one-way latency and loss probability."""
 
-    latency_s: NonNegative = 0.0
+    latency_s: Seconds = 0.0
     loss_probability: Fraction = 0.0
 
 
 class CommunicationSpec(_Spec):
     """SimPy messaging: per-link latency/loss and the VPO's gate closure after price release."""
 
-    gate_closure_s: NonNegative = 900.0
+    gate_closure_s: Seconds = 900.0
     default_link: LinkSpec = LinkSpec()
     links: dict[str, LinkSpec] = {}
 
@@ -537,7 +618,7 @@ class FeederSpec(_Spec):
     name: str = "ieee33"
     power_flow_backend: str = Field(default="pandapower", description="a power-flow backend "
                                     "(checked against vppsim.grids.BACKENDS)")
-    background_load_scale: NonNegative = 1.0
+    background_load_scale: Annotated[float, Field(ge=0.0, le=PER_UNIT_RANGE.high)] = 1.0
     background_load_profile: str | None = Field(
         default=None, description="profile column: per-unit factor on the feeder's own loads"
     )
@@ -581,7 +662,7 @@ class Scenario(_Spec):
 
     name: str
     description: str = ""
-    seed: int = 0
+    seed: Seed = 0
     days: Annotated[int, Field(ge=1, le=3660)] = 1
     step_h: Literal[1.0, 0.5, 0.25] = 1.0
     profiles: str = Field(description="CSV file of daily profiles, relative to the YAML file")
@@ -678,6 +759,8 @@ def validation_problems(exc: ValidationError, member_specs: tuple[type[MemberSpe
                if not (part in tags and i > 0 and isinstance(err["loc"][i - 1], int))]
         if err["type"] == "extra_forbidden":
             what = "unknown field (not in the schema; check its spelling)"
+        elif err["type"] == "finite_number":
+            what = f"expected a finite number, got {err['input']!r}"
         else:
             msg = err["msg"].removeprefix("Value error, ")
             # a cross-field check (model validator) names its values itself; its input is
