@@ -380,12 +380,38 @@ def console_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _energy_network_table(s: dict[str, Any]) -> list[str]:
+    """The report's energy-and-network table; network figures say which steps they cover."""
+    lo, hi = s["voltage_band_pu"]
+    n_ok = s["power_flow_steps_converged"]
+    cover = f" (over {n_ok} of {s['n_steps']} steps)" if n_ok < s["n_steps"] else ""
+    return [
+        "| quantity | value |",
+        "|---|---:|",
+        f"| grid import (kWh) | {number(s['grid_import_kwh'])} |",
+        f"| grid export (kWh) | {number(s['grid_export_kwh'])} |",
+        f"| network losses (kWh) | {number(s['network_losses_kwh'])}{cover} |",
+        f"| renewable utilization | {number(s['renewable_utilization'], 4)} |",
+        f"| curtailment (kWh) | {number(s['curtailment_kwh'])} |",
+        f"| imbalance, absolute (kWh) | {number(s['imbalance_kwh'])} |",
+        f"| unmet energy (kWh) | {number(s['unmet_energy_kwh'])} |",
+        f"| peak grid import (kW) | {number(s['peak_grid_import_kw'])} |",
+        f"| min / max bus voltage (pu) | {number(s['min_voltage_pu'], 4)} / "
+        f"{number(s['max_voltage_pu'], 4)}{cover} |",
+        f"| steps outside the voltage band {lo:g}-{hi:g} pu | "
+        f"{len(s['voltage_band_violation_steps'])} of {n_ok} converged |",
+        f"| max line loading (%) | {number(s['max_line_loading_pct'])}"
+        f"{' (the feeder has no line ratings)' if s['max_line_loading_pct'] is None else cover} |",
+        f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} of "
+        f"{s['n_steps']} steps |",
+        f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
+    ]
+
+
 def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
     """A Markdown report of one run."""
     s = summary
     lo, hi = s["voltage_band_pu"]
-    n_ok = s["power_flow_steps_converged"]
-    cover = f" (over {n_ok} of {s['n_steps']} steps)" if n_ok < s["n_steps"] else ""
     lines = [
         f"# {s['scenario']}: co-simulation report",
         "",
@@ -410,25 +436,7 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "",
         "## Energy and network",
         "",
-        "| quantity | value |",
-        "|---|---:|",
-        f"| grid import (kWh) | {number(s['grid_import_kwh'])} |",
-        f"| grid export (kWh) | {number(s['grid_export_kwh'])} |",
-        f"| network losses (kWh) | {number(s['network_losses_kwh'])}{cover} |",
-        f"| renewable utilization | {number(s['renewable_utilization'], 4)} |",
-        f"| curtailment (kWh) | {number(s['curtailment_kwh'])} |",
-        f"| imbalance, absolute (kWh) | {number(s['imbalance_kwh'])} |",
-        f"| unmet energy (kWh) | {number(s['unmet_energy_kwh'])} |",
-        f"| peak grid import (kW) | {number(s['peak_grid_import_kw'])} |",
-        f"| min / max bus voltage (pu) | {number(s['min_voltage_pu'], 4)} / "
-        f"{number(s['max_voltage_pu'], 4)}{cover} |",
-        f"| steps outside the voltage band {lo:g}-{hi:g} pu | "
-        f"{len(s['voltage_band_violation_steps'])} of {n_ok} converged |",
-        f"| max line loading (%) | {number(s['max_line_loading_pct'])}"
-        f"{' (the feeder has no line ratings)' if s['max_line_loading_pct'] is None else cover} |",
-        f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} of "
-        f"{s['n_steps']} steps |",
-        f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
+        *_energy_network_table(s),
         "",
         "## Real-time allocation",
         "",
