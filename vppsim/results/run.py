@@ -17,6 +17,7 @@ from vppsim.results.figures import make_figures, make_prosumer_figures
 from vppsim.results.folders import INCOMPLETE_SUFFIX, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.game import certificate_lines
+from vppsim.scenario.schema import VoltageBandSpec
 
 
 def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
     return summary
 
 
-def power_flow_kpis(net: pd.DataFrame, band: Any, bus_vm: pd.DataFrame) -> dict[str, Any]:
+def power_flow_kpis(net: pd.DataFrame, band: VoltageBandSpec,
+                    bus_vm: pd.DataFrame) -> dict[str, Any]:
     """How many power flows converged, and where bus voltages left the band (converged steps).
 
     ``net`` holds the network rows of the time series (one per step), ``band`` the scenario's
