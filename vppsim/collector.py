@@ -6,6 +6,8 @@
   per step of system-level quantities: prices, trades, grid exchange, losses, voltages,
   costs), ``get_model_vars_dataframe()``;
 - its **table** ``bus_injections`` holds the net injection at every bus with an agent, per step;
+- :meth:`StepCollector.bus_voltages` gives every bus's voltage magnitude per step (kept as one
+  array per step: a power flow solves every bus, too many rows for Mesa's row-wise tables);
 - on top, each agent reports its own row (``agent.report(t)``: units in the column names)
   into :attr:`StepCollector.rows`, the tidy time series of a run (``timeseries.parquet``).
   Mesa's agent reporters collect one fixed tuple of attributes per agent, while the agents
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import mesa
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -93,6 +96,7 @@ MODEL_REPORTERS: dict[str, Any] = {
 }
 
 BUS_INJECTION_COLUMNS = (*STEP_COLUMNS, "bus", "p_injection_kw")
+BUS_VOLTAGE_COLUMNS = (*STEP_COLUMNS, "bus", "vm_pu")
 
 
 class StepCollector(mesa.DataCollector):
@@ -105,6 +109,10 @@ class StepCollector(mesa.DataCollector):
         self.rows: list[dict[str, Any]] = []
         #: this step's :data:`VPP_TOTALS` over the VPPs (what the model reporters read)
         self.vpp_totals: dict[str, float] = {}
+        #: the feeder's buses and, per collected step, their voltage magnitudes (pu, NaN where
+        #: the power flow did not converge)
+        self.voltage_buses: list[int] = []
+        self.bus_vm_pu: list[tuple[int, np.ndarray]] = []
         self._frame: tuple[int, pd.DataFrame] | None = None
 
     def collect(self, model: VPPModel) -> None:
@@ -119,6 +127,10 @@ class StepCollector(mesa.DataCollector):
             self.rows.append({**base, "agent": agent.name, **agent.report(t)})
         for bus, p in model.network.injections_kw.items():
             self.add_table_row("bus_injections", {**base, "bus": bus, "p_injection_kw": p})
+        vm = model.network.vm_pu_by_bus
+        if vm:
+            self.voltage_buses = list(vm)
+            self.bus_vm_pu.append((t, np.fromiter(vm.values(), dtype=float, count=len(vm))))
 
     def timeseries(self) -> pd.DataFrame:
         """One tidy row per (step, agent), built once per number of rows (treat as read-only)."""
@@ -133,3 +145,17 @@ class StepCollector(mesa.DataCollector):
     def bus_injections(self) -> pd.DataFrame:
         """Net injection per bus with an agent and step, kW (generation positive)."""
         return self.get_table_dataframe("bus_injections")
+
+    def bus_voltages(self, steps_per_day: int, step_h: float) -> pd.DataFrame:
+        """Voltage magnitude per bus and step, pu (NaN in a step whose power flow failed)."""
+        n_bus = len(self.voltage_buses)
+        steps = np.repeat(np.array([t for t, _ in self.bus_vm_pu], dtype=np.int64), n_bus)
+        vm = (np.concatenate([v for _, v in self.bus_vm_pu]) if self.bus_vm_pu
+              else np.empty(0))
+        time_h = steps * step_h
+        return pd.DataFrame({
+            "step": steps, "day": steps // steps_per_day, "time_h": time_h,
+            "hour_of_day": time_h % 24,
+            "bus": np.tile(np.array(self.voltage_buses, dtype=np.int64), len(self.bus_vm_pu)),
+            "vm_pu": vm,
+        }, columns=list(BUS_VOLTAGE_COLUMNS))

@@ -31,6 +31,8 @@ class DistributionNetwork(BusAgent):
         self.place(power_flow.slack_bus)
         self.record: dict[str, Any] = {}
         self.injections_kw: dict[int, float] = {}
+        #: this step's voltage magnitude per bus (NaN where the power flow did not converge)
+        self.vm_pu_by_bus: dict[int, float] = {}
 
     def step_power_flow(self, t: int) -> None:
         """Collect injections, run the power flow for step ``t`` and record the result."""
@@ -54,6 +56,7 @@ class DistributionNetwork(BusAgent):
         self.injections_kw = dict(p_kw)
         res = self.power_flow.solve(p_kw, q_kvar, background_factor=self.model.background_factor[t])
         self.record = res.to_record()
+        self.vm_pu_by_bus = res.vm_pu_by_bus
 
     def report(self, t: int) -> dict[str, Any]:
         """Losses, voltages, loading and convergence of step ``t``'s power flow."""

@@ -12,7 +12,7 @@ from vppsim.cli.common import EXIT_BAD_INPUT, claimed, scenario_argument, seed_i
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import claim, default_out_dir
-from vppsim.results.run import save_partial, write_results
+from vppsim.results.run import console_summary, save_partial, write_results
 from vppsim.scenario.loader import load_scenario
 
 
@@ -67,13 +67,6 @@ def run(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
-        costs = ", ".join(f"{k} {v:,.2f}" for k, v in s["vpp_cost_cny"].items())
-        print(f"{s['scenario']}: seed {s['seed']}, {s['horizon_h']:g} h")
-        print(f"  VPP cost (CNY): {costs}; total {s['total_vpp_cost_cny']:,.2f}")
-        print(f"  VPO profit {s['vpo_profit_cny']:,.2f} CNY; system cost "
-              f"{s['system_cost_cny']:,.2f} CNY")
-        print(f"  losses {s['network_losses_kwh']:,.2f} kWh; voltage "
-              f"{s['min_voltage_pu']:.4f}-{s['max_voltage_pu']:.4f} pu; unmet "
-              f"{s['unmet_energy_kwh']:,.2f} kWh")
+        print(console_summary(s))
         print(f"  wrote {final} in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -8,6 +8,7 @@ with ``--compare``, ``comparison.md``: Model 1 vs Model 2 in the style of paper 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from vppsim import __version__
 from vppsim.market.game import GameResult
 from vppsim.market.outcome import GameOutcome
 from vppsim.results.folders import ResultFolder, output_path, result_folder
-from vppsim.results.format import json_ready
+from vppsim.results.format import json_ready, number
 from vppsim.results.plotting import pyplot
 
 TABLE4_MODEL1 = {"VPP1": 4681.06, "VPP2": 4035.85, "VPP3": 4571.28, "total": 13288.20}
@@ -94,6 +95,24 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         "lower_level_solves": res.lower_level_solves,
         "wall_time_s": res.wall_s,
     })
+
+
+def certificate_lines(c: dict[str, Any]) -> list[str]:
+    """An equilibrium certificate (``Certificate.to_dict()``) as Markdown: regrets and epsilon."""
+    sci = functools.partial(number, spec=".3e")
+    lines = ["| player | regret (CNY) | relative |", "|---|---:|---:|"]
+    lines += [f"| {k} | {sci(v)} | {sci(c['vpp_regret_rel'].get(k))} |"
+              for k, v in c["vpp_regret_cny"].items()]
+    if c.get("vpo_regret_cny") is None:
+        lines.append("| VPO | n/a (no exact reference computed) | n/a |")
+    else:
+        lines.append(f"| VPO vs {c['reference']} | {sci(c['vpo_regret_cny'])} | "
+                     f"{sci(c['vpo_regret_rel'])} |")
+    ref = c.get("reference_objective_cny")
+    lines += ["", f"epsilon = {sci(c['epsilon_cny'])} CNY ({sci(c['epsilon_rel'])} relative), "
+              "the largest regret"
+              + (f"; reference {c['reference']} = {number(ref)} CNY." if ref is not None else ".")]
+    return lines
 
 
 def _figures(res: GameResult, folder: Path, pi_imp: np.ndarray, pi_exp: np.ndarray, dt_h: float,
@@ -258,7 +277,6 @@ def write_game_results(
         comparison = comparison_markdown(res, dt_h)
         if compare:
             (work / "comparison.md").write_text(comparison, encoding="utf-8")
-        c = res.certificate
         report = [
             f"# {scenario_name}: day-ahead bi-level game",
             "",
@@ -268,14 +286,7 @@ def write_game_results(
             "",
             "## Equilibrium certificate",
             "",
-            "| player | regret (CNY) | relative |",
-            "|---|---:|---:|",
-            *[f"| {k} | {v:.3e} | {c.vpp_regret_rel[k]:.3e} |" for k, v in c.vpp_regret_cny.items()],
-            f"| VPO vs {c.reference} | "
-            + (f"{c.vpo_regret_cny:,.4f} | {c.vpo_regret_rel:.3e} |" if c.vpo_regret_cny is not None
-               else "n/a | n/a |"),
-            "",
-            f"epsilon = {c.epsilon_cny:,.4f} CNY ({c.epsilon_rel:.3e} relative).",
+            *certificate_lines(summary["equilibrium_certificate"]),
             "",
             comparison.replace("# Model 1", "## Model 1", 1),
             "## Figures",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -14,10 +15,17 @@ from vppsim import __version__
 from vppsim.results.figures import make_figures, make_prosumer_figures
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
+from vppsim.results.game import certificate_lines
+from vppsim.scenario.schema import VoltageBandSpec
 
 
 def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
-    """Build the ``summary.json`` contract (docs/design.md "Results") from a finished model."""
+    """Build the ``summary.json`` contract (docs/design.md "Results") from a finished model.
+
+    ``warnings`` (see :func:`run_warnings`) says in words what a reader must not miss: power
+    flows that did not converge (the network figures then cover the converged steps only) and
+    bus voltages outside the scenario's ``feeder.voltage_band``.
+    """
     ts = model.timeseries()
     dt = model.step_h
     vpp = ts[ts.kind == "vpp"]
@@ -38,7 +46,7 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
         for name, g in vpp.groupby("agent", sort=False)
     }
     schedules = {v.name: v.schedule for v in model.vpps}
-    return json_ready(
+    summary = json_ready(
         {
             "scenario": model.scenario.name,
             "scenario_file": str(model.loaded.path),
@@ -72,6 +80,8 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
             "max_voltage_pu": float(net["vm_max_pu"].max()),
             "max_line_loading_pct": float(net["max_line_loading_pct"].max()),
             "power_flow_nonconverged_steps": [int(s) for s in net.loc[~converged, "step"]],
+            **power_flow_kpis(net, model.scenario.feeder.voltage_band,
+                              model.datacollector.bus_voltages(model.steps_per_day, dt)),
             "max_energy_balance_residual_kw": float(vpp["energy_balance_residual_kw"].abs().max()),
             **{k: v for k, v in alloc.items() if k != "allocation_solve_ms_mean"},
             "messaging": dict(model.message_counts),
@@ -96,6 +106,86 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
                else {}),
         }
     )
+    summary["warnings"] = run_warnings(summary)
+    return summary
+
+
+def power_flow_kpis(net: pd.DataFrame, band: VoltageBandSpec,
+                    bus_vm: pd.DataFrame) -> dict[str, Any]:
+    """How many power flows converged, and where bus voltages left the band (converged steps).
+
+    ``net`` holds the network rows of the time series (one per step), ``band`` the scenario's
+    :class:`vppsim.scenario.schema.VoltageBandSpec`, ``bus_vm`` the voltage per bus and step
+    (:meth:`vppsim.collector.StepCollector.bus_voltages`). The ``min_voltage_*`` and
+    ``max_voltage_*`` locations are None when no power flow converged.
+    """
+    n_steps = len(net)
+    n_ok = int(net["converged"].astype(bool).sum())
+    lo, hi = float(band.min_pu), float(band.max_pu)
+    outside = (net["vm_min_pu"] < lo) | (net["vm_max_pu"] > hi)  # NaN compares False
+    out: dict[str, Any] = {
+        "n_steps": n_steps,
+        "power_flow_steps_converged": n_ok,
+        "power_flow_status": ("converged" if n_ok == n_steps
+                              else "partly_converged" if n_ok else "not_converged"),
+        "voltage_band_pu": [lo, hi],
+        "voltage_band_violation_steps": [int(t) for t in net.loc[outside, "step"]],
+        "buses_outside_voltage_band": sorted(
+            {int(b) for b in bus_vm.loc[(bus_vm["vm_pu"] < lo) | (bus_vm["vm_pu"] > hi), "bus"]}),
+    }
+    solved = bus_vm[bus_vm["vm_pu"].notna()]
+    for side, func in (("min", "idxmin"), ("max", "idxmax")):
+        at = solved.loc[getattr(solved["vm_pu"], func)()] if len(solved) else None
+        out[f"{side}_voltage_bus"] = int(at["bus"]) if at is not None else None
+        out[f"{side}_voltage_step"] = int(at["step"]) if at is not None else None
+    return out
+
+
+def _when(step: int, step_h: float) -> str:
+    """``step 19 (day 0, 19:00)``: a step and its clock time."""
+    hours = step * step_h
+    day, minutes = divmod(round(hours * 60), 24 * 60)
+    return f"step {step} (day {day}, {minutes // 60:02d}:{minutes % 60:02d})"
+
+
+def _steps_text(items: list[int], limit: int = 8) -> str:
+    """``17, 18, 19``: the first ``limit`` of ``items`` and how many more."""
+    shown = ", ".join(str(t) for t in items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def run_warnings(s: dict[str, Any]) -> list[str]:
+    """What a reader of a run's summary must not miss, in words (empty when all is well).
+
+    Power flows that did not converge (how many, which steps, and that losses, voltages, line
+    loading and feeder load then cover the converged steps only) and bus voltages outside the
+    voltage band (how many steps, the worst value and where).
+    """
+    out = []
+    n, n_ok = s["n_steps"], s["power_flow_steps_converged"]
+    failed = s["power_flow_nonconverged_steps"]
+    if n_ok == 0:
+        out.append(f"the power flow converged in none of the {n} steps: no network losses, bus "
+                   "voltages, line loading or feeder load are available for this run")
+    elif n_ok < n:
+        out.append(f"the power flow did not converge in {n - n_ok} of {n} steps "
+                   f"(steps {_steps_text(failed)}): network losses, bus voltages, line loading "
+                   f"and peak feeder load cover the {n_ok} converged steps only")
+    lo, hi = s["voltage_band_pu"]
+    bad = s["voltage_band_violation_steps"]
+    if bad:
+        extremes = []
+        for side, word, off in (("min", "lowest", s["min_voltage_pu"] < lo),
+                                ("max", "highest", s["max_voltage_pu"] > hi)):
+            if off:
+                bus, step = s[f"{side}_voltage_bus"], s[f"{side}_voltage_step"]
+                extremes.append(f"{word} {s[f'{side}_voltage_pu']:.4f} pu at bus {bus}, "
+                                f"{_when(step, s['step_h'])}")
+        buses = s["buses_outside_voltage_band"]
+        out.append(f"bus voltage outside the band {lo:g}-{hi:g} pu in {len(bad)} of {n_ok} "
+                   f"converged steps, at {len(buses)} bus{'es' if len(buses) != 1 else ''} "
+                   f"({_steps_text(buses)}): " + "; ".join(extremes))
+    return out
 
 
 def prosumer_summary(model: Any) -> dict[str, Any]:
@@ -211,6 +301,8 @@ def write_results(
         ts = model.timeseries()
         ts.to_parquet(work / "timeseries.parquet", index=False)
         model.bus_injections().to_parquet(work / "bus_injections.parquet", index=False)
+        model.datacollector.bus_voltages(model.steps_per_day, model.step_h).to_parquet(
+            work / "bus_voltages.parquet", index=False)
         model.model_table().to_parquet(work / "model.parquet", index=False)
         prosumers = model.prosumer_frame() if model.prosumer_fleets else None
         if prosumers is not None:
@@ -241,18 +333,97 @@ def save_partial(model: Any, folder: ResultFolder, exc: BaseException) -> Path:
     return work
 
 
+def certificate_section(cert: dict[str, Any]) -> list[str]:
+    """The report's equilibrium-certificate section: each day's regrets and epsilon, or why none."""
+    if cert.get("status") != "computed":
+        return [f"Not computed: {cert.get('reason', 'no reason given')}."]
+    sci = functools.partial(number, spec=".3e")
+    lines = [f"epsilon = {sci(cert['epsilon_cny'])} CNY ({sci(cert['epsilon_rel'])} relative): "
+             f"the largest regret over the {len(cert['days'])} day(s) of the game (a VPP's cost "
+             "minus its best response's at the same prices; the VPO's gap to the exact "
+             "reference)."]
+    for d in cert["days"]:
+        status = d.get("reference_status")
+        proven = (", proven optimal" if d.get("reference_proven_optimal")
+                  else ", not proven optimal" if status is not None else "")
+        lines += ["", f"### Day {d['day']}: `{d['solver']}` on `{d['objective']}`"
+                  + (f" (reference: {status}{proven})" if status is not None else ""), "",
+                  *certificate_lines(d)]
+    return lines
+
+
+def console_summary(summary: dict[str, Any]) -> str:
+    """The lines ``vppsim run`` prints about a finished run (from its ``summary.json``)."""
+    s = summary
+
+    def costs(by_vpp: dict[str, float | None]) -> str:
+        values = list(by_vpp.values())
+        total = sum(values) if None not in values else None
+        return (", ".join(f"{k} {number(v)}" for k, v in by_vpp.items())
+                + f"; total {number(total)}")
+
+    n, n_ok = s["n_steps"], s["power_flow_steps_converged"]
+    network = (f"losses {number(s['network_losses_kwh'])} kWh; voltage "
+               f"{number(s['min_voltage_pu'], 4)}-{number(s['max_voltage_pu'], 4)} pu")
+    network = (f": {network}" if n_ok == n else f"; over those {n_ok} steps: {network}" if n_ok
+               else ": no losses or voltages")
+    lines = [
+        f"{s['scenario']}: seed {s['seed']}, {s['horizon_h']:g} h, price policy "
+        f"{s['price_policy']}",
+        f"  planned day-ahead cost (CNY): {costs(s['day_ahead_vpp_cost_cny'])}",
+        f"  realized cost incl. imbalance settlement (CNY): {costs(s['vpp_cost_cny'])}",
+        f"  VPO profit {number(s['vpo_profit_cny'])} CNY; system cost (realized) "
+        f"{number(s['system_cost_cny'])} CNY; unmet {number(s['unmet_energy_kwh'])} kWh",
+        f"  power flow converged in {n_ok} of {n} steps{network}",
+    ]
+    lines += [f"  WARNING: {w}" for w in s.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def _energy_network_table(s: dict[str, Any]) -> list[str]:
+    """The report's energy-and-network table; network figures say which steps they cover."""
+    lo, hi = s["voltage_band_pu"]
+    n_ok = s["power_flow_steps_converged"]
+    cover = f" (over {n_ok} of {s['n_steps']} steps)" if n_ok < s["n_steps"] else ""
+    return [
+        "| quantity | value |",
+        "|---|---:|",
+        f"| grid import (kWh) | {number(s['grid_import_kwh'])} |",
+        f"| grid export (kWh) | {number(s['grid_export_kwh'])} |",
+        f"| network losses (kWh) | {number(s['network_losses_kwh'])}{cover} |",
+        f"| renewable utilization | {number(s['renewable_utilization'], 4)} |",
+        f"| curtailment (kWh) | {number(s['curtailment_kwh'])} |",
+        f"| imbalance, absolute (kWh) | {number(s['imbalance_kwh'])} |",
+        f"| unmet energy (kWh) | {number(s['unmet_energy_kwh'])} |",
+        f"| peak grid import (kW) | {number(s['peak_grid_import_kw'])} |",
+        f"| min / max bus voltage (pu) | {number(s['min_voltage_pu'], 4)} / "
+        f"{number(s['max_voltage_pu'], 4)}{cover} |",
+        f"| steps outside the voltage band {lo:g}-{hi:g} pu | "
+        f"{len(s['voltage_band_violation_steps'])} of {n_ok} converged |",
+        f"| max line loading (%) | {number(s['max_line_loading_pct'])}"
+        f"{' (the feeder has no line ratings)' if s['max_line_loading_pct'] is None else cover} |",
+        f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} of "
+        f"{s['n_steps']} steps |",
+        f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
+    ]
+
+
 def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
     """A Markdown report of one run."""
     s = summary
+    lo, hi = s["voltage_band_pu"]
     lines = [
         f"# {s['scenario']}: co-simulation report",
         "",
         f"vppsim {s['vppsim_version']}, seed {s['seed']}, {s['days']} day(s) of "
         f"{s['step_h']} h steps, price policy `{s['price_policy']}`.",
         "",
+        *(["## Warnings", "", *[f"- **{w[0].upper()}{w[1:]}.**" for w in s["warnings"]], ""]
+          if s.get("warnings") else []),
         "## Costs (CNY)",
         "",
-        "| VPP | realized cost | day-ahead plan cost (n/a: a day on a fallback schedule) |",
+        "| VPP | realized cost incl. imbalance settlement | planned day-ahead cost (n/a: a day "
+        "on a fallback schedule) |",
         "|---|---:|---:|",
     ]
     for name, cost in s["vpp_cost_cny"].items():
@@ -265,22 +436,7 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "",
         "## Energy and network",
         "",
-        "| quantity | value |",
-        "|---|---:|",
-        f"| grid import (kWh) | {number(s['grid_import_kwh'])} |",
-        f"| grid export (kWh) | {number(s['grid_export_kwh'])} |",
-        f"| network losses (kWh) | {number(s['network_losses_kwh'])} |",
-        f"| renewable utilization | {number(s['renewable_utilization'], 4)} |",
-        f"| curtailment (kWh) | {number(s['curtailment_kwh'])} |",
-        f"| imbalance, absolute (kWh) | {number(s['imbalance_kwh'])} |",
-        f"| unmet energy (kWh) | {number(s['unmet_energy_kwh'])} |",
-        f"| peak grid import (kW) | {number(s['peak_grid_import_kw'])} |",
-        f"| min / max bus voltage (pu) | {number(s['min_voltage_pu'], 4)} / "
-        f"{number(s['max_voltage_pu'], 4)} |",
-        f"| max line loading (%) | {number(s['max_line_loading_pct'])}"
-        f"{' (the feeder has no line ratings)' if s['max_line_loading_pct'] is None else ''} |",
-        f"| power flows not converged | {len(s['power_flow_nonconverged_steps'])} |",
-        f"| largest energy-balance residual (kW) | {s['max_energy_balance_residual_kw']:.2e} |",
+        *_energy_network_table(s),
         "",
         "## Real-time allocation",
         "",
@@ -301,8 +457,7 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "",
         "## Equilibrium certificate",
         "",
-        f"{s['equilibrium_certificate'].get('status')}: "
-        f"{s['equilibrium_certificate'].get('reason', '')}",
+        *certificate_section(s["equilibrium_certificate"]),
         "",
         "## Definitions",
         "",
@@ -312,6 +467,10 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "- Renewable utilization: wind and PV energy used over energy available after forecast "
         "error.",
         "- Losses: pandapower's `res_line.pl_mw` plus transformer losses, summed over steps.",
+        "- Network figures (losses, voltages, line loading, feeder load) cover the steps whose "
+        "power flow converged; a step that did not converge is counted, not guessed.",
+        f"- Voltage band: `feeder.voltage_band` of the scenario, {lo:g}-{hi:g} pu; the voltage "
+        "of every bus in every step is in `bus_voltages.parquet`.",
         "",
     ]
     if figure_files:

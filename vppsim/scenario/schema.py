@@ -612,6 +612,20 @@ class CommunicationSpec(_Spec):
     links: dict[str, LinkSpec] = {}
 
 
+class VoltageBandSpec(_Spec):
+    """The bus-voltage band (pu) the reports hold every converged power flow to."""
+
+    min_pu: Annotated[float, Field(gt=0.0)] = 0.9
+    max_pu: Annotated[float, Field(gt=0.0)] = 1.1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VoltageBandSpec:
+        if not self.min_pu < self.max_pu:
+            raise ValueError(f"expected min_pu < max_pu, got min_pu={self.min_pu} and "
+                             f"max_pu={self.max_pu}")
+        return self
+
+
 class FeederSpec(_Spec):
     """The distribution feeder: a registry name (``ieee33``...) or a pandapower JSON path."""
 
@@ -622,6 +636,7 @@ class FeederSpec(_Spec):
     background_load_profile: str | None = Field(
         default=None, description="profile column: per-unit factor on the feeder's own loads"
     )
+    voltage_band: VoltageBandSpec = VoltageBandSpec()
 
 
 class PaperFigures(_Spec):
