@@ -87,9 +87,11 @@ def test_two_runs_racing_into_one_out_publish_one_consistent_folder(
         steps = pd.read_parquet(out / "model.parquet")
         assert steps["losses_kw"].sum() * 1.0 == pytest.approx(summary["network_losses_kwh"],
                                                               rel=1e-9)
-        assert sorted(p.name for p in out.iterdir()) == [
-            "bus_injections.parquet", "model.parquet", "report.md", "summary.json",
-            "timeseries.parquet"]
+        voltages = pd.read_parquet(out / "bus_voltages.parquet")
+        assert voltages["vm_pu"].min() == pytest.approx(summary["min_voltage_pu"], rel=1e-12)
+        files = {p.name for p in out.iterdir()}
+        assert {"bus_injections.parquet", "model.parquet", "report.md", "summary.json",
+                "timeseries.parquet"} <= files and "error.txt" not in files
         assert _leftovers(tmp_path) == []
 
 
