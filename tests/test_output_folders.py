@@ -305,3 +305,16 @@ def test_the_model_rejects_a_seed_numpy_cannot_take(seed: int) -> None:
     loaded = load_scenario(default_scenario_path())
     with pytest.raises(ValueError, match=r"seed: expected an integer 0\.\.2\*\*63-1"):
         VPPModel(loaded, seed=seed)
+
+
+def test_allocate_rejects_a_demand_beyond_the_case_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["allocate", str(ALLOCATION_CASE), "--demand", "1e9"]) == 2
+    assert "--demand: expected a number <= 1e+07 MW, got 1e+09" in capsys.readouterr().err
+    negative = tmp_path / "negative.yaml"
+    negative.write_text(ALLOCATION_CASE.read_text(encoding="utf-8").replace(
+        "demands: [258, 55]", "demands: [258, -5]"), encoding="utf-8")
+    assert main(["allocate", str(negative)]) == 2
+    assert "demands[1]: Input should be greater than 0 (got -5)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["negative.yaml"]

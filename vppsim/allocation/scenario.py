@@ -58,7 +58,7 @@ class AllocationCase(_Spec):
     feeder: str | None = None
     fitness: FitnessSpec = FitnessSpec()
     resources: Annotated[list[ResourceSpec], Field(min_length=1)]
-    demands: Annotated[list[Annotated[float, Field(ge=-MAX_CASE_POWER, le=MAX_CASE_POWER)]],
+    demands: Annotated[list[Annotated[float, Field(gt=0.0, le=MAX_CASE_POWER)]],
                        Field(min_length=1)]
     paper_allocation: dict[float, dict[str, float]] = {}
     assumptions: list[str] = []

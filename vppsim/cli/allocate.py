@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from vppsim.allocation.compare import compare
-from vppsim.allocation.scenario import load_allocation_case
+from vppsim.allocation.scenario import MAX_CASE_POWER, load_allocation_case
 from vppsim.cli.common import SEED_MAX, claimed, positive_number, seed_int
 from vppsim.results.allocation import render_table, write_allocation_results
 from vppsim.results.folders import claim, default_out_dir
@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
         raise ScenarioError(args.scenario, [("--seed", f"expected --seed + --runs - 1 <= 2**63-1, "
                                                        f"got {args.seed} and {args.runs} runs")])
     demands = args.demand if args.demand else list(case.demands)
+    for d in demands:
+        if d > MAX_CASE_POWER:
+            raise ScenarioError(args.scenario, [("--demand", f"expected a number <= {MAX_CASE_POWER:g} "
+                                                             f"{case.unit}, got {d:g}")])
     folder = claim(args.out, default_out_dir(f"{case.name}-allocate"))  # before computing
     with claimed(folder):
         comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
