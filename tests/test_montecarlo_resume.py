@@ -31,12 +31,14 @@ import yaml
 import vppsim.montecarlo.run as batch
 from vppsim.cli import main
 from vppsim.montecarlo.run import run_montecarlo
+from vppsim.montecarlo.sensitivity import run_grid
 from vppsim.montecarlo.store import FolderLockedError, ManifestMismatchError, OutputFolderError
-from vppsim.paths import default_scenario_path
+from vppsim.paths import data_dir, default_scenario_path
 from vppsim.scenario.loader import load_scenario
 
 N = 6
 CHUNK = 2
+SENSITIVITY_YAML = data_dir("scenarios") / "sensitivity_001.yaml"
 SEED = 7
 
 
@@ -112,10 +114,13 @@ DAMAGE = {"truncated": _truncate, "garbage": _garbage, "altered": _altered}
 ])
 def test_a_damaged_part_is_recomputed_alone_and_the_table_is_unchanged(
     loaded: Any, reference: Any, address: str, tmp_path: Path, kind: str, damage: str,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parts = _copy_parts(reference, tmp_path / "mc")
     DAMAGE[damage](parts / f"{kind}-000002-000003.parquet")
+    # a logging.config.dictConfig elsewhere in the session (import-linter's) disables the
+    # loggers that exist by then; vppsim's own runs do not
+    monkeypatch.setattr(logging.getLogger("vppsim.montecarlo.run"), "disabled", False)
     with caplog.at_level(logging.WARNING, logger="vppsim.montecarlo"):
         res = run_montecarlo(loaded, N, tmp_path / "mc", seed=SEED, scheduler=address,
                              chunk_size=CHUNK, progress=False)
@@ -227,6 +232,18 @@ def test_an_out_that_cannot_be_written_fails_before_computing(
     err = capsys.readouterr().err
     assert err.startswith(f"vppsim: --out: {out}") and "Traceback" not in err, err
     assert (tmp_path / "file").read_text(encoding="utf-8") == "not a folder\n"
+
+
+def test_a_grid_out_that_is_a_file_fails_before_the_cluster_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "grid"
+    out.write_text("not a folder\n", encoding="utf-8")
+    with pytest.raises(OutputFolderError, match="is a file; expected a folder"):
+        run_grid(load_scenario(SENSITIVITY_YAML), 2, out, workers=1, progress=False)
+    assert main(["montecarlo", str(SENSITIVITY_YAML), "--grid", "--samples", "2",
+                 "--workers", "1", "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(f"vppsim: --out: {out} is a file")
 
 
 def test_an_out_in_a_read_only_folder_fails_with_exit_2(tmp_path: Path) -> None:

@@ -20,8 +20,13 @@ Output folder (``out``)::
 
     manifest.json           what the batch is (scenario hash, seed, n_samples, backend); a
                             re-run with a different batch in the same folder is refused
+    .lock                   flock'ed by the run writing the folder (holds its pid); a second
+                            run is refused while it lives (vppsim.montecarlo.store.locked_folder)
     parts/samples-<first>-<last>.parquet   KPI rows of one finished chunk
     parts/steps-<first>-<last>.parquet     per-step series of the same chunk
+    parts/chunk-<first>-<last>.json        the chunk's sample ids and the SHA-256 of its two
+                            parts; a resume moves a chunk that does not match to
+                            parts/damaged/ and computes it again (vppsim.montecarlo.parts)
     kpis.parquet            one row per sample, sorted by sample (see KPI_COLUMNS)
     steps.parquet           tidy (sample, agent, quantity, step, value)
     step_quantiles.parquet  per (agent, quantity, step): mean and 5/50/95 % quantiles

@@ -96,8 +96,12 @@ def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
 def _check_not_foreign(out: Path) -> None:
     """Refuse a non-empty folder without a manifest (its lock file alone does not count)."""
-    if (out.is_dir() and not (out / MANIFEST).exists()
-            and any(p.name != LOCK for p in out.iterdir())):
+    try:
+        foreign = (out.is_dir() and not (out / MANIFEST).exists()
+                   and any(p.name != LOCK for p in out.iterdir()))
+    except OSError as exc:
+        raise _not_writable(out, exc) from exc
+    if foreign:
         raise ManifestMismatchError(
             f"{out} exists and is not a Monte Carlo folder (no {MANIFEST}); choose another --out")
 
@@ -119,22 +123,39 @@ def locked_folder(out: Path) -> Iterator[Path]:
     ManifestMismatchError
         ``out`` is a non-empty folder that is not a Monte Carlo folder.
     """
-    if out.exists() and not out.is_dir():
-        raise OutputFolderError(f"{out} is a file; expected a folder (new or of this batch)")
+    _check_not_foreign(out)
+    create_folder(out)
     try:
-        _check_not_foreign(out)
-        out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise OutputFolderError(
-            f"{out}: cannot write there ({type(exc).__name__}: {exc.strerror or exc}); "
-            "expected a writable folder") from exc
+        raise _not_writable(out, exc) from exc
     try:
         _lock(fd, out)
         _probe_writable(out)
         yield out
     finally:
         os.close(fd)  # releases the lock
+
+
+def create_folder(out: Path) -> None:
+    """Create ``out`` (and its parents) if needed.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` is a file, or it cannot be created.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out} is a file; expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _not_writable(out, exc) from exc
+
+
+def _not_writable(out: Path, exc: OSError) -> OutputFolderError:
+    return OutputFolderError(f"{out}: cannot write there ({type(exc).__name__}: "
+                             f"{exc.strerror or exc}); expected a writable folder")
 
 
 def _lock(fd: int, out: Path) -> None:
@@ -158,9 +179,7 @@ def _probe_writable(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise OutputFolderError(
-            f"{out}: cannot write there ({type(exc).__name__}: {exc.strerror or exc}); "
-            "expected a writable folder") from exc
+        raise _not_writable(out, exc) from exc
 
 
 def write_text(path: Path, text: str) -> None:
