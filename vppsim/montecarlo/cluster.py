@@ -18,8 +18,8 @@ from typing import Any
 from tqdm import tqdm
 
 from vppsim.montecarlo.chunk import SampleContext, run_chunk
-from vppsim.montecarlo.store import part_name, write_parquet
-from vppsim.montecarlo.tables import STEPS_SCHEMA, kpi_schema
+from vppsim.montecarlo.parts import write_chunk
+from vppsim.montecarlo.tables import kpi_schema
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class ChunkLog:
     ``wall`` holds the batch's wall time by phase (s); ``worker_phase_s`` the workers' time by
     phase summed over the samples; ``worker_compute_s`` their total compute time;
     ``computed`` the samples written by this call; ``failed`` one line per chunk lost to the
-    cluster (those samples stay missing and a re-run computes them).
+    cluster (those samples stay missing and a re-run computes them); ``damaged`` one line per
+    chunk found damaged on resume (moved aside, its samples computed again).
     """
 
     wall: dict[str, float] = field(default_factory=lambda: {
@@ -43,6 +44,7 @@ class ChunkLog:
     worker_compute_s: float = 0.0
     computed: list[int] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
 
 
 def chunked(items: list[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
@@ -118,8 +120,7 @@ def compute_chunks(ctx: SampleContext, missing: list[tuple[int, int]], parts: Pa
                 log.warning("chunk %s-%s failed: %s", first, last, exc)
                 continue
             tw = time.perf_counter()
-            write_parquet(steps, parts / part_name("steps", first, last), STEPS_SCHEMA)
-            write_parquet(kpis, parts / part_name("samples", first, last), samples_schema)
+            write_chunk(parts, first, last, kpis, steps, samples_schema)
             wall["writing"] += time.perf_counter() - tw
             record.worker_compute_s += seconds
             for k, v in phases.items():

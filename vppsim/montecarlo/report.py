@@ -112,6 +112,8 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
         "computed_this_run": n_computed,
         "resumed": n_computed < result.n_samples,
         "failed_chunks": record.failed,
+        "recomputed_damaged_parts": len(record.damaged),
+        "damaged_parts": record.damaged,
         "wall_time_s": dict(wall),
         "samples_per_s": (n_computed / (wall["samples"] + wall["writing"])
                           if n_computed and wall["samples"] + wall["writing"] > 0 else None),

@@ -20,8 +20,13 @@ Output folder (``out``)::
 
     manifest.json           what the batch is (scenario hash, seed, n_samples, backend); a
                             re-run with a different batch in the same folder is refused
+    .lock                   flock'ed by the run writing the folder (holds its pid); a second
+                            run is refused while it lives (vppsim.montecarlo.store.locked_folder)
     parts/samples-<first>-<last>.parquet   KPI rows of one finished chunk
     parts/steps-<first>-<last>.parquet     per-step series of the same chunk
+    parts/chunk-<first>-<last>.json        the chunk's sample ids and the SHA-256 of its two
+                            parts; a resume moves a chunk that does not match to
+                            parts/damaged/ and computes it again (vppsim.montecarlo.parts)
     kpis.parquet            one row per sample, sorted by sample (see KPI_COLUMNS)
     steps.parquet           tidy (sample, agent, quantity, step, value)
     step_quantiles.parquet  per (agent, quantity, step): mean and 5/50/95 % quantiles
@@ -48,11 +53,13 @@ from vppsim import __version__
 from vppsim.model import VPPModel
 from vppsim.montecarlo.chunk import SampleContext
 from vppsim.montecarlo.cluster import ChunkLog, compute_chunks
+from vppsim.montecarlo.parts import verify_parts
 from vppsim.montecarlo.report import MonteCarloResult, finish_batch
 from vppsim.montecarlo.store import (
     PARTS,
     check_manifest,
     file_sha256,
+    locked_folder,
     read_parts,
     scan_parts,
     scenario_sha256,
@@ -61,6 +68,9 @@ from vppsim.montecarlo.tables import STEPS_SCHEMA, kpi_schema
 from vppsim.scenario.loader import LoadedScenario
 
 log = logging.getLogger(__name__)
+
+#: seeds of a batch: ``0 <= seed < SEED_END`` (numpy refuses negative seeds; int64 in tables)
+SEED_END = 2**63
 
 
 def sample_seeds(seed: int, n_samples: int) -> list[int]:
@@ -147,50 +157,62 @@ def run_montecarlo(
     Raises
     ------
     ValueError
-        Bad arguments, or a scenario of more than one day.
+        Bad arguments (e.g. a seed outside ``0 <= seed < 2**63``), or a scenario of more than
+        one day; raised before anything is written.
     ManifestMismatchError
-        ``out`` holds a different batch.
+        ``out`` holds a different batch (or a damaged manifest), or is a folder that is not a
+        Monte Carlo folder; its subclasses: :class:`OutputFolderError` (``out`` cannot be
+        written: raised before anything is computed) and :class:`FolderLockedError` (another
+        live run is writing ``out``).
     """
     t_start = time.perf_counter()
-    _check_arguments(loaded, n_samples, workers, scheduler, chunk_size, max_samples)
-    loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
     base_seed = loaded.scenario.seed if seed is None else int(seed)
+    _check_arguments(loaded, n_samples, base_seed, workers, scheduler, chunk_size, max_samples)
+    loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
     out = Path(out)
     manifest = batch_manifest(loaded, base_seed, n_samples)
-    check_manifest(out, manifest)
-    parts = out / PARTS
-    parts.mkdir(exist_ok=True)
-    _, _, done = scan_parts(parts)
-    seeds = sample_seeds(base_seed, n_samples)
-    missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
-    if max_samples is not None:
-        missing = missing[:max_samples]
-    record = ChunkLog()
-    if missing:
+    with locked_folder(out):
+        check_manifest(out, manifest)
+        parts = out / PARTS
+        parts.mkdir(exist_ok=True)
+        record = ChunkLog()
+        record.damaged = verify_parts(parts, kpi_schema(tuple(v.name for v in loaded.scenario.vpps)))
+        for line in record.damaged:
+            log.warning("%s: damaged part, %s", out, line)
+        _, _, done = scan_parts(parts)
+        seeds = sample_seeds(base_seed, n_samples)
+        missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
+        if max_samples is not None:
+            missing = missing[:max_samples]
+        if missing:
+            t0 = time.perf_counter()
+            cleared = clear_day_ahead(loaded, base_seed)
+            record.wall["day_ahead"] = time.perf_counter() - t0
+            ctx = SampleContext(loaded=loaded, cleared=cleared,
+                                vpp_names=tuple(v.name for v in loaded.scenario.vpps))
+            compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
+                           chunk_size=chunk_size, progress=progress, n_done=len(done),
+                           n_samples=n_samples, record=record)
         t0 = time.perf_counter()
-        cleared = clear_day_ahead(loaded, base_seed)
-        record.wall["day_ahead"] = time.perf_counter() - t0
-        ctx = SampleContext(loaded=loaded, cleared=cleared,
-                            vpp_names=tuple(v.name for v in loaded.scenario.vpps))
-        compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
-                       chunk_size=chunk_size, progress=progress, n_done=len(done),
-                       n_samples=n_samples, record=record)
-    t0 = time.perf_counter()
-    result = read_batch(out, loaded, n_samples, record.computed)
-    record.wall["writing"] += time.perf_counter() - t0
-    if result.complete:
-        finish_batch(result, loaded, manifest, record, t_start)
-    else:
-        result.summary = {"n_samples": n_samples, "n_done": len(result.kpis),
-                          "computed_samples": len(record.computed),
-                          "failed_chunks": record.failed, "wall_time_s": record.wall}
+        result = read_batch(out, loaded, n_samples, record.computed)
+        record.wall["writing"] += time.perf_counter() - t0
+        if result.complete:
+            finish_batch(result, loaded, manifest, record, t_start)
+        else:
+            result.summary = {"n_samples": n_samples, "n_done": len(result.kpis),
+                              "computed_samples": len(record.computed),
+                              "failed_chunks": record.failed,
+                              "recomputed_damaged_parts": len(record.damaged),
+                              "damaged_parts": record.damaged, "wall_time_s": record.wall}
     return result
 
 
-def _check_arguments(loaded: LoadedScenario, n_samples: int, workers: int | None, scheduler: Any,
-                     chunk_size: int | None, max_samples: int | None) -> None:
+def _check_arguments(loaded: LoadedScenario, n_samples: int, seed: int, workers: int | None,
+                     scheduler: Any, chunk_size: int | None, max_samples: int | None) -> None:
     if n_samples < 1:
         raise ValueError(f"n_samples: expected an integer >= 1, got {n_samples}")
+    if not 0 <= seed < SEED_END:
+        raise ValueError(f"seed: expected an integer 0 <= seed < 2**63, got {seed!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers: expected an integer >= 1, got {workers}")
     if workers is not None and scheduler is not None:

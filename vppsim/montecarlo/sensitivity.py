@@ -32,6 +32,7 @@ import pandas as pd
 from vppsim.model import VPPModel
 from vppsim.montecarlo.cluster import open_client
 from vppsim.montecarlo.run import clear_day_ahead, run_montecarlo, sample_seeds
+from vppsim.montecarlo.store import create_folder
 from vppsim.results.folders import safe_name
 from vppsim.results.format import number
 from vppsim.results.plotting import pyplot
@@ -61,7 +62,7 @@ def run_grid(loaded: LoadedScenario, n_samples: int, out: str | Path, seed: int 
         raise ValueError(f"{loaded.path}: sensitivity: expected a sensitivity section with cases "
                          "for --grid")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    create_folder(out)  # an unwritable OUT fails here, before the cluster starts
     client, cluster, owned = open_client(workers, scheduler)
     rows = []
     single_ms = None

@@ -1,10 +1,12 @@
-"""The folder of a Monte Carlo batch: manifest, Parquet parts, atomic writes, resume."""
+"""The folder of a Monte Carlo batch: manifest, Parquet parts, atomic writes, lock, resume."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,18 @@ import pyarrow.parquet as pq
 
 from vppsim.scenario.loader import LoadedScenario
 
+try:  # POSIX; without it (Windows) a folder is not locked
+    import fcntl
+except ImportError:  # pragma: no cover - not on the platforms vppsim is tested on
+    fcntl = None  # type: ignore[assignment]
+
 MANIFEST = "manifest.json"
 
 
 PARTS = "parts"
+
+#: the lock file of a folder a run is writing (``flock``; holds the writer's pid)
+LOCK = ".lock"
 
 
 #: manifest fields that must match for a re-run to resume a folder
@@ -26,6 +36,14 @@ GUARDED = ("scenario_sha256", "seed", "n_samples", "power_flow_backend", "days")
 
 class ManifestMismatchError(ValueError):
     """The output folder holds a different batch (scenario, seed, size or backend)."""
+
+
+class OutputFolderError(ManifestMismatchError):
+    """The output folder cannot be written (a file, or a folder without write permission)."""
+
+
+class FolderLockedError(ManifestMismatchError):
+    """Another live run is writing the output folder (it holds the folder's lock)."""
 
 
 def scenario_sha256(loaded: LoadedScenario) -> str:
@@ -54,7 +72,16 @@ def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
     """
     path = out / MANIFEST
     if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ManifestMismatchError(
+                f"{path} is not readable JSON ({type(exc).__name__}: {exc}); remove the folder "
+                "or choose another --out") from exc
+        if not isinstance(old, dict):
+            raise ManifestMismatchError(
+                f"{path}: expected a JSON object, got {type(old).__name__}; remove the folder "
+                "or choose another --out")
         diffs = [f"{k}: folder has {old.get(k)!r}, this run {manifest[k]!r}"
                  for k in GUARDED if old.get(k) != manifest[k]]
         if diffs:
@@ -62,11 +89,97 @@ def check_manifest(out: Path, manifest: dict[str, Any]) -> None:
                 f"{out} holds a different Monte Carlo batch ({'; '.join(diffs)}); "
                 "choose another --out or remove the folder")
         return
-    if out.exists() and any(out.iterdir()):
-        raise ManifestMismatchError(
-            f"{out} exists and is not a Monte Carlo folder (no {MANIFEST}); choose another --out")
+    _check_not_foreign(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(manifest, indent=2) + "\n")
+
+
+def _check_not_foreign(out: Path) -> None:
+    """Refuse a non-empty folder without a manifest (its lock file alone does not count)."""
+    try:
+        foreign = (out.is_dir() and not (out / MANIFEST).exists()
+                   and any(p.name != LOCK for p in out.iterdir()))
+    except OSError as exc:
+        raise _not_writable(out, exc) from exc
+    if foreign:
+        raise ManifestMismatchError(
+            f"{out} exists and is not a Monte Carlo folder (no {MANIFEST}); choose another --out")
+
+
+@contextlib.contextmanager
+def locked_folder(out: Path) -> Iterator[Path]:
+    """Create ``out`` if needed, check it is writable, and hold its lock while the block runs.
+
+    The lock is ``flock(OUT/.lock, LOCK_EX | LOCK_NB)``; the kernel releases it when the
+    process ends, however it ends, so a folder left by a killed run is resumable at once. The
+    lock file holds the writer's pid (for the message) and stays in the folder.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` is a file, or it (or its parent) cannot be written.
+    FolderLockedError
+        Another live run holds the lock.
+    ManifestMismatchError
+        ``out`` is a non-empty folder that is not a Monte Carlo folder.
+    """
+    _check_not_foreign(out)
+    create_folder(out)
+    try:
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _not_writable(out, exc) from exc
+    try:
+        _lock(fd, out)
+        _probe_writable(out)
+        yield out
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def create_folder(out: Path) -> None:
+    """Create ``out`` (and its parents) if needed.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` is a file, or it cannot be created.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"{out} is a file; expected a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _not_writable(out, exc) from exc
+
+
+def _not_writable(out: Path, exc: OSError) -> OutputFolderError:
+    return OutputFolderError(f"{out}: cannot write there ({type(exc).__name__}: "
+                             f"{exc.strerror or exc}); expected a writable folder")
+
+
+def _lock(fd: int, out: Path) -> None:
+    if fcntl is None:  # pragma: no cover
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        raise FolderLockedError(
+            f"another run (pid {pid}) is writing {out}; wait for it to end or choose another "
+            "--out") from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def _probe_writable(out: Path) -> None:
+    """Create and remove a file in ``out`` (an existing lock file proves nothing)."""
+    probe = out / f".write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise _not_writable(out, exc) from exc
 
 
 def write_text(path: Path, text: str) -> None:
@@ -76,12 +189,14 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_parquet(df: pd.DataFrame, path: Path, schema: pa.Schema) -> None:
-    """Write atomically: a killed run leaves either the whole file or none."""
+def write_parquet(df: pd.DataFrame, path: Path, schema: pa.Schema) -> str:
+    """Write atomically (a killed run leaves either the whole file or none); its SHA-256."""
     tmp = path.with_name(path.name + ".tmp")
     table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
     pq.write_table(table, tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     os.replace(tmp, path)
+    return digest
 
 
 def write_frame(df: pd.DataFrame, path: Path) -> None:
