@@ -32,7 +32,7 @@ import vppsim.montecarlo.run as batch
 from vppsim.cli import main
 from vppsim.montecarlo.run import run_montecarlo
 from vppsim.montecarlo.sensitivity import run_grid
-from vppsim.montecarlo.store import FolderLockedError, ManifestMismatchError, OutputFolderError
+from vppsim.montecarlo.store import FolderLockedError, FolderNotWritableError, ManifestMismatchError
 from vppsim.paths import data_dir, default_scenario_path
 from vppsim.scenario.loader import load_scenario
 
@@ -225,7 +225,7 @@ def test_an_out_that_cannot_be_written_fails_before_computing(
     monkeypatch.setattr(batch, "clear_day_ahead", _no_computing)
     (tmp_path / "file").write_text("not a folder\n", encoding="utf-8")
     out = tmp_path / "file" if where == "a file" else tmp_path / "file" / "mc"
-    with pytest.raises(OutputFolderError, match="expected a( writable)? folder"):
+    with pytest.raises(FolderNotWritableError, match="expected a( writable)? folder"):
         run_montecarlo(loaded, 2, out, seed=SEED, scheduler=address, progress=False)
     assert main(["montecarlo", str(scenario_path), "--samples", "2", "--scheduler", address,
                  "--out", str(out), "--quiet"]) == 2
@@ -239,7 +239,7 @@ def test_a_grid_out_that_is_a_file_fails_before_the_cluster_starts(
 ) -> None:
     out = tmp_path / "grid"
     out.write_text("not a folder\n", encoding="utf-8")
-    with pytest.raises(OutputFolderError, match="is a file; expected a folder"):
+    with pytest.raises(FolderNotWritableError, match="is a file; expected a folder"):
         run_grid(load_scenario(SENSITIVITY_YAML), 2, out, workers=1, progress=False)
     assert main(["montecarlo", str(SENSITIVITY_YAML), "--grid", "--samples", "2",
                  "--workers", "1", "--out", str(out), "--quiet"]) == 2

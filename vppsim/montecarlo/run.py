@@ -161,7 +161,7 @@ def run_montecarlo(
         one day; raised before anything is written.
     ManifestMismatchError
         ``out`` holds a different batch (or a damaged manifest), or is a folder that is not a
-        Monte Carlo folder; its subclasses: :class:`OutputFolderError` (``out`` cannot be
+        Monte Carlo folder; its subclasses: :class:`FolderNotWritableError` (``out`` cannot be
         written: raised before anything is computed) and :class:`FolderLockedError` (another
         live run is writing ``out``).
     """

@@ -14,12 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vppsim.results.folders import FolderLock
 from vppsim.scenario.loader import LoadedScenario
-
-try:  # POSIX; without it (Windows) a folder is not locked
-    import fcntl
-except ImportError:  # pragma: no cover - not on the platforms vppsim is tested on
-    fcntl = None  # type: ignore[assignment]
 
 MANIFEST = "manifest.json"
 
@@ -38,7 +34,7 @@ class ManifestMismatchError(ValueError):
     """The output folder holds a different batch (scenario, seed, size or backend)."""
 
 
-class OutputFolderError(ManifestMismatchError):
+class FolderNotWritableError(ManifestMismatchError):
     """The output folder cannot be written (a file, or a folder without write permission)."""
 
 
@@ -112,11 +108,12 @@ def locked_folder(out: Path) -> Iterator[Path]:
 
     The lock is ``flock(OUT/.lock, LOCK_EX | LOCK_NB)``; the kernel releases it when the
     process ends, however it ends, so a folder left by a killed run is resumable at once. The
-    lock file holds the writer's pid (for the message) and stays in the folder.
+    lock file holds the writer's pid (for the message); it is removed when the run ends
+    (:class:`vppsim.results.folders.FolderLock`).
 
     Raises
     ------
-    OutputFolderError
+    FolderNotWritableError
         ``out`` is a file, or it (or its parent) cannot be written.
     FolderLockedError
         Another live run holds the lock.
@@ -125,16 +122,20 @@ def locked_folder(out: Path) -> Iterator[Path]:
     """
     _check_not_foreign(out)
     create_folder(out)
+    lock = FolderLock(out / LOCK)
     try:
-        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        locked = lock.acquire()
     except OSError as exc:
         raise _not_writable(out, exc) from exc
+    if not locked:
+        raise FolderLockedError(
+            f"another run (pid {lock.holder()}) is writing {out}; wait for it to end or choose "
+            "another --out")
     try:
-        _lock(fd, out)
         _probe_writable(out)
         yield out
     finally:
-        os.close(fd)  # releases the lock
+        lock.release()
 
 
 def create_folder(out: Path) -> None:
@@ -142,34 +143,20 @@ def create_folder(out: Path) -> None:
 
     Raises
     ------
-    OutputFolderError
+    FolderNotWritableError
         ``out`` is a file, or it cannot be created.
     """
     if out.exists() and not out.is_dir():
-        raise OutputFolderError(f"{out} is a file; expected a folder")
+        raise FolderNotWritableError(f"{out} is a file; expected a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _not_writable(out, exc) from exc
 
 
-def _not_writable(out: Path, exc: OSError) -> OutputFolderError:
-    return OutputFolderError(f"{out}: cannot write there ({type(exc).__name__}: "
+def _not_writable(out: Path, exc: OSError) -> FolderNotWritableError:
+    return FolderNotWritableError(f"{out}: cannot write there ({type(exc).__name__}: "
                              f"{exc.strerror or exc}); expected a writable folder")
-
-
-def _lock(fd: int, out: Path) -> None:
-    if fcntl is None:  # pragma: no cover
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        raise FolderLockedError(
-            f"another run (pid {pid}) is writing {out}; wait for it to end or choose another "
-            "--out") from exc
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
 def _probe_writable(out: Path) -> None:
