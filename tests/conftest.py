@@ -47,3 +47,36 @@ def write_scenario_copy(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in an empty folder so that a default result folder would show up there."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def assert_nothing_written() -> Callable[[Path, Path], None]:
+    """Checker: no ``out``, no ``out.incomplete`` and no default ``results/`` under ``cwd``."""
+
+    def check(out: Path, cwd: Path) -> None:
+        assert not out.exists()
+        assert not out.with_name(out.name + ".incomplete").exists()
+        assert not (cwd / "results").exists()
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def passthrough_day_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default 3-VPP day with the tariff passed through (a fast day-ahead), as a file."""
+    raw = yaml.safe_load(DEFAULT_YAML.read_text(encoding="utf-8"))
+    raw["market"]["price_policy"] = "passthrough"
+    folder = tmp_path_factory.mktemp("passthrough_day")
+    shutil.copy(DEFAULT_YAML.parent / raw["profiles"], folder / raw["profiles"])
+    path = folder / "mc.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path

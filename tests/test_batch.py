@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 import vppsim.montecarlo.run as batch
 from vppsim.agents.vpo import ClearedDay
@@ -31,7 +29,6 @@ from vppsim.montecarlo.chunk import run_sample
 from vppsim.montecarlo.run import clear_day_ahead, run_montecarlo, sample_seeds
 from vppsim.montecarlo.store import ManifestMismatchError
 from vppsim.montecarlo.tables import kpi_columns
-from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
 
 N = 10
@@ -39,21 +36,8 @@ VPPS = ["VPP1", "VPP2", "VPP3"]
 
 
 @pytest.fixture(scope="module")
-def scenario_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default 3-VPP day with the tariff passed through (a fast day-ahead)."""
-    src = default_scenario_path()
-    raw = yaml.safe_load(src.read_text(encoding="utf-8"))
-    raw["market"]["price_policy"] = "passthrough"
-    folder = tmp_path_factory.mktemp("mc_scenario")
-    shutil.copy(src.parent / raw["profiles"], folder / raw["profiles"])
-    path = folder / "mc.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def loaded(scenario_path: Path) -> Any:
-    return load_scenario(scenario_path)
+def loaded(passthrough_day_path: Path) -> Any:
+    return load_scenario(passthrough_day_path)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +132,7 @@ def test_interrupted_batch_resumes_with_only_the_missing_samples(
 
 
 def test_a_different_batch_in_the_same_folder_is_refused(
-    loaded: Any, reference: batch.MonteCarloResult, scenario_path: Path, tmp_path: Path
+    loaded: Any, reference: batch.MonteCarloResult, passthrough_day_path: Path, tmp_path: Path
 ) -> None:
     before = sorted(p.name for p in (reference.out / "parts").iterdir())
     with pytest.raises(ManifestMismatchError, match="seed"):
@@ -160,7 +144,7 @@ def test_a_different_batch_in_the_same_folder_is_refused(
                        power_flow_backend="pandapower")
     assert sorted(p.name for p in (reference.out / "parts").iterdir()) == before
     # the CLI says so with exit code 2; bad options too
-    base = ["montecarlo", str(scenario_path), "--quiet"]
+    base = ["montecarlo", str(passthrough_day_path), "--quiet"]
     assert main(base + ["--samples", str(N), "--seed", "8", "--out", str(reference.out)]) == 2
     assert main(base + ["--samples", "0", "--out", str(tmp_path / "x")]) == 2
     assert main(base + ["--samples", "3", "--workers", "0", "--out", str(tmp_path / "x")]) == 2
@@ -220,10 +204,10 @@ def test_a_sample_that_raises_on_a_worker_does_not_stop_the_batch(
     assert "| 2 | -1 | ValueError" in (tmp_path / "mc" / "report.md").read_text(encoding="utf-8")
 
 
-def test_cli_end_to_end(scenario_path: Path, reference: batch.MonteCarloResult, cluster: Any,
+def test_cli_end_to_end(passthrough_day_path: Path, reference: batch.MonteCarloResult, cluster: Any,
                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "mc"
-    code = main(["montecarlo", str(scenario_path), "--samples", "6", "--seed", "7",
+    code = main(["montecarlo", str(passthrough_day_path), "--samples", "6", "--seed", "7",
                  "--scheduler", cluster.scheduler_address, "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr()
@@ -247,17 +231,17 @@ def test_cli_end_to_end(scenario_path: Path, reference: batch.MonteCarloResult, 
         assert f"figures/{stem}.png" in report
         assert (out / "figures" / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the same command again resumes: nothing left to compute
-    assert main(["montecarlo", str(scenario_path), "--samples", "6", "--seed", "7",
+    assert main(["montecarlo", str(passthrough_day_path), "--samples", "6", "--seed", "7",
                  "--scheduler", cluster.scheduler_address, "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["computed_this_run"] == 0
 
 
-def test_a_killed_cli_run_resumes(scenario_path: Path, reference: batch.MonteCarloResult,
+def test_a_killed_cli_run_resumes(passthrough_day_path: Path, reference: batch.MonteCarloResult,
                                   loaded: Any, cluster: Any, tmp_path: Path) -> None:
     """SIGKILL the whole `vppsim montecarlo` process group mid-batch, then re-run."""
     n = 40
     out = tmp_path / "mc"
-    cmd = [sys.executable, "-m", "vppsim.cli", "montecarlo", str(scenario_path), "--samples",
+    cmd = [sys.executable, "-m", "vppsim.cli", "montecarlo", str(passthrough_day_path), "--samples",
            str(n), "--seed", "7", "--workers", "1", "--chunk-size", "1", "--out", str(out),
            "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,

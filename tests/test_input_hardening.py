@@ -24,6 +24,8 @@ import yaml
 from vppsim.cli import main
 from vppsim.paths import data_dir, default_scenario_path
 
+NothingWritten = Callable[[Path, Path], None]  # the assert_nothing_written fixture
+
 DEFAULT = default_scenario_path()
 TEXT = DEFAULT.read_text(encoding="utf-8")
 CSV_NAME = yaml.safe_load(TEXT)["profiles"]
@@ -251,23 +253,10 @@ def _the_line(err: str, file: Path, field_path: str, n_problems: int = 1) -> str
     return named[0]
 
 
-def _assert_nothing_written(out: Path, cwd: Path) -> None:
-    assert not out.exists()
-    assert not out.with_name(out.name + ".incomplete").exists()
-    assert not (cwd / "results").exists()
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Work in an empty folder so that a default result folder would show up there."""
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_fails_validate_and_run_with_exit_2_and_one_line(
+    assert_nothing_written: NothingWritten,
     name: str, tmp_path: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = CASES[name]
@@ -288,7 +277,7 @@ def test_bad_input_fails_validate_and_run_with_exit_2_and_one_line(
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     assert _the_line(captured.err, named, bad.field, bad.n_problems) == line
-    _assert_nothing_written(out, in_tmp)
+    assert_nothing_written(out, in_tmp)
 
 
 def test_folder_given_as_scenario_is_named(tmp_path: Path, in_tmp: Path,
@@ -360,6 +349,7 @@ def _write_case(spec: Callable[[Raw], None] | str | bytes, path: Path) -> None:
 
 @pytest.mark.parametrize("name", list(ALLOCATION_CASES))
 def test_bad_allocation_case_exit_2_one_line(
+    assert_nothing_written: NothingWritten,
     name: str, tmp_path: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     field_path, expected, spec = ALLOCATION_CASES[name]
@@ -374,7 +364,7 @@ def test_bad_allocation_case_exit_2_one_line(
     line = _the_line(err, path, field_path)
     for text in expected:
         assert text in line, f"{text!r} missing from {line!r}"
-    _assert_nothing_written(out, in_tmp)
+    assert_nothing_written(out, in_tmp)
 
 
 def _subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -383,7 +373,9 @@ def _subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
-def test_real_process_binary_scenario_exit_2(command: str, tmp_path: Path) -> None:
+def test_real_process_binary_scenario_exit_2(
+    command: str, tmp_path: Path, assert_nothing_written: NothingWritten,
+) -> None:
     path = _write(CASES["binary"], tmp_path / "scenario")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -393,7 +385,7 @@ def test_real_process_binary_scenario_exit_2(command: str, tmp_path: Path) -> No
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == "" and "Traceback" not in proc.stderr
     assert "expected UTF-8 text" in _the_line(proc.stderr, path, "(file)")
-    _assert_nothing_written(out, cwd)
+    assert_nothing_written(out, cwd)
 
 
 def test_real_process_allocate_non_utf8_case_exit_2(tmp_path: Path) -> None:

@@ -26,7 +26,6 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 import vppsim.montecarlo.run as batch
 from vppsim.cli import main
@@ -43,21 +42,8 @@ SEED = 7
 
 
 @pytest.fixture(scope="module")
-def scenario_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default 3-VPP day with the tariff passed through (a fast day-ahead)."""
-    src = default_scenario_path()
-    raw = yaml.safe_load(src.read_text(encoding="utf-8"))
-    raw["market"]["price_policy"] = "passthrough"
-    folder = tmp_path_factory.mktemp("mc_scenario")
-    shutil.copy(src.parent / raw["profiles"], folder / raw["profiles"])
-    path = folder / "mc.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def loaded(scenario_path: Path) -> Any:
-    return load_scenario(scenario_path)
+def loaded(passthrough_day_path: Path) -> Any:
+    return load_scenario(passthrough_day_path)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +154,7 @@ def test_a_folder_without_chunk_records_is_read_if_readable(
     pd.testing.assert_frame_equal(again.kpis, reference.kpis, check_exact=True)
 
 
-def test_a_damaged_manifest_is_a_clear_error(loaded: Any, reference: Any, scenario_path: Path,
+def test_a_damaged_manifest_is_a_clear_error(loaded: Any, reference: Any, passthrough_day_path: Path,
                                              address: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "mc"
@@ -176,18 +162,18 @@ def test_a_damaged_manifest_is_a_clear_error(loaded: Any, reference: Any, scenar
     (out / "manifest.json").write_text('{"kind": "vppsim-mon', encoding="utf-8")
     with pytest.raises(ManifestMismatchError, match="manifest.json is not readable JSON"):
         run_montecarlo(loaded, N, out, seed=SEED, scheduler=address, progress=False)
-    assert main(["montecarlo", str(scenario_path), "--samples", str(N), "--seed", str(SEED),
+    assert main(["montecarlo", str(passthrough_day_path), "--samples", str(N), "--seed", str(SEED),
                  "--scheduler", address, "--out", str(out), "--quiet"]) == 2
     assert "--out: " in capsys.readouterr().err
 
 
 def test_a_second_run_into_a_live_runs_folder_is_refused_with_its_pid(
-    loaded: Any, scenario_path: Path, address: str, tmp_path: Path,
+    loaded: Any, passthrough_day_path: Path, address: str, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     n = 40
     out = tmp_path / "mc"
-    args = ["montecarlo", str(scenario_path), "--samples", str(n), "--seed", str(SEED),
+    args = ["montecarlo", str(passthrough_day_path), "--samples", str(n), "--seed", str(SEED),
             "--out", str(out), "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "vppsim.cli", *args, "--workers", "1",
                              "--chunk-size", "1"], start_new_session=True,
@@ -219,7 +205,7 @@ def _no_computing(*args: Any, **kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("where", ["a file", "under a file"])
 def test_an_out_that_cannot_be_written_fails_before_computing(
-    loaded: Any, scenario_path: Path, address: str, tmp_path: Path, where: str,
+    loaded: Any, passthrough_day_path: Path, address: str, tmp_path: Path, where: str,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(batch, "clear_day_ahead", _no_computing)
@@ -227,7 +213,7 @@ def test_an_out_that_cannot_be_written_fails_before_computing(
     out = tmp_path / "file" if where == "a file" else tmp_path / "file" / "mc"
     with pytest.raises(FolderNotWritableError, match="expected a( writable)? folder"):
         run_montecarlo(loaded, 2, out, seed=SEED, scheduler=address, progress=False)
-    assert main(["montecarlo", str(scenario_path), "--samples", "2", "--scheduler", address,
+    assert main(["montecarlo", str(passthrough_day_path), "--samples", "2", "--scheduler", address,
                  "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"vppsim: --out: {out}") and "Traceback" not in err, err

@@ -24,6 +24,8 @@ from vppsim.cli import main
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import INCOMPLETE_SUFFIX
 
+NothingWritten = Callable[[Path, Path], None]  # the assert_nothing_written fixture
+
 DEFAULT = default_scenario_path()
 RAW = yaml.safe_load(DEFAULT.read_text(encoding="utf-8"))
 CSV_NAME = RAW["profiles"]
@@ -203,23 +205,10 @@ def _line_naming(err: str, file: Path | str, field_path: str) -> str:
     return lines[0]
 
 
-def _assert_no_result_folder(out: Path, cwd: Path) -> None:
-    assert not out.exists()
-    assert not out.with_name(out.name + INCOMPLETE_SUFFIX).exists()
-    assert not (cwd / "results").exists()
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Work in an empty folder so that a default result folder would show up there."""
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_scenario_fails_with_exit_2_and_names_file_and_field(
+    assert_nothing_written: NothingWritten,
     name: str, tmp_path: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = CASES[name]
@@ -238,7 +227,7 @@ def test_bad_scenario_fails_with_exit_2_and_names_file_and_field(
     named = [ln for ln in captured.err.splitlines() if ln.startswith(f"{path}: ")]
     assert len(named) == case.n_problems, captured.err
     assert all(len(ln) < len(str(path)) + 400 for ln in named), captured.err
-    _assert_no_result_folder(out, in_tmp)
+    assert_nothing_written(out, in_tmp)
 
     if not case.extra_args:  # the same file fails validation the same way
         assert main(["validate", str(path)]) == 2
@@ -247,12 +236,14 @@ def test_bad_scenario_fails_with_exit_2_and_names_file_and_field(
         assert _line_naming(captured.err, path, case.field) == line
 
 
-def test_days_zero_is_bad_input(tmp_path: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_days_zero_is_bad_input(
+    tmp_path: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str], assert_nothing_written: NothingWritten,
+) -> None:
     out = tmp_path / "out"
     assert main(["run", str(DEFAULT), "--days", "0", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--days: expected an integer >= 1, got 0" in err
-    _assert_no_result_folder(out, in_tmp)
+    assert_nothing_written(out, in_tmp)
 
 
 def test_out_pointing_at_existing_folder_is_bad_input(
@@ -291,7 +282,9 @@ def _subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("name", ["vpp_bus_not_on_feeder", "invalid_yaml_syntax"])
-def test_bad_scenario_real_process_exit_status_2(name: str, tmp_path: Path) -> None:
+def test_bad_scenario_real_process_exit_status_2(
+    name: str, tmp_path: Path, assert_nothing_written: NothingWritten,
+) -> None:
     case = CASES[name]
     path = _write_case(case, tmp_path / "scenario")
     out = tmp_path / "out"
@@ -305,13 +298,15 @@ def test_bad_scenario_real_process_exit_status_2(name: str, tmp_path: Path) -> N
     line = _line_naming(proc.stderr, path, case.field)
     for text in case.expected:
         assert text in line
-    _assert_no_result_folder(out, cwd)
+    assert_nothing_written(out, cwd)
 
 
-def test_real_process_days_zero(tmp_path: Path) -> None:
+def test_real_process_days_zero(
+    tmp_path: Path, assert_nothing_written: NothingWritten,
+) -> None:
     out = tmp_path / "out"
     proc = _subprocess("run", "--days", "0", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip() == "vppsim: --days: expected an integer >= 1, got 0"
-    _assert_no_result_folder(out, tmp_path)
+    assert_nothing_written(out, tmp_path)
