@@ -20,6 +20,7 @@ from vppsim.grids import FEEDERS, load_feeder
 from vppsim.optimizers.gaaco import GaAcoSettings
 from vppsim.optimizers.rng import CounterRng, problem_keys
 from vppsim.paths import data_dir
+from vppsim.results.folders import OutputFolderError
 from vppsim.scenario.schema import ScenarioError
 
 CASE = data_dir("scenarios") / "allocation_ieee12.yaml"
@@ -296,7 +297,7 @@ def test_cli_prints_table_and_writes_a_folder(capsys: pytest.CaptureFixture[str]
     np.testing.assert_allclose(runs[list(summary["demands"][0]["allocation"])].sum(axis=1), 55.0)
     assert (out_dir / "report.md").is_file() and (out_dir / "figures" / "allocation_55.png").is_file()
     again = parser.parse_args(["allocate", str(CASE), "--demand", "55", "--out", str(out_dir)])
-    with pytest.raises(ScenarioError, match="--out"):
+    with pytest.raises(OutputFolderError, match="--out: expected a folder that does not exist"):
         alloc_cli.run(again)  # an existing folder is never overwritten
     bad = parser.parse_args(["allocate", str(CASE), "--runs", "0"])
     with pytest.raises(ScenarioError, match="--runs"):
