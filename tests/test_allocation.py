@@ -16,6 +16,7 @@ from vppsim.allocation import AllocationProblem, FitnessForm, feasibility, propo
 from vppsim.allocation.exact import solve_exact
 from vppsim.allocation.scenario import load_allocation_case
 from vppsim.cli import allocate as alloc_cli
+from vppsim.cli.impl import allocate as alloc_impl
 from vppsim.grids import FEEDERS, load_feeder
 from vppsim.optimizers.gaaco import GaAcoSettings
 from vppsim.optimizers.rng import CounterRng, problem_keys
@@ -285,7 +286,7 @@ def test_cli_prints_table_and_writes_a_folder(capsys: pytest.CaptureFixture[str]
     out_dir = tmp_path / "alloc"
     args = parser.parse_args(["allocate", str(CASE), "--demand", "55", "--runs", "2", "--seed", "3",
                               "--out", str(out_dir)])
-    assert alloc_cli.run(args) == 0
+    assert alloc_impl.run(args) == 0
     out = capsys.readouterr().out
     assert "| wind_farm | 61 |" in out and "paper (Table 3)" in out and "gap to LP" in out
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
@@ -298,10 +299,10 @@ def test_cli_prints_table_and_writes_a_folder(capsys: pytest.CaptureFixture[str]
     assert (out_dir / "report.md").is_file() and (out_dir / "figures" / "allocation_55.png").is_file()
     again = parser.parse_args(["allocate", str(CASE), "--demand", "55", "--out", str(out_dir)])
     with pytest.raises(OutputFolderError, match="--out: expected a folder that does not exist"):
-        alloc_cli.run(again)  # an existing folder is never overwritten
+        alloc_impl.run(again)  # an existing folder is never overwritten
     bad = parser.parse_args(["allocate", str(CASE), "--runs", "0"])
     with pytest.raises(ScenarioError, match="--runs"):
-        alloc_cli.run(bad)
+        alloc_impl.run(bad)
 
 
 # --------------------------------------------------------------------------- 12-bus feeder

@@ -68,3 +68,16 @@ def test_no_function_is_longer_than_100_lines() -> None:
             if n > 100:
                 long.append(f"{path.relative_to(PACKAGE)}:{fn.lineno} {fn.name} ({n} lines)")
     assert not long, long
+
+
+def test_the_command_line_loads_no_heavy_package_before_a_command_runs() -> None:
+    """``vppsim --help``, a bad option or an unusable ``--out`` answer without pandapower & co.
+
+    The parsers (``vppsim.cli.<command>``) name their implementation (``vppsim.cli.impl``),
+    which ``vppsim.cli.main`` imports only when the command runs.
+    """
+    heavy = ("pandapower", "mesa", "matplotlib", "distributed", "lightsim2grid", "simpy")
+    code = ("import sys, vppsim.cli.main; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "", f"loaded by the parsers: {res.stdout.strip()}"

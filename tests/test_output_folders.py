@@ -11,6 +11,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -131,25 +132,21 @@ def test_a_killed_run_does_not_block_the_next(tmp_path: Path, fast_scenario: Pat
     assert _leftovers(tmp_path) == []
 
 
-def _as_nobody_in_child(argv: list[str], module: str, loader: str, case: Path) -> None:
-    """Run ``main(argv)`` as user ``nobody`` (root ignores file modes), input read beforehand."""
-    import importlib  # noqa: PLC0415 - only in the forked child
+def _as_nobody_in_child(argv: list[str]) -> None:
+    """Run ``main(argv)`` as user ``nobody`` (root ignores file modes).
 
-    cli = importlib.import_module(module)
-    preloaded = getattr(cli, loader)(case)
-    setattr(cli, loader, lambda path: preloaded)
+    An explicit ``--out`` is claimed before the scenario is read, so nothing else needs to be
+    readable by ``nobody``.
+    """
     os.setegid(65534)
     os.seteuid(65534)
     _run_in_child(argv, 0.0)
 
 
-def _exit_code(argv: list[str], command: str, case: Path, as_nobody: bool) -> int:
+def _exit_code(argv: list[str], as_nobody: bool) -> int:
     if not as_nobody:
         return main(argv)
-    module, loader = {"allocate": ("vppsim.cli.allocate", "load_allocation_case")}.get(
-        command, (f"vppsim.cli.{command}", "load_scenario"))
-    child = mp.get_context("fork").Process(target=_as_nobody_in_child,
-                                           args=(argv, module, loader, case))
+    child = mp.get_context("fork").Process(target=_as_nobody_in_child, args=(argv,))
     child.start()
     child.join(timeout=60)
     return child.exitcode
@@ -181,15 +178,14 @@ def test_an_unwritable_out_fails_before_computing(
         raise AssertionError("computed before checking --out")
 
     monkeypatch.setattr(VPPModel, "__init__", must_not_compute)
-    monkeypatch.setattr("vppsim.cli.allocate.compare", must_not_compute)
+    monkeypatch.setattr("vppsim.cli.impl.allocate.compare", must_not_compute)
     case = ALLOCATION_CASE if command == "allocate" else fast_scenario
     argv = [command, str(case), "--out", str(out), "--quiet"] + (
         ["--runs", "1"] if command == "allocate" else [])
     ro.chmod(0o555)
     try:
         t0 = time.perf_counter()
-        code = _exit_code(argv, command, case,
-                          as_nobody=where == "read-only-folder" and os.geteuid() == 0)
+        code = _exit_code(argv, as_nobody=where == "read-only-folder" and os.geteuid() == 0)
         assert time.perf_counter() - t0 < 3.0
     finally:
         ro.chmod(0o755)
@@ -244,17 +240,22 @@ def test_a_scenario_name_cannot_put_results_outside_results(
 
 
 def test_sigterm_exits_143_and_keeps_the_steps_done(tmp_path: Path, fast_scenario: Path) -> None:
+    """SIGTERM once steps are being computed (the progress bar moves): exit 143, steps kept."""
     out = tmp_path / "term"
     work = out.with_name(out.name + INCOMPLETE_SUFFIX)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vppsim.cli", "run", str(fast_scenario), "--days", "60",
-         "--out", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not work.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
+         "--out", str(out), "--no-figures"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = b""
+    deadline = time.monotonic() + 90
+    while not re.search(rb"\b([1-9]\d*)/\d+ ", err) and time.monotonic() < deadline:
+        chunk = os.read(proc.stderr.fileno(), 4096)  # the progress bar: "3/1440 [..."
+        if not chunk:
+            break
+        err += chunk
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    _, rest = proc.communicate(timeout=60)
+    err = (err + rest).decode(errors="replace")
     assert proc.returncode == 143, err
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
     assert not out.exists()

@@ -1,22 +1,11 @@
-"""``vppsim allocate CASE [--demand MW] [--runs 14] [--seed S] [--out DIR]``: paper 001's table.
-
-Solves each demand of an allocation case by GA-ACO (one run per seed), the exact LP and in
-proportion to capacity, prints the tables beside the paper's figures and writes the result
-folder (:mod:`vppsim.results.allocation`). Bad input raises
-:class:`vppsim.scenario.schema.ScenarioError` (``file: field: expected``; exit code 2).
-"""
+"""``vppsim allocate``: its options; what it does is :mod:`vppsim.cli.impl.allocate`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from vppsim.allocation.compare import compare
-from vppsim.allocation.scenario import MAX_CASE_POWER, load_allocation_case
-from vppsim.cli.common import SEED_MAX, claimed, positive_number, seed_int
-from vppsim.results.allocation import render_table, write_allocation_results
-from vppsim.results.folders import claim, default_out_dir
-from vppsim.scenario.schema import ScenarioError
+from vppsim.cli.common import positive_number, seed_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,30 +23,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="result folder (default: results/<case>-allocate-<timestamp>)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    p.set_defaults(func=run)
+    p.set_defaults(impl="vppsim.cli.impl.allocate:run", claims_out=True)
     return p
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``vppsim allocate``: print one table per demand and write the result folder."""
-    case = load_allocation_case(args.scenario)
-    if args.runs < 1:
-        raise ScenarioError(args.scenario, [("--runs", f"expected an integer >= 1, got {args.runs}")])
-    if args.seed + args.runs - 1 > SEED_MAX:
-        raise ScenarioError(args.scenario, [("--seed", f"expected --seed + --runs - 1 <= 2**63-1, "
-                                                       f"got {args.seed} and {args.runs} runs")])
-    demands = args.demand if args.demand else list(case.demands)
-    for d in demands:
-        if d > MAX_CASE_POWER:
-            raise ScenarioError(args.scenario, [("--demand", f"expected a number <= {MAX_CASE_POWER:g} "
-                                                             f"{case.unit}, got {d:g}")])
-    folder = claim(args.out, default_out_dir(f"{case.name}-allocate"))  # before computing
-    with claimed(folder):
-        comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
-        final = write_allocation_results(comparisons, folder, figures=not args.no_figures)
-    if not args.quiet:
-        for c in comparisons:
-            print(render_table(c))
-            print()
-        print(f"wrote {final}")
-    return 0

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vppsim.results.folders import ResultFolder
+from vppsim.results.folders import ResultFolder, claim
 from vppsim.scenario.schema import ScenarioError
 
 #: exit code of bad input (an invalid scenario file or option); 1 is a failure while running
@@ -60,3 +60,13 @@ def claimed(folder: ResultFolder) -> Iterator[ResultFolder]:
     except BaseException as exc:
         folder.fail(exc)
         raise
+
+
+def output_folder(args: argparse.Namespace, default: Path) -> ResultFolder:
+    """The folder claimed for ``--out`` by ``vppsim.cli.main`` (``args.folder``), else a claim.
+
+    Without ``args.folder`` (a caller that skips the dispatcher): ``--out`` itself, or a free
+    folder beside ``default``.
+    """
+    folder = getattr(args, "folder", None)
+    return folder if folder is not None else claim(args.out, default)

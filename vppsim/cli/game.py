@@ -1,22 +1,12 @@
-"""``vppsim game``: the day-ahead bi-level game of one day alone (paper 004), with references."""
+"""``vppsim game``: its options; what it does is :mod:`vppsim.cli.impl.game` (loaded when it runs)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, scenario_argument, seed_int
-from vppsim.market.day_ahead import DayAheadMarket
-from vppsim.market.game import solve_game
-from vppsim.market.lower_level import VppDayAheadData
-from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES, SEARCH_SOLVERS
-from vppsim.model import VPPModel
-from vppsim.paths import default_scenario_path
-from vppsim.results.folders import claim, default_out_dir
-from vppsim.results.game import write_game_results
-from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import ScenarioError
+from vppsim.cli.common import scenario_argument, seed_int
+from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,74 +30,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     game.add_argument("--no-reference", action="store_true",
                       help="skip the exact reference (the certificate then has no VPO regret)")
     game.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    game.set_defaults(func=run)
-
-
-def day_ahead_problems(model: VPPModel, day: int) -> list[VppDayAheadData]:
-    """Every VPP's day-ahead LP data for ``day``; a VPP without one is a scenario error.
-
-    Raises
-    ------
-    ScenarioError
-        A self-scheduling VPP (a prosumer fleet) has no day-ahead LP for the game's lower level.
-    """
-    problems = []
-    for i, v in enumerate(model.vpps):
-        data = v.day_ahead_data(day)
-        if data is None:
-            raise ScenarioError(model.loaded.path, [(
-                f"vpps[{i}].members[0]",
-                "expected members the VPP's day-ahead LP can schedule: the bi-level game (and "
-                "`vppsim game`) is not available for a VPP holding a self-scheduling member "
-                f"({v.spec.members[0].kind}); use market.price_policy: passthrough")])
-        problems.append(data)
-    return problems
-
-
-def run(args: argparse.Namespace) -> int:
-    """``vppsim game``: solve one day's bi-level game alone and write its result folder."""
-    loaded = load_scenario(args.scenario or default_scenario_path())
-    s = loaded.scenario
-    spec = s.market.game
-    solver = args.solver or spec.solver
-    objective = args.objective or spec.objective
-    budget = args.budget if args.budget is not None else spec.budget
-    seed = args.seed if args.seed is not None else s.seed
-    if budget < 10:
-        print(f"vppsim: --budget: expected an integer >= 10, got {budget}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not 0 <= args.day < s.days:
-        print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    folder = claim(args.out, default_out_dir(f"{s.name}-game"))  # before computing (exit 2)
-    with claimed(folder):
-        model = VPPModel(loaded, seed=seed)
-        vpps = day_ahead_problems(model, args.day)
-        sl = slice(args.day * s.steps_per_day, (args.day + 1) * s.steps_per_day)
-        pi_imp = model.tariff.import_cny_per_kwh[sl]
-        pi_exp = model.tariff.export_cny_per_kwh[sl]
-        market = DayAheadMarket(vpps, pi_imp, pi_exp, model.vpo.storage_data())
-        kwargs = dict(objective=objective, budget=budget, seed=seed,
-                      reference_time_limit_s=spec.reference_time_limit_s)
-        res = solve_game(market, solver=solver, reference=not args.no_reference, **kwargs)
-        others = {}
-        if args.compare:
-            for other in SEARCH_SOLVERS:  # every metaheuristic of the registry
-                if other != solver:
-                    others[other] = solve_game(market, solver=other, reference=False, **kwargs)
-        final = write_game_results(res, folder, s.name, pi_imp, pi_exp, s.step_h, others,
-                                   compare=args.compare)
-    if not args.quiet:
-        c = res.certificate
-        value = res.outcome.objective_value(objective)
-        print(f"{s.name} day {args.day}: {solver} on {objective} = {value:,.2f} CNY "
-              f"(Model 1: {res.model1.objective_value(objective):,.2f})")
-        if res.reference is not None:
-            print(f"  reference: {res.reference.name} = {res.reference.value_cny:,.2f} "
-                  f"({res.reference.status})")
-        print(f"  certificate: epsilon {c.epsilon_cny:.4g} CNY ({c.epsilon_rel:.3g} relative); "
-              f"max VPP regret {max(c.vpp_regret_cny.values()):.3g} CNY")
-        for k, r in others.items():
-            print(f"  {k}: {r.outcome.objective_value(objective):,.2f} CNY")
-        print(f"  wrote {final} in {res.wall_s['total']:.1f} s (game)")
-    return 0
+    game.set_defaults(impl="vppsim.cli.impl.game:run", claims_out=True)
