@@ -37,7 +37,9 @@ from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
 from vppsim.market.outcome import GameOutcome, outcome_at, vpo_profit_cny
 from vppsim.market.reference import ExactReference, centralized_bound, exact_reference
+from vppsim.market.selection import SYSTEM_COST_RULE, VPO_PROFIT_RULE, select_system_optimal
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
+from vppsim.market.ties import TieEnds, tie_ends
 from vppsim.market.vpo_storage import build_vpo_storage_lp
 from vppsim.optimizers.algorithms import get_algorithm
 from vppsim.optimizers.base import Result
@@ -206,7 +208,10 @@ class GameResult:
     """A solved day-ahead game: outcome, Model 1 comparison, certificate, convergence.
 
     ``reference`` is the exact reference the certificate used (None if none was computed);
-    ``convergence`` the search's result (None for the ``exact`` solver).
+    ``convergence`` the search's result (None for the ``exact`` solver). ``selection`` says
+    which selection rule chose the outcome among equal-objective ones (or why none applied);
+    ``ties``/``model1_ties`` are both ends of the VPPs' ties at the outcome's and Model 1's
+    prices (None if not computed).
     """
 
     objective: str
@@ -220,6 +225,39 @@ class GameResult:
     lower_level_solves: int
     seed: int | None
     selected_from: str = "search"
+    selection: str = "none"
+    ties: TieEnds | None = None
+    model1_ties: TieEnds | None = None
+
+#: Relative tolerance within which an outcome counts as reaching the objective's optimum.
+OPTIMUM_REL_TOL = 1e-6
+
+
+def select_outcome(market: DayAheadMarket, objective: str, outcome: GameOutcome,
+                   ref: ExactReference | None) -> tuple[GameOutcome, str]:
+    """Apply the selection rule among equal-objective outcomes (docs/design.md).
+
+    ``system_cost``: an outcome within :data:`OPTIMUM_REL_TOL` of the centralized bound is
+    replaced by :func:`vppsim.market.selection.select_system_optimal` (the VPO's largest profit
+    among prices supporting the centralized optimum, subject to IR). ``vpo_profit``: an
+    outcome within the tolerance of the MPEC's incumbent is replaced by the outcome at the
+    MPEC's prices (needs the reference). Otherwise the outcome is kept and the returned text
+    says why. Every solver reaching the optimum thus reports the same split.
+    """
+    if objective == "system_cost":
+        bound = (ref.value_cny if ref is not None
+                 else centralized_bound(market).system_cost_cny)
+        if outcome.system_cost_cny <= bound + OPTIMUM_REL_TOL * max(abs(bound), 1.0):
+            return select_system_optimal(market).outcome, SYSTEM_COST_RULE
+        return outcome, (f"none: system cost {outcome.system_cost_cny:.6f} above the "
+                         f"centralized bound {bound:.6f}")
+    if ref is None or ref.c_sell_cny_per_kwh is None or ref.c_buy_cny_per_kwh is None:
+        return outcome, "none: no MPEC reference computed"
+    best = ref.incumbent_cny if ref.incumbent_cny is not None else ref.value_cny
+    if outcome.vpo_profit_cny >= best - OPTIMUM_REL_TOL * max(abs(best), 1.0):
+        return (outcome_at(market, ref.c_sell_cny_per_kwh, ref.c_buy_cny_per_kwh),
+                VPO_PROFIT_RULE)
+    return outcome, f"none: VPO profit {outcome.vpo_profit_cny:.6f} below the MPEC's {best:.6f}"
 
 
 def _exact_prices(market: DayAheadMarket, objective: str,
@@ -271,6 +309,7 @@ def solve_game(
     algorithm_options: dict | None = None,
     polish: bool = True,
     precomputed_reference: ExactReference | None = None,
+    ties: bool = True,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
@@ -284,6 +323,10 @@ def solve_game(
     references do), so achieved and reference values are comparable. With ``polish`` the
     search's starting points (passthrough, centralized dual prices) are scored the same way
     and kept if better; ``GameResult.selected_from`` says which won.
+
+    The outcome then goes through :func:`select_outcome` (the same split for every solver that
+    reaches the objective's optimum). With ``ties``, both ends of the VPPs' ties
+    (:func:`vppsim.market.ties.tie_ends`) are computed at the outcome's and Model 1's prices.
 
     ``reference``: compute the exact reference (always done for ``exact``) unless
     ``precomputed_reference`` is given, which is then used as it is.
@@ -318,12 +361,17 @@ def solve_game(
     selected = "search" if solver != EXACT_SOLVER else "exact"
     if polish and solver != EXACT_SOLVER:
         outcome, selected = _best_of_starts(problem, outcome, model1)
-        c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
+    outcome, selection = select_outcome(market, objective, outcome, ref)
+    c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
     cert = certify(market.vpps, outcome.schedules, c_sell, c_buy, objective,
                    outcome.objective_value(objective), ref.name if ref else "none",
                    ref.value_cny if ref else None)
     wall["certificate"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    ends = tie_ends(market, c_sell, c_buy) if ties else None
+    ends1 = tie_ends(market, market.pi_imp, market.pi_exp) if ties else None
+    wall["ties"] = time.perf_counter() - t3
     wall["total"] = time.perf_counter() - start
     return GameResult(objective, solver, outcome, model1, cert, convergence, ref, wall,
                       problem.lower_level_solves, seed if isinstance(seed, int) else None,
-                      selected)
+                      selected, selection, ends, ends1)

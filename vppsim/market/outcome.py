@@ -66,6 +66,45 @@ class GameOutcome:
         return self.system_cost_cny if objective == "system_cost" else self.vpo_profit_cny
 
 
+def add_optimal_faces(
+    b: LpBuilder,
+    market: DayAheadMarket,
+    c_sell: np.ndarray,
+    c_buy: np.ndarray,
+    cost_tol_cny: float,
+    profit_sign: float,
+) -> tuple[list[LinearProgram], list[np.ndarray], list[VppSchedule], list[list[int]],
+           list[list[int]]]:
+    """Add every VPP's optimal face to ``b``: its LP rows and ``cost <= F_i + cost_tol_cny``.
+
+    Each VPP is solved alone first for ``F_i``. The columns carry ``profit_sign`` times the
+    VPO's trade revenue ``dt*(c_sell*g - c_buy*e)`` as cost (-1: maximize the VPO's profit,
+    +1: minimize it). Returns each VPP's LP block, its columns in ``b``, the plain answers, and
+    per period the columns of every ``g`` and every ``e``.
+    """
+    vpps, T, dt = market.vpps, market.n_periods, market.dt_h
+    c_sell, c_buy = np.asarray(c_sell, float), np.asarray(c_buy, float)
+    blocks, cols = [], []
+    sums_g: list[list[int]] = [[] for _ in range(T)]
+    sums_e: list[list[int]] = [[] for _ in range(T)]
+    best = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
+    for i, d in enumerate(vpps):
+        lp = build_vpp_lp(d, c_sell, c_buy)
+        trade = np.zeros(lp.a.shape[1])
+        trade[lp.names["g"]] = profit_sign * dt * c_sell
+        trade[lp.names["e"]] = -profit_sign * dt * c_buy
+        x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
+        b.add_rows_from(lp, x)
+        nz = np.flatnonzero(lp.c)
+        b.add_row(x[nz], lp.c[nz], -INF, best[i].cost_cny - lp.offset + cost_tol_cny)
+        for t in range(T):
+            sums_g[t].append(int(x[lp.names["g"][t]]))
+            sums_e[t].append(int(x[lp.names["e"][t]]))
+        blocks.append(lp)
+        cols.append(x)
+    return blocks, cols, best, sums_g, sums_e
+
+
 def optimistic_lp(
     market: DayAheadMarket,
     c_sell: np.ndarray,
@@ -79,29 +118,12 @@ def optimistic_lp(
     if any, included). Returns the LP, each VPP's LP block, its columns in the joint LP, and the
     plain answers.
     """
-    vpps, storage = market.vpps, market.storage
+    storage = market.storage
     pi_imp, pi_exp = market.pi_imp, market.pi_exp
     T, dt = market.n_periods, market.dt_h
-    c_sell, c_buy = np.asarray(c_sell, float), np.asarray(c_buy, float)
     b = LpBuilder()
-    blocks, cols = [], []
-    sums_g: list[list[int]] = [[] for _ in range(T)]
-    sums_e: list[list[int]] = [[] for _ in range(T)]
-    best = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
-    for i, d in enumerate(vpps):
-        lp = build_vpp_lp(d, c_sell, c_buy)
-        trade = np.zeros(lp.a.shape[1])
-        trade[lp.names["g"]] = -dt * c_sell
-        trade[lp.names["e"]] = dt * c_buy
-        x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
-        b.add_rows_from(lp, x)
-        nz = np.flatnonzero(lp.c)
-        b.add_row(x[nz], lp.c[nz], -INF, best[i].cost_cny - lp.offset + cost_tol_cny)
-        for t in range(T):
-            sums_g[t].append(int(x[lp.names["g"][t]]))
-            sums_e[t].append(int(x[lp.names["e"][t]]))
-        blocks.append(lp)
-        cols.append(x)
+    blocks, cols, best, sums_g, sums_e = add_optimal_faces(b, market, c_sell, c_buy, cost_tol_cny,
+                                                           profit_sign=-1.0)
     xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
     mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
     st_ch = st_dis = None

@@ -19,6 +19,7 @@ import pandas as pd
 from vppsim import __version__
 from vppsim.market.game import GameResult
 from vppsim.market.outcome import GameOutcome
+from vppsim.market.ties import TieEnds
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.plotting import pyplot
@@ -81,8 +82,9 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         "objective": res.objective,
         "solver": res.solver,
         "selected_from": res.selected_from,
-        "model2": block(res.outcome),
-        "model1": block(res.model1),
+        "selection_rule": res.selection,
+        "model2": {**block(res.outcome), **tie_block(res.ties)},
+        "model1": {**block(res.model1), **tie_block(res.model1_ties)},
         "c_sell_cny_per_kwh": res.outcome.c_sell_cny_per_kwh.tolist(),
         "c_buy_cny_per_kwh": res.outcome.c_buy_cny_per_kwh.tolist(),
         "equilibrium_certificate": res.certificate.to_dict(),
@@ -95,6 +97,37 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         "lower_level_solves": res.lower_level_solves,
         "wall_time_s": res.wall_s,
     })
+
+
+def tie_block(ends: TieEnds | None) -> dict[str, Any]:
+    """Both ends of the VPPs' ties as summary keys (empty if they were not computed)."""
+    if ends is None:
+        return {}
+    return {"vpo_profit_optimistic_cny": ends.vpo_profit_optimistic_cny,
+            "vpo_profit_pessimistic_cny": ends.vpo_profit_pessimistic_cny,
+            "system_cost_optimistic_cny": ends.system_cost_optimistic_cny,
+            "system_cost_pessimistic_cny": ends.system_cost_pessimistic_cny,
+            **({"tie_storage_rule": ends.storage_rule} if ends.storage_rule else {})}
+
+
+def tie_lines(res: GameResult) -> list[str]:
+    """Markdown: the selection rule and both ends of the ties for Model 2 and Model 1."""
+    lines = [f"Selection among equal-objective outcomes: {res.selection}.", ""]
+    rows = [(label, e) for label, e in (("Model 2", res.ties), ("Model 1", res.model1_ties))
+            if e is not None]
+    if not rows:
+        return [*lines, "Tie ends not computed.", ""]
+    lines += ["| prices | VPO profit, optimistic | VPO profit, pessimistic | system cost, "
+              "optimistic | system cost, pessimistic |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {e.vpo_profit_optimistic_cny:,.2f} | "
+              f"{e.vpo_profit_pessimistic_cny:,.2f} | {e.system_cost_optimistic_cny:,.2f} | "
+              f"{e.system_cost_pessimistic_cny:,.2f} |" for label, e in rows]
+    lines += ["", "Optimistic: every VPP breaks its ties (equal-cost schedules) in the VPO's "
+              "favour; pessimistic: against it (docs/design.md)."]
+    rule = next((e.storage_rule for _, e in rows if e.storage_rule), None)
+    if rule:
+        lines.append(f"Pessimistic end: {rule}.")
+    return [*lines, ""]
 
 
 def certificate_lines(c: dict[str, Any]) -> list[str]:
@@ -256,6 +289,9 @@ def write_game_results(
         if others:
             summary["other_solvers"] = {
                 k: json_ready({"objective_value": r.outcome.objective_value(r.objective),
+                           "vpo_profit_cny": r.outcome.vpo_profit_cny,
+                           "vpp_cost_cny": r.outcome.vpp_cost_cny,
+                           "selection_rule": r.selection, **tie_block(r.ties),
                            "iterations": r.convergence.iterations if r.convergence else None,
                            "wall_s": r.wall_s["search"]})
                 for k, r in others.items()
@@ -284,6 +320,9 @@ def write_game_results(
             f"{summary['lower_level_solves']} exact lower-level LP solves, "
             f"{res.wall_s['total']:.2f} s.",
             "",
+            "## Outcome selection and tie ends",
+            "",
+            *tie_lines(res),
             "## Equilibrium certificate",
             "",
             *certificate_lines(summary["equilibrium_certificate"]),

@@ -15,7 +15,7 @@ from vppsim import __version__
 from vppsim.results.figures import make_figures, make_prosumer_figures
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
-from vppsim.results.game import certificate_lines
+from vppsim.results.game import certificate_lines, tie_block
 from vppsim.scenario.schema import VoltageBandSpec
 
 
@@ -281,7 +281,11 @@ def _game_solver_summary(model: Any) -> dict[str, Any] | None:
         return None
     spec = model.scenario.market.game
     return {"solver": spec.solver, "objective": spec.objective, "budget": spec.budget,
-            "lower_level_solves": int(sum(g.lower_level_solves for g in games))}
+            "lower_level_solves": int(sum(g.lower_level_solves for g in games)),
+            "days": [{"day": day, "selection_rule": g.selection,
+                      "vpo_profit_cny": g.outcome.vpo_profit_cny,
+                      "system_cost_cny": g.outcome.system_cost_cny, **tie_block(g.ties)}
+                     for day, g in enumerate(games)]}
 
 
 def _iterations(model: Any) -> int | None:
