@@ -20,7 +20,7 @@ move: 0 if the particle's personal best did not improve, else
 ``0.5 + 0.5 * min(1, gain / spread)`` (spread = max - min of the personal bests), plus
 ``gbest_bonus`` if it improved the global best. Values start at ``q_init`` and move by
 ``learning_rate`` towards the mean reward of the iteration's picks; selection probabilities
-are ``softmax(Q[state] / temperature)`` mixed with a uniform floor ``min_share`` (every
+are ``softmax(Q[state] / (temperature * max Q[state]))`` mixed with a uniform floor ``min_share`` (every
 operator keeps being tried). Everything is vectorized across particles and every draw comes
 from the run's one generator, so a seed gives one result.
 """
@@ -45,10 +45,13 @@ def softmax_choice(q: np.ndarray, temperature: float, min_share: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One operator per row of ``q`` (shape ``(m, n_ops)``) and the probabilities used.
 
-    ``p = (1 - n_ops * min_share) * softmax(q / temperature) + min_share``; one uniform draw
-    per row picks the operator by inverse CDF.
+    ``p = (1 - n_ops * min_share) * softmax(q / (temperature * max(q))) + min_share``: the
+    temperature is relative to the row's best value, so the choice depends on how the values
+    compare, not on their size (late in a run every move succeeds rarely and all values are
+    small). One uniform draw per row picks the operator by inverse CDF.
     """
-    z = (q - q.max(axis=1, keepdims=True)) / temperature
+    top = q.max(axis=1, keepdims=True)
+    z = (q - top) / (temperature * np.maximum(top, 1e-12))
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
     n_ops = q.shape[1]
@@ -102,8 +105,8 @@ class LearningPSO(Algorithm[_LearnState]):
     operators : tuple of str, default all of :data:`OPERATORS`
         The moves the bandit chooses from (``hint`` is dropped when the problem has no
         ``propose``).
-    temperature : float, default 0.1
-        Softmax temperature over the values.
+    temperature : float, default 0.25
+        Softmax temperature relative to the best value of the row (:func:`softmax_choice`).
     min_share : float, default 0.02
         Floor of every operator's selection probability.
     learning_rate : float, default 0.1
@@ -135,7 +138,7 @@ class LearningPSO(Algorithm[_LearnState]):
         alpha: float = 5.0,
         local_rate: float = 0.1,
         operators: tuple[str, ...] = OPERATORS,
-        temperature: float = 0.1,
+        temperature: float = 0.25,
         min_share: float = 0.02,
         learning_rate: float = 0.1,
         q_init: float = 0.5,
