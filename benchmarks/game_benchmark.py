@@ -1,7 +1,13 @@
-"""Benchmark of the day-ahead bi-level game: IRLA (PSO-RL) vs PSO vs GA vs the exact references.
+"""Benchmark of the day-ahead bi-level game: learning PSO-RL vs paper 004's IRLA, PSO, GA, exact.
 
-    python benchmarks/game_benchmark.py                 # both scenarios, 10 seeds, both objectives
-    python benchmarks/game_benchmark.py --quick         # 3 seeds, no ablations
+    python benchmarks/game_benchmark.py                 # shipped days + 20 random days, 10 seeds
+    python benchmarks/game_benchmark.py --quick         # 3 seeds, 3 random days, no ablations
+
+Random days (``random-k``, k = 0..N-1) perturb the shipped 3-VPP day with
+``numpy.random.default_rng(1000 + k)``: each VPP's wind, PV and load profile scaled by a
+factor in [0.7, 1.3] and multiplied by a per-period noise in [0.85, 1.15], the import tariff
+scaled by [0.85, 1.15] and the export tariff by [0.7, 1.1] (kept below the import tariff),
+and each VPP's grid-purchase cost ``W_b`` by [0.5, 1.5].
 
 For every scenario and objective it prints, over the seeds, each algorithm's final objective
 (median and worst), its gap to the exact reference, the iterations it needed to come within
@@ -15,6 +21,7 @@ The table is also written to ``benchmarks/results/game.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -36,15 +43,22 @@ VARIANTS = {
 }
 BLACK_BOX = {
     "pso-rl, no starting points": ("pso-rl", {}, False),
+    "irla-paper, no starting points": ("irla-paper", {}, False),
     "pso, no starting points": ("pso", {}, False),
     "ga, no starting points": ("ga", {}, False),
 }
+#: Rows compared on the random days (black boxes only).
+RANDOM_DAY_ROWS = ("pso-rl, no starting points", "irla-paper, no starting points",
+                   "pso, no starting points")
 ABLATIONS = {
-    "pso-rl mutate when beta high (flowchart)": ("pso-rl", {"mutate_when": "high_beta"}, False),
-    "pso-rl without adjustment factor": ("pso-rl", {"use_adjustment": False}, False),
-    "pso-rl without adaptive inertia": ("pso-rl", {"use_adaptive_inertia": False}, False),
-    "pso-rl without mutation": ("pso-rl", {"use_mutation": False}, False),
-    "pso-rl without feedback": ("pso-rl", {"use_feedback": False}, False),
+    "pso-rl without hint (lower-level move)": (
+        "pso-rl", {"operators": ("search", "feedback", "transfer", "mutation")}, False),
+    "pso-rl without local mutation": (
+        "pso-rl", {"operators": ("search", "feedback", "transfer", "hint")}, False),
+    "pso-rl, plain PSO moves + hint only": ("pso-rl", {"operators": ("search", "hint")}, False),
+    "irla-paper mutate when beta high (flowchart)": (
+        "irla-paper", {"mutate_when": "high_beta"}, False),
+    "irla-paper without feedback": ("irla-paper", {"use_feedback": False}, False),
 }
 
 
@@ -55,6 +69,24 @@ def _game_inputs(scenario: str) -> tuple[str, DayAheadMarket]:
     n = loaded.scenario.steps_per_day
     return loaded.scenario.name, DayAheadMarket(vpps, model.tariff.import_cny_per_kwh[:n],
                                                 model.tariff.export_cny_per_kwh[:n])
+
+
+def random_day(base: DayAheadMarket, k: int) -> DayAheadMarket:
+    """Random day ``k``: the shipped day perturbed with ``default_rng(1000 + k)`` (module doc)."""
+    rng = np.random.default_rng(1000 + k)
+    T = base.n_periods
+    vpps = []
+    for d in base.vpps:
+        def scaled(x: np.ndarray) -> np.ndarray:
+            return np.asarray(x) * rng.uniform(0.7, 1.3) * rng.uniform(0.85, 1.15, T)
+        costs = d.costs.model_copy(update={
+            "w_b_purchase_cny_per_kwh": d.costs.w_b_purchase_cny_per_kwh * rng.uniform(0.5, 1.5)})
+        vpps.append(dataclasses.replace(d, wind_fc_kw=scaled(d.wind_fc_kw),
+                                        pv_fc_kw=scaled(d.pv_fc_kw), load_kw=scaled(d.load_kw),
+                                        costs=costs))
+    pi_imp = base.pi_imp * rng.uniform(0.85, 1.15)
+    pi_exp = np.minimum(base.pi_exp * rng.uniform(0.7, 1.1), pi_imp)
+    return DayAheadMarket(vpps, pi_imp, pi_exp, base.storage)
 
 
 def _iterations_to_close(history: np.ndarray, share: float = 0.99) -> int:
@@ -77,6 +109,51 @@ def _row(label: str, rows: list[dict], better_is_lower: bool) -> str:
             f"{int(np.median([r['its99'] for r in rows]))} | "
             f"{int(np.median([r['evals'] for r in rows]))} | "
             f"{np.median([r['wall'] for r in rows]):.2f} | {', '.join(picks)} |")
+
+
+def _median_gap(market: DayAheadMarket, objective: str, ref, alg: str, opts: dict,
+                seeds: int, budget: int) -> tuple[float, float]:
+    """Median gap % to the reference over the seeds (black box), and median search wall s."""
+    gaps, walls = [], []
+    for seed in range(seeds):
+        res = solve_game(market, objective=objective, solver=alg, budget=budget, seed=seed,
+                         algorithm_options=opts, polish=False, precomputed_reference=ref)
+        value = res.outcome.objective_value(objective)
+        gap = value - ref.value_cny if objective == "system_cost" else ref.value_cny - value
+        gaps.append(100.0 * gap / abs(ref.value_cny))
+        walls.append(res.wall_s["search"])
+    return float(np.median(gaps)), float(np.median(walls))
+
+
+def run_random_days(days: int, seeds: int, budget: int, objectives: list[str]) -> list[str]:
+    """The random-day section: median gap % per day, objective and black-box algorithm."""
+    _, base = _game_inputs("liu2025_3vpp.yaml")
+    labels = [lab.split(",")[0] for lab in RANDOM_DAY_ROWS]
+    lines = [
+        f"## {days} random days (3-VPP size, black boxes, median gap % over {seeds} seeds)",
+        "",
+        "| day | objective | exact reference CNY | "
+        + " | ".join(f"{lab} gap %" for lab in labels) + " | pso-rl not worse |",
+        "|---|---|---:|" + "---:|" * len(labels) + "---|",
+    ]
+    worst = {(o, lab): -np.inf for o in objectives for lab in labels}
+    for k in range(days):
+        market = random_day(base, k)
+        for objective in objectives:
+            ref = exact_reference(market, objective, time_limit_s=600.0)
+            gaps = []
+            for label in RANDOM_DAY_ROWS:
+                alg, opts, _ = BLACK_BOX[label]
+                gaps.append(_median_gap(market, objective, ref, alg, opts, seeds, budget)[0])
+            for lab, g in zip(labels, gaps, strict=True):
+                worst[objective, lab] = max(worst[objective, lab], g)
+            ok = "yes" if gaps[0] <= min(gaps[1:]) + 1e-6 else "NO"
+            lines.append(f"| random-{k} | {objective} | {ref.value_cny:,.2f} | "
+                         + " | ".join(f"{g:.4f}" for g in gaps) + f" | {ok} |")
+            print(lines[-1], flush=True)
+    lines += ["", "Worst median gap % over the random days: " + "; ".join(
+        f"{o} {lab} {worst[o, lab]:.4f}" for o in objectives for lab in labels) + ".", ""]
+    return lines
 
 
 def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
@@ -163,15 +240,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--budget", type=int, default=1500)
-    p.add_argument("--quick", action="store_true", help="3 seeds, no ablations")
+    p.add_argument("--quick", action="store_true",
+                   help="3 seeds, 3 random days, only the 3-VPP shipped day, no ablations")
+    p.add_argument("--days", type=int, default=20, help="random days (3-VPP size)")
     p.add_argument("--no-ablations", action="store_true")
     p.add_argument("--objectives", default="system_cost,vpo_profit")
     p.add_argument("--scenarios", default="liu2025_3vpp.yaml,liu2025_6vpp.yaml")
     p.add_argument("--out", type=Path, default=HERE / "results" / "game.md")
     a = p.parse_args()
     seeds = 3 if a.quick else a.seeds
-    report = run(seeds, a.budget, not (a.quick or a.no_ablations), a.objectives.split(","),
-                 a.scenarios.split(","))
+    days = min(a.days, 3) if a.quick else a.days
+    scenarios = ["liu2025_3vpp.yaml"] if a.quick else a.scenarios.split(",")
+    objectives = a.objectives.split(",")
+    report = run(seeds, a.budget, not (a.quick or a.no_ablations), objectives, scenarios)
+    report += "\n" + "\n".join(run_random_days(days, seeds, a.budget, objectives))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(report + "\n", encoding="utf-8")
     print(report)

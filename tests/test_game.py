@@ -298,8 +298,8 @@ def test_exact_references_match_the_former_dicts():
 
 
 def test_game_solver_names_come_from_the_algorithm_registry(default_game):
-    assert GAME_SOLVERS == (*ALGORITHMS, "exact") == ("pso-rl", "pso", "ga", "exact")
+    assert GAME_SOLVERS == (*ALGORITHMS, "exact") == ("pso-rl", "pso", "ga", "irla-paper", "exact")
     assert game_module.GAME_SOLVERS is GAME_SOLVERS
     with pytest.raises(ValueError, match=r"unknown game solver 'sa'; expected one of "
-                                         r"\('pso-rl', 'pso', 'ga', 'exact'\)"):
+                                         r"\('pso-rl', 'pso', 'ga', 'irla-paper', 'exact'\)"):
         solve_game(default_game, solver="sa", reference=False)

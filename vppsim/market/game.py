@@ -63,12 +63,20 @@ class _WarmLp:
         self.base_cost = self.lp.c[self.trade_cols].copy()
         self.h = new_highs()
         self.restarts = 0
+        self.energy_value = np.zeros(T)
         pass_model(self.h, self.lp)
 
-    def solve(self, c_sell: np.ndarray, c_buy: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Optimal cost and the exchange (g, e) at the given prices."""
+    def solve(self, c_sell: np.ndarray, c_buy: np.ndarray,
+              tilt: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        """Optimal cost and the exchange (g, e) at the given prices.
+
+        ``tilt`` (length ``2T``, CNY per kW of ``g`` then ``e``) is added to the trade costs
+        and taken out of the returned cost again: a tie-breaking perturbation.
+        """
         dt = self.data.dt_h
         cost = self.base_cost + np.concatenate([c_sell * dt, -c_buy * dt])
+        if tilt is not None:
+            cost = cost + tilt
         h = self.h
         h.changeColsCost(len(self.trade_cols), self.trade_cols, cost)
         h.run()
@@ -80,8 +88,13 @@ class _WarmLp:
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"{self.data.name}: lower-level LP not optimal "
                                f"({h.modelStatusToString(h.getModelStatus())})")
-        col = np.asarray(h.getSolution().col_value)
+        sol = h.getSolution()
+        col = np.asarray(sol.col_value)
+        # marginal value of energy to the VPP per period (its balance rows come first), CNY/kWh
+        self.energy_value = np.asarray(sol.row_dual[: self.data.n_periods]) / self.data.dt_h
         obj = float(h.getInfo().objective_function_value)
+        if tilt is not None:
+            obj -= float(tilt @ col[self.trade_cols])
         return obj, np.maximum(col[self.g], 0.0), np.maximum(col[self.e], 0.0)
 
 
@@ -127,12 +140,46 @@ class Evaluation:
         return self.vpp_cost_cny.sum(axis=1) - self.vpo_profit_cny
 
 
-class GameProblem:
-    """The upper-level problem on ``[0, 1]^(2T)``; ``evaluate`` solves every VPP's LP exactly."""
+#: How :class:`GameProblem` scores a candidate: each VPP's own LP vertex (``plain``), or the
+#: better of that and a tie-breaking re-solve (``tie-broken``, the default).
+SCORES: tuple[str, ...] = ("plain", "tie-broken")
 
-    def __init__(self, market: DayAheadMarket, objective: str = "system_cost") -> None:
+#: Size of the tie-breaking tilt relative to the VPO's marginal gain per kWh (small enough
+#: that the re-solved schedule stays on each VPP's optimal face; checked after every solve).
+TIE_TILT = 1e-5
+
+#: A tilted answer counts as a best response if it costs at most this much more than the plain
+#: optimum, CNY (inside the optimistic outcome's 1e-6 CNY face tolerance).
+FACE_TOL_CNY = 5e-7
+
+
+class GameProblem:
+    """The upper-level problem on ``[0, 1]^(2T)``; ``evaluate`` solves every VPP's LP exactly.
+
+    ``score="tie-broken"`` makes the search see what the optimistic outcome sees: besides each
+    VPP's own LP answer, every candidate is re-solved with the trade costs tilted by
+    ``TIE_TILT`` times the VPO's marginal gain from each kWh (``c_sell - p_t`` per kWh a VPP
+    buys, ``p_t - c_buy`` per kWh it sells, ``p_t`` the tariff the VPO's plain net position
+    faces: ``pi_imp`` if it imports, ``pi_exp`` otherwise). Among a VPP's equally cheap
+    schedules the tilt picks one the VPO prefers; a re-solved schedule whose cost at the true
+    prices exceeds the plain optimum by more than ``FACE_TOL_CNY`` is discarded. The score is the
+    better of the two joint answers, each a genuine set of best responses, so it lies between
+    the plain score and the optimistic outcome's value. ``"plain"`` is the old score.
+
+    ``propose(u, rng)`` is a move from the lower level's answers at already evaluated rows,
+    which the learning PSO may use (``hint``): for ``vpo_profit`` a random step of the prices
+    towards the leader's gradient at fixed responses (``c_sell`` up where the VPPs buy,
+    ``c_buy`` down where they sell); for ``system_cost`` a random step towards the VPPs' mean
+    marginal value of energy (the duals of their balance rows, free from HiGHS), the price
+    that lets them trade as the centralized optimum would.
+    """
+
+    def __init__(self, market: DayAheadMarket, objective: str = "system_cost",
+                 score: str = "tie-broken") -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+        if score not in SCORES:
+            raise ValueError(f"unknown score {score!r}; expected one of {SCORES}")
         self.market = market
         self.vpps = market.vpps
         self.pi_imp = market.pi_imp
@@ -140,6 +187,7 @@ class GameProblem:
         self.T = market.n_periods
         self.dt_h = market.dt_h
         self.objective = objective
+        self.score = score
         self.n_var = 2 * self.T
         self.xl = np.zeros(self.n_var)
         self.xu = np.ones(self.n_var)
@@ -147,6 +195,7 @@ class GameProblem:
         self.storage = market.storage
         self._storage = _WarmStorage(market) if market.storage is not None else None
         self.lower_level_solves = 0
+        self._seen: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # starting points for the search: Model 1 (the tariff passed through) and the
         # marginal prices of the centralized optimum (None: a plain black-box search)
         lam = np.clip(centralized_bound(market).dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
@@ -169,27 +218,56 @@ class GameProblem:
         b = np.divide(c_buy - self.pi_exp, inner, out=np.zeros(self.T), where=inner > 0)
         return np.clip(np.concatenate([a, b]), 0.0, 1.0)
 
-    def lower_level(self, c_sell: np.ndarray, c_buy: np.ndarray) -> Evaluation:
-        """Every VPP's best response to each price vector of the batch."""
+    def _profit(self, c_sell: np.ndarray, c_buy: np.ndarray, big_g: np.ndarray,
+                big_e: np.ndarray) -> np.ndarray:
+        """The VPO's profit per candidate from the VPPs' total purchases and sales."""
+        if self._storage is None:
+            return vpo_profit_cny(c_sell, c_buy, big_g, big_e, self.pi_imp, self.pi_exp,
+                                  self.dt_h)
+        # the VPO's storage is its own best response to the trades (an exact LP)
+        trade = self.dt_h * (c_sell * big_g - c_buy * big_e).sum(axis=1)
+        return trade + np.array([self._storage.value(big_e[k] - big_g[k])
+                                 for k in range(len(big_g))])
+
+    def lower_level(self, c_sell: np.ndarray, c_buy: np.ndarray,
+                    tilts: np.ndarray | None = None) -> Evaluation:
+        """Every VPP's best response to each price vector of the batch.
+
+        ``tilts`` (shape ``(n, 2T)``, optional): tie-breaking perturbations of the trade costs
+        (:meth:`_WarmLp.solve`); a VPP whose tilted answer costs more than its plain optimum
+        would is not a best response, so callers compare with the plain answer.
+        """
         c_sell = np.atleast_2d(c_sell)
         c_buy = np.atleast_2d(c_buy)
         n, nv = len(c_sell), len(self._lps)
         cost = np.zeros((n, nv))
+        lam = np.zeros((n, nv, self.T))
         g = np.zeros((n, nv, self.T))
         e = np.zeros((n, nv, self.T))
         for k in range(n):
+            tilt = None if tilts is None else tilts[k]
             for i, lp in enumerate(self._lps):
-                cost[k, i], g[k, i], e[k, i] = lp.solve(c_sell[k], c_buy[k])
+                cost[k, i], g[k, i], e[k, i] = lp.solve(c_sell[k], c_buy[k], tilt)
+                lam[k, i] = lp.energy_value
         self.lower_level_solves += n * nv
+        self._last_energy_value = lam.mean(axis=1)
         big_g, big_e = g.sum(axis=1), e.sum(axis=1)
-        if self._storage is None:
-            profit = vpo_profit_cny(c_sell, c_buy, big_g, big_e, self.pi_imp, self.pi_exp,
-                                    self.dt_h)
-        else:  # the VPO's storage is its own best response to the trades (an exact LP)
-            trade = self.dt_h * (c_sell * big_g - c_buy * big_e).sum(axis=1)
-            profit = trade + np.array([self._storage.value(big_e[k] - big_g[k])
-                                       for k in range(n)])
-        return Evaluation(cost, g, e, profit)
+        return Evaluation(cost, g, e, self._profit(c_sell, c_buy, big_g, big_e))
+
+    def _tie_broken(self, c_sell: np.ndarray, c_buy: np.ndarray, plain: Evaluation) -> Evaluation:
+        """Re-solve with the VPO-favouring tilt; per candidate the better joint answer."""
+        net = plain.sell_kw.sum(axis=1) - plain.buy_kw.sum(axis=1)
+        p_t = np.where(net < 0.0, self.pi_imp, self.pi_exp)
+        tilts = -TIE_TILT * self.dt_h * np.concatenate([c_sell - p_t, p_t - c_buy], axis=1)
+        tb = self.lower_level(c_sell, c_buy, tilts)
+        # a tilted answer must still be a best response at the true prices
+        off_face = tb.vpp_cost_cny > plain.vpp_cost_cny + FACE_TOL_CNY
+        ok = ~off_face.any(axis=1) & (self.fitness(tb) < self.fitness(plain))
+        pick = ok[:, None]
+        return Evaluation(np.where(pick, tb.vpp_cost_cny, plain.vpp_cost_cny),
+                          np.where(pick[..., None], tb.buy_kw, plain.buy_kw),
+                          np.where(pick[..., None], tb.sell_kw, plain.sell_kw),
+                          np.where(ok, tb.vpo_profit_cny, plain.vpo_profit_cny))
 
     def fitness(self, ev: Evaluation) -> np.ndarray:
         """The objective to minimize for each evaluated candidate."""
@@ -198,9 +276,42 @@ class GameProblem:
         return -ev.vpo_profit_cny
 
     def evaluate(self, u: np.ndarray) -> np.ndarray:
-        """Objective values (to minimize) of the rows of ``u``."""
-        c_sell, c_buy = self.decode(np.atleast_2d(u))
-        return self.fitness(self.lower_level(c_sell, c_buy))
+        """Objective values (to minimize) of the rows of ``u`` (scored as ``score`` says)."""
+        u = np.atleast_2d(u)
+        c_sell, c_buy = self.decode(u)
+        ev = self.lower_level(c_sell, c_buy)
+        energy_value = self._last_energy_value
+        if self.score == "tie-broken":
+            ev = self._tie_broken(c_sell, c_buy, ev)
+        if len(self._seen) > 4 * len(u) + 64:  # keep the answers of the last few batches
+            self._seen = dict(list(self._seen.items())[-2 * len(u):])
+        for k in range(len(u)):
+            self._seen[u[k].tobytes()] = (ev.buy_kw[k].sum(axis=0), ev.sell_kw[k].sum(axis=0),
+                                          energy_value[k])
+        return self.fitness(ev)
+
+    def propose(self, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A move from each row of ``u`` along the lower level's answers there (see the class).
+
+        Rows not evaluated recently are returned unchanged.
+        """
+        u = np.atleast_2d(np.asarray(u, float))
+        out = u.copy()
+        step = rng.random(len(u))
+        T = self.T
+        for k in range(len(u)):
+            seen = self._seen.get(u[k].tobytes())
+            if seen is None:
+                continue
+            big_g, big_e, lam = seen
+            if self.objective == "vpo_profit":
+                a, b = out[k, :T], out[k, T:]
+                a += np.where(big_g > 1e-9, step[k] * (1.0 - a), 0.0)
+                b -= np.where(big_e > 1e-9, step[k] * b, 0.0)
+            else:
+                lam = np.clip(lam, self.pi_exp, self.pi_imp)
+                out[k] += step[k] * (self.encode(lam, lam) - out[k])
+        return np.clip(out, 0.0, 1.0)
 
 
 @dataclass

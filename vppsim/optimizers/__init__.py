@@ -1,6 +1,6 @@
 """Solvers that know nothing of power systems: exact LP/MILP (HiGHS) and metaheuristics.
 
-Population metaheuristics (PSO, GA, IRLA) share :class:`Algorithm` and one box-bounded
+Population metaheuristics (PSO, GA, IRLA, the learning PSO) share :class:`Algorithm` and one box-bounded
 :class:`Problem` interface; GA-ACO solves batches of sum-constrained problems
 (:class:`BatchedProblem`); :mod:`vppsim.optimizers.rng` holds the counter-based streams.
 """
@@ -12,6 +12,7 @@ from vppsim.optimizers.ga import RealCodedGA
 from vppsim.optimizers.gaaco import GaAcoSettings, ga_aco
 from vppsim.optimizers.highs import LinearProgram, LpBuilder, LpSolution, solve_lp
 from vppsim.optimizers.irla import IRLA
+from vppsim.optimizers.learning_pso import LearningPSO
 from vppsim.optimizers.pso import PSO
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "BatchResult",
     "BatchedProblem",
     "GaAcoSettings",
+    "LearningPSO",
     "LinearProgram",
     "LpBuilder",
     "LpSolution",

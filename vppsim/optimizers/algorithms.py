@@ -7,11 +7,16 @@ from typing import Any
 from vppsim.optimizers.base import Algorithm
 from vppsim.optimizers.ga import RealCodedGA
 from vppsim.optimizers.irla import IRLA
+from vppsim.optimizers.learning_pso import LearningPSO
 from vppsim.optimizers.pso import PSO
 
 #: Registry name -> class; every class is an :class:`~vppsim.optimizers.base.Algorithm` with
-#: keyword-only hyperparameters and ``minimize(problem, budget, seed) -> Result``.
-ALGORITHMS: dict[str, type[Algorithm]] = {"pso-rl": IRLA, "pso": PSO, "ga": RealCodedGA}
+#: keyword-only hyperparameters and ``minimize(problem, budget, seed) -> Result``. ``pso-rl``
+#: is the learning PSO (a bandit chooses each particle's move); ``irla-paper`` is paper 004's
+#: IRLA as written, kept for comparison.
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    "pso-rl": LearningPSO, "pso": PSO, "ga": RealCodedGA, "irla-paper": IRLA,
+}
 
 
 def get_algorithm(name: str, **kwargs: Any) -> Algorithm:
@@ -20,13 +25,14 @@ def get_algorithm(name: str, **kwargs: Any) -> Algorithm:
     Parameters
     ----------
     name : str
-        One of ``ALGORITHMS`` (``"pso-rl"``, ``"pso"``, ``"ga"``); case-insensitive.
+        One of ``ALGORITHMS`` (``"pso-rl"``, ``"pso"``, ``"ga"``, ``"irla-paper"``);
+        case-insensitive.
     **kwargs
         Keyword-only hyperparameters of the class.
 
     Returns
     -------
-    IRLA or PSO or RealCodedGA
+    LearningPSO or PSO or RealCodedGA or IRLA
         The configured algorithm.
 
     Raises

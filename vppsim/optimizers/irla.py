@@ -126,7 +126,10 @@ class _IrlaState:
 
 
 class IRLA(Algorithm[_IrlaState]):
-    """Improved reinforcement-learning PSO ("PSO-RL") of paper 004, section 3.5.
+    """Improved reinforcement-learning PSO of paper 004, section 3.5 (registry ``irla-paper``).
+
+    The default ``pso-rl`` is :class:`vppsim.optimizers.learning_pso.LearningPSO`, whose
+    operator choice is learned; this class is the paper's fixed rule, kept for comparison.
 
     One iteration (Table 1), for every particle ``k``:
 
@@ -234,7 +237,7 @@ class IRLA(Algorithm[_IrlaState]):
     ``sigma < 0`` rule), the final mean ``beta`` and inertia, ``mutate_when`` and the switches.
     """
 
-    name = "pso-rl"
+    name = "irla-paper"
 
     def __init__(
         self,
