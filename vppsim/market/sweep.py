@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import GameResult, solve_game
@@ -156,6 +157,16 @@ def _deep_copy(x: Any) -> Any:
 def apply_to_market(field: SweepField, market: DayAheadMarket, value: float) -> DayAheadMarket:
     """The day's market with ``field`` applied (unchanged for fields applied to the scenario)."""
     return field.market(market, value) if field.market is not None else market
+
+
+@dataclass
+class SweepTables:
+    """A sweep's tidy tables: one row per point, per (point, period), per (point, VPP)."""
+
+    points: pd.DataFrame
+    prices: pd.DataFrame
+    vpp_costs: pd.DataFrame
+    wall_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass

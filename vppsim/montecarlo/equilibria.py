@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from vppsim.market.day_ahead import DayAheadMarket
-from vppsim.market.sweep import SweepField, apply_to_market, apply_to_scenario, point_tables, solve_point
+from vppsim.market.sweep import (
+    SweepField,
+    SweepTables,
+    apply_to_market,
+    apply_to_scenario,
+    point_tables,
+    solve_point,
+)
 from vppsim.model import VPPModel
 from vppsim.montecarlo.cluster import open_client
 from vppsim.scenario.loader import LoadedScenario
@@ -35,16 +42,6 @@ class SweepSettings:
     day: int = 0
     mpec: bool = False
     mpec_time_limit_s: float = 120.0
-
-
-@dataclass
-class SweepTables:
-    """The sweep's tidy tables: one row per point, per (point, period), per (point, VPP)."""
-
-    points: pd.DataFrame
-    prices: pd.DataFrame
-    vpp_costs: pd.DataFrame
-    wall_s: dict[str, float] = field(default_factory=dict)
 
 
 def point_scenarios(loaded: LoadedScenario, sweep: SweepField,

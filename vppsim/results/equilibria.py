@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vppsim import __version__
-from vppsim.montecarlo.equilibria import SweepTables
+from vppsim.market.sweep import SweepTables
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.plotting import pyplot
