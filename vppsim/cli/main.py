@@ -1,4 +1,4 @@
-"""Command line: ``vppsim run``, ``validate``, ``game``, ``equilibria``, ``montecarlo``, ``allocate``, ``feeders``.
+"""Command line: ``vppsim run``, ``validate``, ``game``, ``montecarlo``, ``allocate``, ``feeders``.
 
 Each sub-command lives in its own module with ``add_parser(sub)``, which registers its
 options and its function (``set_defaults(func=...)``). Exit codes: 0 success, 2 bad input
