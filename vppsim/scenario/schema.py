@@ -475,9 +475,26 @@ class TariffPeriodSpec(_Spec):
 
 
 class TariffSpec(_Spec):
-    """Time-of-use grid tariff; the periods must cover every hour of the day exactly once."""
+    """Time-of-use grid tariff; the periods must cover every hour of the day exactly once.
+
+    ``spread_scale`` scales each period's import-export spread around its midpoint (1: the
+    periods as listed; 0: import = export); the scaled export prices must stay >= 0.
+    """
 
     periods: Annotated[list[TariffPeriodSpec], Field(min_length=1)]
+    spread_scale: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        default=1.0, description="scales each period's import-export spread around its midpoint")
+
+    @model_validator(mode="after")
+    def _scaled_export_not_negative(self) -> TariffSpec:
+        for p in self.periods:
+            mid = 0.5 * (p.import_cny_per_kwh + p.export_cny_per_kwh)
+            half = 0.5 * (p.import_cny_per_kwh - p.export_cny_per_kwh)
+            if mid - self.spread_scale * half < 0.0:
+                raise ValueError(
+                    f"expected spread_scale <= {mid / half:.6g} (period {p.name!r}: the scaled "
+                    f"export price would be negative), got {self.spread_scale}")
+        return self
 
     @model_validator(mode="after")
     def _cover_day(self) -> TariffSpec:
