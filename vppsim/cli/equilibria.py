@@ -1,4 +1,4 @@
-"""``vppsim equilibria``: move one market parameter over values and solve the game at each.
+"""``vppsim equilibria``: its options; what it does is :mod:`vppsim.cli.impl.equilibria`.
 
 ``vppsim equilibria [SCENARIO] --sweep FIELD=v1,v2,...``: for every value, the day's game with
 the chosen solver, the centralized LP (the exact system-cost bound) and, with ``--mpec`` (or
@@ -8,18 +8,11 @@ the ``vpo_profit`` objective), the MPEC; the points run in parallel on Dask.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, positive_number, scenario_argument, seed_int
+from vppsim.cli.common import positive_number, scenario_argument, seed_int
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
-from vppsim.market.sweep import SWEEP_FIELDS, parse_sweep
-from vppsim.montecarlo.equilibria import SweepSettings, point_scenarios, run_sweep
-from vppsim.paths import default_scenario_path
-from vppsim.results.equilibria import write_equilibria_results
-from vppsim.results.folders import claim, default_out_dir
-from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import ScenarioError
+from vppsim.market.sweep import SWEEP_FIELDS
 
 
 def _workers(text: str) -> int:
@@ -59,42 +52,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="result folder (default: results/<scenario>-equilibria-<timestamp>)")
     p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``vppsim equilibria``: solve the game at every point of the sweep and write the folder."""
-    loaded = load_scenario(args.scenario or default_scenario_path())
-    s = loaded.scenario
-    spec = s.market.game
-    sweep, values = parse_sweep(args.sweep, loaded.path)
-    settings = SweepSettings(
-        objective=args.objective or spec.objective, solver=args.solver or spec.solver,
-        budget=args.budget if args.budget is not None else spec.budget,
-        seed=args.seed if args.seed is not None else s.seed, day=args.day, mpec=args.mpec,
-        mpec_time_limit_s=args.mpec_time_limit or spec.reference_time_limit_s)
-    if settings.budget < 10:
-        raise ScenarioError(loaded.path, [("--budget", f"expected an integer >= 10, got "
-                                           f"{settings.budget}")])
-    if not 0 <= args.day < s.days:
-        print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    scenarios = point_scenarios(loaded, sweep, values)  # every point checked before computing
-    folder = claim(args.out, default_out_dir(f"{s.name}-equilibria"))  # before computing (exit 2)
-    with claimed(folder):
-        tables = run_sweep(scenarios, sweep, values, settings, workers=args.workers)
-        meta = {"objective": settings.objective, "solver": settings.solver,
-                "budget": settings.budget, "seed": settings.seed, "day": settings.day,
-                "mpec": settings.mpec or settings.objective == "vpo_profit",
-                "workers": args.workers}
-        final = write_equilibria_results(tables, folder, s.name, sweep.name, meta)
-    if not args.quiet:
-        p = tables.points
-        print(f"{s.name}: {settings.solver} on {settings.objective} at {len(p)} values of "
-              f"{sweep.name}")
-        for _, r in p.iterrows():
-            print(f"  {r['value']:g}: VPO profit {r['vpo_profit_cny']:,.2f} (Model 1 "
-                  f"{r['model1_vpo_profit_cny']:,.2f}), system cost {r['system_cost_cny']:,.2f} "
-                  f"(bound {r['bound_system_cost_cny']:,.2f}), epsilon {r['epsilon_cny']:.3g}")
-        print(f"  wrote {final} in {tables.wall_s['total']:.1f} s (sweep)")
-    return 0
+    p.set_defaults(impl="vppsim.cli.impl.equilibria:run", claims_out=True)
