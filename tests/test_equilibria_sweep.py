@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vppsim.cli.game import day_ahead_problems
 from vppsim.cli.main import main
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import solve_game
@@ -107,7 +106,7 @@ def test_spread_scale_one_reproduces_the_unswept_game(cli_sweep: Path, loaded) -
     s = loaded.scenario
     model = VPPModel(loaded, seed=s.seed)  # the market exactly as `vppsim game` builds it
     T = s.steps_per_day
-    market = DayAheadMarket(day_ahead_problems(model, 0), model.tariff.import_cny_per_kwh[:T],
+    market = DayAheadMarket([v.day_ahead_data(0) for v in model.vpps], model.tariff.import_cny_per_kwh[:T],
                             model.tariff.export_cny_per_kwh[:T], model.vpo.storage_data())
     res = solve_game(market, "system_cost", s.market.game.solver, BUDGET, s.seed)
     row = pd.read_parquet(cli_sweep / "equilibria.parquet").set_index("value").loc[1.0]

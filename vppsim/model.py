@@ -36,9 +36,11 @@ from vppsim.collector import StepCollector
 from vppsim.cosim import MessageBus
 from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
 from vppsim.grids import PowerFlow, load_feeder
+from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.tariff import Tariff
 from vppsim.optimizers.rng import mix_seed
 from vppsim.scenario.loader import LoadedScenario
+from vppsim.scenario.schema import ScenarioError
 
 PHASES = ("realize", "day_ahead", "realtime", "settlement", "power_flow", "accounting")
 
@@ -196,6 +198,33 @@ class VPPModel(mesa.Model):
     def prosumer_fleets(self) -> list[ProsumerFleetDispatch]:
         """The dispatch strategies of the self-scheduling prosumer-fleet VPPs."""
         return [v.dispatch for v in self.vpps if isinstance(v.dispatch, ProsumerFleetDispatch)]
+
+    def day_ahead_market(self, day: int) -> DayAheadMarket:
+        """Day ``day``'s bi-level game as the VPPs pose it now: their LPs, the tariff, VPO storage.
+
+        Built before the model runs, every battery starts the day at its initial state of
+        charge. Used by ``vppsim game``, ``vppsim equilibria`` and the Gymnasium environment.
+
+        Raises
+        ------
+        ScenarioError
+            A VPP without a day-ahead LP (a self-scheduling member such as a prosumer fleet):
+            the game's lower level needs one.
+        """
+        problems = []
+        for i, v in enumerate(self.vpps):
+            data = v.day_ahead_data(day)
+            if data is None:
+                raise ScenarioError(self.loaded.path, [(
+                    f"vpps[{i}].members[0]",
+                    "expected members the VPP's day-ahead LP can schedule: the bi-level game is "
+                    "not available for a VPP holding a self-scheduling member "
+                    f"({v.spec.members[0].kind}); use market.price_policy: passthrough")])
+            problems.append(data)
+        n = self.loaded.scenario.steps_per_day
+        sl = slice(day * n, (day + 1) * n)
+        return DayAheadMarket(problems, self.tariff.import_cny_per_kwh[sl],
+                              self.tariff.export_cny_per_kwh[sl], self.vpo.storage_data())
 
     def grid_members(self) -> Iterator[Any]:
         """Agents that inject at their bus one by one: every VPP's members, then the VPO battery."""

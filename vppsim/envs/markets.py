@@ -19,7 +19,6 @@ from vppsim.market.lower_level import ControllableLoadData, VppDayAheadData
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import ScenarioError
 
 
 def scenario_markets(scenario: str | Path | None = None,
@@ -55,23 +54,7 @@ def scenario_markets(scenario: str | Path | None = None,
         raise ValueError(f"DayAheadPricingEnv days: expected a non-empty list of days in "
                          f"0..{s.days - 1} ({loaded.path} has {s.days}), got {list(days or [])}")
     model = VPPModel(loaded)
-    markets = []
-    for day in wanted:
-        vpps = []
-        for i, v in enumerate(model.vpps):
-            data = v.day_ahead_data(day)
-            if data is None:
-                raise ScenarioError(loaded.path, [(
-                    f"vpps[{i}].members[0]",
-                    "expected members the VPP's day-ahead LP can schedule: the pricing "
-                    "environment's followers are day-ahead LPs, not a self-scheduling member "
-                    f"({v.spec.members[0].kind})")])
-            vpps.append(data)
-        sl = slice(day * s.steps_per_day, (day + 1) * s.steps_per_day)
-        markets.append(DayAheadMarket(vpps, model.tariff.import_cny_per_kwh[sl],
-                                      model.tariff.export_cny_per_kwh[sl],
-                                      model.vpo.storage_data()))
-    return markets
+    return [model.day_ahead_market(day) for day in wanted]
 
 
 def _perturbed_vpp(d: VppDayAheadData, noise: float, rng: np.random.Generator) -> VppDayAheadData:

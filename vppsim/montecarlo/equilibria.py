@@ -75,19 +75,7 @@ def day_market(loaded: LoadedScenario, seed: int, day: int) -> DayAheadMarket:
     ScenarioError
         A VPP without a day-ahead LP (a prosumer fleet): the game is not available.
     """
-    s = loaded.scenario
-    model = VPPModel(loaded, seed=seed)
-    vpps = []
-    for i, v in enumerate(model.vpps):
-        d = v.day_ahead_data(day)
-        if d is None:
-            raise ScenarioError(loaded.path, [(
-                f"vpps[{i}].members[0]", "expected members the VPP's day-ahead LP can schedule: "
-                "the bi-level game is not available for a VPP holding a self-scheduling member")])
-        vpps.append(d)
-    sl = slice(day * s.steps_per_day, (day + 1) * s.steps_per_day)
-    return DayAheadMarket(vpps, model.tariff.import_cny_per_kwh[sl],
-                          model.tariff.export_cny_per_kwh[sl], model.vpo.storage_data())
+    return VPPModel(loaded, seed=seed).day_ahead_market(day)
 
 
 def run_point(loaded: LoadedScenario, sweep: SweepField, value: float, index: int,

@@ -6,37 +6,13 @@ import argparse
 import sys
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
-from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import solve_game
-from vppsim.market.lower_level import VppDayAheadData
 from vppsim.market.solvers import SEARCH_SOLVERS
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import default_out_dir
 from vppsim.results.game import write_game_results
 from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import ScenarioError
-
-
-def day_ahead_problems(model: VPPModel, day: int) -> list[VppDayAheadData]:
-    """Every VPP's day-ahead LP data for ``day``; a VPP without one is a scenario error.
-
-    Raises
-    ------
-    ScenarioError
-        A self-scheduling VPP (a prosumer fleet) has no day-ahead LP for the game's lower level.
-    """
-    problems = []
-    for i, v in enumerate(model.vpps):
-        data = v.day_ahead_data(day)
-        if data is None:
-            raise ScenarioError(model.loaded.path, [(
-                f"vpps[{i}].members[0]",
-                "expected members the VPP's day-ahead LP can schedule: the bi-level game (and "
-                "`vppsim game`) is not available for a VPP holding a self-scheduling member "
-                f"({v.spec.members[0].kind}); use market.price_policy: passthrough")])
-        problems.append(data)
-    return problems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +33,8 @@ def run(args: argparse.Namespace) -> int:
     folder = output_folder(args, default_out_dir(f"{s.name}-game"))  # before computing (exit 2)
     with claimed(folder):
         model = VPPModel(loaded, seed=seed)
-        vpps = day_ahead_problems(model, args.day)
-        sl = slice(args.day * s.steps_per_day, (args.day + 1) * s.steps_per_day)
-        pi_imp = model.tariff.import_cny_per_kwh[sl]
-        pi_exp = model.tariff.export_cny_per_kwh[sl]
-        market = DayAheadMarket(vpps, pi_imp, pi_exp, model.vpo.storage_data())
+        market = model.day_ahead_market(args.day)
+        pi_imp, pi_exp = market.pi_imp, market.pi_exp
         kwargs = dict(objective=objective, budget=budget, seed=seed,
                       reference_time_limit_s=spec.reference_time_limit_s)
         res = solve_game(market, solver=solver, reference=not args.no_reference, **kwargs)
