@@ -140,7 +140,22 @@ when asked); per VPP its primal rows, one stationarity row per column, two big-M
 binary, ``u_lo + u_hi <= 1`` per column or row with two binaries, and with ``mccormick``
 ``8T`` envelope rows and the strong-duality identity.
 Objective: ``min -Pi`` as above (with the storage's operating cost). HiGHS (branch and cut,
-presolve on) solves it; the auxiliary LPs take about as long as the MILP on the shipped scenario.
+presolve on) solves it.
+
+Redundant rows and the warm start
+---------------------------------
+Before the KKT system is written, every inequality side of the follower's LP that its own
+column bounds already imply is removed (e.g. ``sum(segments) >= p_min`` with ``p_min = 0``, or a
+ramp limit as wide as the unit): the feasible set, hence the optimal set at every price, is
+unchanged, and the removed duals and binaries were only extra degeneracy.
+
+HiGHS starts from a feasible MILP point (``start_prices``; default the tariff passed through):
+at each starting price pair every follower's LP is solved alone, its optimal dual fixes the
+binaries (``u = 1`` where the dual is positive, so its slack must be 0; any optimal dual is
+complementary to every optimal primal, so the VPPs' own answers satisfy them), and the MILP
+with prices and binaries fixed is solved as an LP, which breaks the ties for the leader within
+those faces. The best such point is given to HiGHS (``setSolution``) as its first incumbent.
+It prunes, it does not change the optimum.
 """
 
 from __future__ import annotations
@@ -887,7 +902,7 @@ def _follower_duals(f: _Follower, lay: _DualLayout, c_sell: np.ndarray,
 
 def _warm_point(milp: LinearProgram, cols: _MilpColumns, followers: Sequence[_Follower],
                 c_sell: np.ndarray, c_buy: np.ndarray) -> tuple[float, np.ndarray] | None:
-    """A feasible MILP point at the given prices, or None (module docstring, "Warm start").
+    """A feasible MILP point at the given prices, or None (module docstring, "the warm start").
 
     Every follower's optimal dual at these prices fixes the binaries (``u = 1`` where the dual
     is positive: its slack must be 0); the MILP with the prices and binaries fixed is then an LP
@@ -1036,6 +1051,10 @@ def solve_vpo_profit_mpec(
         HiGHS threads.
     dual_m_scale : float
         Multiplies every dual big-M (a check: values above 1 must not change the optimum).
+    start_prices : sequence of (c_sell, c_buy), optional
+        Price pairs (CNY/kWh, in the box) whose outcome seeds HiGHS with a first incumbent
+        (module docstring, "Redundant rows and the warm start"); None: the tariff passed
+        through; empty: no warm start.
 
     Returns
     -------
