@@ -159,7 +159,7 @@ def test_game_cli_writes_folder_with_comparison(tmp_path: Path):
     assert cert["reference"].startswith("centralized LP") and cert["vpo_regret_cny"] >= -1e-6
     assert list(s["reference"]) == ["name", "value", "status", "proven_optimal", "wall_s"]
     assert max(cert["vpp_regret_rel"].values()) <= 1e-6
-    assert set(s["other_solvers"]) == {"pso", "ga"}
+    assert set(s["other_solvers"]) == {"pso", "ga", "irla-paper"}  # every other metaheuristic
     for f in ("prices.csv", "schedules.parquet", "convergence.csv", "report.md", "comparison.md"):
         assert (out / f).is_file(), f
     for f in ("prices", "exchange", "vpo_profit", "convergence"):

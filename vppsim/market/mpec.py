@@ -140,11 +140,27 @@ when asked); per VPP its primal rows, one stationarity row per column, two big-M
 binary, ``u_lo + u_hi <= 1`` per column or row with two binaries, and with ``mccormick``
 ``8T`` envelope rows and the strong-duality identity.
 Objective: ``min -Pi`` as above (with the storage's operating cost). HiGHS (branch and cut,
-presolve on) solves it; the auxiliary LPs take about as long as the MILP on the shipped scenario.
+presolve on) solves it.
+
+Redundant rows and the warm start
+---------------------------------
+Before the KKT system is written, every inequality side of the follower's LP that its own
+column bounds already imply is removed (e.g. ``sum(segments) >= p_min`` with ``p_min = 0``, or a
+ramp limit as wide as the unit): the feasible set, hence the optimal set at every price, is
+unchanged, and the removed duals and binaries were only extra degeneracy.
+
+HiGHS starts from a feasible MILP point (``start_prices``; default the tariff passed through):
+at each starting price pair every follower's LP is solved alone, its optimal dual fixes the
+binaries (``u = 1`` where the dual is positive, so its slack must be 0; any optimal dual is
+complementary to every optimal primal, so the VPPs' own answers satisfy them), and the MILP
+with prices and binaries fixed is solved as an LP, which breaks the ties for the leader within
+those faces. The best such point is given to HiGHS (``setSolution``) as its first incumbent.
+It prunes, it does not change the optimum.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,6 +194,12 @@ M_REL_MARGIN = 1e-4
 M_ABS_MARGIN = 1e-4
 #: Dual big-M used when an auxiliary LP is unbounded (reported: ``dual_bounds_certified=False``).
 FALLBACK_DUAL_M_FACTOR = 100.0
+#: A follower's dual above this fixes its binary to 1 in a warm start (its slack must be 0).
+WARM_DUAL_TOL = 1e-9
+#: HiGHS options of the MPEC's branch and cut (besides time limit, gap and threads).
+MILP_OPTIONS: dict[str, float | int | bool] = {}
+#: Relative tolerance of the redundant-row test (a side implied by the column bounds).
+REDUNDANT_ROW_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -374,9 +396,32 @@ def _implied_upper_bounds(lp: LinearProgram) -> np.ndarray:
     return hi
 
 
+def _drop_redundant_rows(lp: LinearProgram) -> LinearProgram:
+    """The LP without the inequality sides its column bounds already imply (same feasible set).
+
+    A side ``a x >= lo`` with ``min over the column box of a x >= lo`` (or ``a x <= hi`` with the
+    maximum ``<= hi``) can never bind: it is made infinite, and a row left with two infinite
+    sides is dropped. Equality rows stay. Only the LP's own (finite or infinite) column bounds
+    are used, so the implied ``spill`` bounds, which come from rows, play no part.
+    """
+    a = lp.a.tocsr()
+    pos, neg = a.maximum(0), a.minimum(0)
+    with np.errstate(invalid="ignore"):
+        act_min = np.asarray(pos @ lp.col_lo + neg @ lp.col_hi).ravel()
+        act_max = np.asarray(pos @ lp.col_hi + neg @ lp.col_lo).ravel()
+    tol = REDUNDANT_ROW_TOL * (1.0 + np.abs(lp.row_lo))
+    ineq = lp.row_lo < lp.row_hi
+    row_lo = np.where(ineq & (act_min >= lp.row_lo - tol), -INF, lp.row_lo)
+    tol = REDUNDANT_ROW_TOL * (1.0 + np.abs(lp.row_hi))
+    row_hi = np.where(ineq & (act_max <= lp.row_hi + tol), INF, lp.row_hi)
+    keep = np.isfinite(row_lo) | np.isfinite(row_hi)
+    return dataclasses.replace(lp, a=sp.csc_matrix(a[keep]), row_lo=row_lo[keep],
+                               row_hi=row_hi[keep])
+
+
 def _follower(d: VppDayAheadData) -> _Follower:
     T = d.n_periods
-    lp = build_vpp_lp(d, np.zeros(T), np.zeros(T))
+    lp = _drop_redundant_rows(build_vpp_lp(d, np.zeros(T), np.zeros(T)))
     pm = _price_map(d, lp)
     rng = np.random.default_rng(0)
     probe = rng.uniform(0.1, 2.0, 2 * T)
@@ -794,12 +839,22 @@ def _build_milp(market: DayAheadMarket, followers: Sequence[_Follower],
 
 
 def _solve_milp(milp: LinearProgram, time_limit_s: float, mip_rel_gap: float,
-                threads: int) -> _MilpAnswer:
-    """Run HiGHS' branch and cut on the MILP; raises if it found no feasible point."""
+                threads: int, start: np.ndarray | None = None) -> _MilpAnswer:
+    """Run HiGHS' branch and cut on the MILP from ``start`` (if given).
+
+    Raises if HiGHS found no feasible point.
+    """
     h = new_highs(threads)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    for key, value in MILP_OPTIONS.items():
+        h.setOptionValue(key, value)
     pass_model(h, milp)
+    if start is not None:
+        warm = highspy.HighsSolution()
+        warm.col_value = list(start)
+        warm.value_valid = True
+        h.setSolution(warm)
     t1 = time.perf_counter()
     h.run()
     solve_time = time.perf_counter() - t1
@@ -817,6 +872,71 @@ def _solve_milp(milp: LinearProgram, time_limit_s: float, mip_rel_gap: float,
         mip_gap=float(info.mip_gap),
         solve_time_s=solve_time,
     )
+
+
+def _follower_duals(f: _Follower, lay: _DualLayout, c_sell: np.ndarray,
+                    c_buy: np.ndarray) -> np.ndarray | None:
+    """One optimal dual ``[y, alpha, beta, zl, zu, zf]`` of the follower's LP at given prices.
+
+    HiGHS' row duals ``y`` and reduced costs ``z = c - A^T y`` (minimization) split by sign into
+    the layout's duals; None if HiGHS does not solve the LP.
+    """
+    lp = f.lp
+    c = f.c0 + f.price_map @ np.concatenate([c_sell, c_buy])
+    h = new_highs()
+    pass_model(h, dataclasses.replace(lp, c=c))
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    sol = h.getSolution()
+    y, z = np.asarray(sol.row_dual), np.asarray(sol.col_dual)
+    lam = np.zeros(lay.size)
+    lam[lay.eq] = y[f.eq_rows]
+    lam[lay.lo] = np.maximum(y[f.lo_rows], 0.0)
+    lam[lay.hi] = np.maximum(-y[f.hi_rows], 0.0)
+    lam[lay.cl] = np.maximum(z[f.has_lo], 0.0)
+    lam[lay.cu] = np.maximum(-z[f.has_hi], 0.0)
+    lam[lay.cf] = z[f.fixed]
+    return lam
+
+
+def _warm_point(milp: LinearProgram, cols: _MilpColumns, followers: Sequence[_Follower],
+                c_sell: np.ndarray, c_buy: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """A feasible MILP point at the given prices, or None (module docstring, "the warm start").
+
+    Every follower's optimal dual at these prices fixes the binaries (``u = 1`` where the dual
+    is positive: its slack must be 0); the MILP with the prices and binaries fixed is then an LP
+    whose optimum breaks the followers' ties for the leader within those faces.
+    """
+    lo, hi = milp.col_lo.copy(), milp.col_hi.copy()
+    lo[cols.c_sell] = hi[cols.c_sell] = c_sell
+    lo[cols.c_buy] = hi[cols.c_buy] = c_buy
+    for f, blk in zip(followers, cols.blocks, strict=True):
+        lam = _follower_duals(f, blk.lay, c_sell, c_buy)
+        if lam is None:
+            return None
+        for dual_col, u, _m_d, _m_s, _k in blk.pairs:
+            pos = int(np.searchsorted(blk.lam, dual_col))
+            lo[u] = hi[u] = 1.0 if lam[pos] > WARM_DUAL_TOL else 0.0
+    lp = dataclasses.replace(milp, col_lo=lo, col_hi=hi, integer=np.zeros_like(milp.integer))
+    h = new_highs()
+    pass_model(h, lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return -float(h.getInfo().objective_function_value), np.asarray(h.getSolution().col_value)
+
+
+def _warm_start(milp: LinearProgram, cols: _MilpColumns, followers: Sequence[_Follower],
+                start_prices: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """The best feasible MILP point over the starting price pairs (None if none is feasible)."""
+    best: tuple[float, np.ndarray] | None = None
+    for c_sell, c_buy in start_prices:
+        point = _warm_point(milp, cols, followers, np.asarray(c_sell, float),
+                            np.asarray(c_buy, float))
+        if point is not None and (best is None or point[0] > best[0]):
+            best = point
+    return None if best is None else best[1]
 
 
 def _resolved_profit(market: DayAheadMarket, c_sell: np.ndarray, c_buy: np.ndarray,
@@ -909,6 +1029,7 @@ def solve_vpo_profit_mpec(
     mccormick: bool = True,
     threads: int = 1,
     dual_m_scale: float = 1.0,
+    start_prices: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> MpecResult:
     """Solve the leader's ``vpo_profit`` problem exactly as an MPEC (MILP) with HiGHS.
 
@@ -930,6 +1051,10 @@ def solve_vpo_profit_mpec(
         HiGHS threads.
     dual_m_scale : float
         Multiplies every dual big-M (a check: values above 1 must not change the optimum).
+    start_prices : sequence of (c_sell, c_buy), optional
+        Price pairs (CNY/kWh, in the box) whose outcome seeds HiGHS with a first incumbent
+        (module docstring, "Redundant rows and the warm start"); None: the tariff passed
+        through; empty: no warm start.
 
     Returns
     -------
@@ -947,5 +1072,8 @@ def solve_vpo_profit_mpec(
     followers = _bounded_followers(market, mccormick, dual_m_scale)
     bounds_time = time.perf_counter() - t0
     milp, cols = _build_milp(market, followers, mccormick)
-    ans = _solve_milp(milp, time_limit_s, mip_rel_gap, threads)
+    if start_prices is None:
+        start_prices = [(market.pi_imp, market.pi_exp)]
+    start = _warm_start(milp, cols, followers, start_prices)
+    ans = _solve_milp(milp, time_limit_s, mip_rel_gap, threads, start)
     return _mpec_result(market, followers, milp, cols, ans, bounds_time)
