@@ -64,11 +64,7 @@ ABLATIONS = {
 
 def _game_inputs(scenario: str) -> tuple[str, DayAheadMarket]:
     loaded = load_scenario(data_dir("scenarios") / scenario)
-    model = VPPModel(loaded)
-    vpps = [v.day_ahead_data(0) for v in model.vpps]
-    n = loaded.scenario.steps_per_day
-    return loaded.scenario.name, DayAheadMarket(vpps, model.tariff.import_cny_per_kwh[:n],
-                                                model.tariff.export_cny_per_kwh[:n])
+    return loaded.scenario.name, VPPModel(loaded).day_ahead_market(0)
 
 
 def random_day(base: DayAheadMarket, k: int) -> DayAheadMarket:
