@@ -17,6 +17,7 @@ import itertools
 
 import numpy as np
 import pytest
+from market_cases import MPEC_COSTS as COSTS
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.lower_level import (
@@ -32,13 +33,8 @@ from vppsim.model import VPPModel
 from vppsim.optimizers.highs import solve_lp
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import BatteryParams, VppCostSpec
+from vppsim.scenario.schema import BatteryParams
 
-COSTS = VppCostSpec(
-    mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,
-    lam1_battery_cny_per_kwh=0.05, lam2_wind_om_cny_per_kwh=0.58, lam3_pv_om_cny_per_kwh=0.68,
-    w_b_purchase_cny_per_kwh=0.03, w_bat_battery_cny_per_kwh=0.02,
-)
 W_B = COSTS.w_b_purchase_cny_per_kwh
 
 

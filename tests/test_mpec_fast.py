@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from market_cases import MPEC_COSTS as COSTS
 
 from vppsim.market import mpec
 from vppsim.market.day_ahead import DayAheadMarket
@@ -30,13 +31,8 @@ from vppsim.model import VPPModel
 from vppsim.optimizers.highs import solve_lp
 from vppsim.paths import data_dir
 from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import BatteryParams, VppCostSpec
+from vppsim.scenario.schema import BatteryParams
 
-COSTS = VppCostSpec(
-    mu1_wind_curtail_cny_per_kwh=0.5, mu2_pv_curtail_cny_per_kwh=0.5,
-    lam1_battery_cny_per_kwh=0.05, lam2_wind_om_cny_per_kwh=0.58, lam3_pv_om_cny_per_kwh=0.68,
-    w_b_purchase_cny_per_kwh=0.03, w_bat_battery_cny_per_kwh=0.02,
-)
 SMALL_PI_IMP, SMALL_PI_EXP = np.array([1.0, 1.2]), np.array([0.4, 0.4])
 
 
@@ -59,11 +55,7 @@ def check_certificate(r: mpec.MpecResult) -> None:
 
 
 def shipped_market(scenario: str) -> DayAheadMarket:
-    loaded = load_scenario(data_dir("scenarios") / scenario)
-    model = VPPModel(loaded)
-    n = loaded.scenario.steps_per_day
-    return DayAheadMarket([v.day_ahead_data(0) for v in model.vpps],
-                          model.tariff.import_cny_per_kwh[:n], model.tariff.export_cny_per_kwh[:n])
+    return VPPModel(load_scenario(data_dir("scenarios") / scenario)).day_ahead_market(0)
 
 
 def with_generator(ramp_kw_per_h: float) -> list:
@@ -140,18 +132,13 @@ def test_warm_start_does_not_change_the_optimum() -> None:
     assert cold.objective_cny >= optimistic_profit(market, market.pi_imp, market.pi_exp) - 1e-6
 
 
-def test_three_vpp_optimum_is_the_separately_computed_one() -> None:
-    market = shipped_market("liu2025_3vpp.yaml")
-    r = mpec.solve_vpo_profit_mpec(market, time_limit_s=300.0)
-    assert r.proven_optimal and r.mip_gap <= 1e-6
-    assert optimistic_profit(market, r.c_sell, r.c_buy) == pytest.approx(256.4900, abs=1e-4)
-    assert r.objective_cny == pytest.approx(256.4900, abs=1e-4)
-
-
-@pytest.mark.slow
-def test_six_vpp_optimum_is_the_separately_computed_one() -> None:
-    market = shipped_market("liu2025_6vpp.yaml")
+@pytest.mark.parametrize(("scenario", "optimum_cny"), [
+    ("liu2025_3vpp.yaml", 256.4900),
+    pytest.param("liu2025_6vpp.yaml", 274.1929, marks=pytest.mark.slow),
+])
+def test_shipped_optimum_is_the_separately_computed_one(scenario: str, optimum_cny: float) -> None:
+    market = shipped_market(scenario)
     r = mpec.solve_vpo_profit_mpec(market, time_limit_s=600.0)
     assert r.proven_optimal and r.mip_gap <= 1e-6
-    assert optimistic_profit(market, r.c_sell, r.c_buy) == pytest.approx(274.1929, abs=1e-4)
-    assert r.objective_cny == pytest.approx(274.1929, abs=1e-4)
+    assert optimistic_profit(market, r.c_sell, r.c_buy) == pytest.approx(optimum_cny, abs=1e-4)
+    assert r.objective_cny == pytest.approx(optimum_cny, abs=1e-4)
