@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import numpy as np
 import pytest
-import scipy.optimize as so
-import scipy.sparse as sp
-from market_cases import COSTS
+from market_cases import TIE_PI_EXP, TIE_PI_IMP, brute_force_ends, tiny_market
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import solve_game
 from vppsim.market.lower_level import (
-    BatteryData,
-    VppDayAheadData,
-    build_vpp_lp,
     solve_vpp_day_ahead,
 )
 from vppsim.market.reference import centralized_bound, exact_reference
@@ -28,80 +22,21 @@ from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
 from vppsim.scenario.schema import BatteryParams
 
-# two equally priced periods before a peak: the battery VPP may charge in either (a tie), and
-# only charging in period 0 meets the other VPP's export there (the VPO's favourite)
-PI_IMP = np.array([0.5, 0.5, 1.4])
-PI_EXP = np.array([0.4, 0.4, 1.0])
-BATTERY = BatteryParams(capacity_kwh=50, soc0=0.5, soc_min=0.1, soc_max=0.9, p_max_kw=20)
-
-
-def _vpp(name: str, wind: list[float], load: list[float], battery: bool = False) -> VppDayAheadData:
-    return VppDayAheadData(
-        name=name, dt_h=1.0, wind_fc_kw=np.asarray(wind, float), pv_fc_kw=np.zeros(len(load)),
-        load_kw=np.asarray(load, float), costs=COSTS, buy_max_kw=100.0, sell_max_kw=100.0,
-        voll_cny_per_kwh=10.0, batteries=(BatteryData(BATTERY, 25.0),) if battery else ())
-
 
 @pytest.fixture(scope="module")
 def tiny() -> DayAheadMarket:
-    return DayAheadMarket([_vpp("A", [0, 0, 0], [30, 30, 30], battery=True),
-                           _vpp("B", [40, 0, 0], [0, 5, 5])], PI_IMP, PI_EXP)
-
-
-def brute_force_ends(market: DayAheadMarket, c_sell: np.ndarray,
-                     c_buy: np.ndarray) -> tuple[float, float]:
-    """(min, max) VPO profit over the optimal faces by enumerating the grid side per period.
-
-    On each of the ``2^T`` sign patterns of the net export the grid term is linear
-    (``pi_exp*net`` exporting, ``pi_imp*net`` importing): one scipy ``linprog`` per pattern
-    and sense, no binaries, no big-M.
-    """
-    T, dt = market.n_periods, market.dt_h
-    lps = [build_vpp_lp(d, c_sell, c_buy) for d in market.vpps]
-    best = [solve_vpp_day_ahead(d, c_sell, c_buy).cost_cny for d in market.vpps]
-    off = np.cumsum([0] + [lp.a.shape[1] for lp in lps])
-    n = int(off[-1])
-    a = sp.block_diag([lp.a for lp in lps]).tocsr()
-    face = np.zeros((len(lps), n))
-    net = np.zeros((T, n))
-    trade = np.zeros(n)
-    for i, lp in enumerate(lps):
-        face[i, off[i]:off[i + 1]] = lp.c
-        net[:, off[i] + lp.names["e"]] += np.eye(T)
-        net[:, off[i] + lp.names["g"]] -= np.eye(T)
-        trade[off[i] + lp.names["g"]] += dt * c_sell
-        trade[off[i] + lp.names["e"]] -= dt * c_buy
-    rl = np.concatenate([lp.row_lo for lp in lps])
-    ru = np.concatenate([lp.row_hi for lp in lps])
-    face_ub = np.array([f - lp.offset + 1e-6 for f, lp in zip(best, lps, strict=True)])
-    bounds = [(lo, None if hi > 1e20 else hi) for lo, hi in
-              zip(np.concatenate([lp.col_lo for lp in lps]),
-                  np.concatenate([lp.col_hi for lp in lps]), strict=True)]
-    lowest, highest = np.inf, -np.inf
-    for signs in itertools.product([1.0, -1.0], repeat=T):
-        s = np.asarray(signs)
-        profit = trade + dt * (np.where(s > 0, market.pi_exp, market.pi_imp) @ net)
-        a_ub = sp.vstack([a, -a, sp.csr_matrix(face), sp.csr_matrix(-s[:, None] * net)]).tocsr()
-        b_ub = np.concatenate([ru, -rl, face_ub, np.zeros(T)])
-        keep = np.abs(b_ub) < 1e20
-        for sense in (1.0, -1.0):
-            r = so.linprog(sense * profit, A_ub=a_ub[keep], b_ub=b_ub[keep], bounds=bounds,
-                           method="highs")
-            if r.status == 0:
-                lowest = min(lowest, r.fun) if sense > 0 else lowest
-                highest = max(highest, -r.fun) if sense < 0 else highest
-    return lowest, highest
+    return tiny_market()
 
 
 def _prices(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    c_sell = PI_EXP + rng.random(3) * (PI_IMP - PI_EXP)
-    c_buy = PI_EXP + rng.random(3) * (c_sell - PI_EXP)
+    c_sell = TIE_PI_EXP + rng.random(3) * (TIE_PI_IMP - TIE_PI_EXP)
+    c_buy = TIE_PI_EXP + rng.random(3) * (c_sell - TIE_PI_EXP)
     return c_sell, c_buy
 
 
 def test_tie_ends_match_a_brute_force_over_the_grid_side(tiny):
-    cases = [(PI_IMP, PI_EXP), ((PI_IMP + PI_EXP) / 2, (PI_IMP + PI_EXP) / 2),
+    cases = [(TIE_PI_IMP, TIE_PI_EXP), ((TIE_PI_IMP + TIE_PI_EXP) / 2, (TIE_PI_IMP + TIE_PI_EXP) / 2),
              *[_prices(s) for s in range(4)]]
     for c_sell, c_buy in cases:
         ends = tie_ends(tiny, c_sell, c_buy)
@@ -110,7 +45,7 @@ def test_tie_ends_match_a_brute_force_over_the_grid_side(tiny):
         assert ends.vpo_profit_optimistic_cny == pytest.approx(highest, abs=1e-6)
         assert ends.vpo_profit_pessimistic_cny <= ends.vpo_profit_optimistic_cny + 1e-9
         assert ends.system_cost_pessimistic_cny >= ends.system_cost_optimistic_cny - 1e-9
-    ends = tie_ends(tiny, PI_IMP, PI_EXP)  # the battery's tie really matters here
+    ends = tie_ends(tiny, TIE_PI_IMP, TIE_PI_EXP)  # the battery's tie really matters here
     assert ends.vpo_profit_range_cny > 0.5
 
 
@@ -118,7 +53,7 @@ def test_pessimistic_end_with_vpo_storage_stays_below_the_optimistic_end(tiny):
     st = VpoStorageData(BatteryParams(capacity_kwh=40, soc0=0.5, soc_min=0.1, soc_max=0.9,
                                       p_max_kw=10), 20.0, 0.01)
     market = dataclasses.replace(tiny, storage=st)
-    for c_sell, c_buy in [(PI_IMP, PI_EXP), _prices(7)]:
+    for c_sell, c_buy in [(TIE_PI_IMP, TIE_PI_EXP), _prices(7)]:
         ends = tie_ends(market, c_sell, c_buy)
         assert ends.storage_rule is not None
         assert ends.vpo_profit_pessimistic_cny <= ends.vpo_profit_optimistic_cny + 1e-9

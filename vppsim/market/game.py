@@ -34,6 +34,7 @@ import numpy as np
 
 from vppsim.market.certificate import Certificate, certify
 from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.incentive import EpsilonIncentive, epsilon_incentive
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
 from vppsim.market.outcome import GameOutcome, outcome_at, vpo_profit_cny
 from vppsim.market.reference import ExactReference, centralized_bound, exact_reference
@@ -322,7 +323,8 @@ class GameResult:
     ``convergence`` the search's result (None for the ``exact`` solver). ``selection`` says
     which selection rule chose the outcome among equal-objective ones (or why none applied);
     ``ties``/``model1_ties`` are both ends of the VPPs' ties at the outcome's and Model 1's
-    prices (None if not computed).
+    prices (None if not computed); ``incentive`` the epsilon-incentive at the outcome's prices
+    (:mod:`vppsim.market.incentive`; None if not computed).
     """
 
     objective: str
@@ -339,6 +341,7 @@ class GameResult:
     selection: str = "none"
     ties: TieEnds | None = None
     model1_ties: TieEnds | None = None
+    incentive: EpsilonIncentive | None = None
 
 #: Relative tolerance within which an outcome counts as reaching the objective's optimum.
 OPTIMUM_REL_TOL = 1e-6
@@ -421,6 +424,7 @@ def solve_game(
     polish: bool = True,
     precomputed_reference: ExactReference | None = None,
     ties: bool = True,
+    robust: bool = False,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
@@ -437,7 +441,9 @@ def solve_game(
 
     The outcome then goes through :func:`select_outcome` (the same split for every solver that
     reaches the objective's optimum). With ``ties``, both ends of the VPPs' ties
-    (:func:`vppsim.market.ties.tie_ends`) are computed at the outcome's and Model 1's prices.
+    (:func:`vppsim.market.ties.tie_ends`) are computed at the outcome's and Model 1's prices;
+    with ``robust`` (which implies ``ties``) also the epsilon-incentive at the outcome's prices
+    (:func:`vppsim.market.incentive.epsilon_incentive`).
 
     ``reference``: compute the exact reference (always done for ``exact``) unless
     ``precomputed_reference`` is given, which is then used as it is.
@@ -479,10 +485,13 @@ def solve_game(
                    ref.value_cny if ref else None)
     wall["certificate"] = time.perf_counter() - t2
     t3 = time.perf_counter()
-    ends = tie_ends(market, c_sell, c_buy) if ties else None
-    ends1 = tie_ends(market, market.pi_imp, market.pi_exp) if ties else None
+    ends = tie_ends(market, c_sell, c_buy) if ties or robust else None
+    ends1 = tie_ends(market, market.pi_imp, market.pi_exp) if ties or robust else None
     wall["ties"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    incentive = epsilon_incentive(market, outcome, ends) if robust else None
+    wall["incentive"] = time.perf_counter() - t4
     wall["total"] = time.perf_counter() - start
     return GameResult(objective, solver, outcome, model1, cert, convergence, ref, wall,
                       problem.lower_level_solves, seed if isinstance(seed, int) else None,
-                      selected, selection, ends, ends1)
+                      selected, selection, ends, ends1, incentive)

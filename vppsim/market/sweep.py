@@ -182,8 +182,12 @@ class SweepPoint:
 
 
 def solve_point(market: DayAheadMarket, value: float, objective: str, solver: str, budget: int,
-                seed: int, mpec: bool = False, mpec_time_limit_s: float = 120.0) -> SweepPoint:
+                seed: int, mpec: bool = False, mpec_time_limit_s: float = 120.0,
+                robust: bool = True) -> SweepPoint:
     """Solve one point: the game with ``solver`` and the exact references.
+
+    The game reports both tie ends, and with ``robust`` the epsilon-incentive
+    (:mod:`vppsim.market.incentive`).
 
     The centralized LP is always solved (it bounds the system cost at any prices); the MPEC
     when ``mpec`` is set or the objective is ``vpo_profit`` (then it is the game's reference).
@@ -193,7 +197,7 @@ def solve_point(market: DayAheadMarket, value: float, objective: str, solver: st
               if mpec or objective == "vpo_profit" else None)
     ref = bound if objective == "system_cost" else leader
     res = solve_game(market, objective=objective, solver=solver, budget=budget, seed=seed,
-                     reference=True, precomputed_reference=ref)
+                     reference=True, precomputed_reference=ref, robust=robust)
     return SweepPoint(value, res, bound, leader, market.pi_imp, market.pi_exp)
 
 
@@ -201,8 +205,9 @@ def point_tables(point: SweepPoint, index: int, field: str,
                  dt_h: float) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """Tidy rows of one point: the point's row, its prices per period, its VPPs' costs.
 
-    Outcome columns use the game's tie-breaking (optimistic): a pessimistic end would be one
-    more column (``vpo_profit_pessimistic_cny``).
+    Outcome columns use the game's tie-breaking (optimistic); ``*_pessimistic_cny`` are the
+    other end of the VPPs' ties and ``vpo_profit_robust_cny`` the profit the epsilon-incentive
+    guarantees (NaN where not computed).
     """
     res, o, m1 = point.game, point.game.outcome, point.game.model1
     c = res.certificate
@@ -219,6 +224,13 @@ def point_tables(point: SweepPoint, index: int, field: str,
         "vpo_profit_cny": o.vpo_profit_cny,
         "total_vpp_cost_cny": o.total_vpp_cost_cny,
         "system_cost_cny": o.system_cost_cny,
+        "vpo_profit_pessimistic_cny": (res.ties.vpo_profit_pessimistic_cny
+                                       if res.ties is not None else nan),
+        "system_cost_pessimistic_cny": (res.ties.system_cost_pessimistic_cny
+                                        if res.ties is not None else nan),
+        "vpo_profit_robust_cny": (res.incentive.vpo_profit_robust_cny
+                                  if res.incentive is not None else nan),
+        "incentive_epsilon": res.incentive.epsilon if res.incentive is not None else nan,
         "model1_vpo_profit_cny": m1.vpo_profit_cny,
         "model1_total_vpp_cost_cny": m1.total_vpp_cost_cny,
         "model1_system_cost_cny": m1.system_cost_cny,

@@ -42,6 +42,7 @@ class SweepSettings:
     day: int = 0
     mpec: bool = False
     mpec_time_limit_s: float = 120.0
+    robust: bool = True  # the epsilon-incentive at every point
 
 
 def point_scenarios(loaded: LoadedScenario, sweep: SweepField,
@@ -84,7 +85,8 @@ def run_point(loaded: LoadedScenario, sweep: SweepField, value: float, index: in
     t0 = time.perf_counter()
     market = apply_to_market(sweep, day_market(loaded, settings.seed, settings.day), value)
     point = solve_point(market, value, settings.objective, settings.solver, settings.budget,
-                        settings.seed, settings.mpec, settings.mpec_time_limit_s)
+                        settings.seed, settings.mpec, settings.mpec_time_limit_s,
+                        settings.robust)
     row, prices, vpps = point_tables(point, index, sweep.name, market.dt_h)
     return row, prices, vpps, time.perf_counter() - t0
 

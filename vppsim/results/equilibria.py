@@ -24,7 +24,8 @@ from vppsim.results.plotting import pyplot
 #: the columns of ``equilibria.md`` (the full table is in the Parquet/CSV files)
 MARKDOWN_COLUMNS = (
     "value", "c_sell_mean_cny_per_kwh", "c_buy_mean_cny_per_kwh", "vpo_profit_cny",
-    "model1_vpo_profit_cny", "mpec_vpo_profit_cny", "total_vpp_cost_cny", "system_cost_cny",
+    "vpo_profit_pessimistic_cny", "vpo_profit_robust_cny", "model1_vpo_profit_cny",
+    "mpec_vpo_profit_cny", "total_vpp_cost_cny", "system_cost_cny",
     "model1_system_cost_cny", "bound_system_cost_cny", "epsilon_cny",
 )
 
@@ -73,6 +74,12 @@ def _figures(t: SweepTables, field: str, folder: Path) -> list[str]:
     _save(plt, fig, folder / "prices.png", out)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax.plot(x, p["vpo_profit_cny"], "o-", color="tab:red", label=f"Model 2 ({p['solver'].iat[0]})")
+    if p["vpo_profit_pessimistic_cny"].notna().any():
+        ax.fill_between(x, p["vpo_profit_pessimistic_cny"], p["vpo_profit_cny"], color="tab:red",
+                        alpha=0.15, label="Model 2 tie range (pessimistic to optimistic)")
+    if p["vpo_profit_robust_cny"].notna().any():
+        ax.plot(x, p["vpo_profit_robust_cny"], "v-.", color="tab:purple",
+                label="Model 2 with epsilon-incentive (guaranteed)")
     ax.plot(x, p["model1_vpo_profit_cny"], "s--", color="0.4", label="Model 1 (passthrough)")
     if p["mpec_vpo_profit_cny"].notna().any():
         ax.plot(x, p["mpec_vpo_profit_cny"], "^:", color="k", label="MPEC (leader's optimum)")
@@ -111,7 +118,10 @@ def write_equilibria_results(t: SweepTables, out: Path | ResultFolder, scenario_
             f"{meta.get('budget')}, seed {meta.get('seed')} at every point; exact references: "
             "the centralized LP (system cost bound) at every point"
             + (", the MPEC (leader's optimum)" if t.points["mpec_vpo_profit_cny"].notna().any()
-               else "") + ". Outcomes break the VPPs' ties for the VPO (optimistic).",
+               else "") + ". Outcomes break the VPPs' ties for the VPO (optimistic); "
+            "`vpo_profit_pessimistic_cny` is the other end of the ties and "
+            "`vpo_profit_robust_cny` what the VPO is guaranteed after the epsilon-incentive "
+            "(docs/design.md).",
             "",
             table,
             f"System cost above the centralized bound: largest {number(float(np.max(gap)))} CNY.",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from vppsim import __version__
 from vppsim.market.game import GameResult
+from vppsim.market.incentive import EpsilonIncentive
 from vppsim.market.outcome import GameOutcome
 from vppsim.market.ties import TieEnds
 from vppsim.results.folders import ResultFolder, output_path, result_folder
@@ -85,6 +86,7 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
         "selection_rule": res.selection,
         "model2": {**block(res.outcome), **tie_block(res.ties)},
         "model1": {**block(res.model1), **tie_block(res.model1_ties)},
+        "epsilon_incentive": res.incentive.to_dict() if res.incentive is not None else None,
         "c_sell_cny_per_kwh": res.outcome.c_sell_cny_per_kwh.tolist(),
         "c_buy_cny_per_kwh": res.outcome.c_buy_cny_per_kwh.tolist(),
         "equilibrium_certificate": res.certificate.to_dict(),
@@ -127,7 +129,25 @@ def tie_lines(res: GameResult) -> list[str]:
     rule = next((e.storage_rule for _, e in rows if e.storage_rule), None)
     if rule:
         lines.append(f"Pessimistic end: {rule}.")
-    return [*lines, ""]
+    return [*lines, "", *incentive_lines(res.incentive)]
+
+
+def incentive_lines(inc: EpsilonIncentive | None) -> list[str]:
+    """Markdown: the epsilon-incentive at the outcome's prices (empty if not computed)."""
+    if inc is None:
+        return []
+    state = ("removes the tie gap" if inc.closed
+             else f"leaves a tie gap of {inc.tie_gap_cny:,.2f} CNY that no share on the grid closes")
+    return [
+        "Epsilon-incentive (docs/design.md): the VPO gives the VPPs a share "
+        f"epsilon = {inc.epsilon:.3g} of its margin (prices move by at most "
+        f"{inc.max_price_shift_cny_per_kwh:.3g} CNY/kWh), which {state}.", "",
+        "| VPO profit | CNY |", "|---|---:|",
+        f"| intended (optimistic end) | {inc.vpo_profit_intended_cny:,.2f} |",
+        f"| pessimistic end, unchanged prices | {inc.vpo_profit_pessimistic_cny:,.2f} |",
+        f"| guaranteed with the incentive (robust) | {inc.vpo_profit_robust_cny:,.2f} |",
+        f"| cost of the incentive (intended - robust) | {inc.cost_cny:,.2f} |", "",
+    ]
 
 
 def certificate_lines(c: dict[str, Any]) -> list[str]:

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         pi_imp, pi_exp = market.pi_imp, market.pi_exp
         kwargs = dict(objective=objective, budget=budget, seed=seed,
                       reference_time_limit_s=spec.reference_time_limit_s)
-        res = solve_game(market, solver=solver, reference=not args.no_reference, **kwargs)
+        res = solve_game(market, solver=solver, reference=not args.no_reference, robust=True,
+                         **kwargs)
         others = {}
         if args.compare:
             for other in SEARCH_SOLVERS:  # every metaheuristic of the registry
