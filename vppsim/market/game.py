@@ -36,7 +36,7 @@ from vppsim.market.certificate import Certificate, certify
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.incentive import EpsilonIncentive, epsilon_incentive
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
-from vppsim.market.outcome import GameOutcome, outcome_at, vpo_profit_cny
+from vppsim.market.outcome import GameOutcome, optimistic_lp, outcome_at, vpo_profit_cny
 from vppsim.market.reference import ExactReference, centralized_bound, exact_reference
 from vppsim.market.selection import SYSTEM_COST_RULE, VPO_PROFIT_RULE, select_system_optimal
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
@@ -44,7 +44,7 @@ from vppsim.market.ties import TieEnds, tie_ends
 from vppsim.market.vpo_storage import build_vpo_storage_lp
 from vppsim.optimizers.algorithms import get_algorithm
 from vppsim.optimizers.base import Result
-from vppsim.optimizers.highs import new_highs, pass_model
+from vppsim.optimizers.highs import new_highs, pass_model, solve_lp
 
 
 class _WarmLp:
@@ -141,9 +141,14 @@ class Evaluation:
         return self.vpp_cost_cny.sum(axis=1) - self.vpo_profit_cny
 
 
-#: How :class:`GameProblem` scores a candidate: each VPP's own LP vertex (``plain``), or the
-#: better of that and a tie-breaking re-solve (``tie-broken``, the default).
-SCORES: tuple[str, ...] = ("plain", "tie-broken")
+#: How :class:`GameProblem` scores a candidate: each VPP's own LP vertex (``plain``), the
+#: better of that and a tie-breaking re-solve (``tie-broken``), or that with the batch's best
+#: candidate scored exactly as the outcome is (``optimistic-best``, the default).
+SCORES: tuple[str, ...] = ("plain", "tie-broken", "optimistic-best")
+
+#: Share of the ``hint`` moves on ``system_cost`` that jump to the clearing prices (the rest
+#: take a random step towards the VPPs' mean marginal value of energy).
+CLEARING_SHARE = 0.5
 
 #: Size of the tie-breaking tilt relative to the VPO's marginal gain per kWh (small enough
 #: that the re-solved schedule stays on each VPP's optimal face; checked after every solve).
@@ -166,17 +171,24 @@ class GameProblem:
     prices exceeds the plain optimum by more than ``FACE_TOL_CNY`` is discarded. The score is the
     better of the two joint answers, each a genuine set of best responses, so it lies between
     the plain score and the optimistic outcome's value. ``"plain"`` is the old score.
+    ``"optimistic-best"`` (the default) scores the best candidate of every batch with the exact
+    optimistic outcome (:func:`vppsim.market.outcome.optimistic_lp`, one joint LP): optima that
+    sit on ties (the centralized dual prices, the leader's optimum) then become visible to the
+    search at the price of one joint LP per batch.
 
     ``propose(u, rng)`` is a move from the lower level's answers at already evaluated rows,
     which the learning PSO may use (``hint``): for ``vpo_profit`` a random step of the prices
     towards the leader's gradient at fixed responses (``c_sell`` up where the VPPs buy,
     ``c_buy`` down where they sell); for ``system_cost`` a random step towards the VPPs' mean
     marginal value of energy (the duals of their balance rows, free from HiGHS), the price
-    that lets them trade as the centralized optimum would.
+    that lets them trade as the centralized optimum would, or (a share ``CLEARING_SHARE``) a
+    jump to the clearing prices ``c_sell = c_buy``: the export tariff where the VPPs' net
+    position exports, the import tariff where it imports, the present ``c_sell`` where it is
+    balanced (the centralized optimum's prices have this form).
     """
 
     def __init__(self, market: DayAheadMarket, objective: str = "system_cost",
-                 score: str = "tie-broken") -> None:
+                 score: str = "optimistic-best") -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
         if score not in SCORES:
@@ -282,14 +294,30 @@ class GameProblem:
         c_sell, c_buy = self.decode(u)
         ev = self.lower_level(c_sell, c_buy)
         energy_value = self._last_energy_value
-        if self.score == "tie-broken":
+        if self.score != "plain":
             ev = self._tie_broken(c_sell, c_buy, ev)
         if len(self._seen) > 4 * len(u) + 64:  # keep the answers of the last few batches
             self._seen = dict(list(self._seen.items())[-2 * len(u):])
         for k in range(len(u)):
             self._seen[u[k].tobytes()] = (ev.buy_kw[k].sum(axis=0), ev.sell_kw[k].sum(axis=0),
                                           energy_value[k])
-        return self.fitness(ev)
+        f = self.fitness(ev)
+        if self.score == "optimistic-best":
+            k = int(np.argmin(f))
+            f[k] = min(f[k], self._optimistic_fitness(c_sell[k], c_buy[k]))
+        return f
+
+    def _optimistic_fitness(self, c_sell: np.ndarray, c_buy: np.ndarray) -> float:
+        """The objective to minimize at one price pair as the outcome scores it (ties for the VPO)."""
+        lp, _, _, best = optimistic_lp(self.market, c_sell, c_buy)
+        sol = solve_lp(lp)
+        self.lower_level_solves += len(self.vpps)
+        if not sol.optimal:
+            return np.inf
+        profit = -sol.objective
+        if self.objective == "system_cost":
+            return float(sum(s.cost_cny for s in best)) - profit
+        return -profit
 
     def propose(self, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A move from each row of ``u`` along the lower level's answers there (see the class).
@@ -299,6 +327,7 @@ class GameProblem:
         u = np.atleast_2d(np.asarray(u, float))
         out = u.copy()
         step = rng.random(len(u))
+        jump = rng.random(len(u)) < CLEARING_SHARE
         T = self.T
         for k in range(len(u)):
             seen = self._seen.get(u[k].tobytes())
@@ -309,6 +338,11 @@ class GameProblem:
                 a, b = out[k, :T], out[k, T:]
                 a += np.where(big_g > 1e-9, step[k] * (1.0 - a), 0.0)
                 b -= np.where(big_e > 1e-9, step[k] * b, 0.0)
+            elif jump[k]:
+                c_sell, _ = self.decode(u[k])
+                net = big_e - big_g
+                clear = np.where(net > 1e-6, self.pi_exp, np.where(net < -1e-6, self.pi_imp, c_sell))
+                out[k] = self.encode(clear, clear)
             else:
                 lam = np.clip(lam, self.pi_exp, self.pi_imp)
                 out[k] += step[k] * (self.encode(lam, lam) - out[k])
