@@ -9,6 +9,17 @@ from vppsim.cli.common import scenario_argument, seed_int
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 
 
+def days_int(text: str) -> int:
+    """An argparse type: a number of days, an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``vppsim game`` to the sub-commands."""
     game = sub.add_parser("game", help="solve the day-ahead bi-level game alone")
@@ -21,7 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="objective evaluations (default: the scenario's market.game.budget)")
     game.add_argument("--seed", type=seed_int, default=None,
                       help="an integer 0..2**63-1 (default: the scenario's seed)")
-    game.add_argument("--day", type=int, default=0, help="which day of the horizon (default 0)")
+    which = game.add_mutually_exclusive_group()
+    which.add_argument("--day", type=int, default=None, help="which day of the horizon (default 0)")
+    which.add_argument("--days", type=days_int, default=None,
+                       help="solve N days in a row, each starting where the day before ended "
+                       "(battery and VPO storage SoC, generator output); default: one day")
     game.add_argument("--out", type=Path, default=None,
                       help="result folder (default: results/<scenario>-game-<timestamp>)")
     game.add_argument("--compare", action="store_true",

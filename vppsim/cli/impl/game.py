@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.impl.game_days import run_days
 from vppsim.market.game import solve_game
 from vppsim.market.solvers import SEARCH_SOLVERS
 from vppsim.model import VPPModel
@@ -17,6 +18,9 @@ from vppsim.scenario.loader import load_scenario
 
 def run(args: argparse.Namespace) -> int:
     """``vppsim game``: solve one day's bi-level game alone and write its result folder."""
+    if (getattr(args, "days", None) or 1) > 1:
+        return run_days(args)  # a horizon of days in a row (vppsim.cli.impl.game_days)
+    args.day = 0 if getattr(args, "day", None) is None else args.day
     loaded = load_scenario(args.scenario or default_scenario_path())
     s = loaded.scenario
     spec = s.market.game
