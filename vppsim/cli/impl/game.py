@@ -60,6 +60,15 @@ def run(args: argparse.Namespace) -> int:
                   f"({res.reference.status})")
         print(f"  certificate: epsilon {c.epsilon_cny:.4g} CNY ({c.epsilon_rel:.3g} relative); "
               f"max VPP regret {max(c.vpp_regret_cny.values()):.3g} CNY")
+        if res.ties is not None:
+            t = res.ties
+            print(f"  VPO profit over the VPPs' ties: {t.vpo_profit_pessimistic_cny:,.2f} "
+                  f"(pessimistic) to {t.vpo_profit_optimistic_cny:,.2f} (optimistic) CNY")
+        if res.incentive is not None:
+            inc = res.incentive
+            print(f"  epsilon-incentive: {inc.vpo_profit_robust_cny:,.2f} CNY guaranteed with "
+                  f"prices moved by at most {inc.max_price_shift_cny_per_kwh:.2g} CNY/kWh"
+                  + ("" if inc.closed else f" (a tie gap of {inc.tie_gap_cny:,.2f} CNY remains)"))
         for k, r in others.items():
             print(f"  {k}: {r.outcome.objective_value(objective):,.2f} CNY")
         print(f"  wrote {final} in {res.wall_s['total']:.1f} s (game)")
