@@ -46,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "to a minute each (always done for --objective vpo_profit)")
     p.add_argument("--mpec-time-limit", type=positive_number, default=None, metavar="S",
                    help="time limit of each MPEC, s (default: market.game.reference_time_limit_s)")
-    p.add_argument("--no-robust", action="store_true",
-                   help="skip the epsilon-incentive (the VPO's guaranteed profit) at every point")
+    p.add_argument("--robust", action="store_true",
+                   help="also compute the epsilon-incentive (the VPO's guaranteed profit) at "
+                   "every point; about 1-2 s more per point")
     p.add_argument("--workers", type=_workers, default=None,
                    help="Dask worker processes (default: one per core, at most one per point; "
                    "0: no cluster, the points one after the other); results do not depend on it")

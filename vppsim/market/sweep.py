@@ -183,7 +183,7 @@ class SweepPoint:
 
 def solve_point(market: DayAheadMarket, value: float, objective: str, solver: str, budget: int,
                 seed: int, mpec: bool = False, mpec_time_limit_s: float = 120.0,
-                robust: bool = True) -> SweepPoint:
+                robust: bool = False) -> SweepPoint:
     """Solve one point: the game with ``solver`` and the exact references.
 
     The game reports both tie ends, and with ``robust`` the epsilon-incentive

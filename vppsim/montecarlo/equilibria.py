@@ -42,7 +42,7 @@ class SweepSettings:
     day: int = 0
     mpec: bool = False
     mpec_time_limit_s: float = 120.0
-    robust: bool = True  # the epsilon-incentive at every point
+    robust: bool = False  # the epsilon-incentive at every point
 
 
 def point_scenarios(loaded: LoadedScenario, sweep: SweepField,

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         budget=args.budget if args.budget is not None else spec.budget,
         seed=args.seed if args.seed is not None else s.seed, day=args.day, mpec=args.mpec,
         mpec_time_limit_s=args.mpec_time_limit or spec.reference_time_limit_s,
-        robust=not args.no_robust)
+        robust=args.robust)
     if settings.budget < 10:
         raise ScenarioError(loaded.path, [("--budget", f"expected an integer >= 10, got "
                                            f"{settings.budget}")])
