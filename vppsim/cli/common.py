@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.results.folders import ResultFolder, claim
 from vppsim.scenario.schema import ScenarioError
 
@@ -36,6 +37,37 @@ def seed_int(text: str) -> int:
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"expected an integer 0..2**63-1, got {value}")
     return value
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum`` (a clear message otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def game_options(parser: argparse.ArgumentParser, per: str = "") -> None:
+    """Add the game's ``--solver``, ``--objective``, ``--budget`` and ``--seed`` options.
+
+    ``per`` qualifies the budget and the seed (e.g. ``" per point"``).
+    """
+    parser.add_argument("--solver", choices=list(GAME_SOLVERS), default=None,
+                        help="default: the scenario's market.game.solver")
+    parser.add_argument("--objective", choices=list(OBJECTIVES), default=None,
+                        help="default: the scenario's market.game.objective")
+    parser.add_argument("--budget", type=int, default=None,
+                        help=f"objective evaluations{per} (default: the scenario's "
+                        "market.game.budget)")
+    parser.add_argument("--seed", type=seed_int, default=None,
+                        help=f"an integer 0..2**63-1{per and ', the same at every point'} "
+                        "(default: the scenario's seed)")
 
 
 def positive_number(text: str) -> float:

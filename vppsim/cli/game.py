@@ -5,36 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vppsim.cli.common import scenario_argument, seed_int
-from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
-
-
-def days_int(text: str) -> int:
-    """An argparse type: a number of days, an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+from vppsim.cli.common import game_options, int_at_least, scenario_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``vppsim game`` to the sub-commands."""
     game = sub.add_parser("game", help="solve the day-ahead bi-level game alone")
     scenario_argument(game)
-    game.add_argument("--solver", choices=list(GAME_SOLVERS), default=None,
-                      help="default: the scenario's market.game.solver")
-    game.add_argument("--objective", choices=list(OBJECTIVES), default=None,
-                      help="default: the scenario's market.game.objective")
-    game.add_argument("--budget", type=int, default=None,
-                      help="objective evaluations (default: the scenario's market.game.budget)")
-    game.add_argument("--seed", type=seed_int, default=None,
-                      help="an integer 0..2**63-1 (default: the scenario's seed)")
+    game_options(game)
     which = game.add_mutually_exclusive_group()
     which.add_argument("--day", type=int, default=None, help="which day of the horizon (default 0)")
-    which.add_argument("--days", type=days_int, default=None,
+    which.add_argument("--days", type=int_at_least(1), default=None,
                        help="solve N days in a row, each starting where the day before ended "
                        "(battery and VPO storage SoC, generator output); default: one day")
     game.add_argument("--out", type=Path, default=None,

@@ -119,6 +119,14 @@ def _mark_days(ax: Any, days: list[HorizonDay]) -> None:
         ax.axvline(d * h0.n_periods * h0.dt_h, color="0.5", ls=":", lw=0.8)
 
 
+
+def _finish(plt: Any, fig: Any, ax: Any, path: Path) -> None:
+    """Legend, layout, save as PNG and close."""
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
 def horizon_figures(days: list[HorizonDay], folder: Path) -> list[str]:
     """``soc.png`` and ``prices.png`` across the horizon; returns the file names."""
     plt = pyplot()
@@ -131,10 +139,7 @@ def horizon_figures(days: list[HorizonDay], folder: Path) -> list[str]:
     _mark_days(ax, days)
     ax.set(xlabel="time (h)", ylabel="kWh", title="State of charge across the horizon "
            "(dotted: day boundaries, dashed: soc_min)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "soc.png", dpi=110)
-    plt.close(fig)
+    _finish(plt, fig, ax, folder / "soc.png")
 
     prices = prices_table(days)
     dt = days[0].market.dt_h
@@ -149,10 +154,7 @@ def horizon_figures(days: list[HorizonDay], folder: Path) -> list[str]:
     _mark_days(ax, days)
     ax.set(xlabel="time (h)", ylabel="CNY/kWh", title="Internal prices and grid tariff across "
            "the horizon (dotted: day boundaries)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "prices.png", dpi=110)
-    plt.close(fig)
+    _finish(plt, fig, ax, folder / "prices.png")
     return ["soc.png", "prices.png"]
 
 

@@ -7,13 +7,12 @@ import sys
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
 from vppsim.cli.impl.game_days import run_days
+from vppsim.cli.impl.game_settings import game_settings
 from vppsim.market.game import solve_game
 from vppsim.market.solvers import SEARCH_SOLVERS
 from vppsim.model import VPPModel
-from vppsim.paths import default_scenario_path
 from vppsim.results.folders import default_out_dir
 from vppsim.results.game import write_game_results
-from vppsim.scenario.loader import load_scenario
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,16 +20,10 @@ def run(args: argparse.Namespace) -> int:
     if (getattr(args, "days", None) or 1) > 1:
         return run_days(args)  # a horizon of days in a row (vppsim.cli.impl.game_days)
     args.day = 0 if getattr(args, "day", None) is None else args.day
-    loaded = load_scenario(args.scenario or default_scenario_path())
-    s = loaded.scenario
-    spec = s.market.game
-    solver = args.solver or spec.solver
-    objective = args.objective or spec.objective
-    budget = args.budget if args.budget is not None else spec.budget
-    seed = args.seed if args.seed is not None else s.seed
-    if budget < 10:
-        print(f"vppsim: --budget: expected an integer >= 10, got {budget}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    g = game_settings(args)
+    if isinstance(g, int):
+        return g
+    loaded, solver, objective, seed, s = g.loaded, g.solver, g.objective, g.seed, g.loaded.scenario
     if not 0 <= args.day < s.days:
         print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -39,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
         model = VPPModel(loaded, seed=seed)
         market = model.day_ahead_market(args.day)
         pi_imp, pi_exp = market.pi_imp, market.pi_exp
-        kwargs = dict(objective=objective, budget=budget, seed=seed,
-                      reference_time_limit_s=spec.reference_time_limit_s)
+        kwargs = dict(objective=objective, budget=g.budget, seed=seed,
+                      reference_time_limit_s=g.reference_time_limit_s)
         res = solve_game(market, solver=solver, reference=not args.no_reference, robust=True,
                          **kwargs)
         others = {}

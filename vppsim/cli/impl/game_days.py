@@ -6,12 +6,11 @@ import argparse
 import sys
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.impl.game_settings import game_settings
 from vppsim.market.horizon import HorizonDay, solve_game_days
 from vppsim.model import VPPModel
-from vppsim.paths import default_scenario_path
 from vppsim.results.folders import default_out_dir
 from vppsim.results.game_days import horizon_totals, storage_units, write_game_days_results
-from vppsim.scenario.loader import load_scenario
 
 
 def _day_line(h: HorizonDay, objective: str) -> str:
@@ -35,16 +34,10 @@ def run_days(args: argparse.Namespace) -> int:
         print(f"vppsim: --compare: expected a one-day game (it compares solvers on one day), "
               f"got --days {args.days}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    loaded = load_scenario(args.scenario or default_scenario_path())
-    s = loaded.scenario
-    spec = s.market.game
-    solver = args.solver or spec.solver
-    objective = args.objective or spec.objective
-    budget = args.budget if args.budget is not None else spec.budget
-    seed = args.seed if args.seed is not None else s.seed
-    if budget < 10:
-        print(f"vppsim: --budget: expected an integer >= 10, got {budget}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    g = game_settings(args)
+    if isinstance(g, int):
+        return g
+    loaded, solver, objective, seed, s = g.loaded, g.solver, g.objective, g.seed, g.loaded.scenario
     folder = output_folder(args, default_out_dir(f"{s.name}-game-{args.days}days"))
     with claimed(folder):
         model = VPPModel(loaded, seed=seed, days=args.days)  # a bad N: ScenarioError, exit 2
@@ -57,9 +50,9 @@ def run_days(args: argparse.Namespace) -> int:
             print(f"{s.name}: {args.days} days, {solver} on {objective}, seed {seed}; each day "
                   "starts where the previous one ended", flush=True)
         days = solve_game_days(model.day_ahead_market, args.days, seed=seed, progress=progress,
-                               objective=objective, solver=solver, budget=budget,
+                               objective=objective, solver=solver, budget=g.budget,
                                reference=not args.no_reference,
-                               reference_time_limit_s=spec.reference_time_limit_s)
+                               reference_time_limit_s=g.reference_time_limit_s)
         final = write_game_days_results(days, folder, s.name, seed)
     if not args.quiet:
         tot = horizon_totals(days)
