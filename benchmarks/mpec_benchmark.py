@@ -36,6 +36,7 @@ REFERENCE_CNY = {"liu2025_3vpp": 256.4900, "liu2025_6vpp": 274.1929}
 #: label -> (keyword arguments of solve_vpo_profit_mpec, big-M source)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "default (warm start)": ({}, "auxiliary LPs, McCormick value bound"),
+    "bound LPs in 2 threads": ({"bound_lp_threads": 2}, "auxiliary LPs, McCormick value bound"),
     "no warm start": ({"start_prices": ()}, "auxiliary LPs, McCormick value bound"),
     "extreme-price value bound": ({"mccormick": False},
                                   "auxiliary LPs, value at extreme prices"),

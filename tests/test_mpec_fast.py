@@ -142,3 +142,15 @@ def test_shipped_optimum_is_the_separately_computed_one(scenario: str, optimum_c
     assert r.proven_optimal and r.mip_gap <= 1e-6
     assert optimistic_profit(market, r.c_sell, r.c_buy) == pytest.approx(optimum_cny, abs=1e-4)
     assert r.objective_cny == pytest.approx(optimum_cny, abs=1e-4)
+
+
+def test_threaded_bound_lps_give_the_same_big_ms_and_optimum() -> None:
+    market = shipped_market("liu2025_3vpp.yaml")
+    one = mpec._bounded_followers(market, True, 1.0, threads=1)
+    two = mpec._bounded_followers(market, True, 1.0, threads=2)
+    for a, b in zip(one, two, strict=True):
+        for name in ("m_zl", "m_zu", "m_al", "m_be"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    r = mpec.solve_vpo_profit_mpec(market, bound_lp_threads=2)
+    assert r.proven_optimal
+    assert r.objective_cny == pytest.approx(256.4900, abs=1e-4)

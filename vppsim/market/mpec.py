@@ -163,6 +163,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import highspy
@@ -803,11 +804,25 @@ class _MilpAnswer:
 
 
 def _bounded_followers(market: DayAheadMarket, mccormick: bool,
-                       dual_m_scale: float) -> list[_Follower]:
-    """Every VPP's KKT data with its dual big-Ms (scaled by ``dual_m_scale``)."""
+                       dual_m_scale: float, threads: int = 1) -> list[_Follower]:
+    """Every VPP's KKT data with its dual big-Ms (scaled by ``dual_m_scale``).
+
+    With ``threads > 1`` the VPPs' auxiliary LPs run in that many threads (HiGHS releases the
+    GIL while it solves); each VPP's bounds depend on its own data only, so the result is the
+    same.
+    """
     followers = [_follower(d) for d in market.vpps]
-    for f in followers:
+
+    def bound(f: _Follower) -> None:
         _dual_bounds(f, market.pi_imp, market.pi_exp, mccormick)
+
+    if threads > 1 and len(followers) > 1:
+        with ThreadPoolExecutor(min(threads, len(followers))) as pool:
+            list(pool.map(bound, followers))
+    else:
+        for f in followers:
+            bound(f)
+    for f in followers:
         f.m_zl, f.m_zu = f.m_zl * dual_m_scale, f.m_zu * dual_m_scale
         f.m_al, f.m_be = f.m_al * dual_m_scale, f.m_be * dual_m_scale
     return followers
@@ -1034,6 +1049,7 @@ def solve_vpo_profit_mpec(
     threads: int = 1,
     dual_m_scale: float = 1.0,
     start_prices: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    bound_lp_threads: int = 1,
 ) -> MpecResult:
     """Solve the leader's ``vpo_profit`` problem exactly as an MPEC (MILP) with HiGHS.
 
@@ -1052,7 +1068,11 @@ def solve_vpo_profit_mpec(
     mccormick : bool
         Tighten the auxiliary bound LPs and the MILP relaxation with McCormick envelopes.
     threads : int
-        HiGHS threads.
+        HiGHS threads of the branch and cut (HiGHS fixes its thread pool at the first solve of
+        a process: keep one value per process).
+    bound_lp_threads : int
+        Python threads for the VPPs' auxiliary bound LPs (one VPP per thread, each a
+        single-threaded HiGHS solve; the bounds do not depend on it).
     dual_m_scale : float
         Multiplies every dual big-M (a check: values above 1 must not change the optimum).
     start_prices : sequence of (c_sell, c_buy), optional
@@ -1073,7 +1093,7 @@ def solve_vpo_profit_mpec(
         If HiGHS finds no feasible point of the MILP within the time limit.
     """
     t0 = time.perf_counter()
-    followers = _bounded_followers(market, mccormick, dual_m_scale)
+    followers = _bounded_followers(market, mccormick, dual_m_scale, bound_lp_threads)
     bounds_time = time.perf_counter() - t0
     milp, cols = _build_milp(market, followers, mccormick)
     if start_prices is None:
