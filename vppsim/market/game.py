@@ -36,7 +36,13 @@ from vppsim.market.certificate import Certificate, certify
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.incentive import EpsilonIncentive, epsilon_incentive
 from vppsim.market.lower_level import VppDayAheadData, build_vpp_lp
-from vppsim.market.outcome import GameOutcome, optimistic_lp, outcome_at, vpo_profit_cny
+from vppsim.market.outcome import (
+    GameOutcome,
+    grid_price_by_side,
+    optimistic_lp,
+    outcome_at,
+    vpo_profit_cny,
+)
 from vppsim.market.reference import ExactReference, centralized_bound, exact_reference
 from vppsim.market.selection import SYSTEM_COST_RULE, VPO_PROFIT_RULE, select_system_optimal
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
@@ -270,7 +276,7 @@ class GameProblem:
     def _tie_broken(self, c_sell: np.ndarray, c_buy: np.ndarray, plain: Evaluation) -> Evaluation:
         """Re-solve with the VPO-favouring tilt; per candidate the better joint answer."""
         net = plain.sell_kw.sum(axis=1) - plain.buy_kw.sum(axis=1)
-        p_t = np.where(net < 0.0, self.pi_imp, self.pi_exp)
+        p_t = grid_price_by_side(net, self.pi_imp, self.pi_exp, self.pi_exp)
         tilts = -TIE_TILT * self.dt_h * np.concatenate([c_sell - p_t, p_t - c_buy], axis=1)
         tb = self.lower_level(c_sell, c_buy, tilts)
         # a tilted answer must still be a best response at the true prices
@@ -293,6 +299,7 @@ class GameProblem:
         u = np.atleast_2d(u)
         c_sell, c_buy = self.decode(u)
         ev = self.lower_level(c_sell, c_buy)
+        plain_cost = ev.vpp_cost_cny
         energy_value = self._last_energy_value
         if self.score != "plain":
             ev = self._tie_broken(c_sell, c_buy, ev)
@@ -304,19 +311,22 @@ class GameProblem:
         f = self.fitness(ev)
         if self.score == "optimistic-best":
             k = int(np.argmin(f))
-            f[k] = min(f[k], self._optimistic_fitness(c_sell[k], c_buy[k]))
+            f[k] = min(f[k], self._optimistic_fitness(c_sell[k], c_buy[k], plain_cost[k]))
         return f
 
-    def _optimistic_fitness(self, c_sell: np.ndarray, c_buy: np.ndarray) -> float:
-        """The objective to minimize at one price pair as the outcome scores it (ties for the VPO)."""
-        lp, _, _, best = optimistic_lp(self.market, c_sell, c_buy)
+    def _optimistic_fitness(self, c_sell: np.ndarray, c_buy: np.ndarray,
+                            vpp_cost_cny: np.ndarray) -> float:
+        """The objective to minimize at one price pair as the outcome scores it (ties for the VPO).
+
+        ``vpp_cost_cny``: each VPP's optimal cost there (already known from the warm LPs).
+        """
+        lp, *_ = optimistic_lp(self.market, c_sell, c_buy, optimal_cost_cny=list(vpp_cost_cny))
         sol = solve_lp(lp)
-        self.lower_level_solves += len(self.vpps)
         if not sol.optimal:
             return np.inf
         profit = -sol.objective
         if self.objective == "system_cost":
-            return float(sum(s.cost_cny for s in best)) - profit
+            return float(vpp_cost_cny.sum()) - profit
         return -profit
 
     def propose(self, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -341,7 +351,7 @@ class GameProblem:
             elif jump[k]:
                 c_sell, _ = self.decode(u[k])
                 net = big_e - big_g
-                clear = np.where(net > 1e-6, self.pi_exp, np.where(net < -1e-6, self.pi_imp, c_sell))
+                clear = grid_price_by_side(net, self.pi_imp, self.pi_exp, c_sell, 1e-6)
                 out[k] = self.encode(clear, clear)
             else:
                 lam = np.clip(lam, self.pi_exp, self.pi_imp)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppsim.market.day_ahead import DayAheadMarket
-from vppsim.market.outcome import GameOutcome
+from vppsim.market.outcome import GameOutcome, grid_price_by_side
 from vppsim.market.ties import TieEnds, tie_ends
 
 #: Shares of the VPO's margin tried, smallest first (0 checks whether the prices are already safe).
@@ -101,8 +101,7 @@ def marginal_grid_price(market: DayAheadMarket, outcome: GameOutcome) -> np.ndar
     if outcome.storage is not None:
         net_export = net_export + outcome.storage.discharge_kw - outcome.storage.charge_kw
     mid = 0.5 * (market.pi_imp + market.pi_exp)
-    return np.where(net_export > BALANCED_TOL_KW, market.pi_exp,
-                    np.where(net_export < -BALANCED_TOL_KW, market.pi_imp, mid))
+    return grid_price_by_side(net_export, market.pi_imp, market.pi_exp, mid, BALANCED_TOL_KW)
 
 
 def shifted_prices(c_sell: np.ndarray, c_buy: np.ndarray, pi_m: np.ndarray,

@@ -7,6 +7,7 @@ the VPO's profit (paper 004 eq. 9-10, docs/design.md signs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,17 @@ def vpo_profit_cny(
     m = np.maximum(-net_export, 0.0)
     per_t = c_sell * buy_total_kw - c_buy * sell_total_kw + pi_exp * x - pi_imp * m
     return dt_h * per_t.sum(axis=-1)
+
+
+def grid_price_by_side(net_export_kw: np.ndarray, pi_imp: np.ndarray, pi_exp: np.ndarray,
+                       balanced: np.ndarray, tol_kw: float = 0.0) -> np.ndarray:
+    """The grid tariff the VPO's net position faces per period, CNY/kWh.
+
+    ``pi_exp`` where it exports more than ``tol_kw``, ``pi_imp`` where it imports more than
+    ``tol_kw``, ``balanced`` in between.
+    """
+    return np.where(net_export_kw > tol_kw, pi_exp,
+                    np.where(net_export_kw < -tol_kw, pi_imp, balanced))
 
 
 @dataclass
@@ -73,11 +85,13 @@ def add_optimal_faces(
     c_buy: np.ndarray,
     cost_tol_cny: float,
     profit_sign: float,
+    optimal_cost_cny: Sequence[float] | None = None,
 ) -> tuple[list[LinearProgram], list[np.ndarray], list[VppSchedule], list[list[int]],
            list[list[int]]]:
     """Add every VPP's optimal face to ``b``: its LP rows and ``cost <= F_i + cost_tol_cny``.
 
-    Each VPP is solved alone first for ``F_i``. The columns carry ``profit_sign`` times the
+    Each VPP is solved alone first for ``F_i``, unless ``optimal_cost_cny`` already gives them
+    (then no plain answers are returned). The columns carry ``profit_sign`` times the
     VPO's trade revenue ``dt*(c_sell*g - c_buy*e)`` as cost (-1: maximize the VPO's profit,
     +1: minimize it). Returns each VPP's LP block, its columns in ``b``, the plain answers, and
     per period the columns of every ``g`` and every ``e``.
@@ -87,7 +101,9 @@ def add_optimal_faces(
     blocks, cols = [], []
     sums_g: list[list[int]] = [[] for _ in range(T)]
     sums_e: list[list[int]] = [[] for _ in range(T)]
-    best = [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps]
+    best = ([] if optimal_cost_cny is not None
+            else [solve_vpp_day_ahead(d, c_sell, c_buy) for d in vpps])
+    costs = optimal_cost_cny if optimal_cost_cny is not None else [x.cost_cny for x in best]
     for i, d in enumerate(vpps):
         lp = build_vpp_lp(d, c_sell, c_buy)
         trade = np.zeros(lp.a.shape[1])
@@ -96,7 +112,7 @@ def add_optimal_faces(
         x = b.add_var(f"x{i}", lp.a.shape[1], lp.col_lo, lp.col_hi, trade)
         b.add_rows_from(lp, x)
         nz = np.flatnonzero(lp.c)
-        b.add_row(x[nz], lp.c[nz], -INF, best[i].cost_cny - lp.offset + cost_tol_cny)
+        b.add_row(x[nz], lp.c[nz], -INF, costs[i] - lp.offset + cost_tol_cny)
         for t in range(T):
             sums_g[t].append(int(x[lp.names["g"][t]]))
             sums_e[t].append(int(x[lp.names["e"][t]]))
@@ -110,8 +126,12 @@ def optimistic_lp(
     c_sell: np.ndarray,
     c_buy: np.ndarray,
     cost_tol_cny: float = 1e-6,
+    optimal_cost_cny: Sequence[float] | None = None,
 ) -> tuple[LinearProgram, list[LinearProgram], list[np.ndarray], list[VppSchedule]]:
     """The joint LP over the VPPs' optimal faces that maximizes the VPO's profit.
+
+    ``optimal_cost_cny``: each VPP's optimal cost at these prices, if known (no plain answers
+    are then solved or returned).
 
     Each VPP is solved alone for its optimal cost ``F_i``; the LP keeps every VPP's schedule
     within ``F_i + cost_tol_cny`` and minimizes ``-Pi`` (paper 004 eq. 9-10; the VPO's storage,
@@ -123,7 +143,7 @@ def optimistic_lp(
     T, dt = market.n_periods, market.dt_h
     b = LpBuilder()
     blocks, cols, best, sums_g, sums_e = add_optimal_faces(b, market, c_sell, c_buy, cost_tol_cny,
-                                                           profit_sign=-1.0)
+                                                           -1.0, optimal_cost_cny)
     xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
     mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
     st_ch = st_dis = None
