@@ -1,4 +1,4 @@
-"""Command line: ``vppsim run``, ``validate``, ``game``, ``montecarlo``, ``allocate``, ``feeders``.
+"""Command line: ``vppsim run``, ``validate``, ``game``, ``montecarlo``, ``allocate``, ``uc``, ``feeders``.
 
 Each sub-command has a light module with ``add_parser(sub)``, which registers its options and
 names its implementation (``set_defaults(impl="vppsim.cli.impl.run:run")``); the
@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vppsim import __version__
-from vppsim.cli import allocate, equilibria, game, info, montecarlo, run
+from vppsim.cli import allocate, equilibria, game, info, montecarlo, run, uc
 from vppsim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
 
-COMMANDS = (run, info, game, equilibria, montecarlo, allocate)
+COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc)
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,0 +1,1 @@
+"""Unit commitment of a VPP with demand-side water storage (paper 003): MILP and ELM-GA."""
