@@ -396,7 +396,6 @@ class ElmGA(Algorithm[_ElmGaState]):
         st.f = np.concatenate([st.f[keep], f_kids])
 
     def _info(self, run: Run, st: _ElmGaState) -> dict[str, Any]:
-        nan = float("nan")
         return {
             "mutation_rate": st.mutation_rate,
             "n_binary": int(st.binary.sum()),
