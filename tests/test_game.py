@@ -159,7 +159,7 @@ def test_game_cli_writes_folder_with_comparison(tmp_path: Path):
     assert cert["reference"].startswith("centralized LP") and cert["vpo_regret_cny"] >= -1e-6
     assert list(s["reference"]) == ["name", "value", "status", "proven_optimal", "wall_s"]
     assert max(cert["vpp_regret_rel"].values()) <= 1e-6
-    assert set(s["other_solvers"]) == {"pso", "ga", "irla-paper"}  # every other metaheuristic
+    assert set(s["other_solvers"]) == {"pso", "ga", "irla-paper", "elm-ga"}  # every other one
     for f in ("prices.csv", "schedules.parquet", "convergence.csv", "report.md", "comparison.md"):
         assert (out / f).is_file(), f
     for f in ("prices", "exchange", "vpo_profit", "convergence"):
@@ -298,8 +298,9 @@ def test_exact_references_match_the_former_dicts():
 
 
 def test_game_solver_names_come_from_the_algorithm_registry(default_game):
-    assert GAME_SOLVERS == (*ALGORITHMS, "exact") == ("pso-rl", "pso", "ga", "irla-paper", "exact")
+    assert GAME_SOLVERS == (*ALGORITHMS, "exact") == ("pso-rl", "pso", "ga", "irla-paper", "elm-ga",
+                                                      "exact")
     assert game_module.GAME_SOLVERS is GAME_SOLVERS
     with pytest.raises(ValueError, match=r"unknown game solver 'sa'; expected one of "
-                                         r"\('pso-rl', 'pso', 'ga', 'irla-paper', 'exact'\)"):
+                                         r"\('pso-rl', 'pso', 'ga', 'irla-paper', 'elm-ga', 'exact'\)"):
         solve_game(default_game, solver="sa", reference=False)

@@ -7,6 +7,7 @@ import pytest
 
 from vppsim.optimizers.algorithms import ALGORITHMS, get_algorithm
 from vppsim.optimizers.base import Algorithm, Result, Run
+from vppsim.optimizers.elm_ga import ElmGA
 from vppsim.optimizers.ga import RealCodedGA
 from vppsim.optimizers.irla import IRLA
 from vppsim.optimizers.learning_pso import LearningPSO
@@ -60,10 +61,11 @@ NAMES = sorted(ALGORITHMS)
 
 
 def test_registry():
-    assert ALGORITHMS == {"pso-rl": LearningPSO, "pso": PSO, "ga": RealCodedGA, "irla-paper": IRLA}
+    assert ALGORITHMS == {"pso-rl": LearningPSO, "pso": PSO, "ga": RealCodedGA, "irla-paper": IRLA,
+                          "elm-ga": ElmGA}
     assert isinstance(get_algorithm("irla-paper", patience=5), IRLA)
     assert get_algorithm("PSO", w=0.5).w == 0.5
-    with pytest.raises(ValueError, match="ga, irla-paper, pso, pso-rl"):
+    with pytest.raises(ValueError, match="elm-ga, ga, irla-paper, pso, pso-rl"):
         get_algorithm("sa")
     # Same population size by default: "same evaluation budget" comparisons are fair.
     assert {cls().pop_size for cls in ALGORITHMS.values()} == {30}

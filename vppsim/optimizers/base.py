@@ -35,7 +35,9 @@ class Problem(Protocol):
     """A box-bounded minimization problem evaluated a population at a time.
 
     A problem may also offer starting points as ``initial_points`` (rows of shape
-    ``(n_var,)``); see :func:`seed_population`.
+    ``(n_var,)``); see :func:`seed_population`. Algorithms that handle them (ELM-GA) also read
+    ``binary`` (bool mask ``(n_var,)``: 0/1 variables, bounds 0 or 1) and ``repair(x) -> x``
+    (candidate rows to repaired rows, e.g. minimum up/down times), applied to every candidate.
     """
 
     n_var: int
