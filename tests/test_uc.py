@@ -13,7 +13,9 @@ import pytest
 from vppsim.cli.main import main
 from vppsim.scenario.schema import ScenarioError
 from vppsim.uc.check import check_schedule
+from vppsim.uc.heuristic import solve_uc_elm_ga
 from vppsim.uc.portfolio import ThermalUnit, UcCase, with_units
+from vppsim.uc.rolling import joined_tables, solve_rolling, tile_days
 from vppsim.uc.solve import (
     cost_breakdown,
     market_table,
@@ -217,7 +219,10 @@ def test_cli_writes_the_folder_and_rejects_bad_input(tmp_path: Path, capsys) -> 
     assert summary["gap_pct"] <= 0.1
     for name in ("commitment.csv", "units.csv", "market.csv", "report.md"):
         assert (out / name).is_file()
-    assert main(["uc", str(SCENARIO), "--units", "0", "--out", str(tmp_path / "x")]) == 2
+    with pytest.raises(SystemExit) as exc:  # argparse's own check
+        main(["uc", str(SCENARIO), "--units", "0", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert main(["uc", str(SCENARIO), "--units", "99999", "--out", str(tmp_path / "x")]) == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nhours: 24\n", encoding="utf-8")
     assert main(["uc", str(bad), "--out", str(tmp_path / "y")]) == 2
@@ -229,3 +234,56 @@ def test_traditional_grid_has_no_exchange_limits(shipped: UcCase) -> None:
     tight = dataclasses.replace(shipped.without_dsm(), import_max_kw=100.0)
     sol = solve_uc(tight, "traditional")
     assert market_table(sol)["unmet_kw"].max() == pytest.approx(0.0, abs=1e-6)
+
+
+def _two_unit_day(peak_hours: range, min_up_peaker: int) -> UcCase:
+    """A base unit that never stops and a peaker the evening price pays for."""
+    sell = np.full(24, 0.5)
+    sell[list(peak_hours)] = 1.4
+    base = _unit("base", 50, 200, 0.2, 4, 4, 5000.0, 1.0)
+    base = dataclasses.replace(base, initially_on=True, initial_p_kw=100.0,
+                               ramp_kw_per_h=120.0)
+    peaker = _unit("peaker", 40, 120, 0.9, min_up_peaker, 6, 30.0, 2.0)
+    return UcCase(name="two-units", dt_h=1.0, demand_kw=np.full(24, 150.0),
+                  sell_price_cny_per_kwh=sell, buy_price_cny_per_kwh=sell + 0.3,
+                  export_max_kw=1e4, import_max_kw=1e4, voll_cny_per_kwh=20.0,
+                  spill_cost_cny_per_kwh=0.0, thermal=(base, peaker))
+
+
+def test_three_day_roll_equals_one_72_hour_milp_when_the_cut_is_harmless() -> None:
+    case = tile_days(_two_unit_day(range(17, 21), 3), 3)
+    parts = solve_rolling(case, 24, mip_rel_gap=1e-9)
+    whole = solve_uc(case, mip_rel_gap=1e-9)
+    assert whole.proven_optimal and all(p.proven_optimal for p in parts)
+    assert sum(p.profit_cny for p in parts) == pytest.approx(whole.profit_cny, abs=1e-6)
+    rolled = np.concatenate([p.commitment for p in parts], axis=1)
+    assert np.array_equal(rolled, whole.commitment)
+    t = joined_tables(parts)
+    assert check_schedule(case, t["units"], t["storage"], t["reservoirs"], t["market"]) == []
+
+
+def test_a_minimum_up_time_started_yesterday_binds_this_morning() -> None:
+    case = tile_days(_two_unit_day(range(22, 24), 5), 2)
+    parts = solve_rolling(case, 24, mip_rel_gap=1e-9)
+    assert parts[0].commitment[1, 22] == 1  # the peaker starts for the late peak
+    assert parts[1].case.thermal[1].initially_on
+    assert parts[1].case.thermal[1].initial_hours_in_state == 2
+    assert parts[1].commitment[1, :3].tolist() == [1, 1, 1]  # 2 + 3 = its 5-hour minimum
+    t = joined_tables(parts)
+    assert check_schedule(case, t["units"], t["storage"], t["reservoirs"], t["market"]) == []
+    assert parts[1].case.thermal[0].initial_p_kw == pytest.approx(
+        float(unit_table(parts[0]).query("unit == 'base' and hour == 23")["p_kw"].iloc[0]))
+
+
+def test_elm_ga_commitment_passes_the_checker_and_is_reproducible(shipped: UcCase) -> None:
+    runs = [solve_uc_elm_ga(shipped, budget=400, seed=s, starts="merit") for s in (3, 3, 4)]
+    milp = solve_uc(shipped, mip_rel_gap=1e-6)
+    for r in runs:
+        assert check_schedule(r.solution.case, *_tables(r.solution)) == []
+        assert r.solution.profit_cny <= milp.bound_cny + 1e-6  # never above the proven bound
+        assert r.info["evaluations"] == 400
+    assert runs[0].solution.profit_cny == runs[1].solution.profit_cny
+    assert runs[0].info["history_profit_cny"] != runs[2].info["history_profit_cny"]
+    # the search improves on its best start
+    hist = runs[0].info["history_profit_cny"]
+    assert hist[-1] > hist[0] and hist == sorted(hist)

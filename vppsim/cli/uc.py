@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="ELM-GA seed (default 0)")
     p.add_argument("--budget", type=int_at_least(10), default=2000,
                    help="ELM-GA evaluations (dispatch solves), default 2000")
+    p.add_argument("--starts", choices=("relaxation", "merit"), default="relaxation",
+                   help="ELM-GA's starting commitments: relaxation (also the MILP's LP "
+                   "relaxation, rounded; default) or merit (price-based only, a black box)")
     p.add_argument("--no-dsm", action="store_true",
                    help="without the demand-side water storage (no reservoirs)")
     p.add_argument("--traditional", action="store_true",

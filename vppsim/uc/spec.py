@@ -22,8 +22,8 @@ from vppsim.scenario.schema import (
     validation_problems,
 )
 from vppsim.uc.portfolio import (
-    Reservoir,
     RenewableUnit,
+    Reservoir,
     StorageUnit,
     ThermalUnit,
     UcCase,

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if args.solver == "milp":
             result = UcRun("milp", milp, 100.0 * milp.gap)
         else:
-            heur = solve_uc_elm_ga(case, mode, args.budget, args.seed)
+            heur = solve_uc_elm_ga(case, mode, args.budget, args.seed, args.starts)
             gap = 100.0 * (milp.profit_cny - heur.solution.profit_cny) / max(abs(milp.profit_cny), 1.0)
             result = UcRun("elm-ga", heur.solution, gap, args.seed, milp, heur.info)
         if args.compare:
