@@ -72,8 +72,7 @@ def solve_uc(case: UcCase, mode: str = "vpp", time_limit_s: float = 120.0,
     optimal = status == highspy.HighsModelStatus.kOptimal
     if lp.is_mip:
         bound = -float(info.mip_dual_bound) - lp.offset
-        gap = 0.0 if optimal and info.mip_gap <= mip_rel_gap else (bound - profit) / max(
-            abs(profit), 1.0)
+        gap = (bound - profit) / max(abs(profit), 1.0)
     else:
         bound, gap = profit, 0.0 if optimal else float("nan")
     return UcSolution(case, mode, h.modelStatusToString(status), optimal, profit, bound,
