@@ -66,8 +66,11 @@ def solve_uc(case: UcCase, mode: str = "vpp", time_limit_s: float = 120.0,
     info = h.getInfo()
     status = h.getModelStatus()
     if info.primal_solution_status != _FEASIBLE:
+        hint = (f"; HiGHS stopped at the time limit of {time_limit_s:g} s before its first "
+                "schedule: allow more time (vppsim uc --time-limit)"
+                if status == highspy.HighsModelStatus.kTimeLimit else "")
         raise RuntimeError(f"{case.name}: no feasible unit commitment found "
-                           f"({h.modelStatusToString(status)})")
+                           f"({h.modelStatusToString(status)}){hint}")
     profit = -float(info.objective_function_value) - lp.offset
     optimal = status == highspy.HighsModelStatus.kOptimal
     if lp.is_mip:
