@@ -207,6 +207,11 @@ def test_bad_scenario_fields_are_named(tmp_path: Path) -> None:
                      encoding="utf-8")
     with pytest.raises(ScenarioError, match="demand_kw: expected 24 values"):
         load_uc_case(short)
+    far = tmp_path / "far.yaml"
+    far.write_text(text.replace("kind: diesel, bus: 7,", "kind: diesel, bus: 99,"),
+                   encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"thermal\[0\]\.bus: expected a bus of feeder 'ieee24'"):
+        load_uc_case(far)
 
 
 def test_cli_writes_the_folder_and_rejects_bad_input(tmp_path: Path, capsys) -> None:  # noqa: ANN001

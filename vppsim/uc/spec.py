@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vppsim.grids.registry import FeederError, bus_ids, load_feeder
 from vppsim.scenario.files import read_yaml_mapping
 from vppsim.scenario.schema import (
     MAX_ENERGY_KWH,
@@ -157,7 +158,8 @@ class UcScenario(_Spec):
     name: str
     description: str = ""
     source: str = ""
-    feeder: str = ""
+    feeder: str = Field(default="", description="a named feeder or a feeder file; the units' "
+                        "buses must be its buses (empty: not checked)")
     hours: Annotated[int, Field(ge=1, le=8760)] = 24
     dt_h: Annotated[float, Field(gt=0.0, le=24.0)] = 1.0
     demand_kw: list[Kw]
@@ -185,6 +187,21 @@ def _profile_problems(s: UcScenario) -> list[tuple[str, str]]:
     problems += [("(names)", f"unit name {n!r} is used more than once")
                  for n in sorted({n for n in names if names.count(n) > 1})]
     return problems
+
+
+def _bus_problems(s: UcScenario, base_dir: Path) -> list[tuple[str, str]]:
+    """Every unit bus that the scenario's feeder (if named) does not have."""
+    if not s.feeder:
+        return []
+    try:
+        buses = set(bus_ids(load_feeder(s.feeder, base_dir)))
+    except (FeederError, OSError, ValueError) as exc:
+        return [("feeder", str(exc))]
+    groups = (("thermal", s.thermal), ("renewables", s.renewables), ("storage", s.storage),
+              ("reservoirs", s.reservoirs))
+    return [(f"{g}[{i}].bus", f"expected a bus of feeder {s.feeder!r} "
+                              f"({min(buses)}..{max(buses)}), got {u.bus}")
+            for g, units in groups for i, u in enumerate(units) if u.bus not in buses]
 
 
 def _case(s: UcScenario) -> UcCase:
@@ -222,7 +239,7 @@ def load_uc_case(path: Path | str) -> UcCase:
         spec = UcScenario.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(path, validation_problems(exc)) from None
-    problems = _profile_problems(spec)
+    problems = _profile_problems(spec) + _bus_problems(spec, path.parent)
     if problems:
         raise ScenarioError(path, problems)
     return _case(spec)
