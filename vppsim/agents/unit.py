@@ -86,7 +86,7 @@ class CommittedUnit(BusAgent):
         self.last_p_kw = self.p_kw
 
     def cost_cny(self, dt_h: float) -> float:
-        """This step's cost: no-load, fuel and maintenance, start-up and shut-down, CNY."""
+        """Cost of this step: no-load, fuel and maintenance, start-up and shut-down, CNY."""
         s = self.spec
         return (dt_h * (s.no_load_cost_cny_per_h * self.on + self.energy_cost_cny_per_kwh * self.p_kw)
                 + s.startup_cost_cny * self.started + s.shutdown_cost_cny * self.stopped)

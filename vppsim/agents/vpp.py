@@ -369,11 +369,11 @@ class AllocatorDispatch:
         return inputs
 
     def _member_ranges(self, t: int, k: int) -> dict[str, np.ndarray]:
-        """Plan and range of the committed units (as generators) and of the EVs and
-        reservoirs (as storage, discharge positive) at step ``t`` (period ``k`` of the day).
+        """Plan and range of the units, EVs and reservoirs at step ``t`` (period ``k``).
 
-        Units keep the committed on/off state; EVs move only when plugged; a reservoir keeps
-        the day-ahead mode (pumping or not) and always serves its water demand.
+        Units count as generators, EVs and reservoirs as storage (discharge positive). Units
+        keep the committed on/off state; EVs move only when plugged; a reservoir keeps the
+        day-ahead mode (pumping or not) and always serves its water demand.
         """
         vpp = self.vpp
         dt = vpp.model.step_h
@@ -540,8 +540,10 @@ class AllocatorDispatch:
 
 def _idle_members(units: tuple[Any, ...], evs: tuple[Any, ...], reservoirs: tuple[Any, ...],
                   T: int) -> MemberSchedule:
-    """A first-day fallback for the members: units hold their state and output, EVs and
-    reservoirs idle (real time then pumps what the water demand needs)."""
+    """A first-day fallback for the members: units hold their state and output.
+
+    EVs and reservoirs idle (real time then pumps what the water demand needs).
+    """
     return MemberSchedule(
         unit_on=np.array([np.full(T, float(u.initially_on)) for u in units]).reshape(-1, T),
         unit_kw=np.array([np.full(T, u.p_start_kw if u.initially_on else 0.0)

@@ -239,10 +239,12 @@ def _reservoir_rows(b: LpBuilder, res: ReservoirData, r: int, mc: MemberColumns,
         b.add_row([lev[T - 1]], [1.0], res.level_start_kwh, INF)
 
 
-def add_member_rows(b: LpBuilder, mc: MemberColumns, units: tuple[UnitData, ...],
+def add_member_rows(b: LpBuilder, mc: MemberColumns | None, units: tuple[UnitData, ...],
                     evs: tuple[EvData, ...], reservoirs: tuple[ReservoirData, ...], T: int,
                     dt: float, end_at_least_start: bool, binaries: bool) -> None:
-    """The members' own rows; ``binaries`` adds the EVs' charge/discharge mode binaries."""
+    """The members' own rows (none if ``mc`` is None); ``binaries`` adds the EVs' mode binaries."""
+    if mc is None:
+        return
     for j, un in enumerate(units):
         _unit_rows(b, un, mc.u[j], mc.v[j], mc.w[j], mc.p[j], T, dt)
     for i, ev in enumerate(evs):

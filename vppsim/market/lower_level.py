@@ -195,10 +195,8 @@ def build_vpp_lp(
         for lc in lcs:
             cols.append(lc[t])
             vals.append(1.0)
-        if mc is not None:
-            extra_cols, extra_vals = mc.balance_terms(t)
-            cols += extra_cols
-            vals += extra_vals
+        extra = mc.balance_terms(t) if mc is not None else ([], [])
+        cols, vals = cols + extra[0], vals + extra[1]
         rhs = d.load_kw[t] - d.wind_fc_kw[t] - d.pv_fc_kw[t]
         b.add_row(cols, vals, rhs, rhs)
     for i, bat in enumerate(d.batteries):
@@ -228,9 +226,7 @@ def build_vpp_lp(
                     cols = np.concatenate([segs[:, t], segs[:, t - 1]])
                     vals = np.concatenate([np.ones(segs.shape[0]), -np.ones(segs.shape[0])])
                     b.add_row(cols, vals, -r, r)
-    if mc is not None:
-        add_member_rows(b, mc, d.units, d.evs, d.reservoirs, T, dt, d.end_soc_at_least_initial,
-                        binaries)
+    add_member_rows(b, mc, d.units, d.evs, d.reservoirs, T, dt, d.end_soc_at_least_initial, binaries)
     if binaries:
         u_g = b.add_var("u_buy", T, 0.0, 1.0, 0.0, integer=True)
         for t in range(T):

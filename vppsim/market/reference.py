@@ -31,7 +31,6 @@ from vppsim.market.mpec import solve_vpo_profit_mpec
 from vppsim.market.vpo_storage import add_storage_block
 from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, solve_lp
 
-
 #: status of the exact reference of a market with MILP followers
 NOT_APPLICABLE = "not applicable"
 

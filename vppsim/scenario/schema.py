@@ -349,10 +349,10 @@ class UnitSpec(MemberSpec):
 
 
 class EvSpec(MemberSpec):
-    """An EV battery (paper 003): charges and discharges only while plugged in, leaves with at
-    least ``departure_kwh`` and spends ``trip_kwh`` away (taken at departure).
+    """An EV battery (paper 003): charges and discharges only while plugged in.
 
-    ``plugged_hours``: hours of the day (0-23) it is plugged in; a departure is a plugged hour
+    It leaves with at least ``departure_kwh`` and spends ``trip_kwh`` away (taken at
+    departure). ``plugged_hours``: hours of the day (0-23) it is plugged in; a departure is a plugged hour
     followed by an unplugged one.
     """
 
