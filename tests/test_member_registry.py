@@ -103,7 +103,7 @@ def test_builtin_registry_matches_the_schema() -> None:
     assert kinds.specs == BUILTIN_MEMBER_SPECS
     assert kinds.scenario_model() is Scenario
     assert list(kinds) == ["battery", "wind", "pv", "load", "controllable_load", "generator",
-                           "prosumer", "prosumer_fleet"]
+                           "prosumer", "prosumer_fleet", "unit", "ev", "water_storage"]
 
 
 @pytest.mark.parametrize(("kind", "error"), [

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from vppsim.scenario.schema import BatteryParams, GeneratorSpec
 
 #: The roles a VPP knows, in the order its LP and balancing problems list them.
-ROLES: tuple[str, ...] = ("wind", "pv", "load", "curtailable_load", "storage", "generator")
+ROLES: tuple[str, ...] = ("wind", "pv", "load", "curtailable_load", "storage", "generator",
+                         "unit", "ev", "reservoir")
 
 
 class BusAgent(FixedAgent):

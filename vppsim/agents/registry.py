@@ -25,14 +25,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from vppsim.agents.battery import Battery
+from vppsim.agents.ev import EV
 from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
 from vppsim.agents.prosumer import FleetProsumer, Prosumer
 from vppsim.agents.prosumer_fleet import ProsumerFleetDispatch
 from vppsim.agents.renewables import PVPlant, WindTurbine
+from vppsim.agents.unit import CommittedUnit
+from vppsim.agents.water_storage import WaterStorage
 from vppsim.scenario.schema import (
     BatterySpec,
     ControllableLoadSpec,
+    EvSpec,
     GeneratorSpec,
     LoadSpec,
     MemberSpec,
@@ -40,6 +44,8 @@ from vppsim.scenario.schema import (
     ProsumerSpec,
     PVPlantSpec,
     Scenario,
+    UnitSpec,
+    WaterStorageSpec,
     WindTurbineSpec,
     member_tag,
     scenario_model,
@@ -143,6 +149,9 @@ BUILTIN_KINDS: tuple[MemberKind, ...] = (
     MemberKind("generator", GeneratorSpec, DispatchableGenerator),
     MemberKind("prosumer", ProsumerSpec, Prosumer),
     MemberKind("prosumer_fleet", ProsumerFleetSpec, FleetProsumer, dispatch=ProsumerFleetDispatch),
+    MemberKind("unit", UnitSpec, CommittedUnit),
+    MemberKind("ev", EvSpec, EV),
+    MemberKind("water_storage", WaterStorageSpec, WaterStorage),
 )
 
 

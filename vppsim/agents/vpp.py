@@ -25,6 +25,7 @@ import numpy as np
 
 from vppsim.agents.base import ROLES, BusAgent
 from vppsim.allocation.realtime import ALLOCATION_FIELDS, BalanceInputs, BalanceOutcome
+from vppsim.market.commitment import MemberSchedule
 from vppsim.market.lower_level import (
     BatteryData,
     ControllableLoadData,
@@ -169,6 +170,21 @@ class VPP(BusAgent):
         """Members in role ``generator``."""
         return self.by_role["generator"]
 
+    @property
+    def units(self) -> list[Any]:
+        """Committed diesel/hydro units (role ``unit``)."""
+        return self.by_role["unit"]
+
+    @property
+    def evs(self) -> list[Any]:
+        """EVs (role ``ev``)."""
+        return self.by_role["ev"]
+
+    @property
+    def reservoirs(self) -> list[Any]:
+        """Water reservoirs with pumps and turbines (role ``reservoir``)."""
+        return self.by_role["reservoir"]
+
     # ------------------------------------------------------------------ the strategy's steps
     def day_ahead_data(self, day: int) -> VppDayAheadData | None:
         """The VPP's day-ahead problem (None for a self-scheduling VPP)."""
@@ -257,6 +273,9 @@ class AllocatorDispatch:
             generators=tuple(gens),
             controllable_loads=cls,
             end_soc_at_least_initial=vpp.spec.end_soc_at_least_initial,
+            units=tuple(u.unit_data() for u in vpp.units),
+            evs=tuple(ev.ev_data(day) for ev in vpp.evs),
+            reservoirs=tuple(r.reservoir_data(day) for r in vpp.reservoirs),
         )
 
     def plan_day(self, prices: InternalPrices, day: int) -> VppSchedule:
@@ -295,6 +314,7 @@ class AllocatorDispatch:
             gen_kw=np.array([np.full(T, g.p_start_kw) for g in d.generators]).reshape(-1, T),
             load_curtail_kw=np.zeros((len(d.controllable_loads), T)), unmet_kw=z.copy(),
             spill_kw=z.copy(), cost_cny=float("nan"),
+            members=_idle_members(d.units, d.evs, d.reservoirs, T) if d.has_members else None,
         )
 
     def balance_inputs(self, t: int) -> BalanceInputs:
@@ -305,6 +325,7 @@ class AllocatorDispatch:
         s = vpp.schedule
         assert s is not None and 0 <= k < m.steps_per_day, "balance_inputs() before a day-ahead commit"
         dt = m.step_h
+        mem = self._member_ranges(t, k)
         inputs = BalanceInputs(
             dt_h=dt,
             wind_available_kw=np.array([w.available_kw for w in vpp.winds]),
@@ -314,16 +335,21 @@ class AllocatorDispatch:
             mu_wind=vpp.spec.costs.mu1_wind_curtail_cny_per_kwh,
             mu_pv=vpp.spec.costs.mu2_pv_curtail_cny_per_kwh,
             demand_kw=np.array([ld.demand_kw for ld in vpp.loads]),
-            battery_planned_kw=(s.discharge_kw[:, k] - s.charge_kw[:, k]) if len(vpp.batteries)
-            else np.zeros(0),
-            battery_min_kw=np.array([-b.max_charge_kw(dt) for b in vpp.batteries]),
-            battery_max_kw=np.array([b.max_discharge_kw(dt) for b in vpp.batteries]),
-            gen_planned_kw=s.gen_kw[:, k] if len(vpp.generators) else np.zeros(0),
-            gen_limits_kw=np.array([g.limits_kw(dt) for g in vpp.generators]).reshape(-1, 2),
-            gen_marginal_cny_per_kwh=np.array(
+            battery_planned_kw=np.concatenate([
+                (s.discharge_kw[:, k] - s.charge_kw[:, k]) if len(vpp.batteries)
+                else np.zeros(0), mem["storage_planned"]]),
+            battery_min_kw=np.concatenate([
+                [-b.max_charge_kw(dt) for b in vpp.batteries], mem["storage_min"]]),
+            battery_max_kw=np.concatenate([
+                [b.max_discharge_kw(dt) for b in vpp.batteries], mem["storage_max"]]),
+            gen_planned_kw=np.concatenate([
+                s.gen_kw[:, k] if len(vpp.generators) else np.zeros(0), mem["unit_planned"]]),
+            gen_limits_kw=np.concatenate([
+                np.array([g.limits_kw(dt) for g in vpp.generators]).reshape(-1, 2),
+                mem["unit_limits"]]),
+            gen_marginal_cny_per_kwh=np.concatenate([np.array(
                 [g.spec.cost_b_cny_per_kwh + 2 * g.spec.cost_c_cny_per_kw2h * g.last_p_kw
-                 for g in vpp.generators]
-            ),
+                 for g in vpp.generators]), mem["unit_marginal"]]),
             curtailable_kw=np.array(
                 [cl.curtailable_kw(t) for cl in vpp.controllable_loads]
             ),
@@ -342,6 +368,54 @@ class AllocatorDispatch:
         )
         return inputs
 
+    def _member_ranges(self, t: int, k: int) -> dict[str, np.ndarray]:
+        """Plan and range of the units, EVs and reservoirs at step ``t`` (period ``k``).
+
+        Units count as generators, EVs and reservoirs as storage (discharge positive). Units
+        keep the committed on/off state; EVs move only when plugged; a reservoir keeps the
+        day-ahead mode (pumping or not) and always serves its water demand.
+        """
+        vpp = self.vpp
+        dt = vpp.model.step_h
+        mem = self.vpp.schedule.members if self.vpp.schedule is not None else None
+        T = vpp.model.steps_per_day
+        if mem is None:
+            return {"storage_planned": np.zeros(0), "storage_min": np.zeros(0),
+                    "storage_max": np.zeros(0), "unit_planned": np.zeros(0),
+                    "unit_limits": np.zeros((0, 2)), "unit_marginal": np.zeros(0)}
+        limits = [u.limits_kw(dt, bool(mem.unit_on[j, k]),
+                              k + 1 < T and bool(mem.unit_on[j, k]) and not mem.unit_on[j, k + 1])
+                  for j, u in enumerate(vpp.units)]
+        ranges = [ev.range_kw(t, dt) for ev in vpp.evs] + [
+            r.range_kw(t, dt, bool(mem.pump_kw[i, k] > 1e-6)) for i, r in enumerate(vpp.reservoirs)]
+        return {
+            "storage_planned": np.concatenate([mem.ev_discharge_kw[:, k] - mem.ev_charge_kw[:, k],
+                                               mem.turbine_kw[:, k] - mem.pump_kw[:, k]]),
+            "storage_min": np.array([lo for lo, _ in ranges]),
+            "storage_max": np.array([hi for _, hi in ranges]),
+            "unit_planned": mem.unit_kw[:, k],
+            "unit_limits": np.array(limits).reshape(-1, 2),
+            "unit_marginal": np.array([u.energy_cost_cny_per_kwh for u in vpp.units]),
+        }
+
+    def _apply_members(self, t: int, k: int, out: BalanceOutcome) -> dict[str, float]:
+        """Set the units, EVs and reservoirs to the allocator's outcome; their record columns."""
+        vpp = self.vpp
+        dt = vpp.model.step_h
+        ng, nb, ne = len(vpp.generators), len(vpp.batteries), len(vpp.evs)
+        mem = vpp.schedule.members if vpp.schedule is not None else None
+        if mem is None:
+            return {}
+        for j, (u, p) in enumerate(zip(vpp.units, out.gen_kw[ng:], strict=True)):
+            u.set_output(float(p), bool(mem.unit_on[j, k]), dt)
+        for ev, p in zip(vpp.evs, out.battery_kw[nb:nb + ne], strict=True):
+            ev.apply(max(-float(p), 0.0), max(float(p), 0.0), dt, t)
+        for r, p in zip(vpp.reservoirs, out.battery_kw[nb + ne:], strict=True):
+            r.apply(max(-float(p), 0.0), max(float(p), 0.0), dt, t)
+        return {"unit_kw": float(sum(u.p_kw for u in vpp.units)),
+                "ev_kw": float(sum(ev.p_kw for ev in vpp.evs)),
+                "water_storage_kw": float(sum(r.p_kw for r in vpp.reservoirs))}
+
     def apply_balance(self, t: int, inputs: BalanceInputs, out: BalanceOutcome) -> None:
         """Set the members to the allocator's outcome and record the step."""
         vpp = self.vpp
@@ -355,10 +429,12 @@ class AllocatorDispatch:
             w.curtail_to(float(p))
         for pv, p in zip(vpp.pvs, out.pv_kw, strict=True):
             pv.curtail_to(float(p))
-        for b, p in zip(vpp.batteries, out.battery_kw, strict=True):
+        nb, ng = len(vpp.batteries), len(vpp.generators)
+        for b, p in zip(vpp.batteries, out.battery_kw[:nb], strict=True):
             b.apply(max(-float(p), 0.0), max(float(p), 0.0), dt)
-        for g, p in zip(vpp.generators, out.gen_kw, strict=True):
+        for g, p in zip(vpp.generators, out.gen_kw[:ng], strict=True):
             g.set_output(float(p))
+        member_cols = self._apply_members(t, k, out)
         for cl, c in zip(vpp.controllable_loads, out.load_curtail_kw, strict=True):
             cl.curtailed_kw = float(c)
         demand = inputs.demand_kw
@@ -376,6 +452,7 @@ class AllocatorDispatch:
             + out.net_buy_kw
         )
         served = demand.sum() - out.load_curtail_kw.sum() - out.unmet_kw
+        bat, gen = out.battery_kw[:nb], out.gen_kw[:ng]
         vpp.record = {
             "committed_buy_kw": float(s.buy_kw[k]),
             "committed_sell_kw": float(s.sell_kw[k]),
@@ -396,10 +473,11 @@ class AllocatorDispatch:
             "pv_kw": float(out.pv_kw.sum()),
             "curtailed_kw": float(inputs.wind_available_kw.sum() + inputs.pv_available_kw.sum()
                                   - out.wind_kw.sum() - out.pv_kw.sum()),
-            "battery_kw": float(out.battery_kw.sum()),
-            "charge_kw": float(np.maximum(-out.battery_kw, 0).sum()),
-            "discharge_kw": float(np.maximum(out.battery_kw, 0).sum()),
-            "gen_kw": float(out.gen_kw.sum()),
+            "battery_kw": float(bat.sum()),
+            "charge_kw": float(np.maximum(-bat, 0).sum()),
+            "discharge_kw": float(np.maximum(bat, 0).sum()),
+            "gen_kw": float(gen.sum()),
+            **member_cols,
             "energy_balance_residual_kw": float(supply - served - out.spill_kw),
             "fallback": bool(vpp.fallback),
             **{f: float(out.info.get(f, np.nan)) for f in ALLOCATION_FIELDS},
@@ -430,6 +508,15 @@ class AllocatorDispatch:
             "cost_day_ahead_trade_cny": day_ahead_cny,
             "cost_imbalance_cny": imbalance_cny,
         }
+        if vpp.units or vpp.evs or vpp.reservoirs:
+            terms["cost_units_cny"] = sum(u.cost_cny(dt) for u in vpp.units)
+            terms["cost_ev_degradation_cny"] = dt * sum(
+                ev.spec.degradation_cost_cny_per_kwh * (ev.charge_kw + ev.discharge_kw)
+                for ev in vpp.evs)
+            terms["cost_water_storage_cny"] = sum(
+                dt * (r.spec.pump_cost_cny_per_kwh * r.pump_kw
+                      + r.spec.turbine_cost_cny_per_kwh * r.turbine_kw)
+                + voll * r.water_short_kwh for r in vpp.reservoirs)
         r.update(terms)
         r["cost_cny"] = sum(terms.values())
 
@@ -449,3 +536,22 @@ class AllocatorDispatch:
 
     def set_errors(self, eps: np.ndarray) -> None:
         """Nothing to take."""
+
+
+def _idle_members(units: tuple[Any, ...], evs: tuple[Any, ...], reservoirs: tuple[Any, ...],
+                  T: int) -> MemberSchedule:
+    """A first-day fallback for the members: units hold their state and output.
+
+    EVs and reservoirs idle (real time then pumps what the water demand needs).
+    """
+    return MemberSchedule(
+        unit_on=np.array([np.full(T, float(u.initially_on)) for u in units]).reshape(-1, T),
+        unit_kw=np.array([np.full(T, u.p_start_kw if u.initially_on else 0.0)
+                          for u in units]).reshape(-1, T),
+        ev_charge_kw=np.zeros((len(evs), T)), ev_discharge_kw=np.zeros((len(evs), T)),
+        ev_soc_kwh=np.array([np.full(T + 1, e.soc_start_kwh) for e in evs]).reshape(-1, T + 1),
+        pump_kw=np.zeros((len(reservoirs), T)), turbine_kw=np.zeros((len(reservoirs), T)),
+        level_kwh=np.array([np.full(T + 1, r.level_start_kwh)
+                            for r in reservoirs]).reshape(-1, T + 1),
+        water_short_kwh=np.zeros((len(reservoirs), T)),
+    )

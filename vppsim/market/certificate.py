@@ -5,6 +5,10 @@ evaluated term by term from the schedule (:func:`vpp_cost_terms`), the best resp
 fresh HiGHS solve, so a schedule that is not optimal at its prices shows a positive regret.
 ``vpo_regret`` = the exact reference's objective minus the achieved one (in the direction of
 the objective). ``epsilon`` is the largest regret: the outcome is an epsilon-equilibrium.
+``reference_status`` is the reference's status; ``not applicable`` where no exact reference
+exists (a market with MILP followers, :func:`vppsim.market.reference.exact_reference`): the
+certificate then holds the VPPs' regrets only (each VPP's best response is still its exact
+MILP optimum).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Certificate:
     reference_objective_cny: float | None
     epsilon_cny: float
     epsilon_rel: float
+    reference_status: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain-dict form for JSON."""
@@ -66,6 +71,7 @@ def certify(
     achieved_cny: float,
     reference: str,
     reference_cny: float | None,
+    reference_status: str | None = None,
 ) -> Certificate:
     """Certificate of an outcome.
 
@@ -91,4 +97,5 @@ def certify(
         reference_objective_cny=reference_cny,
         epsilon_cny=float(max(eps_abs, 0.0)),
         epsilon_rel=float(max(eps_rel, 0.0)),
+        reference_status=reference_status,
     )

@@ -108,3 +108,12 @@ class DayAheadMarket:
     def n_periods(self) -> int:
         """Number of periods of the day shared by every VPP."""
         return self.vpps[0].n_periods
+
+    @property
+    def milp_followers(self) -> tuple[str, ...]:
+        """Names of the VPPs whose day-ahead problem has binaries (committed units, reservoirs).
+
+        With any of them the game's LP-based exact references (centralized LP, MPEC) and the
+        LP tie-breaking do not apply (:mod:`vppsim.market.reference`).
+        """
+        return tuple(d.name for d in self.vpps if d.has_binaries)

@@ -43,7 +43,12 @@ from vppsim.market.outcome import (
     outcome_at,
     vpo_profit_cny,
 )
-from vppsim.market.reference import ExactReference, centralized_bound, exact_reference
+from vppsim.market.reference import (
+    NOT_APPLICABLE,
+    ExactReference,
+    centralized_bound,
+    exact_reference,
+)
 from vppsim.market.selection import SYSTEM_COST_RULE, VPO_PROFIT_RULE, select_system_optimal
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
 from vppsim.market.ties import TieEnds, tie_ends
@@ -63,7 +68,8 @@ class _WarmLp:
     def __init__(self, d: VppDayAheadData) -> None:
         T = d.n_periods
         self.data = d
-        self.lp = build_vpp_lp(d, np.zeros(T), np.zeros(T))
+        # a MILP follower keeps its flip-flop binaries (no LP answer to repair afterwards)
+        self.lp = build_vpp_lp(d, np.zeros(T), np.zeros(T), binaries=d.has_binaries)
         self.g = self.lp.names["g"]
         self.e = self.lp.names["e"]
         self.trade_cols = np.concatenate([self.g, self.e]).astype(np.int32)
@@ -97,8 +103,10 @@ class _WarmLp:
                                f"({h.modelStatusToString(h.getModelStatus())})")
         sol = h.getSolution()
         col = np.asarray(sol.col_value)
-        # marginal value of energy to the VPP per period (its balance rows come first), CNY/kWh
-        self.energy_value = np.asarray(sol.row_dual[: self.data.n_periods]) / self.data.dt_h
+        # marginal value of energy to the VPP per period (its balance rows come first), CNY/kWh;
+        # a MILP has no duals: the last value is kept
+        if not self.lp.is_mip:
+            self.energy_value = np.asarray(sol.row_dual[: self.data.n_periods]) / self.data.dt_h
         obj = float(h.getInfo().objective_function_value)
         if tilt is not None:
             obj -= float(tilt @ col[self.trade_cols])
@@ -206,7 +214,8 @@ class GameProblem:
         self.T = market.n_periods
         self.dt_h = market.dt_h
         self.objective = objective
-        self.score = score
+        # with MILP followers there are no LP faces to break ties on: each VPP's own answer
+        self.score = "plain" if market.milp_followers else score
         self.n_var = 2 * self.T
         self.xl = np.zeros(self.n_var)
         self.xu = np.ones(self.n_var)
@@ -400,8 +409,11 @@ def select_outcome(market: DayAheadMarket, objective: str, outcome: GameOutcome,
     among prices supporting the centralized optimum, subject to IR). ``vpo_profit``: an
     outcome within the tolerance of the MPEC's incumbent is replaced by the outcome at the
     MPEC's prices (needs the reference). Otherwise the outcome is kept and the returned text
-    says why. Every solver reaching the optimum thus reports the same split.
+    says why. Every solver reaching the optimum thus reports the same split. With MILP
+    followers there is no exact optimum to select at: the outcome is kept.
     """
+    if market.milp_followers:
+        return outcome, "none: MILP followers (no exact reference)"
     if objective == "system_cost":
         bound = (ref.value_cny if ref is not None
                  else centralized_bound(market).system_cost_cny)
@@ -491,7 +503,15 @@ def solve_game(
 
     ``reference``: compute the exact reference (always done for ``exact``) unless
     ``precomputed_reference`` is given, which is then used as it is.
+
+    With MILP followers (``market.milp_followers``) the exact references do not apply: the
+    reference has status ``not applicable``, the certificate holds the VPPs' regrets only, no
+    tie ends or incentive are computed, and the ``exact`` solver is refused (``ValueError``).
     """
+    if solver == EXACT_SOLVER and market.milp_followers:
+        raise ValueError(f"the exact game solver needs LP followers; "
+                         f"{', '.join(market.milp_followers)} have binaries (MILP): "
+                         f"use a search solver, e.g. pso-rl")
     if solver not in GAME_SOLVERS:
         raise ValueError(f"unknown game solver {solver!r}; expected one of {GAME_SOLVERS}")
     wall: dict[str, float] = {}
@@ -524,9 +544,12 @@ def solve_game(
         outcome, selected = _best_of_starts(problem, outcome, model1)
     outcome, selection = select_outcome(market, objective, outcome, ref)
     c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
+    applicable = ref is not None and ref.status != NOT_APPLICABLE
     cert = certify(market.vpps, outcome.schedules, c_sell, c_buy, objective,
                    outcome.objective_value(objective), ref.name if ref else "none",
-                   ref.value_cny if ref else None)
+                   ref.value_cny if applicable else None, ref.status if ref else None)
+    ties = ties and not market.milp_followers
+    robust = robust and not market.milp_followers
     wall["certificate"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     ends = tie_ends(market, c_sell, c_buy) if ties or robust else None

@@ -18,6 +18,10 @@ impossible day is a reported result, never an infeasible LP.
 The LP is solved first; if its optimum charges and discharges a battery at once, or buys and
 sells at once, the same model is re-solved as a MILP with the flip-flop binaries, so the
 returned schedule is always physically realizable and still exactly optimal.
+
+Committed units, EVs and water reservoirs (:mod:`vppsim.market.commitment`) add their own
+columns and rows; a VPP with a unit or a reservoir has on/off binaries, and its problem is
+solved as a MILP directly (``VppDayAheadData.has_binaries``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vppsim.market.commitment import (
+    EvData,
+    MemberSchedule,
+    ReservoirData,
+    UnitData,
+    add_member_columns,
+    add_member_rows,
+    member_cost_terms,
+    member_schedule,
+)
 from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, solve_lp
 from vppsim.scenario.schema import BatteryParams, VppCostSpec
 
@@ -78,11 +92,24 @@ class VppDayAheadData:
     generators: tuple[GeneratorData, ...] = ()
     controllable_loads: tuple[ControllableLoadData, ...] = ()
     end_soc_at_least_initial: bool = True
+    units: tuple[UnitData, ...] = ()
+    evs: tuple[EvData, ...] = ()
+    reservoirs: tuple[ReservoirData, ...] = ()
 
     @property
     def n_periods(self) -> int:
         """Number of periods in the day."""
         return len(self.load_kw)
+
+    @property
+    def has_binaries(self) -> bool:
+        """True if its problem has on/off binaries of its own (a unit or a reservoir): a MILP."""
+        return bool(self.units or self.reservoirs)
+
+    @property
+    def has_members(self) -> bool:
+        """True if it has committed units, EVs or reservoirs."""
+        return bool(self.units or self.evs or self.reservoirs)
 
 
 @dataclass
@@ -105,6 +132,8 @@ class VppSchedule:
     cost_cny: float
     used_milp: bool = False
     cost_terms_cny: dict[str, float] = field(default_factory=dict)
+    #: committed units, EVs and reservoirs (None if the VPP has none)
+    members: MemberSchedule | None = None
 
     @property
     def net_buy_kw(self) -> np.ndarray:
@@ -148,6 +177,8 @@ def build_vpp_lp(
         b.add_var(f"lc{m}", T, 0.0, cl.curtailable_kw, cl.cost_cny_per_kwh * dt)
         for m, cl in enumerate(d.controllable_loads)
     ]
+    mc = (add_member_columns(b, d.units, d.evs, d.reservoirs, T, dt, d.voll_cny_per_kwh)
+          if d.has_members else None)
     b.offset += dt * float(
         k.lam2_wind_om_cny_per_kwh * d.wind_fc_kw.sum() + k.lam3_pv_om_cny_per_kwh * d.pv_fc_kw.sum()
     )
@@ -164,6 +195,8 @@ def build_vpp_lp(
         for lc in lcs:
             cols.append(lc[t])
             vals.append(1.0)
+        extra = mc.balance_terms(t) if mc is not None else ([], [])
+        cols, vals = cols + extra[0], vals + extra[1]
         rhs = d.load_kw[t] - d.wind_fc_kw[t] - d.pv_fc_kw[t]
         b.add_row(cols, vals, rhs, rhs)
     for i, bat in enumerate(d.batteries):
@@ -193,6 +226,7 @@ def build_vpp_lp(
                     cols = np.concatenate([segs[:, t], segs[:, t - 1]])
                     vals = np.concatenate([np.ones(segs.shape[0]), -np.ones(segs.shape[0])])
                     b.add_row(cols, vals, -r, r)
+    add_member_rows(b, mc, d.units, d.evs, d.reservoirs, T, dt, d.end_soc_at_least_initial, binaries)
     if binaries:
         u_g = b.add_var("u_buy", T, 0.0, 1.0, 0.0, integer=True)
         for t in range(T):
@@ -239,6 +273,8 @@ def _schedule_from(d: VppDayAheadData, lp: LinearProgram, x: np.ndarray, status:
         spill_kw=clean(x[n["spill"]]),
         cost_cny=objective,
         used_milp=used_milp,
+        members=(member_schedule(x, n, d.units, d.evs, d.reservoirs, T) if d.has_members
+                 else None),
     )
 
 
@@ -246,7 +282,9 @@ def _violates_complementarity(s: VppSchedule) -> bool:
     tol = COMPLEMENTARITY_TOL_KW
     both_trade = np.minimum(s.buy_kw, s.sell_kw) > tol
     both_bat = np.minimum(s.charge_kw, s.discharge_kw) > tol
-    return bool(both_trade.any() or both_bat.any())
+    both_ev = (np.minimum(s.members.ev_charge_kw, s.members.ev_discharge_kw) > tol
+               if s.members is not None else np.zeros(0, bool))
+    return bool(both_trade.any() or both_bat.any() or both_ev.any())
 
 
 def solve_vpp_day_ahead(
@@ -254,8 +292,18 @@ def solve_vpp_day_ahead(
 ) -> VppSchedule:
     """Return the VPP's least-cost schedule at prices ``c_sell``/``c_buy`` (HiGHS, exact).
 
-    Raises ``RuntimeError`` only if HiGHS fails on a model that is feasible by construction.
+    A VPP with binaries of its own (``d.has_binaries``) is solved as one MILP with the
+    flip-flop binaries included. Raises ``RuntimeError`` only if HiGHS fails on a model that
+    is feasible by construction.
     """
+    if d.has_binaries:
+        milp = build_vpp_lp(d, c_sell, c_buy, binaries=True)
+        msol = solve_lp(milp, time_limit_s=60.0)
+        if not msol.optimal or msol.x is None:
+            raise RuntimeError(f"{d.name}: day-ahead MILP not solved ({msol.status})")
+        sched = _schedule_from(d, milp, msol.x, msol.status, msol.objective, used_milp=True)
+        sched.cost_terms_cny = vpp_cost_terms(d, sched, c_sell, c_buy)
+        return sched
     lp = build_vpp_lp(d, c_sell, c_buy)
     sol = solve_lp(lp)
     if not sol.optimal or sol.x is None:
@@ -299,5 +347,8 @@ def vpp_cost_terms(
         "lost_load": dt * d.voll_cny_per_kwh * float(s.unmet_kw.sum() + s.spill_kw.sum()),
         "trade": dt * float(np.dot(c_sell, s.buy_kw) - np.dot(c_buy, s.sell_kw)),
     }
+    if s.members is not None:
+        terms.update(member_cost_terms(d.units, d.evs, d.reservoirs, s.members, dt,
+                                       d.voll_cny_per_kwh))
     terms["total"] = sum(terms.values())
     return terms

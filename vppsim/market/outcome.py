@@ -172,8 +172,11 @@ def optimistic_schedules(
 
     Solves :func:`optimistic_lp`. On the optimal faces the VPP costs are fixed, so the same LP
     also minimizes the system cost. Returns one :class:`VppSchedule` per VPP (a tie-broken
-    schedule that would charge and discharge at once is replaced by the plain answer).
+    schedule that would charge and discharge at once is replaced by the plain answer). With
+    MILP followers (no LP faces) every VPP's own MILP answer is returned.
     """
+    if market.milp_followers:
+        return [solve_vpp_day_ahead(d, c_sell, c_buy) for d in market.vpps]
     lp_all, blocks, cols, best = optimistic_lp(market, c_sell, c_buy, cost_tol_cny)
     sol = solve_lp(lp_all)
     if not sol.optimal or sol.x is None:

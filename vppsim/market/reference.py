@@ -10,6 +10,11 @@ of coalition energy, prices that decentralize its optimum.
 
 :func:`exact_reference` returns either as an :class:`ExactReference`, the value the game's
 certificate measures the achieved outcome against.
+
+Both rest on the VPPs' problems being LPs. A market with MILP followers (VPPs with committed
+units or reservoirs, ``DayAheadMarket.milp_followers``) has neither: the centralized LP would be
+a relaxation, the KKT conditions do not describe a MILP's optimum. :func:`exact_reference`
+then returns a reference with status :data:`NOT_APPLICABLE` and no value.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from vppsim.market.lower_level import build_vpp_lp
 from vppsim.market.mpec import solve_vpo_profit_mpec
 from vppsim.market.vpo_storage import add_storage_block
 from vppsim.optimizers.highs import INF, LinearProgram, LpBuilder, solve_lp
+
+#: status of the exact reference of a market with MILP followers
+NOT_APPLICABLE = "not applicable"
 
 
 @dataclass(frozen=True)
@@ -191,8 +199,14 @@ def exact_reference(
     ``vpo_profit``: the MPEC of the VPPs' KKT conditions (HiGHS MILP); ``value_cny`` is the
     best proven bound on the leader's profit, ``incumbent_cny`` the profit of the best price
     pair found (``c_sell_cny_per_kwh``, ``c_buy_cny_per_kwh``). ``time_limit_s`` limits the MILP.
+    With MILP followers: status :data:`NOT_APPLICABLE`, ``value_cny`` NaN.
     """
     start = time.perf_counter()
+    if market.milp_followers:
+        return ExactReference(
+            name=f"none: MILP followers ({', '.join(market.milp_followers)})",
+            value_cny=float("nan"), status=NOT_APPLICABLE, proven_optimal=False,
+            wall_s=time.perf_counter() - start)
     if objective == "system_cost":
         cb = centralized_bound(market)
         return ExactReference(

@@ -156,7 +156,10 @@ def certificate_lines(c: dict[str, Any]) -> list[str]:
     lines = ["| player | regret (CNY) | relative |", "|---|---:|---:|"]
     lines += [f"| {k} | {sci(v)} | {sci(c['vpp_regret_rel'].get(k))} |"
               for k, v in c["vpp_regret_cny"].items()]
-    if c.get("vpo_regret_cny") is None:
+    if c.get("reference_status") == "not applicable":
+        lines.append(f"| VPO | not applicable ({c['reference']}: the LP-based exact references "
+                     "do not hold) | n/a |")
+    elif c.get("vpo_regret_cny") is None:
         lines.append("| VPO | n/a (no exact reference computed) | n/a |")
     else:
         lines.append(f"| VPO vs {c['reference']} | {sci(c['vpo_regret_cny'])} | "

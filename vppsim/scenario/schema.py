@@ -302,6 +302,140 @@ class GeneratorSpec(MemberSpec):
         return self
 
 
+Hours = Annotated[int, Field(ge=0, le=168)]
+HourOfDay = Annotated[int, Field(ge=0, le=23)]
+CostCny = Annotated[float, Field(ge=0.0, le=1.0e7)]
+
+
+class UnitSpec(MemberSpec):
+    """A committed diesel or hydro unit (paper 003): on/off, output limits, ramps, min up/down.
+
+    Cost: ``no_load_cost_cny_per_h`` per hour on, ``marginal + maintenance`` per kWh, and
+    ``startup_cost_cny`` / ``shutdown_cost_cny`` per start / stop.
+    """
+
+    kind: Literal["unit"] = "unit"
+    name: str
+    bus: int | None = None
+    technology: Literal["diesel", "hydro"]
+    p_min_kw: NonNegativeKw = 0.0
+    p_max_kw: PowerKw
+    ramp_kw_per_h: Annotated[float, Field(gt=0.0, le=60 * MAX_POWER_KW)] | None = None
+    min_up_h: Hours = 1
+    min_down_h: Hours = 1
+    startup_cost_cny: CostCny = 0.0
+    shutdown_cost_cny: CostCny = 0.0
+    no_load_cost_cny_per_h: CostCny = 0.0
+    marginal_cost_cny_per_kwh: Price
+    maintenance_cost_cny_per_kwh: Price = 0.0
+    initially_on: bool = False
+    initial_hours_in_state: Hours = 24
+    p0_kw: NonNegativeKw | None = Field(
+        default=None, description="output before the first step if initially on, kW "
+        "(default: p_min_kw)")
+
+    @model_validator(mode="after")
+    def _limits(self) -> UnitSpec:
+        if self.p_min_kw > self.p_max_kw:
+            raise ValueError(
+                f"expected p_min_kw <= p_max_kw, got {self.p_min_kw} > {self.p_max_kw}")
+        if self.p0_kw is not None and not self.initially_on:
+            raise ValueError("p0_kw is the output of a unit that is initially on: expected "
+                             "initially_on: true or no p0_kw")
+        if self.p0_kw is not None and not self.p_min_kw <= self.p0_kw <= self.p_max_kw:
+            raise ValueError(f"expected p_min_kw <= p0_kw <= p_max_kw, got {self.p_min_kw} <= "
+                             f"{self.p0_kw} <= {self.p_max_kw}")
+        return self
+
+
+class EvSpec(MemberSpec):
+    """An EV battery (paper 003): charges and discharges only while plugged in.
+
+    It leaves with at least ``departure_kwh`` and spends ``trip_kwh`` away (taken at
+    departure). ``plugged_hours``: hours of the day (0-23) it is plugged in; a departure is a plugged hour
+    followed by an unplugged one.
+    """
+
+    kind: Literal["ev"] = "ev"
+    name: str
+    bus: int | None = None
+    capacity_kwh: EnergyKwh
+    soc0: Fraction
+    soc_min: Fraction = 0.0
+    soc_max: Fraction = 1.0
+    p_charge_max_kw: PowerKw
+    p_discharge_max_kw: NonNegativeKw = 0.0
+    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    plugged_hours: list[HourOfDay] = Field(min_length=1)
+    departure_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = 0.0
+    trip_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = 0.0
+    degradation_cost_cny_per_kwh: Price = 0.0
+
+    @model_validator(mode="after")
+    def _energy(self) -> EvSpec:
+        lo, hi = self.soc_min * self.capacity_kwh, self.soc_max * self.capacity_kwh
+        if self.soc_min >= self.soc_max:
+            raise ValueError(f"expected soc_min < soc_max, got {self.soc_min} >= {self.soc_max}")
+        if not self.soc_min <= self.soc0 <= self.soc_max:
+            raise ValueError(f"expected soc_min <= soc0 <= soc_max, got {self.soc_min} <= "
+                             f"{self.soc0} <= {self.soc_max}")
+        if self.departure_kwh > hi:
+            raise ValueError(f"expected departure_kwh <= soc_max * capacity_kwh = {hi:g}, got "
+                             f"{self.departure_kwh:g}")
+        if len(set(self.plugged_hours)) < 24 and self.trip_kwh > max(self.departure_kwh, lo) - lo:
+            raise ValueError(f"expected trip_kwh <= departure_kwh - soc_min * capacity_kwh = "
+                             f"{max(self.departure_kwh, lo) - lo:g} (the trip must not empty the "
+                             f"battery below soc_min), got {self.trip_kwh:g}")
+        return self
+
+
+class WaterStorageSpec(MemberSpec):
+    """A water reservoir with a pump and a turbine (paper 003's demand-side water storage).
+
+    Energy units (kWh of water): ``level += eta_pump*pump*dt - turbine*dt/eta_turbine -
+    water_demand*dt``, within ``[level_min_kwh, level_max_kwh]``; pumping and generating
+    exclude each other, the pump runs at ``pump_min_kw`` at least. ``water_demand_kw`` (or the
+    profile column ``water_demand``, kW of water) is drawn every hour.
+    """
+
+    kind: Literal["water_storage"] = "water_storage"
+    name: str
+    bus: int | None = None
+    pump_max_kw: PowerKw
+    pump_min_kw: NonNegativeKw = 0.0
+    turbine_max_kw: NonNegativeKw = 0.0
+    eta_pump: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+    eta_turbine: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
+    level_min_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = 0.0
+    level_max_kwh: EnergyKwh
+    level0_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)]
+    water_demand_kw: NonNegativeKw = 0.0
+    water_demand: str | None = Field(
+        default=None, description="profile column: water drawn, kW (replaces water_demand_kw)")
+    pump_cost_cny_per_kwh: Price = 0.0
+    turbine_cost_cny_per_kwh: Price = 0.0
+
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {"water_demand": LOAD_RANGE}
+
+    @model_validator(mode="after")
+    def _levels(self) -> WaterStorageSpec:
+        if self.level_min_kwh >= self.level_max_kwh:
+            raise ValueError(f"expected level_min_kwh < level_max_kwh, got "
+                             f"{self.level_min_kwh} >= {self.level_max_kwh}")
+        if not self.level_min_kwh <= self.level0_kwh <= self.level_max_kwh:
+            raise ValueError(f"expected level_min_kwh <= level0_kwh <= level_max_kwh, got "
+                             f"{self.level_min_kwh} <= {self.level0_kwh} <= {self.level_max_kwh}")
+        if self.pump_min_kw > self.pump_max_kw:
+            raise ValueError(f"expected pump_min_kw <= pump_max_kw, got {self.pump_min_kw} > "
+                             f"{self.pump_max_kw}")
+        return self
+
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """The water-demand column, if any."""
+        return [] if self.water_demand is None else [("water_demand", self.water_demand, False)]
+
+
 class ProsumerSpec(LoadSpec):
     """A prosumer: a load with optional rooftop PV and an optional battery."""
 
@@ -378,6 +512,9 @@ BUILTIN_MEMBER_SPECS: tuple[type[MemberSpec], ...] = (
     GeneratorSpec,
     ProsumerSpec,
     ProsumerFleetSpec,
+    UnitSpec,
+    EvSpec,
+    WaterStorageSpec,
 )
 
 
