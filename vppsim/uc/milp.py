@@ -110,6 +110,12 @@ def _thermal_rows(b: LpBuilder, k: int, unit: ThermalUnit, idx: UcIndex, T: int,
             else:
                 b.add_row([p[t], p[t - 1], u[t - 1], v[t]], [1.0, -1.0, -r, -su], -INF, 0.0)
                 b.add_row([p[t - 1], p[t], u[t], w[t]], [1.0, -1.0, -r, -su], -INF, 0.0)
+            # implied by the ramps at integer points, tighter in the relaxation:
+            # p[t] <= p_max u[t] - (p_max - su) v[t] - ... (su at a start, su before a stop)
+            b.add_row([p[t], u[t], v[t]], [1.0, -unit.p_max_kw, unit.p_max_kw - su], -INF, 0.0)
+            if t + 1 < T:
+                b.add_row([p[t], u[t], w[t + 1]], [1.0, -unit.p_max_kw, unit.p_max_kw - su],
+                          -INF, 0.0)
     up, down = periods(unit.min_up_h, dt), periods(unit.min_down_h, dt)
     for t in range(T):
         if up > 1:
