@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from vppsim.cli.main import main
 from vppsim.market.commitment import EvData, ReservoirData, UnitData
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import solve_game
@@ -303,3 +304,19 @@ def test_scenario_member_rows_have_units_in_names(run: VPPModel) -> None:
                                                 "started", "stopped", "plugged",
                                                 "departs_next_step"}]
         assert all(c.endswith(("_kw", "_kwh", "_cny")) for c in numeric), numeric
+
+
+def test_the_exact_game_solver_is_refused_as_bad_input_with_milp_members(tmp_path: Path,
+                                                                         capsys) -> None:  # noqa: ANN001
+    from_cli = main(["game", str(SCENARIO), "--solver", "exact", "--out", str(tmp_path / "g")])
+    assert from_cli == 2
+    assert "exact solver needs LP followers" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+    text = SCENARIO.read_text(encoding="utf-8").replace("solver: pso-rl", "solver: exact")
+    assert "solver: exact" in text
+    bad = tmp_path / "exact.yaml"
+    bad.write_text(text, encoding="utf-8")
+    for f in SCENARIO.parent.glob("*.csv"):
+        shutil.copy(f, tmp_path / f.name)
+    with pytest.raises(ScenarioError, match="market.game.solver: expected a search solver"):
+        load_scenario(bad)

@@ -23,7 +23,7 @@ from vppsim.agents.registry import MemberKinds, default_member_kinds
 from vppsim.allocation.realtime import ALLOCATORS
 from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
 from vppsim.market.pricing import PRICE_POLICIES
-from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
+from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
 from vppsim.prosumers.schedule import METHODS as PROSUMER_METHODS
 from vppsim.scenario.files import duplicate_csv_columns, parse_yaml, read_text, read_yaml_mapping
@@ -249,6 +249,12 @@ def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
                 problems.append(
                     (f"vpps[{i}].{f}", f"expected no {f} for a VPP holding a {member.kind} ({why})")
                 )
+    milp = [v.name for v in s.vpps if any(type(m).milp for m in v.members)]
+    if milp and s.market.price_policy == "game" and s.market.game.solver == EXACT_SOLVER:
+        problems.append(
+            ("market.game.solver", f"expected a search solver (e.g. pso-rl): the exact solver "
+             f"needs LP followers, and {', '.join(milp)} hold members with binaries (committed "
+             "units, reservoirs), got 'exact'"))
     known = s.market.price_policy in PRICE_POLICIES  # an unknown one is reported on its own
     if holding and known and s.market.price_policy != "passthrough":
         problems.append(

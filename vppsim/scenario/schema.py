@@ -110,6 +110,11 @@ class MemberSpec(_Spec):
     #: day-ahead LP, so only the ``passthrough`` price policy applies.
     self_scheduling: ClassVar[bool] = False
 
+    #: True for a member that puts binaries into its VPP's day-ahead problem (a committed unit,
+    #: a reservoir's pump): the VPP then solves a MILP, and the game's exact solver (an LP-based
+    #: MPEC and bound) does not apply.
+    milp: ClassVar[bool] = False
+
     def profile_columns(self) -> list[tuple[str, str, bool]]:
         """``(field, column, may_be_negative)`` of every profile column the member reads."""
         return []
@@ -315,6 +320,7 @@ class UnitSpec(MemberSpec):
     """
 
     kind: Literal["unit"] = "unit"
+    milp: ClassVar[bool] = True
     name: str
     bus: int | None = None
     technology: Literal["diesel", "hydro"]
@@ -400,6 +406,7 @@ class WaterStorageSpec(MemberSpec):
     """
 
     kind: Literal["water_storage"] = "water_storage"
+    milp: ClassVar[bool] = True
     name: str
     bus: int | None = None
     pump_max_kw: PowerKw

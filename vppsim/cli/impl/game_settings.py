@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from vppsim.cli.common import EXIT_BAD_INPUT
+from vppsim.market.solvers import EXACT_SOLVER
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import LoadedScenario, load_scenario
 
@@ -36,5 +37,12 @@ def game_settings(args: argparse.Namespace) -> GameSettings | int:
     if budget < 10:
         print(f"vppsim: --budget: expected an integer >= 10, got {budget}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return GameSettings(loaded, args.solver or spec.solver, args.objective or spec.objective,
+    solver = args.solver or spec.solver
+    milp = [v.name for v in s.vpps if any(type(m).milp for m in v.members)]
+    if solver == EXACT_SOLVER and milp:
+        print(f"vppsim: --solver: expected a search solver (e.g. pso-rl): the exact solver needs "
+              f"LP followers, and {', '.join(milp)} hold members with binaries (committed units, "
+              "reservoirs), got 'exact'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return GameSettings(loaded, solver, args.objective or spec.objective,
                         budget, args.seed if args.seed is not None else s.seed)
