@@ -44,6 +44,14 @@ class BusAgent(FixedAgent):
         """The pandapower index of the agent's bus."""
         return self.cell.coordinate
 
+    def join(self, spec: Any, bus: int, owner: str) -> None:
+        """Take a member's spec and name, sit at ``bus``, belong to ``owner`` (no VPP yet)."""
+        self.spec = spec
+        self.name = spec.name
+        self.place(bus)
+        self.owner = owner
+        self.vpp_name: str | None = None
+
 
 class Member(Protocol):
     """What every member agent of a VPP has."""

@@ -32,11 +32,7 @@ class EV(BusAgent):
 
     def __init__(self, model: VPPModel, spec: EvSpec, bus: int, owner: str) -> None:
         super().__init__(model)
-        self.spec = spec
-        self.name = spec.name
-        self.place(bus)
-        self.owner = owner
-        self.vpp_name: str | None = None
+        self.join(spec, bus, owner)
         self.soc_kwh = spec.soc0 * spec.capacity_kwh
         self.charge_kw = self.discharge_kw = 0.0
         self.trip_taken_kwh = 0.0

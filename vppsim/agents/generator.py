@@ -31,11 +31,7 @@ class DispatchableGenerator(BusAgent):
 
     def __init__(self, model: VPPModel, spec: GeneratorSpec, bus: int, owner: str) -> None:
         super().__init__(model)
-        self.spec = spec
-        self.name = spec.name
-        self.place(bus)
-        self.owner = owner
-        self.vpp_name: str | None = None
+        self.join(spec, bus, owner)
         self.p_kw = spec.p_min_kw if spec.p0_kw is None else spec.p0_kw
         self.last_p_kw = self.p_kw
 

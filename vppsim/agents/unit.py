@@ -27,11 +27,7 @@ class CommittedUnit(BusAgent):
 
     def __init__(self, model: VPPModel, spec: UnitSpec, bus: int, owner: str) -> None:
         super().__init__(model)
-        self.spec = spec
-        self.name = spec.name
-        self.place(bus)
-        self.owner = owner
-        self.vpp_name: str | None = None
+        self.join(spec, bus, owner)
         self.on = spec.initially_on
         self.hours_in_state = float(spec.initial_hours_in_state)
         self.p_kw = (spec.p_min_kw if spec.p0_kw is None else spec.p0_kw) if self.on else 0.0

@@ -34,11 +34,7 @@ class WaterStorage(BusAgent):
 
     def __init__(self, model: VPPModel, spec: WaterStorageSpec, bus: int, owner: str) -> None:
         super().__init__(model)
-        self.spec = spec
-        self.name = spec.name
-        self.place(bus)
-        self.owner = owner
-        self.vpp_name: str | None = None
+        self.join(spec, bus, owner)
         self.level_kwh = spec.level0_kwh
         if spec.water_demand is not None:
             self.water_demand_kw = model.loaded.profile(spec.water_demand)

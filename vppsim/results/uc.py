@@ -97,9 +97,8 @@ def uc_summary(run: UcRun) -> dict[str, Any]:
     return json_ready(out)
 
 
-def render_report(run: UcRun) -> str:
-    """``report.md``: the result, the costs, the solver comparison and the variants."""
-    s = uc_summary(run)
+def render_report(s: dict[str, Any]) -> str:
+    """``report.md`` from :func:`uc_summary`: the result, costs, solver comparison, variants."""
     lines = [f"# {s['scenario']}: unit commitment ({s['solver']}, {s['mode']}, "
              f"{'with' if s['dsm'] else 'without'} DSM, {s['units']} dispatchable units)", "",
              f"- status: {s['status']}; profit {s['objective_profit_cny']:,.2f} CNY; "
@@ -142,11 +141,15 @@ def _generation_figure(sol: UcSolution, path: Path) -> None:
     plt.close(fig)
 
 
-def write_uc_results(run: UcRun, out: Path | ResultFolder, figures: bool = True) -> Path:
-    """Write the folder of ``vppsim uc`` and return its final path."""
+def write_uc_results(run: UcRun, out: Path | ResultFolder, figures: bool = True,
+                     summary: dict[str, Any] | None = None) -> Path:
+    """Write the folder of ``vppsim uc`` and return its final path.
+
+    ``summary``: :func:`uc_summary` of ``run`` if the caller has it (it runs the checker).
+    """
     sol = run.solution
     with result_folder(out) as work:
-        summary = uc_summary(run)
+        summary = uc_summary(run) if summary is None else summary
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
                                            encoding="utf-8")
         tables = schedule_tables(sol)
@@ -155,7 +158,7 @@ def write_uc_results(run: UcRun, out: Path | ResultFolder, figures: bool = True)
         commitment = pd.DataFrame(sol.commitment, index=[u.name for u in sol.case.thermal],
                                   columns=[f"h{t:02d}" for t in range(sol.case.n_hours)])
         commitment.to_csv(work / "commitment.csv", index_label="unit")
-        report = render_report(run)
+        report = render_report(summary)
         if figures:
             (work / "figures").mkdir()
             _generation_figure(sol, work / "figures" / "generation.png")

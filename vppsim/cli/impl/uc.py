@@ -12,7 +12,7 @@ import argparse
 
 from vppsim.cli.common import claimed, output_folder
 from vppsim.results.folders import default_out_dir
-from vppsim.results.uc import UcRun, render_report, write_uc_results
+from vppsim.results.uc import UcRun, render_report, uc_summary, write_uc_results
 from vppsim.scenario.schema import ScenarioError
 from vppsim.uc.heuristic import solve_uc_elm_ga
 from vppsim.uc.portfolio import UcCase, with_units
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
             result = UcRun("elm-ga", heur.solution, gap, args.seed, milp, heur.info)
         if args.compare:
             result.variants = _variants(case, args)
-        final = write_uc_results(result, folder, figures=not args.no_figures)
+        summary = uc_summary(result)
+        final = write_uc_results(result, folder, figures=not args.no_figures, summary=summary)
     if not args.quiet:
-        print(render_report(result))
+        print(render_report(summary))
         print(f"wrote {final}")
     return 0
