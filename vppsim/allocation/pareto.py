@@ -46,6 +46,8 @@ from vppsim.optimizers.gaaco import GaAcoSettings
 
 #: relative tolerance of the lexicographic second stages and of "equal" front points
 FRONT_TOL = 1e-9
+#: a normalized weighted objective below this is 0 (the end points meet the ideal to FRONT_TOL)
+ZERO_OBJECTIVE = 1e-6
 #: weights of the dense sweep that finds the weight nearest to the paper's split
 DENSE_WEIGHTS = 201
 #: GA-ACO settings of the front: a larger colony that shrinks its step more slowly than the
@@ -93,6 +95,7 @@ class PaperPoint:
     front_balance_at_cost: float  # least balance with call cost <= the paper's
     front_cost_at_balance: float  # least call cost with balance <= the paper's
     nearest_weight: float  # weight whose exact optimum is nearest (Euclidean, case unit)
+    nearest_weights: tuple[float, float]  # every scanned weight in this range gives that optimum
     nearest_weight_distance: float
     nearest_weight_allocation: np.ndarray
     nearest_front_distance: float  # nearest point of the reported front (any source)
@@ -136,8 +139,12 @@ def _points(source: list[str], weight: np.ndarray, base: AllocationProblem,
                        tiled.balance(alloc), alloc)
 
 
-def end_points(base: AllocationProblem) -> FrontPoints:
-    """The lexicographic end points: [least cost then balance, least balance then cost]."""
+def end_points(base: AllocationProblem) -> tuple[FrontPoints, float, float]:
+    """The lexicographic end points [least cost then balance, least balance then cost].
+
+    Also returns the least call cost and the least balance (the first stages' optima, the
+    ideal point; the end points meet them to the second stages' tolerance ``FRONT_TOL``).
+    """
     min_cost = solve_exact(_tiled(base, 1, 1.0)).allocation
     c_min = float(base.call_cost(min_cost)[0])
     cheap = solve_exact(base, cost_max=[c_min + FRONT_TOL * max(1.0, c_min)]).allocation
@@ -145,17 +152,18 @@ def end_points(base: AllocationProblem) -> FrontPoints:
     closed, below = balanced_closed_form(base)
     if below[0]:
         fair = base.repair(closed)
+        b_min = float(base.balance(fair)[0])
     else:
         b_min = float(solve_exact(base).objective[0])
         fair = solve_exact(_tiled(base, 1, 1.0),
                            balance_max=[b_min + FRONT_TOL * max(1.0, b_nad)]).allocation
-    return _points(["least cost", "least balance"], np.array([1.0, 0.0]), base,
+    ends = _points(["least cost", "least balance"], np.array([1.0, 0.0]), base,
                    np.vstack([cheap, fair]))
+    return ends, c_min, b_min
 
 
-def normalization_from(ends: FrontPoints) -> Normalization:
-    """Ideal-nadir normalization: ideal 0 and the other end point 1 in each objective."""
-    c_ideal, b_ideal = float(ends.call_cost[0]), float(ends.balance[1])
+def normalization_from(ends: FrontPoints, c_ideal: float, b_ideal: float) -> Normalization:
+    """Ideal-nadir normalization: the ideal 0 and the other end point 1 in each objective."""
     c_range = float(ends.call_cost[1]) - c_ideal
     b_range = float(ends.balance[0]) - b_ideal
     tiny = FRONT_TOL * max(1.0, abs(c_ideal))
@@ -252,7 +260,8 @@ def gaaco_points(base: AllocationProblem, sweep: FrontPoints, norm: Normalizatio
     j_ex = problem.evaluate(sweep.allocation)
     diff = j_ga - j_ex
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(j_ex > 1e-12, 100.0 * diff / np.where(j_ex > 1e-12, j_ex, 1.0), np.nan)
+        rel = np.where(j_ex > ZERO_OBJECTIVE,
+                       100.0 * diff / np.where(j_ex > ZERO_OBJECTIVE, j_ex, 1.0), np.nan)
     pts = _points(["ga-aco"] * n, sweep.weight, base, res.allocation)
     return GaAcoPoints(pts, j_ga, j_ex, rel, 100.0 * diff, wall * 1e3 / n)
 
@@ -268,10 +277,12 @@ def paper_point(base: AllocationProblem, paper: np.ndarray, front: FrontPoints,
     tol = FRONT_TOL * max(1.0, c_p, b_p)
     dist = np.linalg.norm(dense.allocation - paper[None, :], axis=1)
     i = int(np.argmin(dist))
+    same = np.flatnonzero(dist <= dist[i] + FRONT_TOL * max(1.0, float(base.target[0])) * 10)
+    w_range = (float(dense.weight[same].min()), float(dense.weight[same].max()))
     front_dist = float(np.min(np.linalg.norm(front.allocation - paper[None, :], axis=1)))
     near = min(float(dist[i]), front_dist)
     return PaperPoint(paper, c_p, b_p, bool(b_star < b_p - tol or c_star < c_p - tol), b_star, c_star,
-                      float(dense.weight[i]), float(dist[i]), dense.allocation[i], front_dist,
+                      float(dense.weight[i]), w_range, float(dist[i]), dense.allocation[i], front_dist,
                       near <= FRONT_TOL * max(1.0, float(base.target[0])))
 
 
@@ -282,8 +293,8 @@ def pareto_front(case: AllocationCase, demand: float, points: int = 11, seed: in
         raise ValueError(f"points: expected an integer >= 2, got {points}")
     base = case.problem([demand])
     t0 = time.perf_counter()
-    ends = end_points(base)
-    norm = normalization_from(ends)
+    ends, c_min, b_min = end_points(base)
+    norm = normalization_from(ends, c_min, b_min)
     weights = np.linspace(0.0, 1.0, points)
     sweep = weighted_sweep(base, weights, ends, norm)
     front = fill_gaps(base, _merge([ends, sweep], norm), norm, points)
