@@ -8,6 +8,13 @@ For each problem, over the resources with ``cap_k > 0`` (``n`` of them, ``w_k = 
          d_k - w_k P_k + m >= 0,  d_k + w_k P_k - m >= 0  (d_k >= |f_k - f_bar|, eq. 13)
          0 <= P_k <= cap_k,  d_k >= 0                     (eq. 15)
 
+**Weighted bi-objective.** A problem with a cost weight ``w`` and a normalization
+(:class:`~vppsim.allocation.problem.Normalization`) minimizes
+``w * sum_k c_k P_k / C_range + (1 - w) * sum_k d_k / B_range`` instead (the ideals are
+constants and drop out); ``cost_max`` and ``balance_max`` add the rows ``sum_k c_k P_k <= eps``
+and ``sum_k d_k <= eps`` of the epsilon-constraint and lexicographic LPs
+(:mod:`vppsim.allocation.pareto`). With ``w = 0`` and no normalization the LP is the one above.
+
 One small LP per problem, all solved in one reused HiGHS instance. The LP's allocation is
 projected onto the feasible set (it moves by the solver's feasibility tolerance at most) and
 its objective recomputed with :meth:`AllocationProblem.evaluate`, so the exact and the
@@ -24,15 +31,29 @@ from vppsim.allocation.problem import AllocationProblem, AllocationResult
 from vppsim.optimizers.highs import INF, LpBuilder, new_highs, pass_model
 
 
-def allocation_lp(problem: AllocationProblem, b: int) -> tuple[LpBuilder, np.ndarray]:
-    """The LP of problem ``b``; returns the builder and the indices of the active resources."""
+def allocation_lp(problem: AllocationProblem, b: int, cost_max: float = np.nan,
+                  balance_max: float = np.nan) -> tuple[LpBuilder, np.ndarray]:
+    """The LP of problem ``b``; returns the builder and the indices of the active resources.
+
+    ``cost_max`` / ``balance_max`` (NaN: none) bound the call cost / the balance from above.
+    """
     act = np.flatnonzero(problem.active[b])
     n = len(act)
     w = problem.weight[b, act]
+    c = problem.cost[b, act]
     lp = LpBuilder()
-    p = lp.add_var("p", n, lo=0.0, hi=problem.cap[b, act])
+    if problem.weighted:
+        cw, norm = float(problem.cost_weight[b]), problem.normalization
+        p_cost, d_cost = cw * c / norm.cost_range, (1.0 - cw) / norm.balance_range
+    else:
+        p_cost, d_cost = 0.0, 1.0
+    p = lp.add_var("p", n, lo=0.0, hi=problem.cap[b, act], cost=p_cost)
     m = lp.add_var("mean", 1, lo=-INF, hi=INF)[0]
-    d = lp.add_var("dev", n, lo=0.0, hi=INF, cost=1.0)
+    d = lp.add_var("dev", n, lo=0.0, hi=INF, cost=d_cost)
+    if np.isfinite(cost_max):
+        lp.add_row(p, c, -INF, float(cost_max))
+    if np.isfinite(balance_max):
+        lp.add_row(d, np.ones(n), -INF, float(balance_max))
     t = float(problem.target[b])
     lp.add_row(p, np.ones(n), t, t)
     lp.add_row(np.r_[m, p], np.r_[float(n), -w], 0.0, 0.0)
@@ -42,8 +63,12 @@ def allocation_lp(problem: AllocationProblem, b: int) -> tuple[LpBuilder, np.nda
     return lp, act
 
 
-def solve_exact(problem: AllocationProblem) -> AllocationResult:
+def solve_exact(problem: AllocationProblem, cost_max: np.ndarray | None = None,
+                balance_max: np.ndarray | None = None) -> AllocationResult:
     """Solve every problem of the batch to optimality (HiGHS); see the module docstring.
+
+    ``cost_max`` / ``balance_max``: optional upper bounds ``(B,)`` on the call cost / the
+    balance per problem (NaN: none); an infeasible bound raises ``RuntimeError``.
 
     Returns
     -------
@@ -58,6 +83,8 @@ def solve_exact(problem: AllocationProblem) -> AllocationResult:
     alloc = np.zeros((nb, nk))
     lp_obj = np.full(nb, np.nan)
     status: list[str] = []
+    c_max = np.full(nb, np.nan) if cost_max is None else np.asarray(cost_max, float)
+    b_max = np.full(nb, np.nan) if balance_max is None else np.asarray(balance_max, float)
     h = None
     for b in range(nb):
         if problem.degenerate[b]:
@@ -67,7 +94,7 @@ def solve_exact(problem: AllocationProblem) -> AllocationResult:
             h = new_highs()
             h.setOptionValue("primal_feasibility_tolerance", 1e-10)
             h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        lp, act = allocation_lp(problem, b)
+        lp, act = allocation_lp(problem, b, c_max[b], b_max[b])
         built = lp.build()
         pass_model(h, built)
         h.run()

@@ -28,6 +28,27 @@ do not depend on capacity), so every form keeps its exact LP reference. When all
 equal inside the bounds the optimum is 0 with ``P_k`` proportional to ``cap_k**beta / c_k``:
 costlier resources are called less, which is the "equilibrium" of eq. 12.
 
+**Call cost and the weighted bi-objective** (paper 001's abstract names two objectives:
+allocation balance and minimal call cost). The call cost is ``C(P) = sum_k c_k P_k`` (the
+case's power unit times the relative coefficient) and the balance ``B(P) = sum_k |f_k - f_bar|``
+above. A problem may carry a cost weight ``w`` in [0, 1] (one per problem) and a
+:class:`Normalization`; its objective is then::
+
+    J_w(P) = w * (C - C_ideal) / C_range + (1 - w) * (B - B_ideal) / B_range
+
+With the ideal-nadir normalization of the Pareto sweep (:mod:`vppsim.allocation.pareto`:
+``C_ideal`` the least call cost, ``C_range`` the call cost of the most balanced allocation
+minus it, likewise for ``B``) both terms run from 0 to 1 along the front, so weights spread
+the points over it. The default (``w = 0``, identity normalization) is the pure balance
+objective ``B`` bit for bit.
+
+**Closed form below the threshold.** All ``f_k`` are equal at ``P_k = lam / w_k``
+(``w_k = c_k / cap_k**beta``, ``lam = D / sum_j 1 / w_j``), which is feasible iff
+``lam <= w_k cap_k`` for every ``k``, i.e.
+``D <= min_k (c_k cap_k**(1-beta)) * sum_j cap_j**beta / c_j`` (``min_k c_k * sum_j cap_j / c_j``
+for ``beta = 1``). Below that threshold it is the unique allocation with ``B = 0``
+(:func:`balanced_closed_form`); above it the pure-balance optimum is positive.
+
 Demand handling: the allocation always sums to ``target = min(max(D, 0), sum_k cap_k)``;
 demand above the total capacity is reported as ``unmet`` and never allocated (no
 over-generation), and ``D <= 0`` allocates nothing.
@@ -68,6 +89,26 @@ class FitnessForm:
             raise ValueError("FitnessForm.capacity_exponent: expected a finite number")
 
 
+@dataclass(frozen=True)
+class Normalization:
+    """Offsets and ranges of the weighted objective ``J_w`` (see the module docstring).
+
+    The default (ideals 0, ranges 1) leaves ``C`` and ``B`` as they are.
+    """
+
+    cost_ideal: float = 0.0
+    cost_range: float = 1.0
+    balance_ideal: float = 0.0
+    balance_range: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("cost_ideal", "cost_range", "balance_ideal", "balance_range"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"Normalization.{name}: expected a finite number")
+        if self.cost_range <= 0 or self.balance_range <= 0:
+            raise ValueError("Normalization: expected cost_range > 0 and balance_range > 0")
+
+
 def _power(cap: np.ndarray, beta: float) -> np.ndarray:
     """``cap ** beta`` element by element with Python floats (no SIMD path differences)."""
     if beta == 1.0:
@@ -95,6 +136,10 @@ class AllocationProblem:
     repair_metric
         ``"fitness"`` (default) or ``"euclidean"``: the metric of the projection
         :meth:`repair` (see there).
+    cost_weight
+        ``w`` in [0, 1] per problem ``(B,)`` or one for all (default 0: balance only).
+    normalization
+        :class:`Normalization` of the weighted objective (default: none).
 
     Notes
     -----
@@ -106,7 +151,8 @@ class AllocationProblem:
     """
 
     def __init__(self, cap: Any, cost: Any, demand: Any, fitness: FitnessForm | None = None,
-                 repair_metric: str = "fitness") -> None:
+                 repair_metric: str = "fitness", cost_weight: Any = 0.0,
+                 normalization: Normalization | None = None) -> None:
         cap_a = np.asarray(cap, dtype=float)
         single = cap_a.ndim == 1
         cap_a = np.atleast_2d(cap_a)
@@ -128,6 +174,13 @@ class AllocationProblem:
             raise ValueError("demand: expected finite values")
         if repair_metric not in ("fitness", "euclidean"):
             raise ValueError(f"repair_metric: expected 'fitness' or 'euclidean', got {repair_metric!r}")
+        w_a = np.broadcast_to(np.asarray(cost_weight, dtype=float), dem_a.shape).copy()
+        if not (np.all(np.isfinite(w_a)) and np.all((w_a >= 0) & (w_a <= 1))):
+            raise ValueError("cost_weight: expected numbers in [0, 1]")
+        self.cost_weight = w_a
+        self.normalization = normalization or Normalization()
+        #: False: the objective is the balance ``B`` alone (the original problem)
+        self.weighted = bool(np.any(w_a > 0)) or self.normalization != Normalization()
         self.repair_metric = repair_metric
         self.single = single
         self.fitness_form = fitness or FitnessForm()
@@ -154,7 +207,7 @@ class AllocationProblem:
         self.lower = np.zeros_like(cap_a)
         for a in (self.cap, self.cost, self.demand, self.active, self.total, self.target, self.unmet,
                   self.n_active, self.weight, self.repair_direction, self._inv_direction,
-                  self.degenerate, self.lower):
+                  self.degenerate, self.lower, self.cost_weight):
             a.setflags(write=False)
 
     # ------------------------------------------------------------------ shape helpers
@@ -183,7 +236,7 @@ class AllocationProblem:
         """The problems ``index`` (an int gives a batch of one)."""
         idx = np.atleast_1d(np.asarray(index))
         return AllocationProblem(self.cap[idx], self.cost[idx], self.demand[idx], self.fitness_form,
-                                 self.repair_metric)
+                                 self.repair_metric, self.cost_weight[idx], self.normalization)
 
     @staticmethod
     def stack(problems: Sequence[AllocationProblem], n_resources: int | None = None) -> AllocationProblem:
@@ -195,8 +248,10 @@ class AllocationProblem:
         if not problems:
             raise ValueError("stack: expected at least one problem")
         forms = {(p.fitness_form, p.repair_metric) for p in problems}
-        if len(forms) != 1:
-            raise ValueError("stack: expected one fitness form and repair metric for all problems")
+        norms = {p.normalization for p in problems}
+        if len(forms) != 1 or len(norms) != 1:
+            raise ValueError("stack: expected one fitness form, repair metric and normalization "
+                             "for all problems")
         k = max(p.n_resources for p in problems) if n_resources is None else n_resources
         caps, costs = [], []
         for p in problems:
@@ -206,7 +261,8 @@ class AllocationProblem:
             caps.append(np.pad(p.cap, ((0, 0), (0, pad))))
             costs.append(np.pad(p.cost, ((0, 0), (0, pad)), constant_values=1.0))
         return AllocationProblem(
-            np.vstack(caps), np.vstack(costs), np.concatenate([p.demand for p in problems]), *forms.pop()
+            np.vstack(caps), np.vstack(costs), np.concatenate([p.demand for p in problems]), *forms.pop(),
+            cost_weight=np.concatenate([p.cost_weight for p in problems]), normalization=norms.pop(),
         )
 
     def _batched(self, p: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -227,11 +283,27 @@ class AllocationProblem:
         return (p3 * self.weight[:, None, :]).reshape(shape)
 
     def evaluate(self, p: np.ndarray) -> np.ndarray:
-        """Objective ``sum_k |f_k - f_bar|`` (eq. 12-13) of allocations shaped ``(B, ..., K)``.
+        """Objective of allocations shaped ``(B, ..., K)``: :meth:`balance`, or ``J_w`` if weighted.
 
         Returns an array shaped ``(B, ...)``. The allocations are evaluated as given (call
         :meth:`repair` first for infeasible ones).
         """
+        if not self.weighted:
+            return self.balance(p)
+        n = self.normalization
+        bal = (self.balance(p) - n.balance_ideal) / n.balance_range
+        cost = (self.call_cost(p) - n.cost_ideal) / n.cost_range
+        w = self.cost_weight.reshape((-1,) + (1,) * (bal.ndim - 1))
+        return w * cost + (1.0 - w) * bal
+
+    def call_cost(self, p: np.ndarray) -> np.ndarray:
+        """Call cost ``C = sum_k c_k P_k`` of allocations ``(B, ..., K)`` (power unit x coefficient)."""
+        p3, shape = self._batched(p)
+        return sum_last(np.where(self.active[:, None, :], p3 * self.cost[:, None, :], 0.0)
+                        ).reshape(shape[:-1])
+
+    def balance(self, p: np.ndarray) -> np.ndarray:
+        """Balance ``B = sum_k |f_k - f_bar|`` (eq. 12-13) of allocations ``(B, ..., K)``."""
         p3, shape = self._batched(p)
         f = p3 * self.weight[:, None, :]
         mean = sum_last(f) / np.maximum(self.n_active, 1)[:, None]
@@ -368,3 +440,31 @@ def proportional(problem: AllocationProblem) -> AllocationResult:
         allocation=p, objective=problem.evaluate(p), unmet=problem.unmet.copy(),
         method="proportional", wall_s=wall,
     )
+
+
+def balance_threshold(problem: AllocationProblem) -> np.ndarray:
+    """Largest demand ``(B,)`` whose pure-balance optimum is 0 (every ``f_k`` equal inside the bounds).
+
+    ``min_k (w_k cap_k) * sum_j 1 / w_j`` over the active resources (``w_k = c_k / cap_k**beta``),
+    i.e. ``min_k c_k * sum_j cap_j / c_j`` for ``beta = 1``.
+    """
+    act = problem.active
+    safe_w = np.where(act, problem.weight, 1.0)
+    inv = sum_last(np.where(act, 1.0 / safe_w, 0.0))
+    lam_max = np.min(np.where(act, safe_w * problem.cap, np.inf), axis=1)
+    return lam_max * inv
+
+
+def balanced_closed_form(problem: AllocationProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-fitness allocation ``P_k = target * (1 / w_k) / sum_j (1 / w_j)`` and where it is optimal.
+
+    Returns ``(allocation (B, K), below (B,))``: ``below[b]`` is True where the target is at
+    most :func:`balance_threshold` (then the allocation is feasible, its balance is 0 and it
+    is the pure-balance optimum, the unique one). Above the threshold the formula is returned
+    as it is (some ``P_k > cap_k``: not feasible) so that callers can see it fail.
+    """
+    act = problem.active
+    share = np.where(act, 1.0 / np.where(act, problem.weight, 1.0), 0.0)
+    alloc = problem.target[:, None] * share / sum_last(share)[:, None]
+    below = problem.target <= balance_threshold(problem) * (1.0 + 1e-12)
+    return alloc, below

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vppsim.cli.common import positive_number, seed_int
+from vppsim.cli.common import int_at_least, positive_number, seed_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,6 +19,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--runs", type=int, default=14, help="GA-ACO runs, one seed each (default 14)")
     p.add_argument("--seed", type=seed_int, default=0,
                    help="seed of the first run, an integer 0..2**63-1 (default 0)")
+    p.add_argument("--pareto", action="store_true",
+                   help="also the call-cost / balance Pareto front (exact LPs and GA-ACO; one --demand): "
+                   "pareto.parquet, pareto.png, the paper's split against the front")
+    p.add_argument("--points", type=int_at_least(2), default=None,
+                   help="weights of the --pareto sweep and least number of front points, an integer "
+                   "2..1001 (default 11)")
     p.add_argument("--out", type=Path, default=None,
                    help="result folder (default: results/<case>-allocate-<timestamp>)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")

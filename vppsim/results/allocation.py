@@ -19,6 +19,8 @@ import pandas as pd
 
 from vppsim import __version__
 from vppsim.allocation.compare import AllocationComparison
+from vppsim.allocation.pareto import ParetoFront
+from vppsim.results.allocation_pareto import render_pareto, write_pareto
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.plotting import pyplot
@@ -148,8 +150,12 @@ def _figure(c: AllocationComparison, folder: Path) -> str:
 
 
 def write_allocation_results(comparisons: Sequence[AllocationComparison], out: Path | ResultFolder,
-                             figures: bool = True) -> Path:
-    """Write the folder of ``vppsim allocate`` and return its final path."""
+                             figures: bool = True, pareto: ParetoFront | None = None) -> Path:
+    """Write the folder of ``vppsim allocate`` and return its final path.
+
+    ``pareto``: also write ``pareto.parquet``, ``pareto.png`` and the front's lines in ``report.md``
+    (:mod:`vppsim.results.allocation_pareto`).
+    """
     with result_folder(out) as work:
         allocations, runs = _tables(comparisons)
         allocations.to_csv(work / "allocations.csv", index=False)
@@ -163,5 +169,9 @@ def write_allocation_results(comparisons: Sequence[AllocationComparison], out: P
         report = [f"# {comparisons[0].case.name}: balanced allocation (paper 001)", ""]
         report += [render_table(c) + "\n" for c in comparisons]
         report += [f"![{Path(f).stem}](figures/{Path(f).name})" for f in files]
+        if pareto is not None:
+            pfiles = write_pareto(pareto, work, figures)
+            report += ["", render_pareto(pareto), ""]
+            report += ["![pareto](pareto.png)"] if "pareto.png" in pfiles else []
         (work / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
     return output_path(out)

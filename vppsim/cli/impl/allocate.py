@@ -11,11 +11,37 @@ from __future__ import annotations
 import argparse
 
 from vppsim.allocation.compare import compare
+from vppsim.allocation.pareto import ParetoFront, pareto_front
 from vppsim.allocation.scenario import MAX_CASE_POWER, load_allocation_case
 from vppsim.cli.common import SEED_MAX, claimed, output_folder
 from vppsim.results.allocation import render_table, write_allocation_results
+from vppsim.results.allocation_pareto import render_pareto
 from vppsim.results.folders import default_out_dir
 from vppsim.scenario.schema import ScenarioError
+
+#: most weights of ``--points``
+MAX_POINTS = 1001
+#: default weights of the ``--pareto`` sweep
+DEFAULT_POINTS = 11
+
+
+def _check_pareto(args: argparse.Namespace, demands: list[float]) -> int:
+    """The number of sweep weights; ``ScenarioError`` for options that do not fit together."""
+    points = DEFAULT_POINTS if args.points is None else args.points
+    if not args.pareto:
+        if args.points is not None:
+            raise ScenarioError(args.scenario, [("--points", "expected only together with --pareto")])
+        return points
+    if len(demands) != 1:
+        raise ScenarioError(args.scenario, [("--demand", "expected exactly one --demand with --pareto, "
+                                                         f"got {len(demands)} demands")])
+    if not 2 <= points <= MAX_POINTS:
+        raise ScenarioError(args.scenario, [("--points", f"expected an integer 2..{MAX_POINTS}, "
+                                                         f"got {points}")])
+    if args.seed + points - 1 > SEED_MAX:
+        raise ScenarioError(args.scenario, [("--seed", f"expected --seed + --points - 1 <= 2**63-1, "
+                                                       f"got {args.seed} and {points} points")])
+    return points
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,13 +57,20 @@ def run(args: argparse.Namespace) -> int:
         if d > MAX_CASE_POWER:
             raise ScenarioError(args.scenario, [("--demand", f"expected a number <= {MAX_CASE_POWER:g} "
                                                              f"{case.unit}, got {d:g}")])
+    points = _check_pareto(args, demands)
     folder = output_folder(args, default_out_dir(f"{case.name}-allocate"))  # before computing
     with claimed(folder):
         comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
-        final = write_allocation_results(comparisons, folder, figures=not args.no_figures)
+        front: ParetoFront | None = (pareto_front(case, float(demands[0]), points, args.seed)
+                                     if args.pareto else None)
+        final = write_allocation_results(comparisons, folder, figures=not args.no_figures,
+                                         pareto=front)
     if not args.quiet:
         for c in comparisons:
             print(render_table(c))
+            print()
+        if front is not None:
+            print(render_pareto(front))
             print()
         print(f"wrote {final}")
     return 0
