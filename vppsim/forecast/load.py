@@ -137,7 +137,8 @@ def _numeric_problem(table: pd.DataFrame, column: str, name: str) -> str | None:
     if bad.any():
         row = int(bad.argmax())
         got = table[column].iloc[row]
-        got = "an empty or missing value" if pd.isna(got) else repr(got)
+        got = ("an empty or missing value" if pd.isna(got)
+               else f"{got:g}" if isinstance(got, int | float) else repr(got))
         return f"expected finite numbers, got {got} at row {row + 2} of {name}"
     if column == "load_kw" and (arr < 0).any():
         row = int((arr < 0).argmax())
@@ -177,9 +178,9 @@ def read_load_weather(path: str | Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(path, [("encoding", f"expected UTF-8 text, got byte "
-                                                f"{exc.object[exc.start:exc.start + 1]!r} at "
-                                                f"offset {exc.start}")]) from None
+        bad = exc.object[exc.start:exc.start + 1]
+        raise ScenarioError(path, [("encoding", f"expected UTF-8 text, got the byte {bad!r} "
+                                                "that is not UTF-8")]) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ScenarioError(path, [("file", f"expected a readable CSV file: {exc}")]) from None
     missing = [c for c in SERIES_COLUMNS if c not in table.columns]
