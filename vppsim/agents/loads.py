@@ -8,7 +8,7 @@ import numpy as np
 
 from vppsim.agents.base import BusAgent
 from vppsim.forecast.errors import error_at
-from vppsim.scenario.schema import ControllableLoadSpec, LoadSpec, ReserveRatioSpec
+from vppsim.scenario.schema import ControllableLoadSpec, LoadSpec, ReserveRatioSpec, ScenarioError
 
 if TYPE_CHECKING:
     import mesa
@@ -62,19 +62,29 @@ class Load(BusAgent):
         self.owner = owner
         self.vpp_name: str | None = None
         self.forecast_kw = np.asarray(forecast_kw, dtype=float)
+        # the load's actual profile: its forecast, unless a forecaster plans it (spec.forecast)
+        self.profile_kw = self.forecast_kw
+        ratio = model.loaded.load_forecasts.get(name)
+        if ratio is not None:
+            if len(ratio) < len(self.forecast_kw):
+                raise ScenarioError(model.loaded.path, [(
+                    f"{name}.forecast.train_days", f"expected {len(self.forecast_kw)} steps of "
+                    f"forecast after the training days, got {len(ratio)}")])
+            self.forecast_kw = self.profile_kw * ratio[:len(self.profile_kw)]
         self.power_factor = power_factor
         self.demand_kw = 0.0  # realized demand this step
         self.curtailed_kw = 0.0
         self.unmet_kw = 0.0
 
     def realize(self, t: int) -> None:
-        """Set the realized demand at step ``t``: forecast times ``1 + eps``, at least 0.
+        """Set the realized demand at step ``t``: profile times ``1 + eps``, at least 0.
 
         ``eps``: :func:`vppsim.forecast.errors.error_at` of this agent's ``forecast_error`` row.
+        The profile is the forecast unless a forecaster plans the load (``spec.forecast``).
         """
         eps = error_at(getattr(self, "forecast_error", None), t,
                        self.model.scenario.forecast_error.load, self.model.rng)
-        self.demand_kw = max(0.0, float(self.forecast_kw[t] * (1.0 + eps)))
+        self.demand_kw = max(0.0, float(self.profile_kw[t] * (1.0 + eps)))
         self.curtailed_kw = 0.0
         self.unmet_kw = 0.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from vppsim.agents.registry import MemberKinds, default_member_kinds
 from vppsim.allocation.realtime import ALLOCATORS
+from vppsim.forecast.load import FORECASTERS, day_ahead_ratio, read_load_weather
 from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
 from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
@@ -43,13 +45,16 @@ class LoadedScenario:
 
     The table has one row per step of a day (repeated every day) or of the whole horizon.
     ``member_kinds`` is the registry the scenario was validated with; the model builds the
-    members from it.
+    members from it. ``load_forecasts`` maps a load member with a ``forecast`` option to its
+    forecaster's relative forecast (``forecast / actual``) per step, from the run's first step
+    to the end of the series (fitted once here, shared by every model built from this scenario).
     """
 
     scenario: Scenario
     path: Path
     profiles: pd.DataFrame
     member_kinds: MemberKinds
+    load_forecasts: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
 
     def profile(self, column: str, n_steps: int | None = None) -> np.ndarray:
         """Return ``column`` as a float array of ``n_steps`` values (a daily profile is tiled)."""
@@ -67,7 +72,7 @@ class LoadedScenario:
         except ValidationError as exc:
             raise ScenarioError(self.path, validation_problems(exc, self.member_kinds.specs)) from None
         return LoadedScenario(scenario=scenario, path=self.path, profiles=self.profiles,
-                              member_kinds=self.member_kinds)
+                              member_kinds=self.member_kinds, load_forecasts=self.load_forecasts)
 
 
 def _resolve_catalogs(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
@@ -190,6 +195,43 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
         if problem is not None:
             problems.append((field, problem))
     return table, problems
+
+
+def _load_forecasts(s: Scenario, path: Path) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+    """Fit the forecaster of every load member with a ``forecast`` option (one fit per setting)."""
+    out: dict[str, np.ndarray] = {}
+    problems: list[tuple[str, str]] = []
+    fitted: dict[tuple[Path, str, int, int], np.ndarray] = {}
+    per_hour = int(round(1.0 / s.step_h))
+    for i, vpp in enumerate(s.vpps):
+        for j, m in enumerate(vpp.members):
+            spec = getattr(m, "forecast", None)
+            if spec is None:
+                continue
+            where = f"vpps[{i}].members[{j}].forecast"
+            if spec.model not in FORECASTERS:
+                problems.append((f"{where}.model", f"expected one of {sorted(FORECASTERS)}, "
+                                                   f"got {spec.model!r}"))
+                continue
+            csv = (path.parent / spec.series).resolve()
+            key = (csv, spec.model, spec.train_days, spec.seed)
+            try:
+                if key not in fitted:
+                    series = read_load_weather(csv)
+                    n_days = len(series) // 24 - spec.train_days
+                    if n_days < s.days:
+                        raise ValueError(f"expected {spec.train_days} training days + {s.days} run "
+                                         f"days in {csv.name}, got {len(series) / 24:g} days")
+                    fitted[key] = day_ahead_ratio(series, spec.model, spec.train_days, n_days,
+                                                  spec.seed)
+            except ScenarioError as exc:
+                problems += [(f"{where}.series", f"{exc.file}: {f}: {w}") for f, w in exc.problems]
+                continue
+            except ValueError as exc:
+                problems.append((f"{where}.train_days", str(exc)))
+                continue
+            out[m.name] = np.repeat(fitted[key], per_hour)
+    return out, problems
 
 
 def _check_feeder(s: Scenario, path: Path) -> list[tuple[str, str]]:
@@ -357,6 +399,9 @@ def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> 
     problems += _check_feeder(scenario, path)
     if problems:
         raise ScenarioError(path, problems)
+    forecasts, problems = _load_forecasts(scenario, path)
+    if problems:
+        raise ScenarioError(path, problems)
     assert profiles is not None
     return LoadedScenario(scenario=scenario, path=path.resolve(), profiles=profiles,
-                          member_kinds=kinds)
+                          member_kinds=kinds, load_forecasts=forecasts)

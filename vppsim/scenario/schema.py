@@ -235,6 +235,23 @@ class PVPlantSpec(PVParams, MemberSpec):
         return [("irradiance", self.irradiance, False), ("temperature", self.temperature, True)]
 
 
+class LoadForecastSpec(_Spec):
+    """Plan a load on a fitted forecaster instead of its profile (docs/design.md, "Load forecasting").
+
+    ``model`` (a name of ``vppsim.forecast.load.FORECASTERS``, checked by the loader) is fitted
+    on the first ``train_days`` days of ``series`` (hourly CSV ``timestamp, temperature_c,
+    humidity_pct, load_kw``, relative to the YAML file) and forecasts the days after them. Its
+    relative forecast ``forecast / actual`` on series day ``train_days + d`` scales the profile
+    of the run's day ``d``: the day-ahead plan uses ``profile * forecast / actual``; the
+    realized load stays the profile (times ``1 + eps`` of ``forecast_error.load``).
+    """
+
+    model: str = "regression"
+    series: str
+    train_days: Annotated[int, Field(ge=14, le=3660)] = 90
+    seed: Seed = 0
+
+
 class LoadSpec(MemberSpec):
     """An inflexible load following a profile (kW)."""
 
@@ -243,6 +260,7 @@ class LoadSpec(MemberSpec):
     bus: int | None = None
     profile: str = Field(description="profile column: load forecast, kW")
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    forecast: LoadForecastSpec | None = None
 
     profile_ranges: ClassVar[dict[str, ProfileRange]] = {"profile": LOAD_RANGE}
 

@@ -1,0 +1,32 @@
+"""``vppsim forecast``: its options; what it does is :mod:`vppsim.cli.impl.forecast` (loaded when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vppsim.cli.common import int_at_least, seed_int
+
+#: the forecasters offered (the keys of ``vppsim.forecast.load.FORECASTERS``; kept here so that
+#: parsing the options does not import pandas)
+MODELS = ("regression", "gbr")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``vppsim forecast`` to the sub-commands."""
+    p = sub.add_parser("forecast", help="day-ahead load forecasting from temperature and humidity "
+                                        "(paper 000's regression vs gradient boosting), out of sample")
+    p.add_argument("series", type=Path, nargs="?", default=None,
+                   help="hourly CSV: timestamp, temperature_c, humidity_pct, load_kw (default: "
+                   "the shipped synthetic year scenarios/load_weather_hourly.csv)")
+    p.add_argument("--model", choices=(*MODELS, "all"), default="all",
+                   help="regression: paper 000 eq. 8; gbr: gradient boosting on calendar, weather "
+                   "and lagged load; all: both on the same split (default)")
+    p.add_argument("--test-days", type=int_at_least(1), default=28,
+                   help="the last N days are the test part, the rest trains (default 28)")
+    p.add_argument("--seed", type=seed_int, default=0, help="model seed (default 0)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="result folder (default: results/<series>-forecast-<timestamp>)")
+    p.add_argument("--no-figures", action="store_true", help="skip forecast.png")
+    p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
+    p.set_defaults(impl="vppsim.cli.impl.forecast:run", claims_out=True)
