@@ -9,7 +9,7 @@ from scipy.optimize import linprog
 
 from vppsim.allocation import AllocationProblem, FitnessForm
 from vppsim.allocation.exact import solve_exact
-from vppsim.allocation.pareto import non_dominated, pareto_front
+from vppsim.allocation.pareto import front_distance, non_dominated, pareto_front
 from vppsim.allocation.problem import Normalization, balance_threshold, balanced_closed_form
 from vppsim.allocation.scenario import load_allocation_case
 from vppsim.cli.main import main
@@ -145,6 +145,19 @@ def test_gaaco_within_a_tenth_of_a_percent_of_the_exact_weighted_sum(front55) ->
     finite = g.gap_pct[np.isfinite(g.gap_pct)]
     assert len(finite) >= 9 and np.max(finite) <= 0.1
     assert np.min(g.gap_range_pct) >= -1e-4  # never meaningfully better than the exact optimum
+    inner = (front55.weights > 0) & (front55.weights < 1)
+    assert np.all(np.isnan(g.front_distance_pct[~inner]))
+    assert np.max(g.front_distance_pct[inner]) <= 0.1
+
+
+def test_front_distance_on_a_hand_computed_polyline() -> None:
+    # front (0, 1) - (1, 0): the point (1, 1) is sqrt(2)/2 from its middle; (2, 0) is 1 from the
+    # end (1, 0); (0.25, 0.75) lies on it; a single front point is a plain distance
+    fc, fb = np.array([0.0, 1.0]), np.array([1.0, 0.0])
+    d = front_distance(np.array([1.0, 2.0, 0.25]), np.array([1.0, 0.0, 0.75]), fc, fb)
+    assert d == pytest.approx([np.sqrt(0.5), 1.0, 0.0], abs=1e-12)
+    assert front_distance(np.array([3.0]), np.array([4.0]), np.array([0.0]), np.array([0.0])) == \
+        pytest.approx([5.0])
 
 
 def test_paper_split_is_dominated_and_no_weight_reproduces_it(front55) -> None:
