@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import highspy
 import numpy as np
 import pytest
 from market_cases import MPEC_COSTS as COSTS
@@ -24,13 +25,14 @@ from vppsim.market.lower_level import (
     BatteryData,
     ControllableLoadData,
     VppDayAheadData,
+    build_vpp_lp,
     solve_vpp_day_ahead,
 )
 from vppsim.market.mpec import MpecResult, solve_vpo_profit_mpec, vpo_profit
 from vppsim.market.outcome import optimistic_profit
 from vppsim.market.vpo_storage import VpoStorageData, build_vpo_storage_lp
 from vppsim.model import VPPModel
-from vppsim.optimizers.highs import solve_lp
+from vppsim.optimizers.highs import new_highs, pass_model, solve_lp
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
 from vppsim.scenario.schema import BatteryParams
@@ -231,6 +233,35 @@ def small_vpps() -> list[VppDayAheadData]:
     return [a, b]
 
 
+def _warm_answers(d: VppDayAheadData):
+    """VPP ``d``'s optimal (G, E) at given prices from one HiGHS instance whose trade costs change.
+
+    14,400 grid points: a warm re-solve costs a few pivots, a fresh LP per point about 2 ms.
+    An answer with simultaneous flows (charge and discharge, or buy and sell) is taken from
+    ``solve_vpp_day_ahead``, which repairs it, instead.
+    """
+    T = d.n_periods
+    lp = build_vpp_lp(d, np.zeros(T), np.zeros(T))
+    g, e = lp.names["g"], lp.names["e"]
+    ch, dis = lp.names["ch0"], lp.names["dis0"]
+    cols = np.concatenate([g, e]).astype(np.int32)
+    base = lp.c[cols].copy()
+    h = new_highs()
+    pass_model(h, lp)
+
+    def answer(c_sell: np.ndarray, c_buy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h.changeColsCost(len(cols), cols, base + np.concatenate([c_sell, -c_buy]) * d.dt_h)
+        h.run()
+        x = np.asarray(h.getSolution().col_value)
+        if (h.getModelStatus() != highspy.HighsModelStatus.kOptimal
+                or np.any(np.minimum(x[ch], x[dis]) > 1e-9) or np.any(np.minimum(x[g], x[e]) > 1e-9)):
+            s = solve_vpp_day_ahead(d, c_sell, c_buy)
+            return s.buy_kw, s.sell_kw
+        return x[g], x[e]
+
+    return answer
+
+
 @pytest.fixture(scope="module")
 def small_grid() -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
     """The VPPs' responses on a 15 x 15 grid of (c_sell[t], c_buy[t] <= c_sell[t]) per period.
@@ -252,12 +283,13 @@ def small_grid() -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
             sb = solve_vpp_day_ahead(b, c_sell, c_buy)
             resp_b[t, cs, cb] = (sb.buy_kw[t], sb.sell_kw[t])
     points = []
+    answer_a = _warm_answers(a)
     for (cs0, cb0), (cs1, cb1) in itertools.product(*pairs):
         c_sell, c_buy = np.array([cs0, cs1]), np.array([cb0, cb1])
-        sa = solve_vpp_day_ahead(a, c_sell, c_buy)
+        ga, ea = answer_a(c_sell, c_buy)
         gb = np.array([resp_b[0, cs0, cb0][0], resp_b[1, cs1, cb1][0]])
         eb = np.array([resp_b[0, cs0, cb0][1], resp_b[1, cs1, cb1][1]])
-        points.append((c_sell, c_buy, sa.buy_kw + gb, sa.sell_kw + eb))
+        points.append((c_sell, c_buy, ga + gb, ea + eb))
     return np.array([g[1] - g[0] for g in grids]), points
 
 
