@@ -9,8 +9,8 @@ every bus from the power-flow Jacobian at the solved point:
     J^T lambda = d P_slack / d x           (x = voltage angles of pv/pq buses, magnitudes of pq)
     dL/dP_k = 1 + lambda_k                 (lambda_k = d P_slack / d P_k at fixed Q injections)
 
-``J`` and ``dP_slack/dx`` come from pandapower's ``dSbus_dV`` on the feeder's bus admittance
-matrix (read once from a ``pandapower.runpp`` of the same net). The figures are checked against
+``J`` and ``dP_slack/dx`` come from the derivatives of ``S = V conj(Y V)`` on the feeder's bus admittance
+matrix (read once from a ``pandapower.runpp`` of the same net; dense, as feeders are small). The figures are checked against
 finite differences of ``pandapower.runpp`` in tests/test_loss_aware.py.
 """
 
@@ -23,13 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from pandapower.auxiliary import pandapowerNet
-from pandapower.pypower.dSbus_dV import dSbus_dV
 
 from vppsim.grids.powerflow import LightSim2GridBackend, PowerFlow
 
 __all__ = ["FeederLossModel", "LossPoint"]
+
+
+def _ds_dv(ybus: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``dS/d|V|`` and ``dS/dtheta`` of the bus injections ``S = V conj(Y V)`` (dense, as
+    pandapower's ``dSbus_dV``; feeders have tens to hundreds of buses)."""
+    i_bus = ybus @ v
+    v_norm = v / np.abs(v)
+    ds_dvm = v[:, None] * np.conj(ybus * v_norm[None, :]) + np.diag(np.conj(i_bus) * v_norm)
+    ds_dva = 1j * v[:, None] * np.conj(np.diag(i_bus) - ybus * v[None, :])
+    return ds_dvm, ds_dva
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class FeederLossModel:
         probe = copy.deepcopy(self.flow.net)
         pp.runpp(probe, numba=False)
         internal = probe._ppc["internal"]
-        self._ybus = sp.csr_matrix(internal["Ybus"])
+        self._ybus = sp.csr_matrix(internal["Ybus"]).toarray()
         self._ref = np.asarray(internal["ref"], dtype=int)
         self._pvpq = np.concatenate([internal["pv"], internal["pq"]]).astype(int)
         self._pq = np.asarray(internal["pq"], dtype=int)
@@ -79,6 +87,8 @@ class FeederLossModel:
         v_pd = backend.voltage_pu if isinstance(backend, LightSim2GridBackend) else None
         if not res.converged or v_pd is None:
             return LossPoint(False, float("nan"), float("nan"), {b: float("nan") for b in buses})
+        if not buses:
+            return LossPoint(True, res.losses_kw, res.p_slack_kw, {})
         sens = self.sensitivities(v_pd)
         out = {int(b): float(sens[self._lookup[int(b)]]) for b in buses}
         return LossPoint(True, res.losses_kw, res.p_slack_kw, out)
@@ -88,18 +98,15 @@ class FeederLossModel:
         n = self._ybus.shape[0]
         v = np.zeros(n, dtype=complex)
         v[self._lookup[: len(v_by_bus)]] = v_by_bus
-        ds_dvm, ds_dva = dSbus_dV(self._ybus, v)
-        ds_dva, ds_dvm = sp.csr_matrix(ds_dva), sp.csr_matrix(ds_dvm)
+        ds_dvm, ds_dva = _ds_dv(self._ybus, v)
         pvpq, pq, ref = self._pvpq, self._pq, self._ref
-        jac = sp.vstack([
-            sp.hstack([ds_dva[pvpq][:, pvpq].real, ds_dvm[pvpq][:, pq].real]),
-            sp.hstack([ds_dva[pq][:, pvpq].imag, ds_dvm[pq][:, pq].imag]),
-        ]).tocsc()
-        grad = np.concatenate([
-            np.asarray(ds_dva[ref][:, pvpq].real.sum(axis=0)).ravel(),
-            np.asarray(ds_dvm[ref][:, pq].real.sum(axis=0)).ravel(),
+        jac = np.block([
+            [ds_dva[np.ix_(pvpq, pvpq)].real, ds_dvm[np.ix_(pvpq, pq)].real],
+            [ds_dva[np.ix_(pq, pvpq)].imag, ds_dvm[np.ix_(pq, pq)].imag],
         ])
-        lam = spla.spsolve(jac.T.tocsc(), grad)
+        grad = np.concatenate([ds_dva[np.ix_(ref, pvpq)].real.sum(axis=0),
+                               ds_dvm[np.ix_(ref, pq)].real.sum(axis=0)])
+        lam = np.linalg.solve(jac.T, grad)
         sens = np.zeros(n)
         sens[pvpq] = 1.0 + lam[: len(pvpq)]
         return sens
