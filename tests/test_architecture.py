@@ -26,6 +26,7 @@ PACKAGE = Path(vppsim.__file__).resolve().parent
 LAZY_IMPORTS = {
     "results/plotting.py": "matplotlib: about 0.5 s to import; only runs that draw need it",
     "montecarlo/cluster.py": "distributed: about 1 s to import; only Monte Carlo batches need it",
+    "market/pareto.py": "pymoo: an optional extra, about 1 s to import; only NSGA-II fronts need it",
 }
 
 

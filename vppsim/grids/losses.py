@@ -9,9 +9,10 @@ every bus from the power-flow Jacobian at the solved point:
     J^T lambda = d P_slack / d x           (x = voltage angles of pv/pq buses, magnitudes of pq)
     dL/dP_k = 1 + lambda_k                 (lambda_k = d P_slack / d P_k at fixed Q injections)
 
-``J`` and ``dP_slack/dx`` come from the derivatives of ``S = V conj(Y V)`` on the feeder's bus admittance
-matrix (read once from a ``pandapower.runpp`` of the same net; dense, as feeders are small). The figures are checked against
-finite differences of ``pandapower.runpp`` in tests/test_loss_aware.py.
+``J`` and ``dP_slack/dx`` come from the derivatives of ``S = V conj(Y V)`` on the feeder's bus
+admittance matrix (read once from a ``pandapower.runpp`` of the same net; dense, as feeders are
+small). The figures are checked against finite differences of ``pandapower.runpp`` in
+tests/test_loss_aware.py.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ __all__ = ["FeederLossModel", "LossPoint"]
 
 
 def _ds_dv(ybus: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``dS/d|V|`` and ``dS/dtheta`` of the bus injections ``S = V conj(Y V)`` (dense, as
-    pandapower's ``dSbus_dV``; feeders have tens to hundreds of buses)."""
+    """``dS/d|V|`` and ``dS/dtheta`` of the bus injections ``S = V conj(Y V)``, dense.
+
+    The formulas of pandapower's ``dSbus_dV``; feeders have tens to hundreds of buses.
+    """
     i_bus = ybus @ v
     v_norm = v / np.abs(v)
     ds_dvm = v[:, None] * np.conj(ybus * v_norm[None, :]) + np.diag(np.conj(i_bus) * v_norm)

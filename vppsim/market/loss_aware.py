@@ -201,7 +201,7 @@ def _solve(lp: LinearProgram) -> np.ndarray:
 
 def solve_loss_aware(market: DayAheadMarket, grid: DispatchGrid, w_losses: float = 1.0,
                      w_utilization: float = 0.0, *, trust_kw: float = 50.0, tol_kw: float = 1e-2,
-                     max_iter: int = 60, start: np.ndarray | None = None) -> LossAwareDispatch:
+                     max_iter: int = 100, start: np.ndarray | None = None) -> LossAwareDispatch:
     """Minimize system cost + ``w_losses`` (CNY/kWh) x AC losses - ``w_utilization`` (CNY) x U.
 
     ``start``: a full LP solution vector to start from (default: the loss-blind optimum).
