@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 
@@ -12,7 +13,13 @@ from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
 from vppsim.grids import load_feeder
 from vppsim.grids.losses import FeederLossModel
 from vppsim.market.loss_aware import DispatchGrid
-from vppsim.market.pareto import front_distance, non_dominated, nsga2_front, weighted_sum_front
+from vppsim.market.pareto import (
+    FrontPoint,
+    front_distance,
+    non_dominated,
+    nsga2_front,
+    weighted_sum_front,
+)
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import default_out_dir
@@ -55,9 +62,9 @@ def dispatch_grid(model: VPPModel, day: int = 0) -> DispatchGrid:
                         background_kwh + vpp_load_kw * s.step_h)
 
 
-def _utilization_weights(market_points: list) -> tuple[float, ...]:
-    """Utilization weights to sweep: none beyond 0 if the loss-blind day curtails nothing."""
-    return (0.0,) if market_points[0].renewable_utilization >= 1.0 else (0.0, 100.0, 1000.0)
+def _utilization_weights(points: list[FrontPoint]) -> tuple[float, ...]:
+    """Utilization weights to sweep (CNY per unit): only 0 if the loss-blind day curtails nothing."""
+    return (0.0,) if points[0].renewable_utilization >= 1.0 else (0.0, 100.0, 1000.0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
         return EXIT_BAD_INPUT
     seed = s.seed if args.seed is None else args.seed
+    if args.method != "exact" and importlib.util.find_spec("pymoo") is None:
+        print(f"vppsim: --method {args.method}: NSGA-II needs pymoo (pip install "
+              "'vppsim[pareto]'); --method exact runs without it", file=sys.stderr)
+        return EXIT_BAD_INPUT
     folder = output_folder(args, default_out_dir(f"{s.name}-pareto"))
     with claimed(folder):
         model = VPPModel(loaded)
