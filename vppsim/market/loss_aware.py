@@ -200,7 +200,7 @@ def _solve(lp: LinearProgram) -> np.ndarray:
 
 
 def solve_loss_aware(market: DayAheadMarket, grid: DispatchGrid, w_losses: float = 1.0,
-                     w_utilization: float = 0.0, *, trust_kw: float = 50.0, tol_kw: float = 1e-2,
+                     w_utilization: float = 0.0, *, trust_kw: float = 50.0, tol_kw: float = 0.05,
                      max_iter: int = 100, start: np.ndarray | None = None) -> LossAwareDispatch:
     """Minimize system cost + ``w_losses`` (CNY/kWh) x AC losses - ``w_utilization`` (CNY) x U.
 
@@ -226,7 +226,7 @@ def solve_loss_aware(market: DayAheadMarket, grid: DispatchGrid, w_losses: float
         p_new = prob.injections(x_new)
         predicted = f - (prob.objective(x_new, losses) + float(prob.loss_price @ (sens * (p_new - p)).sum(0)))
         step = float(np.max(np.abs(p_new - p)))
-        if step < tol_kw or predicted <= 1e-8 * max(1.0, abs(f)):
+        if step < tol_kw or predicted <= 1e-7 * max(1.0, abs(f)):
             converged = True
             break
         l_new, s_new = evaluate_losses(grid, p_new)
