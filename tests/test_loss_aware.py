@@ -10,6 +10,7 @@ evaluates against the LP's own objective at the LP's battery schedule.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def test_reduced_day_prices_the_lp_schedule_as_the_lp_does(day: dict[str, Any]) 
         for k in range(len(d.batteries)):
             ch.append(x[offsets[i] + names[f"ch{k}"]])
             dis.append(x[offsets[i] + names[f"dis{k}"]])
-    u = reduced.fractions_of(blind, np.array(ch), np.array(dis))
+    u = reduced.fractions_of(np.array(ch), np.array(dis))
     losses, cost, viol, util = reduced.evaluate(u)
     assert cost == pytest.approx(blind.system_cost_cny, rel=1e-9)
     assert losses == pytest.approx(blind.losses_kwh, rel=1e-9)
@@ -151,6 +152,8 @@ def test_pareto_cli_writes_the_folder(tmp_path: Path) -> None:
             == pytest.approx([0.0, 0.5, 500.0]))
     assert (out / "pareto.png").stat().st_size > 1000
     assert "loss-blind" in (out / "report.md").read_text(encoding="utf-8")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["least_losses"]["losses_kwh"] < summary["loss_blind"]["losses_kwh"]
 
 
 @pytest.mark.parametrize("argv, needle", [

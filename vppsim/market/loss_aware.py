@@ -204,7 +204,8 @@ def solve_loss_aware(market: DayAheadMarket, grid: DispatchGrid, w_losses: float
                      max_iter: int = 100, start: np.ndarray | None = None) -> LossAwareDispatch:
     """Minimize system cost + ``w_losses`` (CNY/kWh) x AC losses - ``w_utilization`` (CNY) x U.
 
-    ``start``: a full LP solution vector to start from (default: the loss-blind optimum).
+    ``start``: a full LP solution vector to start from (default: the loss-blind optimum; with
+    ``w_losses = 0`` the LP optimum is returned whatever ``start``).
     """
     if w_losses < 0 or w_utilization < 0 or not np.isfinite(w_losses + w_utilization):
         raise ValueError("solve_loss_aware: expected finite weights >= 0, got "
@@ -215,7 +216,7 @@ def solve_loss_aware(market: DayAheadMarket, grid: DispatchGrid, w_losses: float
     prob = _Problem(market, grid, w_losses, w_utilization)
     x = _solve(replace(prob.lp, c=prob.lp.c + prob.c_util))
     prob.cap_shedding(x)
-    x = x if start is None else start
+    x = x if start is None or w_losses == 0.0 else start  # w_losses = 0: the LP is exact
     p = prob.injections(x)
     losses, sens = evaluate_losses(grid, p)
     f = prob.objective(x, losses)

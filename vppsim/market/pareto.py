@@ -183,8 +183,7 @@ class ReducedDay:
         util = 1.0 - cur_kwh / avail_kwh if avail_kwh > 0 else 1.0
         return dt * float(losses.sum()), cost, np.concatenate(viol), util
 
-    def fractions_of(self, r: LossAwareDispatch, charge_kw: np.ndarray,
-                     discharge_kw: np.ndarray) -> np.ndarray:
+    def fractions_of(self, charge_kw: np.ndarray, discharge_kw: np.ndarray) -> np.ndarray:
         """The decision vector of a battery schedule (for checks and seeding)."""
         p_max = np.array([b.params.p_max_kw for _, b in self.bats])[:, None]
         return ((discharge_kw - charge_kw) / p_max).ravel()

@@ -1,14 +1,17 @@
-"""The folder of ``vppsim pareto``: ``pareto.parquet``, ``pareto.png`` and ``report.md``."""
+"""The folder of ``vppsim pareto``: ``pareto.parquet``, ``pareto.png``, ``summary.json``, ``report.md``."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from vppsim.market.pareto import FrontPoint, non_dominated
 from vppsim.results.folders import ResultFolder, output_path, result_folder
+from vppsim.results.format import json_ready
 from vppsim.results.plotting import pyplot
 
 
@@ -90,11 +93,30 @@ def render_report(run: ParetoRun, table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def pareto_summary(run: ParetoRun, table: pd.DataFrame) -> dict[str, Any]:
+    """``summary.json``: the loss-blind and least-loss points, front sizes, timings, distance."""
+    slp = table[table["method"] == "slp"]
+    blind, least = slp.iloc[0], slp.sort_values(["losses_kwh", "system_cost_cny"]).iloc[0]
+    keys = ("w_losses", "losses_kwh", "losses_pct", "renewable_utilization", "system_cost_cny")
+    return {
+        "scenario": run.scenario,
+        "loss_blind": {k: float(blind[k]) for k in keys},
+        "least_losses": {k: float(least[k]) for k in keys},
+        "slp_points": len(slp), "slp_non_dominated": int(slp["non_dominated"].sum()),
+        "slp_wall_s": run.slp_wall_s, "slp_iterations": run.slp_iterations,
+        "nsga2_points": len(run.nsga2_points), "nsga2_wall_s": run.nsga2_wall_s,
+        "nsga2_distance_mean": run.nsga2_distance[0], "nsga2_distance_max": run.nsga2_distance[1],
+    }
+
+
 def write_pareto_results(run: ParetoRun, out: Path | ResultFolder, figures: bool = True) -> Path:
     """Write the folder of ``vppsim pareto`` and return its final path."""
     with result_folder(out) as work:
         table = pareto_table(run)
         table.to_parquet(work / "pareto.parquet", index=False)
+        summary = pareto_summary(run, table)
+        (work / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n",
+                                           encoding="utf-8")
         if figures:
             _figure(run, work / "pareto.png")
         (work / "report.md").write_text(render_report(run, table), encoding="utf-8")
