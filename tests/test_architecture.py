@@ -27,6 +27,7 @@ LAZY_IMPORTS = {
     "results/plotting.py": "matplotlib: about 0.5 s to import; only runs that draw need it",
     "montecarlo/cluster.py": "distributed: about 1 s to import; only Monte Carlo batches need it",
     "forecast/load.py": "scikit-learn: about 2 s to import; only the gbr load forecaster needs it",
+    "market/pareto.py": "pymoo: an optional extra, about 1 s to import; only NSGA-II fronts need it",
 }
 
 

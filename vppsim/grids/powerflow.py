@@ -337,6 +337,11 @@ class LightSim2GridBackend(PowerFlowBackend):
             model.change_q_sgen(pos, float(q[pos]))
         return self._solve()
 
+    @property
+    def voltage_pu(self) -> np.ndarray | None:
+        """Complex bus voltages (per unit, bus index order) of the last converged solve, or None."""
+        return None if self._v_last is None else self._v_last.copy()
+
     def _fresh_model(self) -> Any:
         """The ``LSGrid`` to solve on.
 

@@ -1,0 +1,121 @@
+"""``vppsim pareto``: feeder losses against renewable utilization and cost (paper 000), SLP and NSGA-II."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+
+import numpy as np
+
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.grids import load_feeder
+from vppsim.grids.losses import FeederLossModel
+from vppsim.market.loss_aware import DispatchGrid
+from vppsim.market.pareto import (
+    FrontPoint,
+    front_distance,
+    non_dominated,
+    nsga2_front,
+    weighted_sum_front,
+)
+from vppsim.model import VPPModel
+from vppsim.paths import default_scenario_path
+from vppsim.results.folders import default_out_dir
+from vppsim.results.pareto import ParetoRun, write_pareto_results
+from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.schema import ScenarioError
+
+
+def dispatch_grid(model: VPPModel, day: int = 0) -> DispatchGrid:
+    """The model's feeder, VPP buses, reactive loads and background factors for ``day``.
+
+    Raises :class:`ScenarioError` for a member at another bus than its VPP's (the dispatch
+    places each VPP's net injection at the VPP's bus) or a VPO battery off the slack bus.
+    """
+    s, path = model.scenario, model.loaded.path
+    n = s.steps_per_day
+    sl = slice(day * n, (day + 1) * n)
+    q = np.zeros((len(model.vpps), n))
+    vpp_load_kw = 0.0
+    for i, v in enumerate(model.vpps):
+        for m in v.members:
+            if getattr(m, "bus", v.bus) != v.bus:
+                raise ScenarioError(path, [(f"vpps[{i}].members", "expected every member at the "
+                                            f"VPP's bus {v.bus} for the loss-aware dispatch, "
+                                            f"got {m.name} at bus {m.bus}")])
+            if hasattr(m, "tan_phi") and hasattr(m, "forecast_kw"):
+                q[i] -= m.forecast_kw[sl] * m.tan_phi
+                vpp_load_kw += float(m.forecast_kw[sl].sum())
+    vpo = model.vpo
+    if vpo.battery is not None and vpo.battery.bus != model.network.power_flow.slack_bus:
+        raise ScenarioError(path, [("vpo.battery_bus", "expected the slack bus for the "
+                                    "loss-aware dispatch (its losses are not modelled elsewhere)")])
+    flow = model.network.power_flow
+    net = load_feeder(s.feeder.name, base_dir=path.parent)
+    factor = np.asarray(model.background_factor[sl], dtype=float)
+    base_kw = float((net.load["p_mw"] * net.load["scaling"]).sum()) * 1000.0
+    background_kwh = base_kw * flow.background_load_scale * float(factor.sum()) * s.step_h
+    losses = FeederLossModel(net, flow.background_load_scale)
+    return DispatchGrid(losses, tuple(int(v.bus) for v in model.vpps), q, factor,
+                        background_kwh + vpp_load_kw * s.step_h)
+
+
+def _utilization_weights(points: list[FrontPoint]) -> tuple[float, ...]:
+    """Utilization weights to sweep (CNY per unit): only 0 if the loss-blind day curtails nothing."""
+    return (0.0,) if points[0].renewable_utilization >= 1.0 else (0.0, 100.0, 1000.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vppsim pareto``: the SLP weighted-sum front and/or NSGA-II's, written to a folder."""
+    loaded = load_scenario(args.scenario or default_scenario_path())
+    s = loaded.scenario
+    if args.day >= s.days:
+        print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    seed = s.seed if args.seed is None else args.seed
+    if args.method != "exact" and importlib.util.find_spec("pymoo") is None:
+        print(f"vppsim: --method {args.method}: NSGA-II needs pymoo (pip install "
+              "'vppsim[pareto]'); --method exact runs without it", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    folder = output_folder(args, default_out_dir(f"{s.name}-pareto"))
+    with claimed(folder):
+        model = VPPModel(loaded)
+        market = model.day_ahead_market(args.day)
+        if market.milp_followers:
+            raise ScenarioError(loaded.path, [("vpps", "expected VPPs with day-ahead LPs for the "
+                                               "loss-aware dispatch, got MILP followers "
+                                               f"{', '.join(market.milp_followers)}")])
+        grid = dispatch_grid(model, args.day)
+        start = time.perf_counter()
+        slp, dispatches = weighted_sum_front(market, grid, args.points)
+        if args.method != "nsga2" and _utilization_weights(slp) != (0.0,):
+            slp, dispatches = weighted_sum_front(market, grid, args.points,
+                                                 _utilization_weights(slp))
+        slp_wall = time.perf_counter() - start
+        nsga, nsga_wall, dist = [], 0.0, (float("nan"), float("nan"))
+        if args.method in ("nsga2", "both"):
+            try:
+                nsga, nsga_wall = nsga2_front(market, grid, population=args.population,
+                                              generations=args.generations, seed=seed % 2**32)
+            except ValueError as exc:
+                raise ScenarioError(loaded.path, [("--method nsga2", str(exc))]) from None
+            dist = front_distance(nsga, non_dominated(slp))
+        if args.method == "nsga2":
+            slp = slp[:1]  # the loss-blind point only, as the plot's reference
+        run_ = ParetoRun(s.name, slp, nsga, slp_wall, nsga_wall, dist,
+                         [d.iterations for d in dispatches])
+        final = write_pareto_results(run_, folder, figures=not args.no_figures)
+    if not args.quiet:
+        front = non_dominated(slp)
+        blind, least = slp[0], min(slp, key=lambda p: (p.losses_kwh, p.system_cost_cny))
+        print(f"{s.name} day {args.day}: loss-blind {blind.losses_kwh:.2f} kWh "
+              f"({blind.losses_pct:.3f} %), least losses {least.losses_kwh:.2f} kWh "
+              f"({least.losses_pct:.3f} %) at {least.system_cost_cny - blind.system_cost_cny:+.2f} "
+              f"CNY; SLP front {len(front)} points in {slp_wall:.1f} s")
+        if nsga:
+            print(f"  NSGA-II: {len(nsga)} points in {nsga_wall:.1f} s, distance to the SLP "
+                  f"front mean {dist[0]:.3g}, max {dist[1]:.3g} (normalized)")
+        print(f"  wrote {final}")
+    return 0

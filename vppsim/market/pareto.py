@@ -1,0 +1,227 @@
+"""Pareto fronts of the loss-aware dispatch: feeder losses, system cost, renewable utilization.
+
+Two ways to the same front:
+
+- :func:`weighted_sum_front`: the SLP (:func:`vppsim.market.loss_aware.solve_loss_aware`) over
+  a sweep of the loss weight ``w_losses`` (CNY/kWh) and, where something is curtailed, the
+  utilization weight ``w_utilization`` (CNY per unit of U). Each point is the SLP-converged
+  optimum of its weighted problem (a local optimum: the loss term is nonconvex), with its
+  losses from a full AC power flow.
+- :func:`nsga2_front`: pymoo's NSGA-II on a reduced form of the same day: the decision is each
+  VPP battery's net power per period (a fraction of its rating, clipped to the energy window
+  in time order); curtailment only where a VPP would sell more than its limit; everything else
+  follows from the VPPs' balances. Objectives: the AC losses (the same power flows) and the
+  system cost (the centralized LP's objective evaluated in closed form, checked against the LP
+  in tests/test_loss_aware.py). Constraints: the exchange limits and the end-of-day state of
+  charge. The first population is the idle day (every battery at 0), half near it (within 10 %
+  of the ratings) and half uniform.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.loss_aware import DispatchGrid, LossAwareDispatch, evaluate_losses, solve_loss_aware
+
+__all__ = ["FrontPoint", "ReducedDay", "front_distance", "non_dominated", "nsga2_front",
+           "weighted_sum_front"]
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One point of a front (one row of ``pareto.parquet``)."""
+
+    method: str
+    w_losses: float
+    w_utilization: float
+    losses_kwh: float
+    losses_pct: float
+    renewable_utilization: float
+    system_cost_cny: float
+
+
+def _point(method: str, r: LossAwareDispatch) -> FrontPoint:
+    return FrontPoint(method, r.w_losses, r.w_utilization, r.losses_kwh, r.losses_pct,
+                      r.renewable_utilization, r.system_cost_cny)
+
+
+def loss_weights(n: int, w_min: float = 0.5, w_max: float = 500.0) -> np.ndarray:
+    """``n`` loss weights, CNY/kWh: 0 (loss-blind) and ``n - 1`` geometric steps ``w_min..w_max``."""
+    if n < 2:
+        raise ValueError(f"loss_weights: expected n >= 2, got {n}")
+    return np.concatenate([[0.0], np.geomspace(w_min, w_max, n - 1)])
+
+
+def weighted_sum_front(market: DayAheadMarket, grid: DispatchGrid, n_points: int = 16,
+                       w_utilization: tuple[float, ...] = (0.0,),
+                       ) -> tuple[list[FrontPoint], list[LossAwareDispatch]]:
+    """SLP optimum of the weighted problem for each pair of weights (all points, in sweep order).
+
+    The loss weights come from :func:`loss_weights`, in increasing order; each SLP starts at
+    the previous weight's dispatch (a continuation: fewer iterations, same stopping test).
+    """
+    points, dispatches = [], []
+    for w2 in w_utilization:
+        start = None
+        for w1 in loss_weights(n_points):
+            r = solve_loss_aware(market, grid, float(w1), float(w2), start=start)
+            start = r.lp_solution
+            points.append(_point("slp", r))
+            dispatches.append(r)
+    return points, dispatches
+
+
+def non_dominated(points: list[FrontPoint]) -> list[FrontPoint]:
+    """The points no other point dominates on (losses, system cost, -utilization), deduplicated.
+
+    Points within 1e-6 relative in every objective count as one.
+    """
+    obj = np.array([[p.losses_kwh, p.system_cost_cny, -p.renewable_utilization] for p in points])
+    scale = np.maximum(np.abs(obj).max(axis=0), 1e-12)
+    tol = 1e-6 * scale
+    keep: list[int] = []
+    for k in range(len(points)):
+        le = np.all(obj <= obj[k] + tol, axis=1)
+        lt = np.any(obj < obj[k] - tol, axis=1)
+        if np.any(le & lt):
+            continue
+        if any(np.all(np.abs(obj[j] - obj[k]) <= tol) for j in keep):
+            continue
+        keep.append(k)
+    return [points[k] for k in keep]
+
+
+def front_distance(points: list[FrontPoint], reference: list[FrontPoint]) -> tuple[float, float]:
+    """Mean and largest distance of ``points`` to the piecewise-linear ``reference`` front.
+
+    In (losses, cost) normalized by the reference front's ranges; 0 means on the front.
+    """
+    ref = np.array(sorted((p.losses_kwh, p.system_cost_cny) for p in reference))
+    lo, span = ref.min(axis=0), np.maximum(np.ptp(ref, axis=0), 1e-12)
+    r = (ref - lo) / span
+    dists = []
+    for p in points:
+        q = (np.array([p.losses_kwh, p.system_cost_cny]) - lo) / span
+        best = float(np.min(np.linalg.norm(r - q, axis=1)))
+        for a, b in zip(r[:-1], r[1:], strict=True):
+            d = b - a
+            s = float(np.clip(np.dot(q - a, d) / max(float(np.dot(d, d)), 1e-18), 0.0, 1.0))
+            best = min(best, float(np.linalg.norm(a + s * d - q)))
+        dists.append(best)
+    return (float(np.mean(dists)), float(np.max(dists))) if dists else (float("nan"), float("nan"))
+
+
+class ReducedDay:
+    """The day as NSGA-II sees it: battery fractions in, (losses kWh, cost CNY) and violations out.
+
+    Raises ``ValueError`` for a market it cannot reduce (VPO storage, generators, controllable
+    loads, committed units, EVs or reservoirs): those need the LP.
+    """
+
+    def __init__(self, market: DayAheadMarket, grid: DispatchGrid) -> None:
+        for d in market.vpps:
+            if d.generators or d.controllable_loads or d.has_members:
+                raise ValueError(f"{d.name}: NSGA-II's reduced day has wind, PV, batteries and "
+                                 "loads only")
+        if market.storage is not None:
+            raise ValueError("NSGA-II's reduced day has no VPO storage")
+        self.market, self.grid = market, grid
+        self.bats = [(i, b) for i, d in enumerate(market.vpps) for b in d.batteries]
+        self.n_var = len(self.bats) * market.n_periods
+
+    def decode(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Battery fractions ``u`` -> (charge, discharge [n_bat, T], end-SOC shortfall kWh)."""
+        T, dt = self.market.n_periods, self.market.dt_h
+        u = u.reshape(len(self.bats), T)
+        ch, dis = np.zeros_like(u), np.zeros_like(u)
+        short = np.zeros(len(self.bats))
+        for k, (_, bat) in enumerate(self.bats):
+            p = bat.params
+            soc, lo, hi = bat.soc_start_kwh, p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
+            for t in range(T):
+                power = u[k, t] * p.p_max_kw
+                if power >= 0:
+                    dis[k, t] = min(power, max(soc - lo, 0.0) * p.eta_discharge / dt)
+                    soc -= dis[k, t] * dt / p.eta_discharge
+                else:
+                    ch[k, t] = min(-power, max(hi - soc, 0.0) / (p.eta_charge * dt))
+                    soc += ch[k, t] * dt * p.eta_charge
+            short[k] = max(bat.soc_start_kwh - soc, 0.0)
+        return ch, dis, short
+
+    def evaluate(self, u: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+        """(losses kWh, system cost CNY, constraint violations >= 0 when violated, utilization)."""
+        ch, dis, short = self.decode(u)
+        m, dt = self.market, self.market.dt_h
+        inj, cost, cur_kwh, avail_kwh, viol = [], 0.0, 0.0, 0.0, [short]
+        for i, d in enumerate(m.vpps):
+            k = d.costs
+            rows = [j for j, (vi, _) in enumerate(self.bats) if vi == i]
+            net = (d.wind_fc_kw + d.pv_fc_kw - d.load_kw + dis[rows].sum(0) - ch[rows].sum(0))
+            w_cur = np.clip(net - d.sell_max_kw, 0.0, d.wind_fc_kw)
+            pv_cur = np.clip(net - d.sell_max_kw - w_cur, 0.0, d.pv_fc_kw)
+            net = net - w_cur - pv_cur
+            viol.append(np.array([max(float(np.max(-net - d.buy_max_kw)), 0.0)]))
+            g = np.maximum(-net, 0.0)
+            cost += dt * float(k.mu1_wind_curtail_cny_per_kwh * w_cur.sum()
+                               + k.mu2_pv_curtail_cny_per_kwh * pv_cur.sum()
+                               + (k.lam1_battery_cny_per_kwh + k.w_bat_battery_cny_per_kwh)
+                               * (ch[rows].sum() + dis[rows].sum())
+                               + k.lam2_wind_om_cny_per_kwh * d.wind_fc_kw.sum()
+                               + k.lam3_pv_om_cny_per_kwh * d.pv_fc_kw.sum()
+                               + k.w_b_purchase_cny_per_kwh * g.sum())
+            cur_kwh += dt * float(w_cur.sum() + pv_cur.sum())
+            avail_kwh += dt * float(d.wind_fc_kw.sum() + d.pv_fc_kw.sum())
+            inj.append(net)
+        total = np.sum(inj, axis=0)
+        cost += dt * float(m.pi_imp @ np.maximum(-total, 0.0) - m.pi_exp @ np.maximum(total, 0.0))
+        losses, _ = evaluate_losses(self.grid, np.array(inj), sensitivities=False)
+        util = 1.0 - cur_kwh / avail_kwh if avail_kwh > 0 else 1.0
+        return dt * float(losses.sum()), cost, np.concatenate(viol), util
+
+    def fractions_of(self, charge_kw: np.ndarray, discharge_kw: np.ndarray) -> np.ndarray:
+        """The decision vector of a battery schedule (for checks and seeding)."""
+        p_max = np.array([b.params.p_max_kw for _, b in self.bats])[:, None]
+        return ((discharge_kw - charge_kw) / p_max).ravel()
+
+
+def nsga2_front(market: DayAheadMarket, grid: DispatchGrid, *, population: int = 40,
+                generations: int = 60, seed: int = 0) -> tuple[list[FrontPoint], float]:
+    """NSGA-II's final non-dominated points (feasible ones) and its wall time, s."""
+    # pymoo: about 1 s to import and an optional extra; only `vppsim pareto` needs it
+    from pymoo.algorithms.moo.nsga2 import NSGA2  # noqa: PLC0415
+    from pymoo.core.problem import ElementwiseProblem  # noqa: PLC0415
+    from pymoo.optimize import minimize  # noqa: PLC0415
+
+    day = ReducedDay(market, grid)
+    n_con = len(day.bats) + len(market.vpps)
+
+    class _Problem(ElementwiseProblem):
+        def __init__(self) -> None:
+            super().__init__(n_var=day.n_var, n_obj=2, n_ieq_constr=n_con, xl=-1.0, xu=1.0)
+
+        def _evaluate(self, x: np.ndarray, out: dict, *args: object, **kwargs: object) -> None:
+            losses, cost, viol, _ = day.evaluate(x)
+            out["F"] = [losses, cost]
+            out["G"] = viol - 1e-6
+
+    # first population: the idle day (every battery at 0), half near it, half uniform
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(-1.0, 1.0, (population, day.n_var))
+    x0[: population // 2] *= 0.1
+    x0[0] = 0.0
+    start = time.perf_counter()
+    res = minimize(_Problem(), NSGA2(pop_size=population, sampling=x0), ("n_gen", generations),
+                   seed=seed, verbose=False)
+    wall = time.perf_counter() - start
+    xs = np.atleast_2d(res.X) if res.X is not None else np.zeros((0, day.n_var))
+    points = []
+    for x in xs:
+        losses, cost, _, util = day.evaluate(x)
+        points.append(FrontPoint("nsga2", float("nan"), float("nan"), losses,
+                                 100.0 * losses / grid.demand_kwh, util, cost))
+    return non_dominated(points), wall
