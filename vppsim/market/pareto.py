@@ -115,6 +115,10 @@ def front_distance(points: list[FrontPoint], reference: list[FrontPoint]) -> tup
     return (float(np.mean(dists)), float(np.max(dists))) if dists else (float("nan"), float("nan"))
 
 
+#: scales of the tariff-rule schedules in NSGA-II's first population (share of the room to charge)
+TARIFF_RULE_SCALES = (0.25, 0.5, 0.75, 1.0)
+
+
 class ReducedDay:
     """The day as NSGA-II sees it: battery fractions in, (losses kWh, cost CNY) and violations out.
 
@@ -183,6 +187,26 @@ class ReducedDay:
         util = 1.0 - cur_kwh / avail_kwh if avail_kwh > 0 else 1.0
         return dt * float(losses.sum()), cost, np.concatenate(viol), util
 
+    def tariff_rule(self, scale: float) -> np.ndarray:
+        """A rule of thumb: charge in the cheapest hours, discharge at the dearest, energy-neutral.
+
+        Each battery charges ``scale`` times the room up to ``soc_max`` evenly over the hours at
+        the day's lowest import tariff and discharges the stored energy evenly over the hours at
+        the highest; it knows nothing of the LP (a seed for NSGA-II's first population).
+        """
+        m, dt = self.market, self.market.dt_h
+        cheap = m.pi_imp <= m.pi_imp.min() + 1e-12
+        dear = m.pi_imp >= m.pi_imp.max() - 1e-12
+        rows = []
+        for _, bat in self.bats:
+            p = bat.params
+            room_kwh = max(p.soc_max * p.capacity_kwh - bat.soc_start_kwh, 0.0) * scale
+            ch_kw = min(room_kwh / (p.eta_charge * dt * max(cheap.sum(), 1)), p.p_max_kw)
+            stored_kwh = ch_kw * cheap.sum() * dt * p.eta_charge
+            dis_kw = min(stored_kwh * p.eta_discharge / (dt * max(dear.sum(), 1)), p.p_max_kw)
+            rows.append(np.where(cheap, -ch_kw, np.where(dear, dis_kw, 0.0)) / p.p_max_kw)
+        return np.concatenate(rows) if rows else np.zeros(0)
+
     def fractions_of(self, charge_kw: np.ndarray, discharge_kw: np.ndarray) -> np.ndarray:
         """The decision vector of a battery schedule (for checks and seeding)."""
         p_max = np.array([b.params.p_max_kw for _, b in self.bats])[:, None]
@@ -209,11 +233,14 @@ def nsga2_front(market: DayAheadMarket, grid: DispatchGrid, *, population: int =
             out["F"] = [losses, cost]
             out["G"] = viol - 1e-6
 
-    # first population: the idle day (every battery at 0), half near it, half uniform
+    # first population: the idle day (every battery at 0), four tariff-rule schedules
+    # (ReducedDay.tariff_rule), then half near idle, half uniform
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(-1.0, 1.0, (population, day.n_var))
     x0[: population // 2] *= 0.1
     x0[0] = 0.0
+    for k, scale in enumerate(TARIFF_RULE_SCALES[: max(population - 1, 0)]):
+        x0[1 + k] = day.tariff_rule(scale)
     start = time.perf_counter()
     res = minimize(_Problem(), NSGA2(pop_size=population, sampling=x0), ("n_gen", generations),
                    seed=seed, verbose=False)
