@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from vppsim import metrics
 from vppsim.cli import main
@@ -188,3 +189,20 @@ def test_run_without_baseline(passthrough_day_path: Path, tmp_path: Path) -> Non
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert s["kpis"]["baseline"] is None and "baseline" not in s["wall_time_s"]
     assert "Baseline skipped (`--no-baseline`)" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_scenario_with_nothing_to_take_away_is_its_own_baseline(passthrough_day_path: Path,
+                                                                     tmp_path: Path) -> None:
+    # the default day without batteries, tariff passed through: baseline_of changes nothing
+    raw = yaml.safe_load(passthrough_day_path.read_text(encoding="utf-8"))
+    for vpp in raw["vpps"]:
+        vpp["members"] = [m for m in vpp["members"] if m["kind"] != "battery"]
+    path = passthrough_day_path.with_name("no_batteries.yaml")
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    assert baseline_of(load_scenario(path)).scenario == load_scenario(path).scenario
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--no-figures"]) == 0
+    k = pd.read_csv(out / "kpis.csv", index_col="kpi")
+    assert (k["change"] == 0).all()
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))[
+        "wall_time_s"]["baseline"] == 0.0

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         run_s = time.perf_counter() - t2
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
         baseline = None
-        if base_loaded is not None:
+        if base_loaded is not None and base_loaded.scenario == loaded.scenario:
+            baseline, wall["baseline"] = model, 0.0  # nothing to take away: its own baseline
+        elif base_loaded is not None:
             baseline, wall["baseline"] = run_baseline(base_loaded, args.seed)
         final = write_results(model, folder, wall, figures=not args.no_figures,
                               baseline=baseline)
