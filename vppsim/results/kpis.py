@@ -146,11 +146,13 @@ def kpi_table(coordinated: dict[str, float], baseline: dict[str, float] | None) 
     return pd.DataFrame(rows).set_index("kpi")
 
 
-def kpi_summary(table: pd.DataFrame, baseline_wall_s: float | None) -> dict[str, Any]:
-    """The ``kpis`` block of summary.json: the definition of the baseline and every KPI row."""
+def kpi_summary(table: pd.DataFrame, with_baseline: bool) -> dict[str, Any]:
+    """The ``kpis`` block of summary.json: the baseline's definition (None if skipped), the rows.
+
+    The baseline's wall time is under ``wall_time_s`` (``baseline``), with the other timings.
+    """
     return {
-        "baseline": BASELINE_DEFINITION if baseline_wall_s is not None else None,
-        "baseline_run_s": baseline_wall_s,
+        "baseline": BASELINE_DEFINITION if with_baseline else None,
         "rows": {k: {c: float(table.at[k, c]) for c in table.columns} for k in table.index},
     }
 
@@ -166,7 +168,7 @@ def kpi_report_lines(kpis: dict[str, Any]) -> list[str]:
              "| KPI | baseline | coordinated | change |", "|---|---:|---:|---:|"]
     for key, label in KPI_LABELS.items():
         row = kpis["rows"][key]
-        digits = 4 if key.endswith("load_factor") else 2
+        digits = 4 if key.endswith("load_factor") else 0 if key.endswith("converged") else 2
         lines.append(f"| {label} | {number(row['baseline'], digits)} | "
                      f"{number(row['coordinated'], digits)} | {number(row['change'], digits)} |")
     return lines

@@ -324,8 +324,7 @@ def write_results(
         table = kpi_table(model_kpis(model), model_kpis(baseline) if baseline is not None
                           else None)
         table.to_csv(work / "kpis.csv")
-        summary["kpis"] = json_ready(kpi_summary(
-            table, wall_s.get("baseline") if baseline is not None else None))
+        summary["kpis"] = json_ready(kpi_summary(table, with_baseline=baseline is not None))
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         figure_files: list[str] = []
         if figures:
