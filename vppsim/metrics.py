@@ -10,7 +10,9 @@ share one definition. Conventions (also in docs/design.md, "Key performance indi
   E_total``);
 - ``load_factor = mean / peak`` of a load profile (1.0 for a flat profile; 0 when the peak is
   not positive is undefined and returns ``nan``);
-- ``peak_reduction = 1 - peak / baseline peak`` (a fraction; positive when the peak fell).
+- ``peak_reduction = 1 - peak / baseline peak`` (a fraction; positive when the peak fell);
+- ``hours_outside_band``: hours of the steps in which some bus voltage left ``[min, max]`` pu
+  (a step whose power flow did not converge, NaN, is not counted).
 """
 
 from __future__ import annotations
@@ -60,3 +62,20 @@ def peak_reduction(p_kw: ArrayLike, baseline_p_kw: ArrayLike) -> float:
     if base <= 0.0:
         return float("nan")
     return 1.0 - peak_kw(p_kw) / base
+
+
+def hours_outside_band(vm_min_pu: ArrayLike, vm_max_pu: ArrayLike, min_pu: float,
+                       max_pu: float, step_h: float) -> float:
+    """Hours of the steps whose lowest bus voltage is below ``min_pu`` or highest above ``max_pu``.
+
+    ``vm_min_pu`` and ``vm_max_pu`` hold each step's extreme bus voltages; NaN (a power flow
+    that did not converge) counts as inside, so the figure covers the converged steps only.
+    """
+    lo = np.asarray(vm_min_pu, dtype=float)
+    hi = np.asarray(vm_max_pu, dtype=float)
+    if lo.shape != hi.shape:
+        raise ValueError(f"hours_outside_band: expected arrays of one shape, got {lo.shape} "
+                         f"and {hi.shape}")
+    with np.errstate(invalid="ignore"):
+        outside = (lo < min_pu) | (hi > max_pu)  # NaN compares False
+    return float(np.count_nonzero(outside)) * float(step_h)

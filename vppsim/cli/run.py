@@ -18,5 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="override the scenario's seed (an integer 0..2**63-1)")
     run_p.add_argument("--days", type=int, default=None, help="override the number of days")
     run_p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    run_p.add_argument("--no-baseline", action="store_true",
+                       help="skip the baseline run without coordination (the KPI table then "
+                            "shows the coordinated run only)")
     run_p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     run_p.set_defaults(impl="vppsim.cli.impl.run:run", claims_out=True)

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from vppsim import __version__
+from vppsim.metrics import renewable_utilization
 from vppsim.results.figures import make_figures, make_prosumer_figures
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.game import certificate_lines, tie_block
+from vppsim.results.kpis import kpi_report_lines, kpi_summary, kpi_table, model_kpis
 from vppsim.scenario.schema import VoltageBandSpec
 
 
@@ -69,7 +71,8 @@ def summarize(model: Any, wall_s: dict[str, float]) -> dict[str, Any]:
             "network_losses_kwh": float(net["losses_kw"].sum(min_count=1)) * dt,
             "renewable_available_kwh": available,
             "renewable_used_kwh": used,
-            "renewable_utilization": used / available if available > 0 else None,
+            "renewable_utilization": (renewable_utilization(used, available) if available > 0
+                                      else None),
             "curtailment_kwh": available - used,
             "imbalance_kwh": float(vpp["imbalance_kw"].abs().sum()) * dt,
             "unmet_energy_kwh": float(vpp["unmet_kw"].sum()) * dt,
@@ -298,8 +301,14 @@ def write_results(
     out: Path | ResultFolder,
     wall_s: dict[str, float],
     figures: bool = True,
+    baseline: Any | None = None,
 ) -> Path:
-    """Write the result folder for a finished model and return its final path."""
+    """Write the result folder for a finished model and return its final path.
+
+    ``baseline``: the finished model of :func:`vppsim.results.kpis.baseline_of` (same seed),
+    for the "Baseline vs coordinated" KPIs (``kpis.csv``, ``summary.json`` ``kpis``,
+    report.md); without it those hold the coordinated run's KPIs only.
+    """
     with result_folder(out) as work:
         start = time.perf_counter()
         ts = model.timeseries()
@@ -312,6 +321,10 @@ def write_results(
         if prosumers is not None:
             prosumers.to_parquet(work / "prosumers.parquet", index=False)
         summary = summarize(model, wall_s)
+        table = kpi_table(model_kpis(model), model_kpis(baseline) if baseline is not None
+                          else None)
+        table.to_csv(work / "kpis.csv")
+        summary["kpis"] = json_ready(kpi_summary(table, with_baseline=baseline is not None))
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         figure_files: list[str] = []
         if figures:
@@ -380,6 +393,15 @@ def console_summary(summary: dict[str, Any]) -> str:
         f"{number(s['system_cost_cny'])} CNY; unmet {number(s['unmet_energy_kwh'])} kWh",
         f"  power flow converged in {n_ok} of {n} steps{network}",
     ]
+    rows = s.get("kpis", {}).get("rows")
+    if rows and s["kpis"]["baseline"] is not None:
+        def pair(key: str, digits: int = 2) -> str:
+            return (f"{number(rows[key]['baseline'], digits)} -> "
+                    f"{number(rows[key]['coordinated'], digits)}")
+        lines.append(f"  against the baseline without coordination: peak feeder load "
+                     f"{pair('peak_feeder_load_kw')} kW, losses {pair('network_losses_kwh')} "
+                     f"kWh, wind+solar utilization {pair('renewable_utilization_pct')} % "
+                     "(kpis.csv)")
     lines += [f"  WARNING: {w}" for w in s.get("warnings", [])]
     return "\n".join(lines)
 
@@ -442,6 +464,7 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
         "",
         *_energy_network_table(s),
         "",
+        *(kpi_report_lines(s["kpis"]) + [""] if "kpis" in s else []),
         "## Real-time allocation",
         "",
         f"Allocator `{s['solver']['realtime_allocator']}`. Deviation rate "

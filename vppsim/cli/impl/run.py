@@ -6,13 +6,28 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import default_out_dir
+from vppsim.results.kpis import baseline_of
 from vppsim.results.run import console_summary, save_partial, write_results
-from vppsim.scenario.loader import load_scenario
+from vppsim.scenario.loader import LoadedScenario, load_scenario
+
+
+def run_baseline(loaded: LoadedScenario, seed: int | None) -> tuple[Any | None, float]:
+    """Run the baseline without coordination (same seed); ``(None, s)`` if it failed."""
+    t0 = time.perf_counter()
+    try:
+        model = VPPModel(loaded, seed=seed)
+        model.run(progress=False)
+    except Exception as exc:  # the coordinated run stands on its own: report, do not fail it
+        print(f"vppsim: WARNING: the baseline run failed ({type(exc).__name__}: {exc}); the "
+              "KPI table shows the coordinated run only", file=sys.stderr)
+        return None, time.perf_counter() - t0
+    return model, time.perf_counter() - t0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_scenario(path)
     if args.days is not None:
         loaded = loaded.with_overrides(days=args.days)
+    # the baseline's scenario is checked before anything runs (bad input: exit 2)
+    base_loaded = None if args.no_baseline else baseline_of(loaded)
     # claimed before computing: an existing, busy or unwritable folder fails now (exit 2)
     folder = output_folder(args, default_out_dir(loaded.scenario.name))
     load_s = time.perf_counter() - t0
@@ -46,10 +63,14 @@ def run(args: argparse.Namespace) -> int:
                   f"  what was computed so far is in {partial} (see error.txt)", file=sys.stderr)
             return 1
         run_s = time.perf_counter() - t2
-        final = write_results(
-            model, folder, {"load_scenario": load_s, "build": build_s, "run": run_s},
-            figures=not args.no_figures,
-        )
+        wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
+        baseline = None
+        if base_loaded is not None and base_loaded.scenario == loaded.scenario:
+            baseline, wall["baseline"] = model, 0.0  # nothing to take away: its own baseline
+        elif base_loaded is not None:
+            baseline, wall["baseline"] = run_baseline(base_loaded, args.seed)
+        final = write_results(model, folder, wall, figures=not args.no_figures,
+                              baseline=baseline)
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
         print(console_summary(s))
