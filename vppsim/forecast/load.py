@@ -174,26 +174,28 @@ def read_load_weather(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise ScenarioError(path, [("file", "expected an existing CSV file")])
+        raise ScenarioError(path, [("file", "expected an existing CSV file")], what="input file")
     try:
         table = pd.read_csv(path, encoding="utf-8")
     except UnicodeDecodeError as exc:
         bad = exc.object[exc.start:exc.start + 1]
         raise ScenarioError(path, [("encoding", f"expected UTF-8 text, got the byte {bad!r} "
-                                                "that is not UTF-8")]) from None
+                                                "that is not UTF-8")], what="input file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ScenarioError(path, [("file", f"expected a readable CSV file: {exc}")]) from None
+        raise ScenarioError(path, [("file", f"expected a readable CSV file: {exc}")],
+                            what="input file") from None
     missing = [c for c in SERIES_COLUMNS if c not in table.columns]
     if missing:
         raise ScenarioError(path, [(c, f"expected a column {c!r}, got columns "
-                                       f"{list(table.columns)}") for c in missing])
+                                       f"{list(table.columns)}") for c in missing],
+                            what="input file")
     problems = [(c, p) for c in SERIES_COLUMNS[1:]
                 if (p := _numeric_problem(table, c, path.name)) is not None]
     stamps, problem = _timestamps(table, path.name)
     if problem is not None:
         problems.insert(0, ("timestamp", problem))
     if problems:
-        raise ScenarioError(path, problems)
+        raise ScenarioError(path, problems, what="input file")
     out = table[list(SERIES_COLUMNS)].copy()
     out["timestamp"] = stamps
     for c in SERIES_COLUMNS[1:]:

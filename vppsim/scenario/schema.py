@@ -20,13 +20,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 
 class ScenarioError(ValueError):
-    """A scenario file that cannot run; the message names file, field path and expectation."""
+    """A scenario file that cannot run; the message names file, field path and expectation.
 
-    def __init__(self, file: Path | str, problems: list[tuple[str, str]]):
+    The first line says what was invalid: ``what`` if given (e.g. ``"input file"`` for a data
+    series), else "option" when every problem is a command-line option (``--points``), else
+    "scenario".
+    """
+
+    def __init__(self, file: Path | str, problems: list[tuple[str, str]], what: str | None = None):
         self.file = str(file)
         self.problems = problems
-        lines = [f"{self.file}: {field}: {what}" for field, what in problems]
-        super().__init__("invalid scenario\n" + "\n".join(lines))
+        if what is None:
+            options = bool(problems) and all(field.startswith("--") for field, _ in problems)
+            what = "option" if options else "scenario"
+        lines = [f"{self.file}: {field}: {text}" for field, text in problems]
+        super().__init__(f"invalid {what}\n" + "\n".join(lines))
 
 
 class _Spec(BaseModel):
