@@ -182,7 +182,7 @@ def read_load_weather(path: str | Path) -> pd.DataFrame:
         raise ScenarioError(path, [("encoding", f"expected UTF-8 text, got the byte {bad!r} "
                                                 "that is not UTF-8")], what="input file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ScenarioError(path, [("file", f"expected a readable CSV file: {exc}")],
+        raise ScenarioError(path, [("file", f"expected a readable CSV file: {str(exc).strip()}")],
                             what="input file") from None
     missing = [c for c in SERIES_COLUMNS if c not in table.columns]
     if missing:
