@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vppsim.cli.common import int_at_least, positive_number, seed_int
+from vppsim.cli.common import folder_options, int_at_least, positive_number, seed_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,9 +25,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--points", type=int_at_least(2), default=None,
                    help="weights of the --pareto sweep and least number of front points, an integer "
                    "2..1001 (default 11)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="result folder (default: results/<case>-allocate-<timestamp>)")
-    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    p.set_defaults(impl="vppsim.cli.impl.allocate:run", claims_out=True)
+    folder_options(p, "vppsim.cli.impl.allocate:run", "results/<case>-allocate-<timestamp>")
     return p

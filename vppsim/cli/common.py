@@ -28,6 +28,21 @@ def scenario_argument(parser: argparse.ArgumentParser, what: str = "scenario YAM
                         help=f"{what} (default: the shipped liu2025_3vpp.yaml)")
 
 
+def folder_options(parser: argparse.ArgumentParser, impl: str, default_folder: str,
+                   figures: str | None = "the PNG figures") -> None:
+    """The options of a command that writes one result folder, and its ``impl``.
+
+    ``--out``, ``--no-figures`` (unless ``figures`` is None) and ``--quiet``; ``impl`` is the
+    command's implementation, ``module:function``.
+    """
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"result folder (default: {default_folder})")
+    if figures is not None:
+        parser.add_argument("--no-figures", action="store_true", help=f"skip {figures}")
+    parser.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
+    parser.set_defaults(impl=impl, claims_out=True)
+
+
 def seed_int(text: str) -> int:
     """An argparse type: a seed, an integer 0 <= seed < 2**63."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vppsim.cli.common import int_at_least, seed_int
+from vppsim.cli.common import folder_options, int_at_least, seed_int
 
 #: the forecasters offered (the keys of ``vppsim.forecast.load.FORECASTERS``; kept here so that
 #: parsing the options does not import pandas)
@@ -25,8 +25,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-days", type=int_at_least(1), default=28,
                    help="the last N days are the test part, the rest trains (default 28)")
     p.add_argument("--seed", type=seed_int, default=0, help="model seed (default 0)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="result folder (default: results/<series>-forecast-<timestamp>)")
-    p.add_argument("--no-figures", action="store_true", help="skip forecast.png")
-    p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    p.set_defaults(impl="vppsim.cli.impl.forecast:run", claims_out=True)
+    folder_options(p, "vppsim.cli.impl.forecast:run", "results/<series>-forecast-<timestamp>", "forecast.png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vppsim.cli.common import int_at_least, positive_number, seed_int
+from vppsim.cli.common import folder_options, int_at_least, positive_number, seed_int
 
 SOLVERS = ("milp", "elm-ga")
 
@@ -39,8 +39,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="MILP time limit per solve, s (default 120)")
     p.add_argument("--gap", type=positive_number, default=0.1,
                    help="MILP relative gap to stop at, percent (default 0.1)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="result folder (default: results/<scenario>-uc-<timestamp>)")
-    p.add_argument("--no-figures", action="store_true", help="skip the PNG figure")
-    p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    p.set_defaults(impl="vppsim.cli.impl.uc:run", claims_out=True)
+    folder_options(p, "vppsim.cli.impl.uc:run", "results/<scenario>-uc-<timestamp>", "the PNG figure")
