@@ -316,9 +316,11 @@ def _loss_aware_problems(s: Scenario, milp: list[str]) -> list[tuple[str, str]]:
     if milp:
         problems.append(
             ("market.price_policy", "expected VPPs whose day-ahead problem is an LP for "
-             f"'loss_aware' (a sequential LP), but {', '.join(milp)} hold members with binaries "
-             "(committed units, reservoirs); got 'loss_aware'"))
+             "'loss_aware' (a sequential LP), but members with binaries (committed units, "
+             f"reservoirs) are in {', '.join(milp)}; got 'loss_aware'"))
     for i, vpp in enumerate(s.vpps):
+        if vpp.self_scheduling_member is not None:
+            continue  # reported as not LP-scheduled by the caller
         for j, m in enumerate(vpp.members):
             problems += [(f"vpps[{i}].members[{j}].{f}", f"expected the VPP's bus {vpp.bus} under "
                           "market.price_policy 'loss_aware' (the dispatch places each VPP's net "
