@@ -13,7 +13,6 @@ import platform
 import time
 from pathlib import Path
 
-from vppsim.cli.impl.pareto import dispatch_grid
 from vppsim.market.pareto import front_distance, non_dominated, nsga2_front, weighted_sum_front
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
@@ -25,7 +24,7 @@ BUDGETS = ((20, 20), (40, 60), (100, 200))
 def main() -> None:
     """Run the comparison and print / write the table."""
     model = VPPModel(load_scenario(default_scenario_path()))
-    market, grid = model.day_ahead_market(0), dispatch_grid(model)
+    market, grid = model.day_ahead_market(0), model.dispatch_grid()
     start = time.perf_counter()
     points, dispatches = weighted_sum_front(market, grid, 16)
     slp_s = time.perf_counter() - start

@@ -20,7 +20,6 @@ import pandapower.networks as pn
 import pandas as pd
 import pytest
 
-from vppsim.cli.impl.pareto import dispatch_grid
 from vppsim.cli.main import main
 from vppsim.grids.losses import FeederLossModel
 from vppsim.market.lower_level import build_vpp_lp
@@ -71,7 +70,7 @@ def day() -> dict[str, Any]:
     """The default scenario's day 0, its feeder, and the SLP front of 14 loss weights."""
     model = VPPModel(load_scenario(default_scenario_path()))
     market = model.day_ahead_market(0)
-    grid = dispatch_grid(model)
+    grid = model.dispatch_grid()
     points, dispatches = weighted_sum_front(market, grid, 14)
     return {"market": market, "grid": grid, "points": points, "dispatches": dispatches}
 

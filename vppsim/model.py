@@ -36,7 +36,9 @@ from vppsim.collector import StepCollector
 from vppsim.cosim import MessageBus
 from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
 from vppsim.grids import PowerFlow, load_feeder
+from vppsim.grids.losses import FeederLossModel
 from vppsim.market.day_ahead import DayAheadMarket
+from vppsim.market.loss_aware import DispatchGrid
 from vppsim.market.tariff import Tariff
 from vppsim.optimizers.rng import mix_seed
 from vppsim.scenario.loader import LoadedScenario
@@ -225,6 +227,41 @@ class VPPModel(mesa.Model):
         sl = slice(day * n, (day + 1) * n)
         return DayAheadMarket(problems, self.tariff.import_cny_per_kwh[sl],
                               self.tariff.export_cny_per_kwh[sl], self.vpo.storage_data())
+
+    def dispatch_grid(self, day: int = 0) -> DispatchGrid:
+        """The feeder as the loss-aware dispatch of ``day`` sees it (``market.loss_aware``).
+
+        VPP buses, reactive loads and background factors; used by ``vppsim pareto`` and the
+        ``loss_aware`` price policy.
+
+        Raises :class:`ScenarioError` for a member at another bus than its VPP's (the dispatch
+        places each VPP's net injection at the VPP's bus) or a VPO battery off the slack bus.
+        """
+        s, path = self.scenario, self.loaded.path
+        n = s.steps_per_day
+        sl = slice(day * n, (day + 1) * n)
+        q = np.zeros((len(self.vpps), n))
+        vpp_load_kw = 0.0
+        for i, v in enumerate(self.vpps):
+            for m in v.members:
+                if getattr(m, "bus", v.bus) != v.bus:
+                    raise ScenarioError(path, [(f"vpps[{i}].members", "expected every member at the "
+                                                f"VPP's bus {v.bus} for the loss-aware dispatch, "
+                                                f"got {m.name} at bus {m.bus}")])
+                if hasattr(m, "tan_phi") and hasattr(m, "forecast_kw"):
+                    q[i] -= m.forecast_kw[sl] * m.tan_phi
+                    vpp_load_kw += float(m.forecast_kw[sl].sum())
+        flow = self.network.power_flow
+        if self.vpo.battery is not None and self.vpo.battery.bus != flow.slack_bus:
+            raise ScenarioError(path, [("vpo.battery_bus", "expected the slack bus for the "
+                                        "loss-aware dispatch (its losses are not modelled elsewhere)")])
+        net = load_feeder(s.feeder.name, base_dir=path.parent)
+        factor = np.asarray(self.background_factor[sl], dtype=float)
+        base_kw = float((net.load["p_mw"] * net.load["scaling"]).sum()) * 1000.0
+        background_kwh = base_kw * flow.background_load_scale * float(factor.sum()) * s.step_h
+        losses = FeederLossModel(net, flow.background_load_scale)
+        return DispatchGrid(losses, tuple(int(v.bus) for v in self.vpps), q, factor,
+                            background_kwh + vpp_load_kw * s.step_h)
 
     def grid_members(self) -> Iterator[Any]:
         """Agents that inject at their bus one by one: every VPP's members, then the VPO battery."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +77,8 @@ class VPO(BusAgent):
             game=m.scenario.market.game,
             seed=int(np.random.SeedSequence([m.seed_used, day]).generate_state(1)[0]),
             vpo_storage=self.storage_data(),
+            loss_aware=m.scenario.market.loss_aware,
+            dispatch_grid=partial(m.dispatch_grid, day),
         )
         self.prices = get_price_policy(m.scenario.market.price_policy)(ctx)
         if "game" in self.prices.info:

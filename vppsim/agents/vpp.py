@@ -279,8 +279,15 @@ class AllocatorDispatch:
         )
 
     def plan_day(self, prices: InternalPrices, day: int) -> VppSchedule:
-        """Best response to the VPO's prices: the least-cost schedule (HiGHS LP)."""
+        """Best response to the VPO's prices: the least-cost schedule (HiGHS LP).
+
+        Under a dispatching VPO (``info["dispatched_schedules"]``) its part of the dispatch.
+        """
         vpp = self.vpp
+        # a dispatching VPO (the loss_aware policy): the VPP commits to its part of the dispatch
+        dispatched = prices.info.get("dispatched_schedules", {}).get(vpp.name)
+        if dispatched is not None:
+            return dispatched
         data = self.day_ahead_data(day)
         own = solve_vpp_day_ahead(data, prices.c_sell_cny_per_kwh, prices.c_buy_cny_per_kwh)
         # optimistic bilevel: among equally cheap schedules, take the one the VPO suggests

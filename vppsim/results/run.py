@@ -257,6 +257,9 @@ def _certificate_summary(model: Any) -> dict[str, Any]:
     if not games:
         reason = (f"price policy {model.scenario.market.price_policy!r} sets no game; "
                   "every VPP schedule is its exact best response (HiGHS) to the prices")
+        if model.scenario.market.price_policy == "loss_aware":
+            reason = ("price policy 'loss_aware' sets no game; every VPP schedule is its part of "
+                      "the VPO's loss-aware dispatch (SLP), the tariff passed through")
         fleets = model.prosumer_fleets
         if fleets:
             reason += (" (prosumer-fleet VPPs: the sum of their prosumers' responses by their own "

@@ -297,6 +297,8 @@ def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
             ("market.game.solver", f"expected a search solver (e.g. pso-rl): the exact solver "
              f"needs LP followers, and {', '.join(milp)} hold members with binaries (committed "
              "units, reservoirs), got 'exact'"))
+    if s.market.price_policy == "loss_aware":
+        problems += _loss_aware_problems(s, milp)
     known = s.market.price_policy in PRICE_POLICIES  # an unknown one is reported on its own
     if holding and known and s.market.price_policy != "passthrough":
         problems.append(
@@ -305,6 +307,25 @@ def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
              f"({', '.join(holding)}): the game's lower level is an LP of each VPP's members, got "
              f"{s.market.price_policy!r}")
         )
+    return problems
+
+
+def _loss_aware_problems(s: Scenario, milp: list[str]) -> list[tuple[str, str]]:
+    """The ``loss_aware`` dispatch: LP followers, every member at its VPP's bus."""
+    problems = []
+    if milp:
+        problems.append(
+            ("market.price_policy", "expected VPPs whose day-ahead problem is an LP for "
+             "'loss_aware' (a sequential LP), but members with binaries (committed units, "
+             f"reservoirs) are in {', '.join(milp)}; got 'loss_aware'"))
+    for i, vpp in enumerate(s.vpps):
+        if vpp.self_scheduling_member is not None:
+            continue  # reported as not LP-scheduled by the caller
+        for j, m in enumerate(vpp.members):
+            problems += [(f"vpps[{i}].members[{j}].{f}", f"expected the VPP's bus {vpp.bus} under "
+                          "market.price_policy 'loss_aware' (the dispatch places each VPP's net "
+                          f"injection at its bus), got {b}")
+                         for f, b in m.bus_fields() if b != vpp.bus]
     return problems
 
 

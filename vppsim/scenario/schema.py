@@ -694,11 +694,25 @@ class GameSpec(_Spec):
     reference_time_limit_s: Annotated[float, Field(gt=0.0, le=MAX_SECONDS)] = 120.0
 
 
+class LossAwareSpec(_Spec):
+    """The weights of the ``loss_aware`` price policy's dispatch (paper 000's trade-off).
+
+    The VPO minimizes system cost + ``w_losses_cny_per_kwh`` x the feeder's AC losses (kWh) -
+    ``w_utilization_cny`` x renewable utilization (used / available, 1.0 = 100 %).
+    """
+
+    w_losses_cny_per_kwh: Price = Field(
+        default=50.0, description="price of one kWh lost in the feeder (0: loss-blind dispatch)")
+    w_utilization_cny: Annotated[float, Field(ge=0.0, le=1.0e7)] = Field(
+        default=0.0, description="worth of renewable utilization, CNY per unit (1.0 = 100 %)")
+
+
 class MarketSpec(_Spec):
     """Price policy of the VPO and settlement rules."""
 
     price_policy: str = "passthrough"
     game: GameSpec = GameSpec()
+    loss_aware: LossAwareSpec = LossAwareSpec()
     imbalance_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10
     value_of_lost_load_cny_per_kwh: Annotated[
         float, Field(gt=0.0, le=MAX_PRICE_CNY_PER_KWH)] = 10.0

@@ -7,12 +7,7 @@ import importlib.util
 import sys
 import time
 
-import numpy as np
-
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
-from vppsim.grids import load_feeder
-from vppsim.grids.losses import FeederLossModel
-from vppsim.market.loss_aware import DispatchGrid
 from vppsim.market.pareto import (
     FrontPoint,
     front_distance,
@@ -26,40 +21,6 @@ from vppsim.results.folders import default_out_dir
 from vppsim.results.pareto import ParetoRun, write_pareto_results
 from vppsim.scenario.loader import load_scenario
 from vppsim.scenario.schema import ScenarioError
-
-
-def dispatch_grid(model: VPPModel, day: int = 0) -> DispatchGrid:
-    """The model's feeder, VPP buses, reactive loads and background factors for ``day``.
-
-    Raises :class:`ScenarioError` for a member at another bus than its VPP's (the dispatch
-    places each VPP's net injection at the VPP's bus) or a VPO battery off the slack bus.
-    """
-    s, path = model.scenario, model.loaded.path
-    n = s.steps_per_day
-    sl = slice(day * n, (day + 1) * n)
-    q = np.zeros((len(model.vpps), n))
-    vpp_load_kw = 0.0
-    for i, v in enumerate(model.vpps):
-        for m in v.members:
-            if getattr(m, "bus", v.bus) != v.bus:
-                raise ScenarioError(path, [(f"vpps[{i}].members", "expected every member at the "
-                                            f"VPP's bus {v.bus} for the loss-aware dispatch, "
-                                            f"got {m.name} at bus {m.bus}")])
-            if hasattr(m, "tan_phi") and hasattr(m, "forecast_kw"):
-                q[i] -= m.forecast_kw[sl] * m.tan_phi
-                vpp_load_kw += float(m.forecast_kw[sl].sum())
-    vpo = model.vpo
-    if vpo.battery is not None and vpo.battery.bus != model.network.power_flow.slack_bus:
-        raise ScenarioError(path, [("vpo.battery_bus", "expected the slack bus for the "
-                                    "loss-aware dispatch (its losses are not modelled elsewhere)")])
-    flow = model.network.power_flow
-    net = load_feeder(s.feeder.name, base_dir=path.parent)
-    factor = np.asarray(model.background_factor[sl], dtype=float)
-    base_kw = float((net.load["p_mw"] * net.load["scaling"]).sum()) * 1000.0
-    background_kwh = base_kw * flow.background_load_scale * float(factor.sum()) * s.step_h
-    losses = FeederLossModel(net, flow.background_load_scale)
-    return DispatchGrid(losses, tuple(int(v.bus) for v in model.vpps), q, factor,
-                        background_kwh + vpp_load_kw * s.step_h)
 
 
 def _utilization_weights(points: list[FrontPoint]) -> tuple[float, ...]:
@@ -87,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             raise ScenarioError(loaded.path, [("vpps", "expected VPPs with day-ahead LPs for the "
                                                "loss-aware dispatch, got MILP followers "
                                                f"{', '.join(market.milp_followers)}")])
-        grid = dispatch_grid(model, args.day)
+        grid = model.dispatch_grid(args.day)
         start = time.perf_counter()
         slp, dispatches = weighted_sum_front(market, grid, args.points)
         if args.method != "nsga2" and _utilization_weights(slp) != (0.0,):
