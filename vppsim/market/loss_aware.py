@@ -173,7 +173,7 @@ class _Problem:
         """Add the row ``U >= u_min``: ``dt * sum(curtailment) <= (1 - u_min) * available``."""
         row = np.zeros((1, self.lp.c.size))
         row[0, self.cols.cur] = self.cols.curtail_cost
-        hi = (1.0 - u_min) * self.cols.available_kwh + 1e-9 * max(1.0, self.cols.available_kwh)
+        hi = (1.0 - u_min) * self.cols.available_kwh
         self.lp = replace(self.lp, a=sp.vstack([self.lp.a, sp.csr_matrix(row)]).tocsc(),
                           row_lo=np.append(self.lp.row_lo, -np.inf),
                           row_hi=np.append(self.lp.row_hi, hi))
