@@ -108,8 +108,8 @@ def render_report(run: ParetoRun, table: pd.DataFrame) -> str:
     lines += ["", f"SLP {kind} front: {n_front} non-dominated points of {len(slp)} "
               f"(losses, cost, utilization); {run.slp_wall_s:.1f} s; SLP iterations per point "
               f"{min(run.slp_iterations)}-{max(run.slp_iterations)}. Each point is the "
-              "SLP-converged optimum of its weighted problem (the loss term is nonconvex: a "
-              "local optimum), its losses from a full AC power flow."]
+              "SLP-converged optimum of its weighted (or epsilon-constrained) problem (the loss "
+              "term is nonconvex: a local optimum), its losses from a full AC power flow."]
     if run.nsga2_points:
         mean, worst = run.nsga2_distance
         lines += ["", f"NSGA-II: {len(run.nsga2_points)} non-dominated points in "
