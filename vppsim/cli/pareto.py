@@ -9,6 +9,8 @@ from vppsim.cli.common import int_at_least, scenario_argument, seed_int
 
 #: ways to the front: the SLP weighted-sum sweep, NSGA-II, or both (compared)
 METHODS = ("exact", "nsga2", "both")
+#: the front's second objective besides the feeder losses
+FRONTS = ("cost", "utilization")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -22,6 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--method", choices=METHODS, default="both",
                    help="exact: SLP-converged weighted sums; nsga2: pymoo's NSGA-II; both "
                    "(default)")
+    p.add_argument("--front", choices=FRONTS, default="cost",
+                   help="cost: losses vs system cost, a sweep of the loss weight (default); "
+                   "utilization: losses vs renewable utilization, least losses s.t. U >= eps "
+                   "(--points values of eps)")
     p.add_argument("--day", type=int_at_least(0), default=0, help="day of the scenario (default 0)")
     p.add_argument("--population", type=int_at_least(4), default=40,
                    help="NSGA-II population (default 40)")

@@ -38,7 +38,8 @@ from vppsim.market.reference import build_centralized_lp
 from vppsim.metrics import renewable_utilization
 from vppsim.optimizers.highs import LinearProgram, solve_lp
 
-__all__ = ["DispatchGrid", "LossAwareDispatch", "evaluate_losses", "solve_loss_aware"]
+__all__ = ["DispatchGrid", "LossAwareDispatch", "evaluate_losses", "max_utilization",
+           "solve_loss_aware"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +156,7 @@ class _Problem:
         self.grid, self.w_losses, self.w_utilization = grid, w_losses, w_utilization
         self.dt_h = market.dt_h
         self.n_base_rows = lp.a.shape[0]
+        self.n_trust = self.cols.e.size
         # -w2 U = -w2 + w2 * dt * sum(cur) / available
         self.c_util = np.zeros(lp.c.size)
         if self.cols.available_kwh > 0.0:
@@ -166,6 +168,15 @@ class _Problem:
         col_hi = self.lp.col_hi.copy()
         col_hi[self.cols.shed] = x_blind[self.cols.shed]
         self.lp = replace(self.lp, col_hi=col_hi)
+
+    def require_utilization(self, u_min: float) -> None:
+        """Add the row ``U >= u_min``: ``dt * sum(curtailment) <= (1 - u_min) * available``."""
+        row = np.zeros((1, self.lp.c.size))
+        row[0, self.cols.cur] = self.cols.curtail_cost
+        hi = (1.0 - u_min) * self.cols.available_kwh
+        self.lp = replace(self.lp, a=sp.vstack([self.lp.a, sp.csr_matrix(row)]).tocsc(),
+                          row_lo=np.append(self.lp.row_lo, -np.inf),
+                          row_hi=np.append(self.lp.row_hi, hi))
 
     def injections(self, x: np.ndarray) -> np.ndarray:
         return x[self.cols.e] - x[self.cols.g]
@@ -187,8 +198,9 @@ class _Problem:
         c[self.cols.e] += self.loss_price[None, :] * sens
         c[self.cols.g] -= self.loss_price[None, :] * sens
         lo, hi = self.lp.row_lo.copy(), self.lp.row_hi.copy()
-        lo[self.n_base_rows:] = (p_kw - delta_kw).ravel()
-        hi[self.n_base_rows:] = (p_kw + delta_kw).ravel()
+        trust = slice(self.n_base_rows, self.n_base_rows + self.n_trust)
+        lo[trust] = (p_kw - delta_kw).ravel()
+        hi[trust] = (p_kw + delta_kw).ravel()
         return replace(self.lp, c=c, row_lo=lo, row_hi=hi)
 
 
@@ -199,23 +211,49 @@ def _solve(lp: LinearProgram) -> np.ndarray:
     return sol.x
 
 
+def max_utilization(market: DayAheadMarket) -> float:
+    """The largest renewable utilization any dispatch of the centralized LP reaches (HiGHS).
+
+    With the loss-aware dispatch's cap on unmet demand and spilled output (the loss-blind
+    optimum's); a bound for ``solve_loss_aware(..., u_min=...)``.
+    """
+    lp, offsets, _, _ = build_centralized_lp(market)
+    cols = _columns(market, offsets)
+    x_blind = _solve(lp)
+    col_hi = lp.col_hi.copy()
+    col_hi[cols.shed] = x_blind[cols.shed]
+    c = np.zeros(lp.c.size)
+    c[cols.cur] = cols.curtail_cost
+    x = _solve(replace(lp, c=c, col_hi=col_hi))
+    used = cols.available_kwh - float(cols.curtail_cost @ x[cols.cur])
+    return renewable_utilization(used, cols.available_kwh)
+
+
 def solve_loss_aware(market: DayAheadMarket, grid: DispatchGrid, w_losses: float = 1.0,
                      w_utilization: float = 0.0, *, trust_kw: float = 50.0, tol_kw: float = 0.05,
-                     max_iter: int = 100, start: np.ndarray | None = None) -> LossAwareDispatch:
+                     max_iter: int = 100, start: np.ndarray | None = None,
+                     u_min: float | None = None) -> LossAwareDispatch:
     """Minimize system cost + ``w_losses`` (CNY/kWh) x AC losses - ``w_utilization`` (CNY) x U.
 
     ``start``: a full LP solution vector to start from (default: the loss-blind optimum; with
-    ``w_losses = 0`` the LP optimum is returned whatever ``start``).
+    ``w_losses = 0`` the LP optimum is returned whatever ``start``). ``u_min``: an
+    epsilon-constraint ``U >= u_min`` (one linear row; at most :func:`max_utilization`); the
+    start is then the least-cost dispatch meeting it unless ``start`` is given (which must).
     """
     if w_losses < 0 or w_utilization < 0 or not np.isfinite(w_losses + w_utilization):
         raise ValueError("solve_loss_aware: expected finite weights >= 0, got "
                          f"w_losses={w_losses}, w_utilization={w_utilization}")
+    if u_min is not None and not 0.0 <= u_min <= 1.0:
+        raise ValueError(f"solve_loss_aware: expected u_min in [0, 1], got {u_min}")
     if market.milp_followers:
         raise ValueError("solve_loss_aware: expected LP followers, got MILP followers "
                          f"{', '.join(market.milp_followers)}")
     prob = _Problem(market, grid, w_losses, w_utilization)
     x = _solve(replace(prob.lp, c=prob.lp.c + prob.c_util))
     prob.cap_shedding(x)
+    if u_min is not None:
+        prob.require_utilization(u_min)
+        x = _solve(replace(prob.lp, c=prob.lp.c + prob.c_util))
     x = x if start is None or w_losses == 0.0 else start  # w_losses = 0: the LP is exact
     p = prob.injections(x)
     losses, sens = evaluate_losses(grid, p)

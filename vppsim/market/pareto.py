@@ -15,6 +15,12 @@ Two ways to the same front:
   in tests/test_loss_aware.py). Constraints: the exchange limits and the end-of-day state of
   charge. The first population is the idle day (every battery at 0), half near it (within 10 %
   of the ratings) and half uniform.
+
+Where exporting raises the losses (reverse flows, dL/dP > 0), losses and renewable utilization
+conflict; :func:`utilization_front` traces that front by an epsilon-constraint: the least
+losses subject to ``U >= eps`` (one linear row in every SLP step), ``eps`` from the largest
+reachable utilization down to the utilization of the least-loss dispatch; NSGA-II then also
+decides a curtailment share per VPP and period (``ReducedDay(..., curtail=True)``).
 """
 
 from __future__ import annotations
@@ -25,10 +31,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppsim.market.day_ahead import DayAheadMarket
-from vppsim.market.loss_aware import DispatchGrid, LossAwareDispatch, evaluate_losses, solve_loss_aware
+from vppsim.market.loss_aware import (
+    DispatchGrid,
+    LossAwareDispatch,
+    evaluate_losses,
+    max_utilization,
+    solve_loss_aware,
+)
 
-__all__ = ["FrontPoint", "ReducedDay", "front_distance", "non_dominated", "nsga2_front",
-           "weighted_sum_front"]
+__all__ = ["LOSSES_FIRST_CNY_PER_KWH", "FrontPoint", "ReducedDay", "front_distance",
+           "non_dominated", "nsga2_front", "utilization_front", "weighted_sum_front"]
+
+#: loss weight of the epsilon-constraint points, CNY/kWh: losses first, the system cost only
+#: breaks ties (a cost range of 10,000 CNY weighs 0.1 kWh, below the SLP's tolerance)
+LOSSES_FIRST_CNY_PER_KWH = 1e5
 
 
 @dataclass(frozen=True)
@@ -42,11 +58,13 @@ class FrontPoint:
     losses_pct: float
     renewable_utilization: float
     system_cost_cny: float
+    u_min: float = float("nan")  # the epsilon-constraint U >= u_min (NaN: none)
 
 
-def _point(method: str, r: LossAwareDispatch) -> FrontPoint:
+def _point(method: str, r: LossAwareDispatch, u_min: float | None = None) -> FrontPoint:
     return FrontPoint(method, r.w_losses, r.w_utilization, r.losses_kwh, r.losses_pct,
-                      r.renewable_utilization, r.system_cost_cny)
+                      r.renewable_utilization, r.system_cost_cny,
+                      float("nan") if u_min is None else u_min)
 
 
 def loss_weights(n: int, w_min: float = 0.5, w_max: float = 500.0) -> np.ndarray:
@@ -75,6 +93,32 @@ def weighted_sum_front(market: DayAheadMarket, grid: DispatchGrid, n_points: int
     return points, dispatches
 
 
+def utilization_front(market: DayAheadMarket, grid: DispatchGrid, n_points: int = 12,
+                      ) -> tuple[list[FrontPoint], list[LossAwareDispatch]]:
+    """Losses vs renewable utilization by epsilon-constraint: least losses s.t. ``U >= eps``.
+
+    ``eps`` runs over ``n_points - 1`` equal steps from :func:`max_utilization` (the first
+    point: the least losses at the largest utilization) down towards the utilization of the
+    least-loss dispatch; the last point has no constraint (the least losses). Each SLP starts
+    at the previous point's dispatch (which meets the next, looser constraint). Every point
+    minimizes ``LOSSES_FIRST_CNY_PER_KWH`` x losses + system cost (cost breaks ties only).
+    """
+    if n_points < 2:
+        raise ValueError(f"utilization_front: expected n_points >= 2, got {n_points}")
+    w = LOSSES_FIRST_CNY_PER_KWH
+    u_least = solve_loss_aware(market, grid, w).renewable_utilization
+    points, dispatches, start = [], [], None
+    for eps in np.linspace(max_utilization(market), u_least, n_points)[:-1]:
+        r = solve_loss_aware(market, grid, w, start=start, u_min=float(eps))
+        start = r.lp_solution
+        points.append(_point("slp-eps", r, float(eps)))
+        dispatches.append(r)
+    r = solve_loss_aware(market, grid, w, start=start)
+    points.append(_point("slp-eps", r))
+    dispatches.append(r)
+    return points, dispatches
+
+
 def non_dominated(points: list[FrontPoint]) -> list[FrontPoint]:
     """The points no other point dominates on (losses, system cost, -utilization), deduplicated.
 
@@ -95,17 +139,24 @@ def non_dominated(points: list[FrontPoint]) -> list[FrontPoint]:
     return [points[k] for k in keep]
 
 
-def front_distance(points: list[FrontPoint], reference: list[FrontPoint]) -> tuple[float, float]:
+def _pair(p: FrontPoint, against: str) -> tuple[float, float]:
+    return (p.losses_kwh, p.renewable_utilization if against == "utilization"
+            else p.system_cost_cny)
+
+
+def front_distance(points: list[FrontPoint], reference: list[FrontPoint],
+                   against: str = "cost") -> tuple[float, float]:
     """Mean and largest distance of ``points`` to the piecewise-linear ``reference`` front.
 
-    In (losses, cost) normalized by the reference front's ranges; 0 means on the front.
+    In (losses, cost), or (losses, utilization) with ``against="utilization"``, normalized by
+    the reference front's ranges; 0 means on the front.
     """
-    ref = np.array(sorted((p.losses_kwh, p.system_cost_cny) for p in reference))
+    ref = np.array(sorted(_pair(p, against) for p in reference))
     lo, span = ref.min(axis=0), np.maximum(np.ptp(ref, axis=0), 1e-12)
     r = (ref - lo) / span
     dists = []
     for p in points:
-        q = (np.array([p.losses_kwh, p.system_cost_cny]) - lo) / span
+        q = (np.array(_pair(p, against)) - lo) / span
         best = float(np.min(np.linalg.norm(r - q, axis=1)))
         for a, b in zip(r[:-1], r[1:], strict=True):
             d = b - a
@@ -123,10 +174,12 @@ class ReducedDay:
     """The day as NSGA-II sees it: battery fractions in, (losses kWh, cost CNY) and violations out.
 
     Raises ``ValueError`` for a market it cannot reduce (VPO storage, generators, controllable
-    loads, committed units, EVs or reservoirs): those need the LP.
+    loads, committed units, EVs or reservoirs): those need the LP. ``curtail=True`` appends a
+    curtailment share in [0, 1] per VPP and period (of its wind and of its PV alike) to the
+    battery fractions.
     """
 
-    def __init__(self, market: DayAheadMarket, grid: DispatchGrid) -> None:
+    def __init__(self, market: DayAheadMarket, grid: DispatchGrid, curtail: bool = False) -> None:
         for d in market.vpps:
             if d.generators or d.controllable_loads or d.has_members:
                 raise ValueError(f"{d.name}: NSGA-II's reduced day has wind, PV, batteries and "
@@ -135,12 +188,18 @@ class ReducedDay:
             raise ValueError("NSGA-II's reduced day has no VPO storage")
         self.market, self.grid = market, grid
         self.bats = [(i, b) for i, d in enumerate(market.vpps) for b in d.batteries]
-        self.n_var = len(self.bats) * market.n_periods
+        self.n_bat_var = len(self.bats) * market.n_periods
+        self.n_var = self.n_bat_var + (len(market.vpps) * market.n_periods if curtail else 0)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the decision vector (battery fractions, curtailment shares)."""
+        lo = np.concatenate([np.full(self.n_bat_var, -1.0), np.zeros(self.n_var - self.n_bat_var)])
+        return lo, np.ones(self.n_var)
 
     def decode(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Battery fractions ``u`` -> (charge, discharge [n_bat, T], end-SOC shortfall kWh)."""
         T, dt = self.market.n_periods, self.market.dt_h
-        u = u.reshape(len(self.bats), T)
+        u = u[: self.n_bat_var].reshape(len(self.bats), T)
         ch, dis = np.zeros_like(u), np.zeros_like(u)
         short = np.zeros(len(self.bats))
         for k, (_, bat) in enumerate(self.bats):
@@ -161,14 +220,19 @@ class ReducedDay:
         """(losses kWh, system cost CNY, constraint violations >= 0 when violated, utilization)."""
         ch, dis, short = self.decode(u)
         m, dt = self.market, self.market.dt_h
+        share = np.zeros((len(m.vpps), m.n_periods))
+        if self.n_var > self.n_bat_var:
+            share = np.clip(u[self.n_bat_var:].reshape(share.shape), 0.0, 1.0)
         inj, cost, cur_kwh, avail_kwh, viol = [], 0.0, 0.0, 0.0, [short]
         for i, d in enumerate(m.vpps):
             k = d.costs
             rows = [j for j, (vi, _) in enumerate(self.bats) if vi == i]
-            net = (d.wind_fc_kw + d.pv_fc_kw - d.load_kw + dis[rows].sum(0) - ch[rows].sum(0))
-            w_cur = np.clip(net - d.sell_max_kw, 0.0, d.wind_fc_kw)
-            pv_cur = np.clip(net - d.sell_max_kw - w_cur, 0.0, d.pv_fc_kw)
+            wind, pv = d.wind_fc_kw * (1.0 - share[i]), d.pv_fc_kw * (1.0 - share[i])
+            net = (wind + pv - d.load_kw + dis[rows].sum(0) - ch[rows].sum(0))
+            w_cur = np.clip(net - d.sell_max_kw, 0.0, wind)
+            pv_cur = np.clip(net - d.sell_max_kw - w_cur, 0.0, pv)
             net = net - w_cur - pv_cur
+            w_cur, pv_cur = w_cur + d.wind_fc_kw * share[i], pv_cur + d.pv_fc_kw * share[i]
             viol.append(np.array([max(float(np.max(-net - d.buy_max_kw)), 0.0)]))
             g = np.maximum(-net, 0.0)
             cost += dt * float(k.mu1_wind_curtail_cny_per_kwh * w_cur.sum()
@@ -214,33 +278,42 @@ class ReducedDay:
 
 
 def nsga2_front(market: DayAheadMarket, grid: DispatchGrid, *, population: int = 40,
-                generations: int = 60, seed: int = 0) -> tuple[list[FrontPoint], float]:
-    """NSGA-II's final non-dominated points (feasible ones) and its wall time, s."""
+                generations: int = 60, seed: int = 0,
+                against: str = "cost") -> tuple[list[FrontPoint], float]:
+    """NSGA-II's final non-dominated points (feasible ones) and its wall time, s.
+
+    Objectives: losses and system cost; with ``against="utilization"`` losses and ``-U``, the
+    decision then also holds a curtailment share per VPP and period.
+    """
     # pymoo: about 1 s to import and an optional extra; only `vppsim pareto` needs it
     from pymoo.algorithms.moo.nsga2 import NSGA2  # noqa: PLC0415
     from pymoo.core.problem import ElementwiseProblem  # noqa: PLC0415
     from pymoo.optimize import minimize  # noqa: PLC0415
 
-    day = ReducedDay(market, grid)
+    day = ReducedDay(market, grid, curtail=against == "utilization")
     n_con = len(day.bats) + len(market.vpps)
+    xl, xu = day.bounds()
 
     class _Problem(ElementwiseProblem):
         def __init__(self) -> None:
-            super().__init__(n_var=day.n_var, n_obj=2, n_ieq_constr=n_con, xl=-1.0, xu=1.0)
+            super().__init__(n_var=day.n_var, n_obj=2, n_ieq_constr=n_con, xl=xl, xu=xu)
 
         def _evaluate(self, x: np.ndarray, out: dict, *args: object, **kwargs: object) -> None:
-            losses, cost, viol, _ = day.evaluate(x)
-            out["F"] = [losses, cost]
+            losses, cost, viol, util = day.evaluate(x)
+            out["F"] = [losses, -util if against == "utilization" else cost]
             out["G"] = viol - 1e-6
 
     # first population: the idle day (every battery at 0), four tariff-rule schedules
-    # (ReducedDay.tariff_rule), then half near idle, half uniform
+    # (ReducedDay.tariff_rule), then half near idle, half uniform; curtailment shares (if
+    # any) uniform up to a level rising from 0 to 1 over the population
     rng = np.random.default_rng(seed)
     x0 = rng.uniform(-1.0, 1.0, (population, day.n_var))
     x0[: population // 2] *= 0.1
+    x0[:, day.n_bat_var:] = (rng.uniform(0.0, 1.0, (population, day.n_var - day.n_bat_var))
+                             * np.linspace(0.0, 1.0, population)[:, None])
     x0[0] = 0.0
     for k, scale in enumerate(TARIFF_RULE_SCALES[: max(population - 1, 0)]):
-        x0[1 + k] = day.tariff_rule(scale)
+        x0[1 + k, : day.n_bat_var] = day.tariff_rule(scale)
     start = time.perf_counter()
     res = minimize(_Problem(), NSGA2(pop_size=population, sampling=x0), ("n_gen", generations),
                    seed=seed, verbose=False)

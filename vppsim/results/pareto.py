@@ -26,6 +26,7 @@ class ParetoRun:
     nsga2_wall_s: float
     nsga2_distance: tuple[float, float]  # mean, max (normalized, see front_distance)
     slp_iterations: list[int]
+    against: str = "cost"  # the front's second objective: "cost" or "utilization"
 
 
 def pareto_table(run: ParetoRun) -> pd.DataFrame:
@@ -35,11 +36,37 @@ def pareto_table(run: ParetoRun) -> pd.DataFrame:
         front = {id(p) for p in non_dominated(pts)} if pts else set()
         rows += [{**asdict(p), "non_dominated": id(p) in front} for p in pts]
     cols = ["method", "w_losses", "w_utilization", "losses_kwh", "losses_pct",
-            "renewable_utilization", "system_cost_cny", "non_dominated"]
+            "renewable_utilization", "system_cost_cny", "u_min", "non_dominated"]
     return pd.DataFrame(rows, columns=cols)
 
 
+def _utilization_figure(run: ParetoRun, path: Path) -> None:
+    """Losses (y) against renewable utilization (x, %), the two single-objective ends marked."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    front = sorted(non_dominated(run.slp_points), key=lambda p: p.renewable_utilization)
+    ax.plot([100 * p.renewable_utilization for p in front], [p.losses_kwh for p in front], "o-",
+            label="SLP, least losses s.t. U >= eps (non-dominated)")
+    if run.nsga2_points:
+        ax.plot([100 * p.renewable_utilization for p in run.nsga2_points],
+                [p.losses_kwh for p in run.nsga2_points], "x", label="NSGA-II")
+    ends = ((run.slp_points[0], "s", "max utilization"), (run.slp_points[-1], "D", "least losses"))
+    for p, marker, name in ends:
+        ax.plot(100 * p.renewable_utilization, p.losses_kwh, marker, ms=10, mfc="none",
+                label=f"{name}: {p.losses_kwh:,.1f} kWh, U {100 * p.renewable_utilization:.1f} %, "
+                      f"{p.system_cost_cny:,.0f} CNY")
+    ax.set(xlabel="renewable utilization (%)", ylabel="feeder losses (kWh/day)",
+           title=f"{run.scenario}: losses vs renewable utilization")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _figure(run: ParetoRun, path: Path) -> None:
+    if run.against == "utilization":
+        _utilization_figure(run, path)
+        return
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     front = sorted(non_dominated(run.slp_points), key=lambda p: p.losses_kwh)
@@ -66,20 +93,23 @@ def _figure(run: ParetoRun, path: Path) -> None:
 
 def render_report(run: ParetoRun, table: pd.DataFrame) -> str:
     """``report.md``: the loss-blind and least-loss points, the front, NSGA-II against SLP."""
-    slp = table[table["method"] == "slp"]
+    slp = table[table["method"] != "nsga2"]
     blind, least = slp.iloc[0], slp.sort_values(["losses_kwh", "system_cost_cny"]).iloc[0]
+    first = "max utilization" if run.against == "utilization" else "loss-blind"
     lines = [f"# {run.scenario}: loss-aware dispatch, Pareto front (paper 000)", "",
              "| point | w_losses (CNY/kWh) | losses (kWh) | losses (%) | renewable utilization "
              "| system cost (CNY) |", "|---|---:|---:|---:|---:|---:|"]
-    for name, r in (("loss-blind", blind), ("least losses", least)):
+    for name, r in ((first, blind), ("least losses", least)):
         lines.append(f"| {name} | {r.w_losses:g} | {r.losses_kwh:.3f} | {r.losses_pct:.4f} | "
                      f"{r.renewable_utilization:.4f} | {r.system_cost_cny:,.2f} |")
     n_front = int(slp["non_dominated"].sum())
-    lines += ["", f"SLP weighted-sum front: {n_front} non-dominated points of {len(slp)} "
+    kind = "epsilon-constraint (least losses s.t. U >= eps)" if run.against == "utilization" \
+        else "weighted-sum"
+    lines += ["", f"SLP {kind} front: {n_front} non-dominated points of {len(slp)} "
               f"(losses, cost, utilization); {run.slp_wall_s:.1f} s; SLP iterations per point "
               f"{min(run.slp_iterations)}-{max(run.slp_iterations)}. Each point is the "
-              "SLP-converged optimum of its weighted problem (the loss term is nonconvex: a "
-              "local optimum), its losses from a full AC power flow."]
+              "SLP-converged optimum of its weighted (or epsilon-constrained) problem (the loss "
+              "term is nonconvex: a local optimum), its losses from a full AC power flow."]
     if run.nsga2_points:
         mean, worst = run.nsga2_distance
         lines += ["", f"NSGA-II: {len(run.nsga2_points)} non-dominated points in "
@@ -95,12 +125,13 @@ def render_report(run: ParetoRun, table: pd.DataFrame) -> str:
 
 def pareto_summary(run: ParetoRun, table: pd.DataFrame) -> dict[str, Any]:
     """``summary.json``: the loss-blind and least-loss points, front sizes, timings, distance."""
-    slp = table[table["method"] == "slp"]
+    slp = table[table["method"] != "nsga2"]
     blind, least = slp.iloc[0], slp.sort_values(["losses_kwh", "system_cost_cny"]).iloc[0]
     keys = ("w_losses", "losses_kwh", "losses_pct", "renewable_utilization", "system_cost_cny")
+    first = "max_utilization" if run.against == "utilization" else "loss_blind"
     return {
-        "scenario": run.scenario,
-        "loss_blind": {k: float(blind[k]) for k in keys},
+        "scenario": run.scenario, "front": run.against,
+        first: {k: float(blind[k]) for k in keys},
         "least_losses": {k: float(least[k]) for k in keys},
         "slp_points": len(slp), "slp_non_dominated": int(slp["non_dominated"].sum()),
         "slp_wall_s": run.slp_wall_s, "slp_iterations": run.slp_iterations,

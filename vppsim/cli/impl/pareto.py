@@ -13,6 +13,7 @@ from vppsim.market.pareto import (
     front_distance,
     non_dominated,
     nsga2_front,
+    utilization_front,
     weighted_sum_front,
 )
 from vppsim.model import VPPModel
@@ -26,6 +27,21 @@ from vppsim.scenario.schema import ScenarioError
 def _utilization_weights(points: list[FrontPoint]) -> tuple[float, ...]:
     """Utilization weights to sweep (CNY per unit): only 0 if the loss-blind day curtails nothing."""
     return (0.0,) if points[0].renewable_utilization >= 1.0 else (0.0, 100.0, 1000.0)
+
+
+def _print_utilization_front(run_: ParetoRun, final: object) -> None:
+    """The console lines of ``--front utilization``: the two ends, the front's size, NSGA-II."""
+    top, least = run_.slp_points[0], run_.slp_points[-1]
+    print(f"{run_.scenario}: max utilization {100 * top.renewable_utilization:.2f} % at "
+          f"{top.losses_kwh:.2f} kWh losses ({top.system_cost_cny:,.2f} CNY), least losses "
+          f"{least.losses_kwh:.2f} kWh at {100 * least.renewable_utilization:.2f} % "
+          f"({least.system_cost_cny:,.2f} CNY); SLP front {len(non_dominated(run_.slp_points))} "
+          f"points in {run_.slp_wall_s:.1f} s")
+    if run_.nsga2_points:
+        print(f"  NSGA-II: {len(run_.nsga2_points)} points in {run_.nsga2_wall_s:.1f} s, distance "
+              f"to the SLP front mean {run_.nsga2_distance[0]:.3g}, max "
+              f"{run_.nsga2_distance[1]:.3g} (normalized)")
+    print(f"  wrote {final}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,8 +66,12 @@ def run(args: argparse.Namespace) -> int:
                                                f"{', '.join(market.milp_followers)}")])
         grid = model.dispatch_grid(args.day)
         start = time.perf_counter()
-        slp, dispatches = weighted_sum_front(market, grid, args.points)
-        if args.method != "nsga2" and _utilization_weights(slp) != (0.0,):
+        front = args.front
+        if front == "utilization":
+            slp, dispatches = utilization_front(market, grid, args.points)
+        else:
+            slp, dispatches = weighted_sum_front(market, grid, args.points)
+        if front == "cost" and args.method != "nsga2" and _utilization_weights(slp) != (0.0,):
             slp, dispatches = weighted_sum_front(market, grid, args.points,
                                                  _utilization_weights(slp))
         slp_wall = time.perf_counter() - start
@@ -59,16 +79,19 @@ def run(args: argparse.Namespace) -> int:
         if args.method in ("nsga2", "both"):
             try:
                 nsga, nsga_wall = nsga2_front(market, grid, population=args.population,
-                                              generations=args.generations, seed=seed % 2**32)
+                                              generations=args.generations, seed=seed % 2**32,
+                                              against=front)
             except ValueError as exc:
                 raise ScenarioError(loaded.path, [("--method nsga2", str(exc))]) from None
-            dist = front_distance(nsga, non_dominated(slp))
+            dist = front_distance(nsga, non_dominated(slp), front)
         if args.method == "nsga2":
-            slp = slp[:1]  # the loss-blind point only, as the plot's reference
+            slp = [slp[0], slp[-1]] if front == "utilization" else slp[:1]  # the plot's reference
         run_ = ParetoRun(s.name, slp, nsga, slp_wall, nsga_wall, dist,
-                         [d.iterations for d in dispatches])
+                         [d.iterations for d in dispatches], front)
         final = write_pareto_results(run_, folder, figures=not args.no_figures)
-    if not args.quiet:
+    if not args.quiet and front == "utilization":
+        _print_utilization_front(run_, final)
+    elif not args.quiet:
         front = non_dominated(slp)
         blind, least = slp[0], min(slp, key=lambda p: (p.losses_kwh, p.system_cost_cny))
         print(f"{s.name} day {args.day}: loss-blind {blind.losses_kwh:.2f} kWh "
