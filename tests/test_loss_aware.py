@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandapower as pp
-import pandapower.networks as pn
 import pandas as pd
 import pytest
+from powerflow_cases import CASE33, runpp_losses_kw
 
 from vppsim.cli.main import main
 from vppsim.grids.losses import FeederLossModel
@@ -28,20 +27,6 @@ from vppsim.market.reference import build_centralized_lp, centralized_bound
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
-
-#: pandapower's own case33bw, read once (reading it takes about a second); copied per run
-CASE33 = pn.case33bw()
-
-
-def _runpp_losses_kw(p_kw: dict[int, float], q_kvar: dict[int, float], factor: float,
-                     tol_mva: float = 1e-8) -> float:
-    """Losses of case33bw with its loads scaled by ``factor`` and sgens at the given buses."""
-    net = copy.deepcopy(CASE33)
-    net.load["scaling"] = factor
-    for b, p in p_kw.items():
-        pp.create_sgen(net, b, p_mw=p / 1000.0, q_mvar=q_kvar.get(b, 0.0) / 1000.0)
-    pp.runpp(net, numba=False, tolerance_mva=tol_mva)
-    return float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * 1000.0
 
 
 def test_loss_sensitivities_match_finite_differences_of_runpp() -> None:
@@ -59,10 +44,10 @@ def test_loss_sensitivities_match_finite_differences_of_runpp() -> None:
         up, down = dict(p), dict(p)
         up[b] += h
         down[b] -= h
-        fd = (_runpp_losses_kw(up, q, 0.9, 1e-12) - _runpp_losses_kw(down, q, 0.9, 1e-12)) / (2 * h)
+        fd = (runpp_losses_kw(up, q, 0.9, 1e-12) - runpp_losses_kw(down, q, 0.9, 1e-12)) / (2 * h)
         assert pt.dloss_dp[b] == pytest.approx(fd, rel=1e-4), b
         assert pt.dloss_dp[b] < 0.0  # injecting down the loaded feeder lowers the losses
-    assert pt.losses_kw == pytest.approx(_runpp_losses_kw(p, q, 0.9, 1e-12), rel=1e-9)
+    assert pt.losses_kw == pytest.approx(runpp_losses_kw(p, q, 0.9, 1e-12), rel=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +68,7 @@ def test_reported_losses_match_a_full_pandapower_run_of_the_dispatch(day: dict[s
         for t in range(r.injections_kw.shape[1]):
             p = {b: float(r.injections_kw[i, t]) for i, b in enumerate(grid.vpp_buses)}
             q = {b: float(grid.q_kvar[i, t]) for i, b in enumerate(grid.vpp_buses)}
-            ref = _runpp_losses_kw(p, q, float(grid.background_factor[t]))
+            ref = runpp_losses_kw(p, q, float(grid.background_factor[t]))
             assert r.losses_kw[t] == pytest.approx(ref, rel=1e-6)
             total += ref
         assert r.losses_kwh == pytest.approx(total, rel=1e-6)
@@ -177,5 +162,5 @@ def test_pareto_bad_options_exit_2(argv: list[str], needle: str, tmp_path: Path,
 def test_runpp_helper_leaves_the_reference_net_alone() -> None:
     """The reference case33bw is copied per run: a run does not change the next one's net."""
     before = copy.deepcopy(CASE33.load)
-    _runpp_losses_kw({17: 10.0}, {}, 1.3)
+    runpp_losses_kw({17: 10.0}, {}, 1.3)
     assert CASE33.load.equals(before) and len(CASE33.sgen) == 0

@@ -10,16 +10,14 @@ the first-order conditions on its curtailment.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandapower as pp
-import pandapower.networks as pn
 import pandas as pd
 import pytest
+from powerflow_cases import runpp_losses_kw
 
 from vppsim.cli.impl.pareto import dispatch_grid
 from vppsim.cli.main import main
@@ -30,19 +28,6 @@ from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
 
 REVERSE_FLOW = default_scenario_path().parent / "liu2025_3vpp_reverse_flow.yaml"
-#: pandapower's own case33bw, read once; copied per run
-CASE33 = pn.case33bw()
-
-
-def _runpp_losses_kw(p_kw: dict[int, float], q_kvar: dict[int, float], load_scale: float,
-                     tol_mva: float = 1e-8) -> float:
-    """Losses of case33bw with its loads scaled by ``load_scale`` and sgens at the given buses."""
-    net = copy.deepcopy(CASE33)
-    net.load["scaling"] = load_scale
-    for b, p in p_kw.items():
-        pp.create_sgen(net, b, p_mw=p / 1000.0, q_mvar=q_kvar.get(b, 0.0) / 1000.0)
-    pp.runpp(net, numba=False, tolerance_mva=tol_mva)
-    return float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()) * 1000.0
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +62,7 @@ def test_exports_raise_the_losses_at_a_vpp_bus_around_noon(day: dict[str, Any]) 
     up, down = dict(p), dict(p)
     up[17] += h
     down[17] -= h
-    fd = (_runpp_losses_kw(up, q, scale, 1e-12) - _runpp_losses_kw(down, q, scale, 1e-12)) / (2 * h)
+    fd = (runpp_losses_kw(up, q, scale, 1e-12) - runpp_losses_kw(down, q, scale, 1e-12)) / (2 * h)
     assert fd > 0.05 and sens[i17, t] == pytest.approx(fd, rel=1e-3)
 
 
@@ -104,7 +89,7 @@ def test_front_losses_match_a_full_pandapower_run(day: dict[str, Any]) -> None:
         total = 0.0
         for t in range(r.injections_kw.shape[1]):
             p, q = _hour(grid, r.injections_kw, t)
-            ref = _runpp_losses_kw(p, q, day["scale"] * float(grid.background_factor[t]))
+            ref = runpp_losses_kw(p, q, day["scale"] * float(grid.background_factor[t]))
             assert r.losses_kw[t] == pytest.approx(ref, rel=1e-6)
             total += ref
         assert r.losses_kwh == pytest.approx(total, rel=1e-6)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from vppsim.cli.common import int_at_least, scenario_argument, seed_int
+from vppsim.cli.common import folder_options, int_at_least, scenario_argument, seed_int
 
 #: ways to the front: the SLP weighted-sum sweep, NSGA-II, or both (compared)
 METHODS = ("exact", "nsga2", "both")
@@ -35,9 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="NSGA-II generations (default 60)")
     p.add_argument("--seed", type=seed_int, default=None,
                    help="NSGA-II seed, an integer 0..2**63-1 (default: the scenario's seed)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="result folder (default: results/<scenario>-pareto-<timestamp>)")
-    p.add_argument("--no-figures", action="store_true", help="skip pareto.png")
-    p.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
-    p.set_defaults(impl="vppsim.cli.impl.pareto:run", claims_out=True)
+    folder_options(p, "vppsim.cli.impl.pareto:run", "results/<scenario>-pareto-<timestamp>",
+                   "pareto.png")
     return p
