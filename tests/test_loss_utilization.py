@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from powerflow_cases import runpp_losses_kw
 
-from vppsim.cli.impl.pareto import dispatch_grid
 from vppsim.cli.main import main
 from vppsim.market.loss_aware import max_utilization, solve_loss_aware
 from vppsim.market.pareto import utilization_front, weighted_sum_front
@@ -35,7 +34,7 @@ def day() -> dict[str, Any]:
     """The reverse-flow day: market, feeder, loss-blind dispatch and a 12-point front."""
     model = VPPModel(load_scenario(REVERSE_FLOW))
     market = model.day_ahead_market(0)
-    grid = dispatch_grid(model)
+    grid = model.dispatch_grid()
     points, dispatches = utilization_front(market, grid, 12)
     return {"market": market, "grid": grid, "points": points, "dispatches": dispatches,
             "blind": solve_loss_aware(market, grid, 0.0),
