@@ -38,6 +38,7 @@ from vppsim.market.loss_aware import (
     max_utilization,
     solve_loss_aware,
 )
+from vppsim.market.lower_level import BatteryData
 
 __all__ = ["LOSSES_FIRST_CNY_PER_KWH", "FrontPoint", "ReducedDay", "front_distance",
            "non_dominated", "nsga2_front", "utilization_front", "weighted_sum_front"]
@@ -166,6 +167,10 @@ def front_distance(points: list[FrontPoint], reference: list[FrontPoint],
     return (float(np.mean(dists)), float(np.max(dists))) if dists else (float("nan"), float("nan"))
 
 
+#: a battery ending the day more than this below its start is repaired (ReducedDay.decode)
+END_SOC_TOL_KWH = 1e-9
+#: bisection steps of the repair (the factor to 2**-40)
+REPAIR_BISECTIONS = 40
 #: scales of the tariff-rule schedules in NSGA-II's first population (share of the room to charge)
 TARIFF_RULE_SCALES = (0.25, 0.5, 0.75, 1.0)
 
@@ -197,24 +202,47 @@ class ReducedDay:
         return lo, np.ones(self.n_var)
 
     def decode(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Battery fractions ``u`` -> (charge, discharge [n_bat, T], end-SOC shortfall kWh)."""
-        T, dt = self.market.n_periods, self.market.dt_h
+        """Battery fractions ``u`` -> (charge, discharge [n_bat, T], end-SOC shortfall kWh).
+
+        Set-points are clipped to each battery's energy window in time order. A battery that
+        would end the day below its starting energy has its discharges scaled down by the largest
+        common factor that ends it at its start (bisection; the end state is monotone in the
+        factor, and without discharges it cannot end lower), so the shortfall is a repair, not a
+        penalty, and is 0 up to the bisection's tolerance.
+        """
+        T = self.market.n_periods
         u = u[: self.n_bat_var].reshape(len(self.bats), T)
         ch, dis = np.zeros_like(u), np.zeros_like(u)
         short = np.zeros(len(self.bats))
         for k, (_, bat) in enumerate(self.bats):
-            p = bat.params
-            soc, lo, hi = bat.soc_start_kwh, p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
-            for t in range(T):
-                power = u[k, t] * p.p_max_kw
-                if power >= 0:
-                    dis[k, t] = min(power, max(soc - lo, 0.0) * p.eta_discharge / dt)
-                    soc -= dis[k, t] * dt / p.eta_discharge
-                else:
-                    ch[k, t] = min(-power, max(hi - soc, 0.0) / (p.eta_charge * dt))
-                    soc += ch[k, t] * dt * p.eta_charge
-            short[k] = max(bat.soc_start_kwh - soc, 0.0)
+            ch[k], dis[k], end = self._simulate(bat, u[k], 1.0)
+            if end < bat.soc_start_kwh - END_SOC_TOL_KWH:
+                lo_a, hi_a = 0.0, 1.0
+                for _ in range(REPAIR_BISECTIONS):
+                    mid = 0.5 * (lo_a + hi_a)
+                    if self._simulate(bat, u[k], mid)[2] >= bat.soc_start_kwh:
+                        lo_a = mid
+                    else:
+                        hi_a = mid
+                ch[k], dis[k], end = self._simulate(bat, u[k], lo_a)
+            short[k] = max(bat.soc_start_kwh - end, 0.0)
         return ch, dis, short
+
+    def _simulate(self, bat: BatteryData, u_k: np.ndarray,
+                  discharge_scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """One battery's set-points from its fractions, discharges scaled; and its end energy."""
+        dt, p = self.market.dt_h, bat.params
+        soc, lo, hi = bat.soc_start_kwh, p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh
+        ch, dis = np.zeros(len(u_k)), np.zeros(len(u_k))
+        for t, frac in enumerate(u_k):
+            power = frac * p.p_max_kw
+            if power >= 0:
+                dis[t] = min(power * discharge_scale, max(soc - lo, 0.0) * p.eta_discharge / dt)
+                soc -= dis[t] * dt / p.eta_discharge
+            else:
+                ch[t] = min(-power, max(hi - soc, 0.0) / (p.eta_charge * dt))
+                soc += ch[t] * dt * p.eta_charge
+        return ch, dis, soc
 
     def evaluate(self, u: np.ndarray) -> tuple[float, float, np.ndarray, float]:
         """(losses kWh, system cost CNY, constraint violations >= 0 when violated, utilization)."""
