@@ -32,7 +32,7 @@ import pandas as pd
 import simpy
 from tqdm import tqdm
 
-from vppsim.collector import MODEL_REPORTERS, STREAMED_TABLES
+from vppsim.collector import MODEL_REPORTERS, STREAMED_TABLES, StepCollector
 from vppsim.model import VPPModel
 from vppsim.results.folders import HORIZON_DIR, RESUME_FILE
 from vppsim.scenario.loader import LoadedScenario
@@ -73,9 +73,6 @@ def start_store(work: Path, identity: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- checkpoints
-_REPORTER_NAMES = {id(f): name for name, f in MODEL_REPORTERS.items()}
-
-
 def _rebuild_store(env: simpy.Environment, capacity: float, items: list[Any]) -> simpy.Store:
     store = simpy.Store(env, capacity)
     store.items = list(items)
@@ -96,20 +93,23 @@ def _reduce_store(store: simpy.Store) -> tuple[Any, tuple[Any, ...]]:
     return _rebuild_store, (store._env, store._capacity, store.items)
 
 
+def _rebuild_collector(state: dict[str, Any]) -> StepCollector:
+    collector = StepCollector.__new__(StepCollector)
+    collector.__dict__.update(state, model_reporters=dict(MODEL_REPORTERS))
+    return collector
+
+
+def _reduce_collector(collector: StepCollector) -> tuple[Any, tuple[dict[str, Any]]]:
+    # the reporters are the module's functions (lambdas among them): restored by reference
+    state = {k: v for k, v in collector.__dict__.items() if k != "model_reporters"}
+    return _rebuild_collector, (state,)
+
+
 class _Pickler(pickle.Pickler):
-    """Pickles a model: simpy's environment by its clock, Mesa reporters by name."""
+    """Pickles a model: simpy's environment by its clock, the collector without its reporters."""
 
     dispatch_table = {**copyreg.dispatch_table, simpy.Environment: _reduce_env,
-                      simpy.Store: _reduce_store}
-
-    def persistent_id(self, obj: Any) -> Any:
-        name = _REPORTER_NAMES.get(id(obj))
-        return None if name is None else ("model_reporter", name)
-
-
-class _Unpickler(pickle.Unpickler):
-    def persistent_load(self, pid: Any) -> Any:
-        return MODEL_REPORTERS[pid[1]]
+                      simpy.Store: _reduce_store, StepCollector: _reduce_collector}
 
 
 def dump_model(model: VPPModel) -> bytes:
@@ -121,15 +121,13 @@ def dump_model(model: VPPModel) -> bytes:
 
 def load_model(data: bytes) -> VPPModel:
     """A model from :func:`dump_model`'s bytes."""
-    return _Unpickler(io.BytesIO(data)).load()
+    return pickle.loads(data)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
