@@ -24,7 +24,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +179,14 @@ def read_parts(store: Path, days: int) -> dict[str, pd.DataFrame]:
     return out
 
 
-def remove_store(work: Path) -> None:
-    """Remove ``.horizon`` from a staging folder (its tables are written; nothing to resume)."""
-    shutil.rmtree(work / HORIZON_DIR, ignore_errors=True)
+def save_finished_days(store: Path, work: Path) -> int:
+    """Write the finished days' time series to ``work/timeseries.parquet`` (a stopped run).
+
+    The parts stay where they are, for the run that resumes. Returns the number of days.
+    """
+    files = sorted((store / "parts" / "timeseries").glob("day-*.parquet"))
+    if files:
+        pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).to_parquet(
+            work / "timeseries.parquet", index=False)
+    return len(files)
+

@@ -18,7 +18,7 @@ from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
-from vppsim.results.horizon import resume_mismatch, run_by_day, run_identity, start_store
+from vppsim.results.horizon import resume_mismatch, run_by_day, run_identity, save_finished_days, start_store
 from vppsim.results.kpis import baseline_of
 from vppsim.results.run import console_summary, save_partial, write_results
 from vppsim.scenario.loader import LoadedScenario, load_scenario
@@ -68,9 +68,12 @@ def _run_main(model: VPPModel, folder: ResultFolder, streamed: bool,
         return model, 0
     except BaseException as exc:
         if streamed:
-            folder.fail(exc)
-            at, where = "", (f"the finished days are kept in {folder.work}; the same command "
-                             "resumes from the last finished day")
+            try:
+                days = save_finished_days(folder.work / HORIZON_DIR / "main", folder.work)
+            finally:
+                folder.fail(exc)
+            at, where = "", (f"the {days} finished day(s) are kept in {folder.work} "
+                             "(timeseries.parquet); the same command resumes from there")
         else:
             at = f" at step {model.t}"
             where = f"the steps done are in {save_partial(model, folder, exc)}"
