@@ -97,6 +97,8 @@ MODEL_REPORTERS: dict[str, Any] = {
 
 BUS_INJECTION_COLUMNS = (*STEP_COLUMNS, "bus", "p_injection_kw")
 BUS_VOLTAGE_COLUMNS = (*STEP_COLUMNS, "bus", "vm_pu")
+#: the tables a long run streams to Parquet by day (:meth:`StepCollector.take_frames`)
+STREAMED_TABLES = ("timeseries", "model", "bus_injections", "bus_voltages")
 
 
 class StepCollector(mesa.DataCollector):
@@ -114,6 +116,8 @@ class StepCollector(mesa.DataCollector):
         self.voltage_buses: list[int] = []
         self.bus_vm_pu: list[tuple[int, np.ndarray]] = []
         self._frame: tuple[int, pd.DataFrame] | None = None
+        #: the whole run's tables when they were streamed to disk and read back (:meth:`adopt`)
+        self.streamed: dict[str, pd.DataFrame] | None = None
 
     def collect(self, model: VPPModel) -> None:
         """Collect the present step (``model.t``) of ``model``."""
@@ -132,22 +136,50 @@ class StepCollector(mesa.DataCollector):
             self.voltage_buses = list(vm)
             self.bus_vm_pu.append((t, np.fromiter(vm.values(), dtype=float, count=len(vm))))
 
+    def take_frames(self, steps_per_day: int, step_h: float) -> dict[str, pd.DataFrame]:
+        """The tables collected so far (:data:`STREAMED_TABLES`), which are then forgotten.
+
+        A long run writes them to Parquet after each day, so memory does not grow with the
+        horizon (:func:`vppsim.results.horizon.run_by_day`).
+        """
+        frames = {"timeseries": pd.DataFrame(self.rows), "model": self.model_table(),
+                  "bus_injections": self.bus_injections(),
+                  "bus_voltages": self.bus_voltages(steps_per_day, step_h)}
+        self.rows = []
+        self._frame = None
+        self.bus_vm_pu = []
+        for values in (*self.model_vars.values(), *self.tables["bus_injections"].values()):
+            values.clear()
+        return frames
+
+    def adopt(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Take the whole run's streamed tables as this collector's tables (read back from disk)."""
+        self.streamed = frames
+
     def timeseries(self) -> pd.DataFrame:
         """One tidy row per (step, agent), built once per number of rows (treat as read-only)."""
+        if self.streamed is not None:
+            return self.streamed["timeseries"]
         if self._frame is None or self._frame[0] != len(self.rows):
             self._frame = (len(self.rows), pd.DataFrame(self.rows))
         return self._frame[1]
 
     def model_table(self) -> pd.DataFrame:
         """The per-step model table (Mesa's model variables), one row per step."""
+        if self.streamed is not None:
+            return self.streamed["model"]
         return self.get_model_vars_dataframe()
 
     def bus_injections(self) -> pd.DataFrame:
         """Net injection per bus with an agent and step, kW (generation positive)."""
+        if self.streamed is not None:
+            return self.streamed["bus_injections"]
         return self.get_table_dataframe("bus_injections")
 
     def bus_voltages(self, steps_per_day: int, step_h: float) -> pd.DataFrame:
         """Voltage magnitude per bus and step, pu (NaN in a step whose power flow failed)."""
+        if self.streamed is not None:
+            return self.streamed["bus_voltages"]
         n_bus = len(self.voltage_buses)
         steps = np.repeat(np.array([t for t, _ in self.bus_vm_pu], dtype=np.int64), n_bus)
         vm = (np.concatenate([v for _, v in self.bus_vm_pu]) if self.bus_vm_pu

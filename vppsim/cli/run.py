@@ -21,5 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run_p.add_argument("--no-baseline", action="store_true",
                        help="skip the baseline run without coordination (the KPI table then "
                             "shows the coordinated run only)")
+    run_p.add_argument("--no-stream", action="store_true",
+                       help="keep a multi-day run in memory (default: its tables are streamed "
+                            "to Parquet by day and the run can resume by day)")
     run_p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     run_p.set_defaults(impl="vppsim.cli.impl.run:run", claims_out=True)

@@ -8,7 +8,9 @@ one) and creates the staging folder ``OUT.incomplete``. Everything is written th
 :meth:`ResultFolder.publish` renames it to ``OUT`` only when complete, and refuses if ``OUT``
 appeared meanwhile. A folder without the ``.incomplete`` suffix is therefore always complete
 and always the work of one run. If a step fails, what was already written stays in
-``OUT.incomplete`` together with ``error.txt``; the next run claiming ``OUT`` replaces it.
+``OUT.incomplete`` together with ``error.txt``; the next run claiming ``OUT`` replaces it,
+unless it holds a resumable long run (``.horizon/run.json``, :mod:`vppsim.results.horizon`),
+which is kept for the next run to continue.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ except ImportError:  # pragma: no cover - Windows: msvcrt locks the first byte i
     import msvcrt
 
 INCOMPLETE_SUFFIX = ".incomplete"
+#: a long run's stream and checkpoints inside the staging folder, and its identity file
+HORIZON_DIR = ".horizon"
+RESUME_FILE = f"{HORIZON_DIR}/run.json"
 
 #: characters kept in names that become folder names (others become ``_``)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -134,10 +139,13 @@ class ResultFolder:
     to ``OUT``) or :meth:`fail` (keep ``OUT.incomplete`` with ``error.txt``).
     """
 
-    def __init__(self, out: Path, work: Path, lock: FolderLock, replaced_stale: bool) -> None:
+    def __init__(self, out: Path, work: Path, lock: FolderLock, replaced_stale: bool,
+                 resumable: bool = False) -> None:
         self.out = out
         self.work = work
         self.replaced_stale = replaced_stale
+        #: the staging folder was kept: it holds a long run to resume (``RESUME_FILE``)
+        self.resumable = resumable
         self._lock = lock
 
     @classmethod
@@ -167,10 +175,12 @@ class ResultFolder:
         work = out.with_name(out.name + INCOMPLETE_SUFFIX)
         try:
             _check_absent(out, option)  # published by a run that finished before our lock
-            replaced = work.exists()
+            resumable = (work / RESUME_FILE).is_file()  # a long run to continue: kept
+            replaced = work.exists() and not resumable
             if replaced:  # left by a run that failed or was killed: we hold the lock, it is dead
                 shutil.rmtree(work)
-            work.mkdir()
+            if not resumable:
+                work.mkdir()
         except OutputFolderError:
             lock.release()
             raise
@@ -179,7 +189,7 @@ class ResultFolder:
             raise OutputFolderError(
                 f"{option}: expected a location this run can write, but {work} cannot be "
                 f"created ({exc.strerror or exc})") from None
-        return cls(out, work, lock, replaced)
+        return cls(out, work, lock, replaced, resumable)
 
     @classmethod
     def claim_new(cls, out: Path, option: str = "--out") -> ResultFolder:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pandas as pd
 from vppsim import __version__
 from vppsim.metrics import renewable_utilization
 from vppsim.results.figures import make_figures, make_prosumer_figures
-from vppsim.results.folders import ResultFolder, output_path, result_folder
+from vppsim.results.folders import HORIZON_DIR, ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.game import certificate_lines, tie_block
 from vppsim.results.kpis import kpi_report_lines, kpi_summary, kpi_table, model_kpis
@@ -337,6 +338,7 @@ def write_results(
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
         summary["wall_time_s"]["writing"] = time.perf_counter() - start
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        shutil.rmtree(work / HORIZON_DIR, ignore_errors=True)  # a long run's stream: written
     return output_path(out)
 
 

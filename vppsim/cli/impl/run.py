@@ -1,4 +1,9 @@
-"""``vppsim run``: one scenario through its horizon, written to a result folder."""
+"""``vppsim run``: one scenario through its horizon, written to a result folder.
+
+A run of more than one day is stepped day by day with its tables streamed to Parquet and a
+checkpoint after each day (:mod:`vppsim.results.horizon`); the same command with the same
+``--out`` resumes a killed run from its last finished day.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,80 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
-from vppsim.results.folders import default_out_dir
+from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
+from vppsim.results.horizon import resume_mismatch, run_by_day, run_identity, save_finished_days, start_store
 from vppsim.results.kpis import baseline_of
 from vppsim.results.run import console_summary, save_partial, write_results
 from vppsim.scenario.loader import LoadedScenario, load_scenario
 
 
-def run_baseline(loaded: LoadedScenario, seed: int | None) -> tuple[Any | None, float]:
-    """Run the baseline without coordination (same seed); ``(None, s)`` if it failed."""
+def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = None,
+                 progress: bool = False) -> tuple[Any | None, float]:
+    """Run the baseline without coordination (same seed); ``(None, s)`` if it failed.
+
+    ``store``: stream it by day there (:func:`vppsim.results.horizon.run_by_day`).
+    """
     t0 = time.perf_counter()
     try:
         model = VPPModel(loaded, seed=seed)
-        model.run(progress=False)
+        if store is None:
+            model.run(progress=False)
+        else:
+            model = run_by_day(model, store, progress, label="baseline")
     except Exception as exc:  # the coordinated run stands on its own: report, do not fail it
         print(f"vppsim: WARNING: the baseline run failed ({type(exc).__name__}: {exc}); the "
               "KPI table shows the coordinated run only", file=sys.stderr)
         return None, time.perf_counter() - t0
     return model, time.perf_counter() - t0
+
+
+def _check_resume(folder: ResultFolder, identity: dict[str, Any], streamed: bool) -> None:
+    """Refuse (exit 2) to continue a kept long run that is not this one; clear its old error."""
+    if not folder.resumable:
+        return
+    bad = resume_mismatch(folder.work, identity) if streamed else ["streaming (off now)"]
+    if bad:
+        folder.release()
+        raise OutputFolderError(
+            f"--out: expected the same scenario, seed, --days and baseline as the unfinished "
+            f"run kept in {folder.work} to resume it, but these differ: {'; '.join(bad)}; "
+            "remove that folder or choose another --out", reason="exists")
+    (folder.work / "error.txt").unlink(missing_ok=True)
+
+
+def _run_main(model: VPPModel, folder: ResultFolder, streamed: bool,
+              progress: bool) -> tuple[VPPModel | None, int]:
+    """Run the coordinated model; on failure keep what was done and say so (exit code 1)."""
+    try:
+        if streamed:
+            return run_by_day(model, folder.work / HORIZON_DIR / "main", progress), 0
+        model.run(progress=progress)
+        return model, 0
+    except BaseException as exc:
+        if streamed:
+            try:
+                days = save_finished_days(folder.work / HORIZON_DIR / "main", folder.work)
+            finally:
+                folder.fail(exc)
+            at, where = "", (f"the {days} finished day(s) are kept in {folder.work} "
+                             "(timeseries.parquet); the same command resumes from there")
+        else:
+            at = f" at step {model.t}"
+            where = f"the steps done are in {save_partial(model, folder, exc)}"
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"vppsim: stopped{at}; {where}", file=sys.stderr)
+            raise
+        if not isinstance(exc, Exception):
+            raise
+        print(f"vppsim: the run failed{at}: {type(exc).__name__}: {exc}\n  {where} "
+              "(see error.txt)", file=sys.stderr)
+        return None, 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,33 +99,32 @@ def run(args: argparse.Namespace) -> int:
         loaded = loaded.with_overrides(days=args.days)
     # the baseline's scenario is checked before anything runs (bad input: exit 2)
     base_loaded = None if args.no_baseline else baseline_of(loaded)
+    streamed = loaded.scenario.days > 1 and not getattr(args, "no_stream", False)
+    identity = run_identity(loaded, args.seed, base_loaded is not None)
     # claimed before computing: an existing, busy or unwritable folder fails now (exit 2)
     folder = output_folder(args, default_out_dir(loaded.scenario.name))
+    _check_resume(folder, identity, streamed)
     load_s = time.perf_counter() - t0
     t1 = time.perf_counter()
+    progress = not args.quiet and loaded.scenario.days > 1
     with claimed(folder):
+        if streamed and not folder.resumable:
+            start_store(folder.work, identity)
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
         t2 = time.perf_counter()
-        try:
-            model.run(progress=not args.quiet and loaded.scenario.days > 1)
-        except KeyboardInterrupt as exc:
-            partial = save_partial(model, folder, exc)
-            print(f"vppsim: stopped at step {model.t}; the steps done are in {partial}",
-                  file=sys.stderr)
-            raise
-        except Exception as exc:
-            partial = save_partial(model, folder, exc)
-            print(f"vppsim: the run failed at step {model.t}: {type(exc).__name__}: {exc}\n"
-                  f"  what was computed so far is in {partial} (see error.txt)", file=sys.stderr)
-            return 1
+        finished, code = _run_main(model, folder, streamed, progress)
+        if finished is None:
+            return code
+        model = finished
         run_s = time.perf_counter() - t2
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
         baseline = None
         if base_loaded is not None and base_loaded.scenario == loaded.scenario:
             baseline, wall["baseline"] = model, 0.0  # nothing to take away: its own baseline
         elif base_loaded is not None:
-            baseline, wall["baseline"] = run_baseline(base_loaded, args.seed)
+            store = folder.work / HORIZON_DIR / "baseline" if streamed else None
+            baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
         final = write_results(model, folder, wall, figures=not args.no_figures,
                               baseline=baseline)
     if not args.quiet:
