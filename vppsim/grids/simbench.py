@@ -68,7 +68,7 @@ def simbench_net(code: str) -> pandapowerNet:
     """
     codes = simbench_codes()
     if code not in codes:
-        examples = [c for c in codes if "-LV-" in c or "-MV-" in c][:6]
+        examples = [c for c in codes if c.endswith("--0-sw") and ("-LV-" in c or "-MV-" in c)][:6]
         raise SimbenchError(f"unknown SimBench code {code!r}; valid codes are e.g. "
                             f"{', '.join(examples)} ({len(codes)} in all, "
                             "simbench.collect_all_simbench_codes())")
