@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 from pandapower.auxiliary import pandapowerNet
@@ -42,23 +43,26 @@ class SimbenchError(ValueError):
     """An unknown SimBench code, a missing ``simbench`` package or a window outside 2016."""
 
 
-@functools.cache
-def simbench_codes() -> tuple[str, ...]:
-    """Every SimBench code the installed ``simbench`` package knows."""
+def _simbench() -> ModuleType:
+    """The ``simbench`` package, imported on first use (the default run never imports it)."""
     try:
-        import simbench
+        import simbench  # noqa: PLC0415
     except ImportError as exc:
         raise SimbenchError("the 'simbench' package is not installed; "
                             "pip install 'vppsim[simbench]'") from exc
-    return tuple(simbench.collect_all_simbench_codes())
+    return simbench
+
+
+@functools.cache
+def simbench_codes() -> tuple[str, ...]:
+    """Every SimBench code the installed ``simbench`` package knows."""
+    return tuple(_simbench().collect_all_simbench_codes())
 
 
 @functools.cache
 def _built(code: str) -> pandapowerNet:
     """Build a SimBench net once per process (about 5 s: it reads the package's CSV tables)."""
-    import simbench
-
-    return simbench.get_simbench_net(code)
+    return _simbench().get_simbench_net(code)
 
 
 def simbench_net(code: str) -> pandapowerNet:
@@ -160,10 +164,8 @@ def element_profiles(net: pandapowerNet, start: str, days: int, step_h: float) -
     ``step_h`` (0.25, 0.5 or 1 h): quarter hours are averaged to it (mean power, so the energy
     of every step is kept).
     """
-    import simbench
-
     rows = window_rows(start, days)
-    absolute = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    absolute = _simbench().get_absolute_values(net, profiles_instead_of_study_cases=True)
 
     def table(element: str, column: str, index: np.ndarray) -> np.ndarray:
         frame = absolute.get((element, column))

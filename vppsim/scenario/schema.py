@@ -853,8 +853,9 @@ SIMBENCH_FEEDER_PREFIX = "simbench:"
 
 
 class FeederSpec(_Spec):
-    """The distribution feeder: a registry name (``ieee33``...), a pandapower JSON path, or a
-    SimBench code (``simbench: 1-LV-rural1--0-sw``, which sets ``name`` to ``simbench:<code>``).
+    """The distribution feeder: a registry name, a pandapower JSON path or a SimBench code.
+
+    ``simbench: 1-LV-rural1--0-sw`` sets ``name`` to ``simbench:<code>``.
     """
 
     name: str = "ieee33"
