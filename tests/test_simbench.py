@@ -192,6 +192,8 @@ def _write(tmp_path: Path, edit) -> Path:
     (lambda r: r["vpps"][1]["members"][0].update(profile="sgen/0", bus=6),
      "vpps[1].members[0].profile", "taken by one member"),
     (lambda r: r.update(feeder={"name": "ieee33"}), "profiles.simbench", "SimBench feeder"),
+    (lambda r: r["market"].update(price_policy="loss_aware"), "market.price_policy",
+     "SimBench profiles"),
 ])
 def test_bad_simbench_input_is_one_clear_error(tmp_path, edit, field, words) -> None:
     with pytest.raises(ScenarioError) as info:

@@ -250,6 +250,10 @@ class VPPModel(mesa.Model):
         places each VPP's net injection at the VPP's bus) or a VPO battery off the slack bus.
         """
         s, path = self.scenario, self.loaded.path
+        if self.loaded.simbench is not None:
+            raise ScenarioError(path, [("profiles.simbench", "expected a CSV of profiles for the "
+                                        "loss-aware dispatch (its grid model scales the feeder's "
+                                        "loads by one factor, not by SimBench's element profiles)")])
         n = s.steps_per_day
         sl = slice(day * n, (day + 1) * n)
         q = np.zeros((len(self.vpps), n))

@@ -218,10 +218,6 @@ def _taken_elements(s: Scenario, simbench: ElementProfiles
                     problems.append((f"{where}.{field}", f"expected each SimBench element taken "
                                      f"by one member, {column} is {taken[column]}'s already"))
                 taken.setdefault(column, m.name)
-    if taken and s.market.price_policy == "loss_aware":
-        problems.append(("market.price_policy", "expected 'passthrough' or 'game' with SimBench "
-                         "profiles (the loss-aware dispatch models background loads by one "
-                         "factor), got 'loss_aware'"))
     return frozenset(taken), problems
 
 
@@ -385,6 +381,10 @@ def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
 def _loss_aware_problems(s: Scenario, milp: list[str]) -> list[tuple[str, str]]:
     """The ``loss_aware`` dispatch: LP followers, every member at its VPP's bus."""
     problems = []
+    if isinstance(s.profiles, SimbenchProfilesSpec):
+        problems.append(("market.price_policy", "expected 'passthrough' or 'game' with SimBench "
+                         "profiles (the loss-aware dispatch models background loads by one "
+                         "factor), got 'loss_aware'"))
     if milp:
         problems.append(
             ("market.price_policy", "expected VPPs whose day-ahead problem is an LP for "
