@@ -223,7 +223,7 @@ def _taken_elements(s: Scenario, simbench: ElementProfiles
 
 def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[tuple[str, str]]]:
     if isinstance(s.profiles, SimbenchProfilesSpec):
-        simbench, table, problems = _simbench_table(s, path)
+        _, table, problems = _simbench_table(s, path)
         if table is None:
             return None, problems
         return table, _check_columns(s, table, f"SimBench profiles of {s.feeder.simbench}")
