@@ -28,6 +28,8 @@ LAZY_IMPORTS = {
     "montecarlo/cluster.py": "distributed: about 1 s to import; only Monte Carlo batches need it",
     "forecast/load.py": "scikit-learn: about 2 s to import; only the gbr load forecaster needs it",
     "market/pareto.py": "pymoo: an optional extra, about 1 s to import; only NSGA-II fronts need it",
+    "grids/simbench.py": "simbench: an optional extra, about 1 s to import (5 s per grid); only "
+                         "SimBench feeders and profiles need it",
 }
 
 

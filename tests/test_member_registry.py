@@ -102,7 +102,7 @@ def test_builtin_registry_matches_the_schema() -> None:
     kinds = default_member_kinds(plugins=False)
     assert kinds.specs == BUILTIN_MEMBER_SPECS
     assert kinds.scenario_model() is Scenario
-    assert list(kinds) == ["battery", "wind", "pv", "load", "controllable_load", "generator",
+    assert list(kinds) == ["battery", "wind", "pv", "pv_profile", "load", "controllable_load", "generator",
                            "prosumer", "prosumer_fleet", "unit", "ev", "water_storage"]
 
 

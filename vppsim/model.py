@@ -129,6 +129,13 @@ class VPPModel(mesa.Model):
         col = scenario.feeder.background_load_profile
         self.background_factor = loaded.profile(col) if col else np.ones(self.n_steps)
         power_flow = power_flow if power_flow is not None else self.build_power_flow(loaded)
+        # SimBench profiles: the feeder's own loads and sgens not taken by a member, per step and
+        # bus (kW, kvar; generation positive); None: the feeder's loads times background_factor
+        self.background_kw: tuple[np.ndarray, np.ndarray] | None = None
+        if loaded.simbench is not None:
+            scale = power_flow.background_load_scale * self.background_factor
+            self.background_kw = loaded.simbench.background_by_bus(
+                set(loaded.taken_elements), power_flow.bus_ids, scale)
         self.space = Network(power_flow.graph, random=self.random)
         self.network = DistributionNetwork(self, power_flow)
         self._build_vpo(power_flow.slack_bus)
@@ -148,6 +155,11 @@ class VPPModel(mesa.Model):
         """The scenario's feeder as a :class:`PowerFlow` (the model's default)."""
         feeder = loaded.scenario.feeder
         net = load_feeder(feeder.name, base_dir=loaded.path.parent)
+        if loaded.simbench is not None:
+            # the feeder's own loads and sgens follow their SimBench profiles: the network agent
+            # adds them to the bus injections step by step (background_kw), so here they are 0
+            for table in (net.load, net.sgen):
+                table[["p_mw", "q_mvar"]] = 0.0
         # cold start every step: losses then equal a plain pandapower.runpp of the step's
         # injections (a warm start stops elsewhere within the solver tolerance)
         return PowerFlow(net, background_load_scale=feeder.background_load_scale,
@@ -238,6 +250,10 @@ class VPPModel(mesa.Model):
         places each VPP's net injection at the VPP's bus) or a VPO battery off the slack bus.
         """
         s, path = self.scenario, self.loaded.path
+        if self.loaded.simbench is not None:
+            raise ScenarioError(path, [("profiles.simbench", "expected a CSV of profiles for the "
+                                        "loss-aware dispatch (its grid model scales the feeder's "
+                                        "loads by one factor, not by SimBench's element profiles)")])
         n = s.steps_per_day
         sl = slice(day * n, (day + 1) * n)
         q = np.zeros((len(self.vpps), n))

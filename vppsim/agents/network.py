@@ -22,6 +22,11 @@ class DistributionNetwork(BusAgent):
     factor). The prosumers of a self-scheduling VPP inject ``paid - acquire`` at their own
     buses (summed per bus from the fleet's arrays). kW become MW only inside
     :class:`vppsim.grids.PowerFlow`. The agent sits at the feeder's slack bus.
+
+    With SimBench profiles the feeder's own loads and sgens that no member took over follow
+    their profiles: their net injection per bus (``model.background_kw``) is added to the
+    members' before the solve (``injections_kw`` and the ``bus_injections`` table keep the
+    members' only; ``background_p_kw`` in the record is the background's net injection).
     """
 
     def __init__(self, model: VPPModel, power_flow: PowerFlow) -> None:
@@ -54,8 +59,15 @@ class DistributionNetwork(BusAgent):
                 p_kw[b] += pb
                 q_kvar[b] += qb
         self.injections_kw = dict(p_kw)
+        background: dict[str, float] = {}
+        if self.model.background_kw is not None:  # SimBench: the feeder's own elements
+            p_bg, q_bg = self.model.background_kw
+            for k, b in enumerate(self.power_flow.bus_ids):
+                p_kw[b] += float(p_bg[t, k])
+                q_kvar[b] += float(q_bg[t, k])
+            background["background_p_kw"] = float(p_bg[t].sum())
         res = self.power_flow.solve(p_kw, q_kvar, background_factor=self.model.background_factor[t])
-        self.record = res.to_record()
+        self.record = {**res.to_record(), **background}
         self.vm_pu_by_bus = res.vm_pu_by_bus
 
     def report(self, t: int) -> dict[str, Any]:

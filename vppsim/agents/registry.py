@@ -30,7 +30,7 @@ from vppsim.agents.generator import DispatchableGenerator
 from vppsim.agents.loads import ControllableLoad, Load
 from vppsim.agents.prosumer import FleetProsumer, Prosumer
 from vppsim.agents.prosumer_fleet import ProsumerFleetDispatch
-from vppsim.agents.renewables import PVPlant, WindTurbine
+from vppsim.agents.renewables import PVPlant, PVProfile, WindTurbine
 from vppsim.agents.unit import CommittedUnit
 from vppsim.agents.water_storage import WaterStorage
 from vppsim.scenario.schema import (
@@ -43,6 +43,7 @@ from vppsim.scenario.schema import (
     ProsumerFleetSpec,
     ProsumerSpec,
     PVPlantSpec,
+    PVProfileSpec,
     Scenario,
     UnitSpec,
     WaterStorageSpec,
@@ -144,6 +145,7 @@ BUILTIN_KINDS: tuple[MemberKind, ...] = (
     MemberKind("battery", BatterySpec, Battery),
     MemberKind("wind", WindTurbineSpec, WindTurbine),
     MemberKind("pv", PVPlantSpec, PVPlant),
+    MemberKind("pv_profile", PVProfileSpec, PVProfile),
     MemberKind("load", LoadSpec, Load),
     MemberKind("controllable_load", ControllableLoadSpec, ControllableLoad),
     MemberKind("generator", GeneratorSpec, DispatchableGenerator),

@@ -8,7 +8,7 @@ import numpy as np
 
 from vppsim.agents.base import BusAgent
 from vppsim.forecast.errors import error_at
-from vppsim.scenario.schema import PVParams, PVPlantSpec, WindTurbineSpec
+from vppsim.scenario.schema import PVParams, PVPlantSpec, PVProfileSpec, WindTurbineSpec
 
 if TYPE_CHECKING:
     import mesa
@@ -160,3 +160,27 @@ class PVPlant(_Renewable):
         prof = model.loaded.profile
         return [cls(model, spec.name, spec, bus, vpp.name, prof(spec.irradiance),
                     prof(spec.temperature))]
+
+
+class PVProfile(_Renewable):
+    """A PV plant whose available power forecast is a profile column, kW (``kind: pv_profile``).
+
+    Role ``pv`` like :class:`PVPlant`; capped at ``rated_kw`` (default: the profile's peak).
+    """
+
+    tech = "pv"
+    roles = frozenset({"pv"})
+
+    def __init__(self, model: VPPModel, spec: PVProfileSpec, bus: int, owner: str,
+                 forecast_kw: np.ndarray) -> None:
+        super().__init__(model, spec.name, bus, owner)
+        self.spec = spec
+        forecast_kw = np.asarray(forecast_kw, dtype=float)
+        self.cap_kw = spec.rated_kw if spec.rated_kw is not None else float(forecast_kw.max())
+        self.forecast_kw = np.minimum(forecast_kw, self.cap_kw)
+
+    @classmethod
+    def from_spec(cls, model: VPPModel, spec: PVProfileSpec, vpp: VPP) -> list[mesa.Agent]:
+        """The PV member ``spec`` of ``vpp``, its forecast the profile column."""
+        bus = spec.bus if spec.bus is not None else vpp.bus
+        return [cls(model, spec, bus, vpp.name, model.loaded.profile(spec.profile))]

@@ -44,6 +44,7 @@ import pandapower as pp
 import pandapower.networks as pn
 from pandapower.auxiliary import pandapowerNet
 
+from vppsim.grids.simbench import SIMBENCH_PREFIX, SimbenchError, simbench_net
 from vppsim.paths import data_dir
 
 __all__ = [
@@ -196,7 +197,8 @@ def load_feeder(name_or_path: str | Path, base_dir: Path | None = None) -> panda
     Parameters
     ----------
     name_or_path
-        A name from :data:`FEEDERS`, or a path to a pandapower
+        A name from :data:`FEEDERS`, ``simbench:<code>`` (a SimBench grid,
+        :mod:`vppsim.grids.simbench`), or a path to a pandapower
         JSON file (``pandapower.to_json`` format).
     base_dir
         Directory against which a relative path is resolved
@@ -214,6 +216,11 @@ def load_feeder(name_or_path: str | Path, base_dir: Path | None = None) -> panda
     """
     if isinstance(name_or_path, str) and name_or_path in FEEDERS:
         return copy.deepcopy(_built(name_or_path))
+    if isinstance(name_or_path, str) and name_or_path.startswith(SIMBENCH_PREFIX):
+        try:
+            return simbench_net(name_or_path.removeprefix(SIMBENCH_PREFIX))
+        except SimbenchError as exc:
+            raise FeederError(str(exc)) from exc
 
     path = Path(name_or_path).expanduser()
     if not path.is_absolute() and base_dir is not None:

@@ -74,7 +74,8 @@ def baseline_of(loaded: LoadedScenario) -> LoadedScenario:
         problems = validation_problems(exc, loaded.member_kinds.specs)
         raise ScenarioError(loaded.path, [(f"baseline: {f}", m) for f, m in problems]) from None
     return LoadedScenario(scenario=scenario, path=loaded.path, profiles=loaded.profiles,
-                          member_kinds=loaded.member_kinds)
+                          member_kinds=loaded.member_kinds, simbench=loaded.simbench,
+                          taken_elements=loaded.taken_elements)
 
 
 def run_kpis(ts: pd.DataFrame, bus_injections: pd.DataFrame, step_h: float,

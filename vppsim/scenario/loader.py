@@ -24,6 +24,7 @@ from vppsim.agents.registry import MemberKinds, default_member_kinds
 from vppsim.allocation.realtime import ALLOCATORS
 from vppsim.forecast.load import FORECASTERS, day_ahead_ratio, read_load_weather
 from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
+from vppsim.grids.simbench import ElementProfiles, SimbenchError, element_profiles
 from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
@@ -35,6 +36,7 @@ from vppsim.scenario.schema import (
     ProsumerFleetSpec,
     Scenario,
     ScenarioError,
+    SimbenchProfilesSpec,
     validation_problems,
 )
 
@@ -48,6 +50,9 @@ class LoadedScenario:
     members from it. ``load_forecasts`` maps a load member with a ``forecast`` option to its
     forecaster's relative forecast (``forecast / actual``) per step, from the run's first step
     to the end of the series (fitted once here, shared by every model built from this scenario).
+    ``simbench`` holds the feeder's SimBench element profiles of the run's window (with
+    ``profiles: {simbench: ...}``; the table then has their ``load/<i>``, ``sgen/<i>`` columns)
+    and ``taken_elements`` the elements a member takes over (they leave the background).
     """
 
     scenario: Scenario
@@ -55,6 +60,8 @@ class LoadedScenario:
     profiles: pd.DataFrame
     member_kinds: MemberKinds
     load_forecasts: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
+    simbench: ElementProfiles | None = None
+    taken_elements: frozenset[str] = frozenset()
 
     def profile(self, column: str, n_steps: int | None = None) -> np.ndarray:
         """Return ``column`` as a float array of ``n_steps`` values (a daily profile is tiled)."""
@@ -71,8 +78,14 @@ class LoadedScenario:
             scenario = type(self.scenario).model_validate(data)
         except ValidationError as exc:
             raise ScenarioError(self.path, validation_problems(exc, self.member_kinds.specs)) from None
-        return LoadedScenario(scenario=scenario, path=self.path, profiles=self.profiles,
-                              member_kinds=self.member_kinds, load_forecasts=self.load_forecasts)
+        profiles, simbench = self.profiles, self.simbench
+        if simbench is not None and scenario.days != self.scenario.days:
+            simbench, profiles, problems = _simbench_table(scenario, self.path)
+            if problems:
+                raise ScenarioError(self.path, problems)
+        return LoadedScenario(scenario=scenario, path=self.path, profiles=profiles,
+                              member_kinds=self.member_kinds, load_forecasts=self.load_forecasts,
+                              simbench=simbench, taken_elements=self.taken_elements)
 
 
 def _resolve_catalogs(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
@@ -164,7 +177,56 @@ def _column_problem(table: pd.DataFrame, column: str, may_be_negative: bool,
     return None
 
 
+def _simbench_table(s: Scenario, path: Path
+                    ) -> tuple[ElementProfiles | None, pd.DataFrame | None, list[tuple[str, str]]]:
+    """The feeder's SimBench element profiles of the scenario's window, and their table."""
+    assert isinstance(s.profiles, SimbenchProfilesSpec)
+    if s.feeder.simbench is None:
+        return None, None, [("profiles.simbench", "expected a SimBench feeder (feeder.simbench: "
+                             f"CODE) to take profiles from, got feeder.name {s.feeder.name!r}")]
+    try:
+        net = load_feeder(s.feeder.name, base_dir=path.parent)
+        profiles = element_profiles(net, s.profiles.simbench.start, s.days, s.step_h)
+    except FeederError:
+        return None, None, []  # reported by _check_feeder
+    except SimbenchError as exc:
+        return None, None, [("profiles.simbench.start", str(exc))]
+    return profiles, pd.DataFrame(profiles.columns()), []
+
+
+def _taken_elements(s: Scenario, simbench: ElementProfiles
+                    ) -> tuple[frozenset[str], list[tuple[str, str]]]:
+    """The SimBench elements members take over (a profile column ``load/<i>``, ``sgen/<i>``).
+
+    Each at most once, by a member at the element's bus.
+    """
+    taken: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for i, vpp in enumerate(s.vpps):
+        for j, m in enumerate(vpp.members):
+            for field, column, _ in m.profile_columns():
+                element_bus = simbench.element_bus(column)
+                if element_bus is None:
+                    continue
+                where = f"vpps[{i}].members[{j}]"
+                bus = m.bus if m.bus is not None else vpp.bus
+                if bus != element_bus:
+                    problems.append((f"{where}.bus", f"expected the bus of SimBench element "
+                                     f"{column} ({element_bus}), the member takes it over; got "
+                                     f"{bus}"))
+                if column in taken:
+                    problems.append((f"{where}.{field}", f"expected each SimBench element taken "
+                                     f"by one member, {column} is {taken[column]}'s already"))
+                taken.setdefault(column, m.name)
+    return frozenset(taken), problems
+
+
 def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[tuple[str, str]]]:
+    if isinstance(s.profiles, SimbenchProfilesSpec):
+        _, table, problems = _simbench_table(s, path)
+        if table is None:
+            return None, problems
+        return table, _check_columns(s, table, f"SimBench profiles of {s.feeder.simbench}")
     csv_path = (path.parent / s.profiles).resolve()
     if not csv_path.is_file():
         return None, [("profiles", f"expected an existing CSV file, got {str(csv_path)!r}")]
@@ -185,16 +247,22 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
         problems.append(
             ("profiles", f"expected {expected} in {csv_path.name}, got {len(table)}")
         )
+    return table, problems + _check_columns(s, table, csv_path.name)
+
+
+def _check_columns(s: Scenario, table: pd.DataFrame, csv_name: str) -> list[tuple[str, str]]:
+    """Every profile column the scenario names is in ``table`` and holds plausible values."""
+    problems: list[tuple[str, str]] = []
     for field, column, may_be_negative, bounds in _profile_columns(s):
         if column not in table.columns:
             problems.append(
-                (field, f"expected a column of {csv_path.name} {list(table.columns)}, got {column!r}")
+                (field, f"expected a column of {csv_name} {list(table.columns)}, got {column!r}")
             )
             continue
-        problem = _column_problem(table, column, may_be_negative, bounds, csv_path.name)
+        problem = _column_problem(table, column, may_be_negative, bounds, csv_name)
         if problem is not None:
             problems.append((field, problem))
-    return table, problems
+    return problems
 
 
 def _load_forecasts(s: Scenario, path: Path) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
@@ -239,7 +307,7 @@ def _check_feeder(s: Scenario, path: Path) -> list[tuple[str, str]]:
     try:
         net = load_feeder(s.feeder.name, base_dir=path.parent)
     except FeederError as exc:
-        return [("feeder.name", str(exc))]
+        return [("feeder.simbench" if s.feeder.simbench else "feeder.name", str(exc))]
     buses = set(int(b) for b in net.bus.index)
     lo, hi = min(buses), max(buses)
     problems = []
@@ -313,6 +381,10 @@ def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
 def _loss_aware_problems(s: Scenario, milp: list[str]) -> list[tuple[str, str]]:
     """The ``loss_aware`` dispatch: LP followers, every member at its VPP's bus."""
     problems = []
+    if isinstance(s.profiles, SimbenchProfilesSpec):
+        problems.append(("market.price_policy", "expected 'passthrough' or 'game' with SimBench "
+                         "profiles (the loss-aware dispatch models background loads by one "
+                         "factor), got 'loss_aware'"))
     if milp:
         problems.append(
             ("market.price_policy", "expected VPPs whose day-ahead problem is an LP for "
@@ -420,9 +492,17 @@ def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> 
     problems += _check_feeder(scenario, path)
     if problems:
         raise ScenarioError(path, problems)
+    simbench, taken = None, frozenset[str]()
+    if isinstance(scenario.profiles, SimbenchProfilesSpec):
+        simbench, _, _ = _simbench_table(scenario, path)  # built once per process (cached net)
+        assert simbench is not None
+        taken, problems = _taken_elements(scenario, simbench)
+    if problems:
+        raise ScenarioError(path, problems)
     forecasts, problems = _load_forecasts(scenario, path)
     if problems:
         raise ScenarioError(path, problems)
     assert profiles is not None
     return LoadedScenario(scenario=scenario, path=path.resolve(), profiles=profiles,
-                          member_kinds=kinds, load_forecasts=forecasts)
+                          member_kinds=kinds, load_forecasts=forecasts, simbench=simbench,
+                          taken_elements=taken)

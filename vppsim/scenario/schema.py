@@ -243,6 +243,27 @@ class PVPlantSpec(PVParams, MemberSpec):
         return [("irradiance", self.irradiance, False), ("temperature", self.temperature, True)]
 
 
+class PVProfileSpec(MemberSpec):
+    """A PV plant whose available power is a profile column, kW (no weather model).
+
+    With SimBench profiles, ``profile: sgen/<index>`` takes over that sgen of the feeder (it
+    leaves the background; the member must sit at its bus).
+    """
+
+    kind: Literal["pv_profile"] = "pv_profile"
+    name: str
+    bus: int | None = None
+    profile: str = Field(description="profile column: available PV power forecast, kW")
+    rated_kw: PowerKw | None = Field(
+        default=None, description="inverter rating, kW (default: the profile's peak)")
+
+    profile_ranges: ClassVar[dict[str, ProfileRange]] = {"profile": LOAD_RANGE}
+
+    def profile_columns(self) -> list[tuple[str, str, bool]]:
+        """The available-power column."""
+        return [("profile", self.profile, False)]
+
+
 class LoadForecastSpec(_Spec):
     """Plan a load on a fitted forecaster instead of its profile (docs/design.md, "Load forecasting").
 
@@ -540,6 +561,7 @@ BUILTIN_MEMBER_SPECS: tuple[type[MemberSpec], ...] = (
     BatterySpec,
     WindTurbineSpec,
     PVPlantSpec,
+    PVProfileSpec,
     LoadSpec,
     ControllableLoadSpec,
     GeneratorSpec,
@@ -827,10 +849,18 @@ class VoltageBandSpec(_Spec):
         return self
 
 
+SIMBENCH_FEEDER_PREFIX = "simbench:"
+
+
 class FeederSpec(_Spec):
-    """The distribution feeder: a registry name (``ieee33``...) or a pandapower JSON path."""
+    """The distribution feeder: a registry name, a pandapower JSON path or a SimBench code.
+
+    ``simbench: 1-LV-rural1--0-sw`` sets ``name`` to ``simbench:<code>``.
+    """
 
     name: str = "ieee33"
+    simbench: str | None = Field(default=None, description="a SimBench grid code (instead of "
+                                 "name; needs the simbench extra)")
     power_flow_backend: str = Field(default="pandapower", description="a power-flow backend "
                                     "(checked against vppsim.grids.BACKENDS)")
     background_load_scale: Annotated[float, Field(ge=0.0, le=PER_UNIT_RANGE.high)] = 1.0
@@ -838,6 +868,31 @@ class FeederSpec(_Spec):
         default=None, description="profile column: per-unit factor on the feeder's own loads"
     )
     voltage_band: VoltageBandSpec = VoltageBandSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _simbench_name(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("simbench") is None:
+            return data
+        code = data["simbench"]
+        name = f"{SIMBENCH_FEEDER_PREFIX}{code}"
+        if data.get("name", name) != name:
+            raise ValueError(f"expected either name or simbench, not both, got name "
+                             f"{data['name']!r} and simbench {code!r}")
+        return {**data, "name": name}
+
+
+class SimbenchWindowSpec(_Spec):
+    """A window of SimBench's 2016 profiles: ``days`` (the scenario's) from ``start``."""
+
+    start: Annotated[str, Field(pattern=r"^2016-\d\d-\d\d$",
+                                description="first day, YYYY-MM-DD in 2016")]
+
+
+class SimbenchProfilesSpec(_Spec):
+    """Profiles from the feeder's own SimBench element profiles (``profiles: {simbench: ...}``)."""
+
+    simbench: SimbenchWindowSpec
 
 
 class PaperFigures(_Spec):
@@ -881,7 +936,9 @@ class Scenario(_Spec):
     seed: Seed = 0
     days: Annotated[int, Field(ge=1, le=3660)] = 1
     step_h: Literal[1.0, 0.5, 0.25] = 1.0
-    profiles: str = Field(description="CSV file of daily profiles, relative to the YAML file")
+    profiles: str | SimbenchProfilesSpec = Field(
+        description="CSV file of daily or whole-horizon profiles, relative to the YAML file, "
+                    "or {simbench: {start: YYYY-MM-DD}} (the feeder's SimBench profiles)")
     feeder: FeederSpec = FeederSpec()
     tariff: TariffSpec
     market: MarketSpec = MarketSpec()
