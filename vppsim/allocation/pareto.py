@@ -49,6 +49,7 @@ from vppsim.allocation.problem import (
 )
 from vppsim.allocation.scenario import AllocationCase
 from vppsim.optimizers.gaaco import GaAcoSettings
+from vppsim.optimizers.pareto import non_dominated_mask, polyline_distance
 
 #: relative tolerance of the lexicographic second stages and of "equal" front points
 FRONT_TOL = 1e-9
@@ -200,10 +201,7 @@ def _normalized(pts: FrontPoints, norm: Normalization) -> tuple[np.ndarray, np.n
 
 def non_dominated(cost: np.ndarray, balance: np.ndarray, tol: float = FRONT_TOL) -> np.ndarray:
     """Mask of the points no other point dominates (both objectives minimized, ``tol`` absolute)."""
-    c, b = np.asarray(cost, float), np.asarray(balance, float)
-    le = (c[None, :] <= c[:, None] + tol) & (b[None, :] <= b[:, None] + tol)
-    lt = (c[None, :] < c[:, None] - tol) | (b[None, :] < b[:, None] - tol)
-    return ~np.any(le & lt, axis=1)
+    return non_dominated_mask(np.column_stack([cost, balance]), tol)
 
 
 def _merge(parts: list[FrontPoints], norm: Normalization) -> FrontPoints:
@@ -257,15 +255,8 @@ def front_distance(cost_n: np.ndarray, balance_n: np.ndarray, front_cost_n: np.n
 
     The front points must be sorted by cost; a single front point is a polyline of length 0.
     """
-    pts = np.column_stack([cost_n, balance_n])[:, None, :]  # (N, 1, 2)
-    a = np.column_stack([front_cost_n, front_balance_n])
-    if len(a) == 1:
-        return np.linalg.norm(pts[:, 0, :] - a[0], axis=1)
-    seg0, seg = a[:-1][None, :, :], (a[1:] - a[:-1])[None, :, :]  # (1, S, 2)
-    length2 = np.maximum(np.sum(seg * seg, axis=2), 1e-300)
-    s = np.clip(np.sum((pts - seg0) * seg, axis=2) / length2, 0.0, 1.0)
-    nearest = seg0 + s[:, :, None] * seg
-    return np.min(np.linalg.norm(pts - nearest, axis=2), axis=1)
+    return polyline_distance(np.column_stack([cost_n, balance_n]),
+                             np.column_stack([front_cost_n, front_balance_n]))
 
 
 def gaaco_points(base: AllocationProblem, sweep: FrontPoints, norm: Normalization, seed: int,

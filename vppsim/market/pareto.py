@@ -39,6 +39,7 @@ from vppsim.market.loss_aware import (
     solve_loss_aware,
 )
 from vppsim.market.lower_level import BatteryData
+from vppsim.optimizers.pareto import non_dominated_mask, polyline_distance
 
 __all__ = ["LOSSES_FIRST_CNY_PER_KWH", "FrontPoint", "ReducedDay", "front_distance",
            "non_dominated", "nsga2_front", "utilization_front", "weighted_sum_front"]
@@ -129,14 +130,9 @@ def non_dominated(points: list[FrontPoint]) -> list[FrontPoint]:
     scale = np.maximum(np.abs(obj).max(axis=0), 1e-12)
     tol = 1e-6 * scale
     keep: list[int] = []
-    for k in range(len(points)):
-        le = np.all(obj <= obj[k] + tol, axis=1)
-        lt = np.any(obj < obj[k] - tol, axis=1)
-        if np.any(le & lt):
-            continue
-        if any(np.all(np.abs(obj[j] - obj[k]) <= tol) for j in keep):
-            continue
-        keep.append(k)
+    for k in np.flatnonzero(non_dominated_mask(obj, tol)):
+        if not any(np.all(np.abs(obj[j] - obj[k]) <= tol) for j in keep):
+            keep.append(int(k))
     return [points[k] for k in keep]
 
 
@@ -154,17 +150,11 @@ def front_distance(points: list[FrontPoint], reference: list[FrontPoint],
     """
     ref = np.array(sorted(_pair(p, against) for p in reference))
     lo, span = ref.min(axis=0), np.maximum(np.ptp(ref, axis=0), 1e-12)
-    r = (ref - lo) / span
-    dists = []
-    for p in points:
-        q = (np.array(_pair(p, against)) - lo) / span
-        best = float(np.min(np.linalg.norm(r - q, axis=1)))
-        for a, b in zip(r[:-1], r[1:], strict=True):
-            d = b - a
-            s = float(np.clip(np.dot(q - a, d) / max(float(np.dot(d, d)), 1e-18), 0.0, 1.0))
-            best = min(best, float(np.linalg.norm(a + s * d - q)))
-        dists.append(best)
-    return (float(np.mean(dists)), float(np.max(dists))) if dists else (float("nan"), float("nan"))
+    if not points:
+        return float("nan"), float("nan")
+    q = (np.array([_pair(p, against) for p in points]) - lo) / span
+    dists = polyline_distance(q, (ref - lo) / span)
+    return float(np.mean(dists)), float(np.max(dists))
 
 
 #: a battery ending the day more than this below its start is repaired (ReducedDay.decode)
