@@ -221,23 +221,25 @@ def _taken_elements(s: Scenario, simbench: ElementProfiles
     return frozenset(taken), problems
 
 
-def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[tuple[str, str]]]:
+def _check_profiles(s: Scenario, path: Path
+                    ) -> tuple[pd.DataFrame | None, list[tuple[str, str]], ElementProfiles | None]:
+    """The profile table, its problems and (with SimBench profiles) the element profiles."""
     if isinstance(s.profiles, SimbenchProfilesSpec):
-        _, table, problems = _simbench_table(s, path)
+        simbench, table, problems = _simbench_table(s, path)
         if table is None:
-            return None, problems
-        return table, _check_columns(s, table, f"SimBench profiles of {s.feeder.simbench}")
+            return None, problems, None
+        return table, _check_columns(s, table, f"SimBench profiles of {s.feeder.simbench}"), simbench
     csv_path = (path.parent / s.profiles).resolve()
     if not csv_path.is_file():
-        return None, [("profiles", f"expected an existing CSV file, got {str(csv_path)!r}")]
+        return None, [("profiles", f"expected an existing CSV file, got {str(csv_path)!r}")], None
     try:
         table = pd.read_csv(csv_path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        return None, [("profiles", f"expected a readable CSV file ({csv_path}): {exc}")]
+        return None, [("profiles", f"expected a readable CSV file ({csv_path}): {exc}")], None
     doubled = duplicate_csv_columns(csv_path)
     if doubled:
         return None, [("profiles", f"expected each column name once in the header of "
-                                   f"{csv_path.name}, got {', '.join(map(repr, doubled))} twice")]
+                                   f"{csv_path.name}, got {', '.join(map(repr, doubled))} twice")], None
     problems: list[tuple[str, str]] = []
     allowed = {s.steps_per_day, s.n_steps}
     if len(table) not in allowed:
@@ -247,7 +249,7 @@ def _check_profiles(s: Scenario, path: Path) -> tuple[pd.DataFrame | None, list[
         problems.append(
             ("profiles", f"expected {expected} in {csv_path.name}, got {len(table)}")
         )
-    return table, problems + _check_columns(s, table, csv_path.name)
+    return table, problems + _check_columns(s, table, csv_path.name), None
 
 
 def _check_columns(s: Scenario, table: pd.DataFrame, csv_name: str) -> list[tuple[str, str]]:
@@ -487,15 +489,13 @@ def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> 
             problems.append(
                 (f"communication.links.{key}", f"expected a VPP name {sorted(vpp_names)}")
             )
-    profiles, profile_problems = _check_profiles(scenario, path)
+    profiles, profile_problems, simbench = _check_profiles(scenario, path)
     problems += profile_problems
     problems += _check_feeder(scenario, path)
     if problems:
         raise ScenarioError(path, problems)
-    simbench, taken = None, frozenset[str]()
-    if isinstance(scenario.profiles, SimbenchProfilesSpec):
-        simbench, _, _ = _simbench_table(scenario, path)  # built once per process (cached net)
-        assert simbench is not None
+    taken = frozenset[str]()
+    if simbench is not None:
         taken, problems = _taken_elements(scenario, simbench)
     if problems:
         raise ScenarioError(path, problems)
