@@ -59,13 +59,13 @@ def _check_resume(folder: ResultFolder, identity: dict[str, Any], streamed: bool
 
 
 def _run_main(model: VPPModel, folder: ResultFolder, streamed: bool,
-              progress: bool) -> tuple[VPPModel | None, int]:
-    """Run the coordinated model; on failure keep what was done and say so (exit code 1)."""
+              progress: bool) -> VPPModel | None:
+    """Run the coordinated model; on failure keep what was done, say so and return None."""
     try:
         if streamed:
-            return run_by_day(model, folder.work / HORIZON_DIR / "main", progress), 0
+            return run_by_day(model, folder.work / HORIZON_DIR / "main", progress)
         model.run(progress=progress)
-        return model, 0
+        return model
     except BaseException as exc:
         if streamed:
             try:
@@ -84,7 +84,7 @@ def _run_main(model: VPPModel, folder: ResultFolder, streamed: bool,
             raise
         print(f"vppsim: the run failed{at}: {type(exc).__name__}: {exc}\n  {where} "
               "(see error.txt)", file=sys.stderr)
-        return None, 1
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
         t2 = time.perf_counter()
-        finished, code = _run_main(model, folder, streamed, progress)
+        finished = _run_main(model, folder, streamed, progress)
         if finished is None:
-            return code
+            return 1  # a failure while running
         model = finished
         run_s = time.perf_counter() - t2
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
