@@ -11,8 +11,10 @@ from vppsim.cli.common import scenario_argument, seed_int
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``vppsim montecarlo`` to the sub-commands."""
     mc = sub.add_parser("montecarlo", help="Monte Carlo over forecast errors on Dask (resumable)")
-    scenario_argument(mc, what="one-day scenario YAML")
+    scenario_argument(mc, what="scenario YAML (a sample runs all its days)")
     mc.add_argument("--samples", type=int, required=True, help="number of samples N (>= 1)")
+    mc.add_argument("--days", type=int, default=None,
+                    help="override the scenario's number of days (a sample runs them all)")
     mc.add_argument("--workers", type=int, default=None,
                     help="LocalCluster worker processes (default: one per core; not with --scheduler)")
     mc.add_argument("--scheduler", default=None,

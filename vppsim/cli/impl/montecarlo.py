@@ -28,12 +28,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler is not None:
         print("vppsim: --workers and --scheduler: expected one of them, not both", file=sys.stderr)
         return EXIT_BAD_INPUT
-    loaded = load_scenario(args.scenario or default_scenario_path())
-    s = loaded.scenario
-    if s.days != 1:
-        print(f"vppsim: {loaded.path}: days: expected 1 for Monte Carlo (one scenario day), "
-              f"got {s.days}", file=sys.stderr)
+    if args.days is not None and args.days < 1:
+        print(f"vppsim: --days: expected an integer >= 1, got {args.days}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    loaded = load_scenario(args.scenario or default_scenario_path())
+    if args.days is not None:
+        loaded = loaded.with_overrides(days=args.days)
+    s = loaded.scenario
     seed = args.seed if args.seed is not None else s.seed
     out = args.out or (Path.cwd() / "results"
                        / f"{safe_name(s.name)}-{'grid' if args.grid else 'mc'}-{seed}")
