@@ -29,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="samples per Dask task (default: automatic; results do not depend on it)")
     mc.add_argument("--max-samples", type=int, default=None,
                     help="stop after computing this many new samples (resume later)")
+    mc.add_argument("--power-flow", choices=("lightsim2grid", "pandapower", "scenario"),
+                    default="lightsim2grid",
+                    help="power-flow backend of the samples (default lightsim2grid; scenario: the "
+                    "scenario's feeder.power_flow_backend)")
     mc.add_argument("--allocation-gap", action="store_true",
                     help="also solve every step's exact allocation LP and report the allocator's "
                     "gap (allocation_gap_max); about doubles the allocation time")

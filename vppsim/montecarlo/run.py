@@ -86,9 +86,20 @@ def sample_seeds(seed: int, n_samples: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 
+class PowerFlowBackendError(ValueError):
+    """The batch's power-flow backend cannot solve the scenario's feeder."""
+
+
 def clear_day_ahead(loaded: LoadedScenario, seed: int) -> dict[int, Any]:
-    """Clear the day-ahead market of day 0 once, from the forecasts: ``{0: ClearedDay}``."""
-    model = VPPModel(loaded, seed=seed)
+    """Clear the day-ahead market of day 0 once, from the forecasts: ``{0: ClearedDay}``.
+
+    Raises :class:`PowerFlowBackendError` if the scenario's backend refuses its feeder.
+    """
+    try:
+        power_flow = VPPModel.build_power_flow(loaded)
+    except ValueError as exc:
+        raise PowerFlowBackendError(str(exc)) from None
+    model = VPPModel(loaded, seed=seed, power_flow=power_flow)
     model.step()  # the first step clears the day (docs/design.md "One step of the co-simulation", step 2)
     return dict(model.vpo.cleared)
 
