@@ -158,11 +158,6 @@ def test_a_different_batch_in_the_same_folder_is_refused(
         run_montecarlo(loaded, 2, tmp_path / "other", workers=1, progress=False)
 
 
-def test_more_than_one_day_is_refused(loaded: Any, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="one scenario day"):
-        run_montecarlo(loaded.with_overrides(days=2), 2, tmp_path / "mc", progress=False)
-
-
 def test_a_sample_that_raises_is_recorded_in_process(loaded: Any) -> None:
     cleared = clear_day_ahead(loaded, 7)
     broken = {0: ClearedDay(**{**cleared[0].__dict__,

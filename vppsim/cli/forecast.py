@@ -25,4 +25,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-days", type=int_at_least(1), default=28,
                    help="the last N days are the test part, the rest trains (default 28)")
     p.add_argument("--seed", type=seed_int, default=0, help="model seed (default 0)")
+    p.add_argument("--fit-errors", type=Path, default=None, metavar="SCENARIO",
+                   help="instead: fit SCENARIO's forecast_error: block from its members' profiles "
+                   "and a naive forecast of them; prints the block, writes forecast_error.yaml")
+    p.add_argument("--naive", choices=("persistence", "average"), default="persistence",
+                   help="with --fit-errors: persistence (the same step one day earlier, default) "
+                   "or average (the mean of the same step over the last --average-days days)")
+    p.add_argument("--average-days", type=int_at_least(1), default=7,
+                   help="with --naive average: days averaged (default 7)")
+    p.add_argument("--fit-days", type=int_at_least(2), default=None,
+                   help="with --fit-errors: days of profile to fit on, from the scenario's start "
+                   "(default: the scenario's days)")
     folder_options(p, "vppsim.cli.impl.forecast:run", "results/<series>-forecast-<timestamp>", "forecast.png")

@@ -11,8 +11,10 @@ from vppsim.cli.common import scenario_argument, seed_int
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``vppsim montecarlo`` to the sub-commands."""
     mc = sub.add_parser("montecarlo", help="Monte Carlo over forecast errors on Dask (resumable)")
-    scenario_argument(mc, what="one-day scenario YAML")
+    scenario_argument(mc, what="scenario YAML (a sample runs all its days)")
     mc.add_argument("--samples", type=int, required=True, help="number of samples N (>= 1)")
+    mc.add_argument("--days", type=int, default=None,
+                    help="override the scenario's number of days (a sample runs them all)")
     mc.add_argument("--workers", type=int, default=None,
                     help="LocalCluster worker processes (default: one per core; not with --scheduler)")
     mc.add_argument("--scheduler", default=None,
@@ -27,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="samples per Dask task (default: automatic; results do not depend on it)")
     mc.add_argument("--max-samples", type=int, default=None,
                     help="stop after computing this many new samples (resume later)")
+    mc.add_argument("--power-flow", choices=("lightsim2grid", "pandapower", "scenario"),
+                    default="lightsim2grid",
+                    help="power-flow backend of the samples (default lightsim2grid; scenario: the "
+                    "scenario's feeder.power_flow_backend)")
     mc.add_argument("--allocation-gap", action="store_true",
                     help="also solve every step's exact allocation LP and report the allocator's "
                     "gap (allocation_gap_max); about doubles the allocation time")

@@ -97,6 +97,23 @@ def _step_series(ts: pd.DataFrame, sample: int) -> pd.DataFrame:
     })
 
 
+def _end_of_day(models: dict[int, Any], days: dict[int, list[dict[str, pd.DataFrame]]]) -> None:
+    """Take the day's tables of every multi-day model that just finished a day."""
+    for sample, m in models.items():
+        if (m.n_steps > m.steps_per_day and m.t % m.steps_per_day == 0
+                and m.datacollector.rows):
+            days.setdefault(sample, []).append(
+                m.datacollector.take_frames(m.steps_per_day, m.step_h))
+
+
+def _adopt_days(model: Any, days: list[dict[str, pd.DataFrame]]) -> None:
+    """Give ``model`` its whole horizon's tables back from the days taken (if any)."""
+    if days:
+        model.datacollector.adopt({
+            table: pd.concat([d[table] for d in days], ignore_index=True) if len(days) > 1
+            else days[0][table] for table in days[0]})
+
+
 def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any = None,
               ) -> tuple[pd.DataFrame, pd.DataFrame, float, dict[str, float]]:
     """Run a chunk of ``(sample, seed)`` pairs on a worker; the client writes the results.
@@ -128,9 +145,14 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
     seed_of = dict(chunk)
     allocator = next(iter(models.values())).allocator if models else None
 
+    # a sample of several days: its collected rows become DataFrames at the end of each day
+    # (dicts per (step, agent) would grow with the horizon times the chunk's samples)
+    days: dict[int, list[dict[str, pd.DataFrame]]] = {}
+
     def fail(sample: int, exc: BaseException) -> None:
         rows[sample] = _error_row(sample, seed_of[sample], names, exc)
         del models[sample]
+        days.pop(sample, None)
 
     while any(m.t < m.n_steps for m in models.values()):
         problems: dict[int, list[Any]] = {}
@@ -157,10 +179,12 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
                 models[sample].finish_step(problems[sample], outs)
             except Exception as exc:  # noqa: BLE001
                 fail(sample, exc)
+        _end_of_day(models, days)
     steps = []
     t0 = time.perf_counter()
     for sample, m in models.items():
         try:
+            _adopt_days(m, days.pop(sample, []))
             rows[sample] = _kpi_row(m, sample, seed_of[sample], names)
             steps.append(_step_series(m.timeseries(), int(sample)))
         except Exception as exc:  # noqa: BLE001

@@ -81,7 +81,7 @@ def compute_chunks(ctx: SampleContext, missing: list[tuple[int, int]], parts: Pa
                    n_done: int, n_samples: int, record: ChunkLog) -> None:
     """Submit the missing samples in chunks; write every chunk's parts as it completes.
 
-    The chunks are at most :data:`MAX_CHUNK` samples, about two per worker (``chunk_size``
+    The chunks are at most :data:`MAX_CHUNK` sample-days, about two per worker (``chunk_size``
     overrides it; results do not depend on it). A tqdm bar on stderr shows samples done,
     rate and ETA unless ``progress`` is off.
     """
@@ -99,7 +99,9 @@ def compute_chunks(ctx: SampleContext, missing: list[tuple[int, int]], parts: Pa
         n_workers = max(1, sum(client.nthreads().values()))
         # big chunks: a chunk's samples are stepped in lockstep and their VPPs allocated in one
         # batched call per step, so the allocator's per-call overhead is shared by more samples
-        size = chunk_size or max(1, min(MAX_CHUNK, math.ceil(len(missing) / (2 * n_workers))))
+        # a chunk holds its samples' tables until they finish: at most MAX_CHUNK sample-days
+        max_chunk = max(1, MAX_CHUNK // ctx.loaded.scenario.days)
+        size = chunk_size or max(1, min(max_chunk, math.ceil(len(missing) / (2 * n_workers))))
         t1 = time.perf_counter()
         ctx_future = client.scatter(ctx, broadcast=True)
         chunk_of: dict[Any, list[tuple[int, int]]] = {}

@@ -72,6 +72,39 @@ def step_quantiles(steps: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+#: per-day KPIs of a multi-day batch (``day_kpis.parquet``): name -> (per-step series, how)
+DAY_KPIS: dict[str, tuple[str, str]] = {
+    "total_vpp_cost_cny": ("cost_cny", "sum"),
+    "imbalance_kwh": ("imbalance_kw", "abs_energy"),
+    "network_losses_kwh": ("losses_kw", "energy"),
+    "grid_import_kwh": ("grid_import_kw", "energy"),
+    "grid_export_kwh": ("grid_export_kw", "energy"),
+    "min_voltage_pu": ("vm_min_pu", "min"),
+    "max_voltage_pu": ("vm_max_pu", "max"),
+}
+
+
+def day_kpis(steps: pd.DataFrame, steps_per_day: int, step_h: float) -> pd.DataFrame:
+    """Per sample and day: the :data:`DAY_KPIS` from the per-step series.
+
+    Same definitions as the horizon's KPIs, so the days of a sample add up to its KPI row.
+    """
+    day = steps["step"] // steps_per_day
+    frames = []
+    for name, (quantity, how) in DAY_KPIS.items():
+        sel = steps["quantity"] == quantity
+        v = steps.loc[sel, "value"]
+        if how == "abs_energy":
+            v = v.abs()
+        g = v.groupby([steps.loc[sel, "sample"], day[sel].rename("day")])
+        if how in ("sum", "abs_energy", "energy"):
+            r = g.sum(min_count=1) * (1.0 if how == "sum" else step_h)
+        else:
+            r = g.min() if how == "min" else g.max()
+        frames.append(r.rename(name))
+    return pd.concat(frames, axis=1).sort_index().reset_index()
+
+
 def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str, Any],
                  record: ChunkLog, t_start: float) -> None:
     """Write the batch's tables, ``summary.json``, ``report.md`` and figures into its folder."""
@@ -87,6 +120,10 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
     write_parquet(steps, paths["steps"], STEPS_SCHEMA)
     quant = step_quantiles(steps)
     write_frame(quant, paths["step_quantiles"])
+    if loaded.scenario.days > 1:
+        paths["day_kpis"] = out / "day_kpis.parquet"
+        write_frame(day_kpis(steps, loaded.scenario.steps_per_day, loaded.scenario.step_h),
+                    paths["day_kpis"])
     ok = kpis[kpis["error"].isna()]
     errors = kpis[kpis["error"].notna()]
     figure_files = make_figures(ok, quant, paths["figures"], loaded.scenario.step_h)

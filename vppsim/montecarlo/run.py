@@ -1,12 +1,15 @@
 """Monte Carlo over forecast uncertainty on Dask (docs/design.md "Monte Carlo").
 
-One batch is ``n_samples`` realizations of one scenario day:
+One batch is ``n_samples`` realizations of the scenario's horizon (all its ``days``):
 
-1. the day-ahead market (prices, committed schedules, VPO storage plan) is cleared **once**,
-   in the client, from the forecasts (:class:`vppsim.agents.vpo.ClearedDay`);
+1. the day-ahead market of day 0 (prices, committed schedules, VPO storage plan) is cleared
+   **once**, in the client, from the forecasts (:class:`vppsim.agents.vpo.ClearedDay`);
 2. every sample ``i`` is a fresh :class:`vppsim.model.VPPModel` seeded with
    ``SeedSequence(seed).spawn(n_samples)[i]`` that adopts that cleared day and runs real-time
-   balancing, settlement and power flow under its own forecast-error draws;
+   balancing, settlement and power flow under its own forecast-error draws; on every later
+   day it clears its own day-ahead market, as ``vppsim run`` does, from its own state (the
+   batteries' state of charge after its realized previous day), so a sample is the run of
+   ``vppsim run --seed <its seed>`` with day 0's clearing shared;
 3. samples run in chunks on Dask workers (a ``distributed.LocalCluster`` with one
    single-threaded process per core by default, or an existing scheduler); the client writes
    each finished chunk at once as Parquet parts, so an interrupted batch resumes where it
@@ -83,9 +86,20 @@ def sample_seeds(seed: int, n_samples: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 
+class PowerFlowBackendError(ValueError):
+    """The batch's power-flow backend cannot solve the scenario's feeder."""
+
+
 def clear_day_ahead(loaded: LoadedScenario, seed: int) -> dict[int, Any]:
-    """Clear the day-ahead market of day 0 once, from the forecasts: ``{0: ClearedDay}``."""
-    model = VPPModel(loaded, seed=seed)
+    """Clear the day-ahead market of day 0 once, from the forecasts: ``{0: ClearedDay}``.
+
+    Raises :class:`PowerFlowBackendError` if the scenario's backend refuses its feeder.
+    """
+    try:
+        power_flow = VPPModel.build_power_flow(loaded)
+    except ValueError as exc:
+        raise PowerFlowBackendError(str(exc)) from None
+    model = VPPModel(loaded, seed=seed, power_flow=power_flow)
     model.step()  # the first step clears the day (docs/design.md "One step of the co-simulation", step 2)
     return dict(model.vpo.cleared)
 
@@ -119,12 +133,13 @@ def run_montecarlo(
     power_flow_backend: str | None = "lightsim2grid",
     allocation_gap: bool | None = False,
 ) -> MonteCarloResult:
-    """Run (or resume) a Monte Carlo batch of one scenario day and write its result folder.
+    """Run (or resume) a Monte Carlo batch of a scenario's horizon and write its result folder.
 
     Parameters
     ----------
     loaded:
-        A validated one-day scenario (:func:`vppsim.scenario.loader.load_scenario`).
+        A validated scenario (:func:`vppsim.scenario.loader.load_scenario`); a sample runs
+        all its ``days`` (per-step series over the whole horizon, KPIs over the horizon).
     n_samples:
         Number of forecast-error samples (>= 1).
     out:
@@ -157,8 +172,8 @@ def run_montecarlo(
     Raises
     ------
     ValueError
-        Bad arguments (e.g. a seed outside ``0 <= seed < 2**63``), or a scenario of more than
-        one day; raised before anything is written.
+        Bad arguments (e.g. a seed outside ``0 <= seed < 2**63``); raised before anything is
+        written.
     ManifestMismatchError
         ``out`` holds a different batch (or a damaged manifest), or is a folder that is not a
         Monte Carlo folder; its subclasses: :class:`FolderNotWritableError` (``out`` cannot be
@@ -221,10 +236,6 @@ def _check_arguments(loaded: LoadedScenario, n_samples: int, seed: int, workers:
         raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size}")
     if max_samples is not None and max_samples < 0:
         raise ValueError(f"max_samples: expected an integer >= 0, got {max_samples}")
-    if loaded.scenario.days != 1:
-        raise ValueError(
-            f"Monte Carlo runs one scenario day; {loaded.path} has days: {loaded.scenario.days} "
-            "(set days: 1)")
 
 
 def batch_manifest(loaded: LoadedScenario, seed: int, n_samples: int) -> dict[str, Any]:

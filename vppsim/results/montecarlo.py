@@ -17,19 +17,29 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
     """``report.md`` of a Monte Carlo batch: the KPI quantile table, errors, timings, figures."""
     s = summary
     w = s["wall_time_s"]
+    days = int(s.get("days", 1))
     lines = [
         f"# {s['scenario']}: Monte Carlo report",
         "",
-        f"vppsim {s['vppsim_version']}: {s['n_samples']} samples of one day "
-        f"({s['step_h']} h steps), base seed {s['seed']}, power flow `{s['power_flow_backend']}`, "
-        f"price policy `{s['price_policy']}`. {s['n_ok']} samples ran, {s['n_errors']} raised.",
+        f"vppsim {s['vppsim_version']}: {s['n_samples']} samples of "
+        + ("one day" if days == 1 else f"{days} days")
+        + f" ({s['step_h']} h steps), base seed {s['seed']}, power flow "
+        f"`{s['power_flow_backend']}`, price policy `{s['price_policy']}`. {s['n_ok']} samples "
+        f"ran, {s['n_errors']} raised.",
         "",
         "The day-ahead market (internal prices, committed schedules) is cleared once from the "
         "forecasts and shared by every sample; each sample draws its own wind, PV and load "
         f"forecast errors (model seed `{s['seeds']}`) and runs real-time balancing, "
         "imbalance settlement and the AC power flow. The day-ahead prices are therefore the "
         "same in every sample (a zero-width band in the price fan chart); the spread is in "
-        "the real-time quantities.",
+        "the real-time quantities." if days == 1 else
+        "The day-ahead market of the first day is cleared once from the forecasts and shared "
+        "by every sample; on every later day each sample clears its own day-ahead market from "
+        "its own state (battery charge after its realized previous day), as `vppsim run` does. "
+        f"Each sample draws its own wind, PV and load forecast errors (model seed "
+        f"`{s['seeds']}`) for every step of the horizon and runs real-time balancing, imbalance "
+        "settlement and the AC power flow. KPIs are over the whole horizon; `day_kpis.parquet` "
+        "has them per sample and day.",
         "",
         "## KPIs over the samples",
         "",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from vppsim.cli.common import claimed, output_folder
 from vppsim.cli.forecast import MODELS
+from vppsim.cli.impl import fit_errors
 from vppsim.forecast.load import Evaluation, evaluate, read_load_weather, split_row
 from vppsim.paths import data_dir
 from vppsim.results.folders import default_out_dir
@@ -61,6 +62,8 @@ def write_results(result: Evaluation, out: Path, figures: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vppsim forecast``: evaluate, print the error table and write the result folder."""
+    if args.fit_errors is not None:
+        return fit_errors.run(args)
     path = args.series if args.series is not None else data_dir("scenarios") / DEFAULT_SERIES
     series = read_load_weather(path)
     try:

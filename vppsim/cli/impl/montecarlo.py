@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from vppsim.cli.common import EXIT_BAD_INPUT
-from vppsim.montecarlo.run import run_montecarlo
+from vppsim.montecarlo.run import PowerFlowBackendError, run_montecarlo
 from vppsim.montecarlo.sensitivity import render, run_grid
 from vppsim.montecarlo.store import ManifestMismatchError
 from vppsim.paths import default_scenario_path
@@ -28,12 +28,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler is not None:
         print("vppsim: --workers and --scheduler: expected one of them, not both", file=sys.stderr)
         return EXIT_BAD_INPUT
-    loaded = load_scenario(args.scenario or default_scenario_path())
-    s = loaded.scenario
-    if s.days != 1:
-        print(f"vppsim: {loaded.path}: days: expected 1 for Monte Carlo (one scenario day), "
-              f"got {s.days}", file=sys.stderr)
+    if args.days is not None and args.days < 1:
+        print(f"vppsim: --days: expected an integer >= 1, got {args.days}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    loaded = load_scenario(args.scenario or default_scenario_path())
+    if args.days is not None:
+        loaded = loaded.with_overrides(days=args.days)
+    s = loaded.scenario
     seed = args.seed if args.seed is not None else s.seed
     out = args.out or (Path.cwd() / "results"
                        / f"{safe_name(s.name)}-{'grid' if args.grid else 'mc'}-{seed}")
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.grid and args.max_samples is not None:
         print("vppsim: --max-samples: not supported with --grid", file=sys.stderr)
         return EXIT_BAD_INPUT
+    backend = None if args.power_flow == "scenario" else args.power_flow
     try:  # Ctrl-C and SIGTERM (vppsim.cli.main) close the cluster; finished parts stay
         if args.grid:
 
@@ -57,9 +59,13 @@ def run(args: argparse.Namespace) -> int:
         res = run_montecarlo(loaded, args.samples, out, seed=seed, workers=args.workers,
                              scheduler=args.scheduler, chunk_size=args.chunk_size,
                              max_samples=args.max_samples, progress=not args.quiet,
-                             allocation_gap=args.allocation_gap)
+                             allocation_gap=args.allocation_gap, power_flow_backend=backend)
     except ManifestMismatchError as exc:
         print(f"vppsim: --out: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PowerFlowBackendError as exc:
+        print(f"vppsim: {loaded.path}: --power-flow {args.power_flow}: {exc} (--power-flow "
+              "scenario keeps the scenario's feeder.power_flow_backend)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"vppsim: interrupted; the finished samples are in {out}/parts; re-run the same "
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         k = sm["kpis"]
         print(f"{s.name}: {res.n_samples} samples, seed {seed}, {sm['n_errors']} raised; "
               f"{len(res.computed_samples)} computed now"
-              + (f" ({sm['samples_per_s']:.1f} samples/s)" if sm["samples_per_s"] else ""))
+              + (f" ({sm['samples_per_s']:.3g} samples/s)" if sm["samples_per_s"] else ""))
         for col in ("system_cost_cny", "vpo_profit_cny", "imbalance_kwh", "min_voltage_pu"):
             st = k[col]
             if st["n"]:
