@@ -28,13 +28,17 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-__all__ = ["HOP_KM", "FeederPartition", "partition_buses", "shortest_path_km"]
+__all__ = ["HOP_KM", "FeederPartition", "VppCountError", "partition_buses", "shortest_path_km"]
 
 #: distance added per branch (km): 1 m, so a transformer or a bus-bus switch separates buses
 HOP_KM = 1.0e-3
 #: medoid updates at most (they converge in a few on feeders; the cap only bounds the loop)
 MAX_MEDOID_ROUNDS = 50
 MM_PER_KM = 1.0e6
+
+
+class VppCountError(ValueError):
+    """A number of regions outside 1..(distinct DER buses)."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,12 @@ def _medoid_round(dist: dict[int, dict[int, float]], der_buses: list[int], seeds
 def partition_buses(graph: nx.MultiGraph, der_buses: Sequence[int], n: int) -> FeederPartition:
     """Partition the feeder into ``n`` connected regions around medoids of ``der_buses``.
 
-    Raises ValueError unless ``1 <= n <= len(set(der_buses))`` or when a DER bus is not in
-    the graph or cannot be reached from the others (an isolated part of the feeder).
+    Raises :class:`VppCountError` unless ``1 <= n <= len(set(der_buses))``, ValueError when a
+    DER bus is not in the graph or cannot be reached from the others (an isolated part).
     """
     buses = sorted({int(b) for b in der_buses})
     if not 1 <= n <= len(buses):
-        raise ValueError(f"expected 1 <= VPPs <= {len(buses)} (the DER buses), got {n}")
+        raise VppCountError(f"expected 1 <= VPPs <= {len(buses)} (the buses with a DER), got {n}")
     missing = [b for b in buses if b not in graph]
     if missing:
         raise ValueError(f"DER buses {missing} are not in the feeder graph (out of service?)")
