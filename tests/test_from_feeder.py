@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from vppsim.cli.main import main
-from vppsim.grids.partition import HOP_KM
+from vppsim.grids.partition import HOP_KM, VppCountError, partition_buses
 from vppsim.grids.simbench import simbench_net
 
 #: code, VPPs: LV rural (4 PV), LV urban (5 PV, 111 loads), MV rural (90 LV aggregates, wind)
@@ -195,3 +195,32 @@ def test_bad_code_and_existing_out_exit_2(generated, capsys) -> None:
                  "--out", str(path.with_name("y.yaml"))]) == 2
     assert "expected 1 <= VPPs <= 4" in capsys.readouterr().err
     assert not path.with_name("x.yaml").exists() and not path.with_name("y.yaml").exists()
+
+
+def test_partition_regions_are_connected_on_a_meshed_graph_with_ties() -> None:
+    # a 6x6 grid of equal 100 m branches: meshed and full of equal-length paths (ties)
+    grid = nx.convert_node_labels_to_integers(nx.grid_2d_graph(6, 6), ordering="sorted")
+    graph = nx.MultiGraph(grid)
+    nx.set_edge_attributes(graph, 0.1, "weight")
+    rng = np.random.default_rng(15)
+    for n in (1, 2, 3, 5, 8):
+        ders = sorted(rng.choice(36, size=12, replace=False).tolist())
+        part = partition_buses(graph, ders, n)
+        assert len(set(part.seeds)) == n and set(part.seeds) <= set(ders)
+        assert sorted(part.region_of) == list(range(36))
+        assert part.is_connected(nx.Graph(graph))
+        assert all(part.region_buses(k) for k in range(n))
+        assert partition_buses(graph, ders, n) == part  # deterministic
+    # one region on a path of 11 buses: the 1-medoid of all buses is the middle one (bus 5)
+    path = nx.MultiGraph(nx.path_graph(11))
+    nx.set_edge_attributes(path, 0.2, "weight")
+    assert partition_buses(path, range(11), 1).seeds == (5,)
+    # two regions: the seeds' total distance is the exhaustive optimum (15 branches: 0..4
+    # around 2 and 5..10 around 7 or 8, or mirrored)
+    two = partition_buses(path, range(11), 2)
+    cost = sum(min(abs(b - s) for s in two.seeds) for b in range(11))
+    assert cost == min(sum(min(abs(b - s) for s in pair) for b in range(11))
+                       for pair in itertools.combinations(range(11), 2)) == 15
+    assert sorted(len(two.region_buses(k)) for k in range(2)) == [5, 6]
+    with pytest.raises(VppCountError, match="expected 1 <= VPPs <= 11"):
+        partition_buses(path, range(11), 12)

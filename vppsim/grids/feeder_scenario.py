@@ -123,8 +123,9 @@ def _member(vpp: str, d: Der) -> dict[str, object]:
     table, _, index = d.element.partition("/")
     name = f"{vpp}-{d.kind.upper()}-{table}{index}"
     if d.kind == "storage":
-        return {"kind": "battery", "name": name, "bus": d.bus, "capacity_kwh": d.capacity_kwh,
-                "p_max_kw": d.rated_kw, "soc0": 0.5, "soc_min": 0.0, "soc_max": 1.0}
+        return {"kind": "battery", "name": name, "bus": d.bus,
+                "capacity_kwh": round(d.capacity_kwh, 3), "p_max_kw": round(d.rated_kw, 3),
+                "soc0": 0.5, "soc_min": 0.0, "soc_max": 1.0}
     return {"kind": "pv_profile" if d.kind in ("pv", "wind") else "load", "name": name,
             "bus": d.bus, "profile": d.element}
 
@@ -149,8 +150,11 @@ def _flow(value: object) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
 
 
-def _assumptions(code: str, loads: str, n: int) -> list[str]:
-    return [
+def _assumptions(code: str, loads: str, n: int, storage: bool) -> list[str]:
+    caveat = (["SimBench storage elements become battery members, but the grid's own storage "
+               "elements keep their static SimBench set-points in the power flow (not taken "
+               "over: counted twice)"] if storage else [])
+    return caveat + [
         f"grid, loads, PV and wind systems and their 2016 profiles: SimBench {code} (simbench "
         "package)",
         f"{n} VPPs by electrical proximity: k-medoids on shortest-path line length over the "
@@ -196,7 +200,8 @@ def _yaml_text(head: dict[str, object], vpps: list[dict[str, object]],
         lines.append(f"    costs: {_flow(v['costs'])}   # assumed")
         lines.append("    members:")
         for m in v["members"]:  # type: ignore[attr-defined]
-            note = "   # assumed" if m["kind"] == "battery" and "profile" not in m else ""
+            note = ("" if m["kind"] != "battery" else "   # SimBench storage; soc0 assumed"
+                    if "-STORAGE-" in str(m["name"]) else "   # assumed")
             lines.append(f"      - {_flow(m)}{note}")
     lines.append("assumptions:")
     lines += [f"  - {_flow(a)}" for a in assumptions]
@@ -233,6 +238,7 @@ def feeder_scenario(net: pandapowerNet, graph: nx.MultiGraph, code: str, n_vpps:
             "seed": seed, "days": days, "step_h": step_h,
             "profiles": {"simbench": {"start": start}},
             "feeder": {"simbench": code, "power_flow_backend": "pandapower"}}
-    text = _yaml_text(head, vpps, _assumptions(code, loads, n_vpps), stem)
+    storage = any(d.kind == "storage" for d in ders)
+    text = _yaml_text(head, vpps, _assumptions(code, loads, n_vpps, storage), stem)
     return FeederScenario(yaml_text=text, ders=rows, partition=part,
                           n_members=sum(len(n) for n in names))

@@ -8,7 +8,8 @@ buses joined by a transformer or a bus-bus switch (length 0) are still distinct.
 The partition is a k-medoids on these shortest-path distances among the DER buses: the
 first seed is the DER bus with the smallest distance sum to all others (the 1-medoid), then
 greedy farthest-point seeds (the DER bus farthest from the seeds so far), then medoid updates
-until the seeds stop moving. Every bus of the graph reachable from a seed belongs to the
+until the seeds stop moving, then PAM swaps (a seed for a DER bus) while one lowers the sum of
+the DER buses' distances to their nearest seed. Every bus of the graph reachable from a seed belongs to the
 region of its nearest seed; a tie goes to the seed listed first. No randomness: ties between
 candidate buses go to the lowest bus index.
 
@@ -105,6 +106,29 @@ def _medoid_round(dist: dict[int, dict[int, float]], der_buses: list[int], seeds
             for c, s in zip(clusters, seeds, strict=True)]
 
 
+def _cost(dist: dict[int, dict[int, float]], der_buses: list[int], seeds: list[int]) -> float:
+    """Sum over the DER buses of the distance to the nearest seed, km."""
+    return sum(_nearest(dist, seeds, b)[0] for b in der_buses)
+
+
+def _best_swap(dist: dict[int, dict[int, float]], der_buses: list[int], seeds: list[int]
+               ) -> list[int] | None:
+    """The seeds after the one seed-for-DER-bus swap that lowers the cost most, or None.
+
+    Ties between swaps go to the first seed position, then the lowest bus.
+    """
+    best, best_cost = None, _cost(dist, der_buses, seeds) - 1e-9
+    for k in range(len(seeds)):
+        for b in der_buses:
+            if b in seeds:
+                continue
+            trial = seeds[:k] + [b] + seeds[k + 1:]
+            c = _cost(dist, der_buses, trial)
+            if c < best_cost:
+                best, best_cost = trial, c
+    return best
+
+
 def partition_buses(graph: nx.MultiGraph, der_buses: Sequence[int], n: int) -> FeederPartition:
     """Partition the feeder into ``n`` connected regions around medoids of ``der_buses``.
 
@@ -128,6 +152,11 @@ def partition_buses(graph: nx.MultiGraph, der_buses: Sequence[int], n: int) -> F
         if moved == seeds or len(set(moved)) < n:
             break
         seeds = moved
+    for _ in range(MAX_MEDOID_ROUNDS):
+        swapped = _best_swap(dist, buses, seeds)
+        if swapped is None:
+            break
+        seeds = swapped
     # every bus of the graph, not only the DER buses: the regions are the Voronoi cells
     region_of: dict[int, int] = {}
     distance_km: dict[int, float] = {}
