@@ -20,12 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vppsim import __version__
-from vppsim.cli import allocate, equilibria, forecast, game, info, montecarlo, pareto, run, uc
+from vppsim.cli import allocate, equilibria, forecast, game, info, montecarlo, pareto, run, scenario, uc
 from vppsim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
 
-COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc, forecast, pareto)
+COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc, forecast, pareto, scenario)
 
 
 class Terminated(KeyboardInterrupt):
