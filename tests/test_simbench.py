@@ -209,3 +209,20 @@ def test_cli_exit_2_on_an_unknown_code(tmp_path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "feeder.simbench" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_feeder_storage_is_idle_in_the_power_flow(tmp_path: Path) -> None:
+    """A SimBench code with storage (``-2-``): its static set-point (a full-power placeholder,
+    -73.4 kW at bus 12 here) would otherwise be a constant injection under every step."""
+    data = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
+    data["feeder"]["simbench"] = "1-LV-rural1--2-sw"
+    data["days"] = 1
+    for vpp in data["vpps"]:  # the -2- net numbers its buses otherwise: keep the batteries only
+        vpp["members"] = [m for m in vpp["members"] if m["kind"] == "battery"]
+    path = tmp_path / "with_storage.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    raw_storage = simbench_net("1-LV-rural1--2-sw").storage
+    assert len(raw_storage) == 5 and (raw_storage.p_mw != 0.0).all()
+    net = VPPModel.build_power_flow(load_scenario(path)).net
+    assert len(net.storage) == 5
+    assert (net.storage[["p_mw", "q_mvar"]].to_numpy() == 0.0).all()

@@ -157,8 +157,9 @@ class VPPModel(mesa.Model):
         net = load_feeder(feeder.name, base_dir=loaded.path.parent)
         if loaded.simbench is not None:
             # the feeder's own loads and sgens follow their SimBench profiles: the network agent
-            # adds them to the bus injections step by step (background_kw), so here they are 0
-            for table in (net.load, net.sgen):
+            # adds them to the bus injections step by step (background_kw), so here they are 0;
+            # its storage elements are idle (a battery member may stand in for one: NOTES.md)
+            for table in (net.load, net.sgen, net.storage):
                 table[["p_mw", "q_mvar"]] = 0.0
         # cold start every step: losses then equal a plain pandapower.runpp of the step's
         # injections (a warm start stops elsewhere within the solver tolerance)

@@ -8,8 +8,8 @@ Which elements are DERs (members of a VPP):
   by a power profile (``wind`` needs a wind-speed column), so wind sgens are ``pv_profile``
   members too, named ``WIND``: a profile-following generator costed at the PV rates;
 * storage elements: a ``battery`` member each, sized from SimBench (``max_e_mwh``, ``sn_mva``);
-  the grid's own storage element keeps its static set-point in the power flow (SimBench
-  storage profiles are not used, see NOTES.md);
+  the feeder's own storage elements are idle in the power flow of a SimBench scenario, so the
+  battery member stands in for it (SimBench storage profiles are not used, see NOTES.md);
 * loads: with ``loads="der-buses"`` (the default) the loads at a bus with a PV, wind or
   storage element (the prosumer's own load); with ``loads="all"`` every load. They become
   ``load`` members taking over ``load/<i>`` (planned for by their VPP, not curtailable).
@@ -151,9 +151,9 @@ def _flow(value: object) -> str:
 
 
 def _assumptions(code: str, loads: str, n: int, storage: bool) -> list[str]:
-    caveat = (["SimBench storage elements become battery members, but the grid's own storage "
-               "elements keep their static SimBench set-points in the power flow (not taken "
-               "over: counted twice)"] if storage else [])
+    caveat = (["SimBench storage elements become battery members (the feeder's own storage "
+               "elements are idle in the power flow; their SimBench profiles are not used), "
+               "state of charge 0.5 at the start"] if storage else [])
     return caveat + [
         f"grid, loads, PV and wind systems and their 2016 profiles: SimBench {code} (simbench "
         "package)",
