@@ -97,6 +97,7 @@ def test_site_builds_with_every_page(site: Path) -> None:
                  "extending/index.html", "reproductions/index.html", "design/index.html",
                  "reproductions/benchmarks/game/index.html"):
         assert (site / page).is_file(), page
+    assert not (site / "hooks.py").exists()  # the generator is not published with the site
     api = (site / "reference/api/index.html").read_text(encoding="utf-8")
     # mkdocstrings rendered the docstrings, not just the names
     assert "load_scenario" in api and "Monte Carlo" in api and "solve_game" in api
