@@ -10,7 +10,10 @@ folder ``OUT.incomplete``, a folder ``.horizon/`` with
   written;
 - ``<model>/checkpoint.pkl``: the whole model after its last finished day (battery states,
   generator outputs, random streams), written atomically, so a killed run continues from
-  there and ends with the same tables as an uninterrupted one.
+  there and ends with the same tables as an uninterrupted one. A cold-started power flow
+  (``warm_start=False``, the model's default) keeps no state between steps: it is left out
+  and the resumed run uses the one it builds from the same scenario (a SimBench feeder's net
+  would be most of the checkpoint: 22 MB and 0.2 s per day for the MV year).
 
 ``<model>`` is ``main`` (the coordinated run) or ``baseline``. The folder is removed when
 the result folder is published.
@@ -32,11 +35,14 @@ import simpy
 from tqdm import tqdm
 
 from vppsim.collector import MODEL_REPORTERS, STREAMED_TABLES, StepCollector
+from vppsim.grids import PowerFlow
 from vppsim.model import VPPModel
 from vppsim.results.folders import HORIZON_DIR, RESUME_FILE
 from vppsim.scenario.loader import LoadedScenario
 
 CHECKPOINT = "checkpoint.pkl"
+#: the persistent id of a stateless power flow in a checkpoint
+_POWER_FLOW_ID = "vppsim.power_flow"
 
 
 def run_identity(loaded: LoadedScenario, seed: int | None, baseline: bool) -> dict[str, Any]:
@@ -110,6 +116,25 @@ class _Pickler(pickle.Pickler):
     dispatch_table = {**copyreg.dispatch_table, simpy.Environment: _reduce_env,
                       simpy.Store: _reduce_store, StepCollector: _reduce_collector}
 
+    def persistent_id(self, obj: Any) -> str | None:
+        """A cold-started power flow (no state between steps) is left out of the bytes."""
+        if isinstance(obj, PowerFlow) and not obj.backend.warm_start:
+            return _POWER_FLOW_ID
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    """Puts the given power flow where the checkpoint left its cold-started one out."""
+
+    def __init__(self, file: io.BytesIO, power_flow: PowerFlow | None) -> None:
+        super().__init__(file)
+        self._power_flow = power_flow
+
+    def persistent_load(self, pid: Any) -> PowerFlow | None:
+        if pid != _POWER_FLOW_ID:
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        return self._power_flow
+
 
 def dump_model(model: VPPModel) -> bytes:
     """The model as bytes (its collector should be empty: :meth:`StepCollector.take_frames`)."""
@@ -118,9 +143,14 @@ def dump_model(model: VPPModel) -> bytes:
     return buf.getvalue()
 
 
-def load_model(data: bytes) -> VPPModel:
-    """A model from :func:`dump_model`'s bytes."""
-    return pickle.loads(data)
+def load_model(data: bytes, power_flow: PowerFlow | None = None) -> VPPModel:
+    """A model from :func:`dump_model`'s bytes.
+
+    ``power_flow``: the power flow of a model built from the same scenario, put in place of a
+    cold-started one the checkpoint left out; without it the model comes back without its power
+    flow (``None``: enough to read its clock, not to step it).
+    """
+    return _Unpickler(io.BytesIO(data), power_flow).load()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -144,7 +174,7 @@ def run_by_day(model: VPPModel, store: Path, progress: bool = False,
     store.mkdir(parents=True, exist_ok=True)
     ckpt = store / CHECKPOINT
     if ckpt.is_file():
-        model = load_model(ckpt.read_bytes())
+        model = load_model(ckpt.read_bytes(), model.network.power_flow)
     spd = model.steps_per_day
     days = model.n_steps // spd
     first = model.t // spd
