@@ -8,6 +8,7 @@ as one extra sgen per bus.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandapower as pp
@@ -16,6 +17,10 @@ import pytest
 from vppsim.grids.powerflow import PowerFlow
 from vppsim.grids.simbench import simbench_net
 from vppsim.grids.switches import switch_free
+from vppsim.model import VPPModel
+from vppsim.scenario.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
 
 VM_TOL_PU = 1e-6
 #: pandapower's runpp stops at a 1e-8 MVA mismatch (1e-5 kW per bus): the backend result is
@@ -86,3 +91,21 @@ def test_unsupplied_buses_are_refused() -> None:
     net.switch.loc[trafo_switches, "closed"] = False   # both sides open: the LV net islanded
     with pytest.raises(ValueError, match="not supplied"):
         PowerFlow(net, backend="lightsim2grid")
+
+
+def test_the_mv_year_scenario_runs_a_day_on_lightsim2grid() -> None:
+    """The shipped MV year's first day: every power flow converges on lightsim2grid, and the
+    feeder balances (slack import = losses - members' injections - background) every hour."""
+    loaded = load_scenario(ROOT / "scenarios" / "simbench_mv_year.yaml")
+    assert loaded.scenario.days == 366 and loaded.scenario.step_h == 1.0
+    assert loaded.scenario.feeder.power_flow_backend == "lightsim2grid"
+    model = VPPModel(loaded.with_overrides(days=1))
+    model.run()
+    ts = model.timeseries()
+    net_rows = ts[ts.kind == "network"].set_index("step").sort_index()
+    assert len(net_rows) == 24 and net_rows.converged.all()
+    inj = model.bus_injections().groupby("step").p_injection_kw.sum()
+    feeder_kw = net_rows.p_slack_kw - net_rows.losses_kw + inj + net_rows.background_p_kw
+    assert net_rows.losses_kw.min() > 10.0  # a 20 kV feeder with MW of load
+    # lightsim2grid's mismatch tolerance 1e-10 pu on the net's 1 MVA base: 1e-7 kW per bus
+    assert feeder_kw.abs().max() <= 1e-7 * len(model.network.power_flow.bus_ids)

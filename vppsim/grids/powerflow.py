@@ -269,7 +269,11 @@ class LightSim2GridBackend(PowerFlowBackend):
                                                    pp_orig_file="pandapower_v2")
             except RuntimeError as exc:
                 raise ValueError(f"lightsim2grid cannot convert this net: {exc}") from exc
+        # the load/sgen set-points the LSGrid holds (p, q of loads, p, q of sgens, MW/Mvar):
+        # run_setpoints writes only those that change (one call per element is most of a step)
+        self._held: list[np.ndarray] | None = self._sync_injections()
         self._pristine = self._model.copy()
+        self._pristine_held = self._held
         self._n_gen = len(self._grid_net.gen)
         self._v_init = self._flat_start()
         self._v_last: np.ndarray | None = None
@@ -313,8 +317,9 @@ class LightSim2GridBackend(PowerFlowBackend):
                 return np.asarray(v_dc, dtype=complex)
         return v_init
 
-    def _sync_injections(self) -> None:
+    def _sync_injections(self) -> list[np.ndarray]:
         model = self._model
+        held = []
         for table, change_p, change_q in (
             (self.net.load, model.change_p_load, model.change_q_load),
             (self.net.sgen, model.change_p_sgen, model.change_q_sgen),
@@ -325,6 +330,19 @@ class LightSim2GridBackend(PowerFlowBackend):
             for pos in range(len(table)):
                 change_p(pos, float(p_mw[pos]))
                 change_q(pos, float(q_mvar[pos]))
+            held += [p_mw, q_mvar]
+        return [held[0], held[1], held[2], held[3]]
+
+    def _write(self, values: list[np.ndarray]) -> None:
+        """Write load p, q and sgen p, q into the ``LSGrid`` where they differ from what it holds."""
+        model, held = self._model, self._held
+        changes = (model.change_p_load, model.change_q_load, model.change_p_sgen,
+                   model.change_q_sgen)
+        for k, (change, new) in enumerate(zip(changes, values, strict=True)):
+            where = range(len(new)) if held is None else np.flatnonzero(new != held[k]).tolist()
+            for pos in where:
+                change(pos, float(new[pos]))
+        self._held = values
 
     def run_setpoints(self, sgen_pos: np.ndarray, sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray,
                       load_scaling: np.ndarray) -> PowerFlowResult:
@@ -334,7 +352,7 @@ class LightSim2GridBackend(PowerFlowBackend):
         more than the solve); the feeder's own loads and sgens keep their ``p_mw``/``q_mvar``
         and ``scaling`` from the net, with ``load_scaling`` replacing the loads' scaling.
         """
-        model = self._fresh_model()
+        self._fresh_model()
         if self._static is None:
             load, sgen = self.net.load, self.net.sgen
             sg_scale = sgen["scaling"].to_numpy(dtype=float)
@@ -346,18 +364,11 @@ class LightSim2GridBackend(PowerFlowBackend):
                 sg_scale.copy(),
             )
         load_p, load_q, sg_p, sg_q, sg_scale = self._static
-        lp = load_p * load_scaling
-        lq = load_q * load_scaling
-        for pos in range(len(lp)):
-            model.change_p_load(pos, float(lp[pos]))
-            model.change_q_load(pos, float(lq[pos]))
         p = sg_p.copy()
         q = sg_q.copy()
         p[sgen_pos] = sgen_p_mw * sg_scale[sgen_pos]
         q[sgen_pos] = sgen_q_mvar * sg_scale[sgen_pos]
-        for pos in range(len(p)):
-            model.change_p_sgen(pos, float(p[pos]))
-            model.change_q_sgen(pos, float(q[pos]))
+        self._write([load_p * load_scaling, load_q * load_scaling, p, q])
         return self._solve()
 
     @property
@@ -377,12 +388,13 @@ class LightSim2GridBackend(PowerFlowBackend):
         """
         if not self.warm_start:
             self._model = self._pristine.copy()
+            self._held = self._pristine_held
         return self._model
 
     def run(self) -> PowerFlowResult:
         """Copy set-points into the ``LSGrid``, solve, read its results."""
         self._fresh_model()
-        self._sync_injections()
+        self._held = self._sync_injections()
         self._static = None
         return self._solve()
 

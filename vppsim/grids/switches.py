@@ -26,8 +26,8 @@ import copy
 
 import numpy as np
 import pandapower as pp
-import pandas as pd
 import pandapower.toolbox as tb
+import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 from pandapower.topology import unsupplied_buses
 

@@ -41,8 +41,6 @@ from vppsim.results.folders import HORIZON_DIR, RESUME_FILE
 from vppsim.scenario.loader import LoadedScenario
 
 CHECKPOINT = "checkpoint.pkl"
-#: the persistent id of a stateless power flow in a checkpoint
-_POWER_FLOW_ID = "vppsim.power_flow"
 
 
 def run_identity(loaded: LoadedScenario, seed: int | None, baseline: bool) -> dict[str, Any]:
@@ -116,30 +114,23 @@ class _Pickler(pickle.Pickler):
     dispatch_table = {**copyreg.dispatch_table, simpy.Environment: _reduce_env,
                       simpy.Store: _reduce_store, StepCollector: _reduce_collector}
 
-    def persistent_id(self, obj: Any) -> str | None:
-        """A cold-started power flow (no state between steps) is left out of the bytes."""
-        if isinstance(obj, PowerFlow) and not obj.backend.warm_start:
-            return _POWER_FLOW_ID
-        return None
-
-
-class _Unpickler(pickle.Unpickler):
-    """Puts the given power flow where the checkpoint left its cold-started one out."""
-
-    def __init__(self, file: io.BytesIO, power_flow: PowerFlow | None) -> None:
-        super().__init__(file)
-        self._power_flow = power_flow
-
-    def persistent_load(self, pid: Any) -> PowerFlow | None:
-        if pid != _POWER_FLOW_ID:
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        return self._power_flow
 
 
 def dump_model(model: VPPModel) -> bytes:
-    """The model as bytes (its collector should be empty: :meth:`StepCollector.take_frames`)."""
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(model)
+    """The model as bytes (its collector should be empty: :meth:`StepCollector.take_frames`).
+
+    A cold-started power flow (no state between steps) is left out: :func:`load_model` takes
+    the one to put back.
+    """
+    network = model.network
+    flow = network.power_flow
+    if not flow.backend.warm_start:
+        network.power_flow = None
+    try:
+        buf = io.BytesIO()
+        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(model)
+    finally:
+        network.power_flow = flow
     return buf.getvalue()
 
 
@@ -150,7 +141,10 @@ def load_model(data: bytes, power_flow: PowerFlow | None = None) -> VPPModel:
     cold-started one the checkpoint left out; without it the model comes back without its power
     flow (``None``: enough to read its clock, not to step it).
     """
-    return _Unpickler(io.BytesIO(data), power_flow).load()
+    model = pickle.loads(data)
+    if model.network.power_flow is None:
+        model.network.power_flow = power_flow
+    return model
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
