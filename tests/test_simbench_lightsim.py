@@ -99,6 +99,7 @@ def test_the_mv_year_scenario_runs_a_day_on_lightsim2grid() -> None:
     loaded = load_scenario(ROOT / "scenarios" / "simbench_mv_year.yaml")
     assert loaded.scenario.days == 366 and loaded.scenario.step_h == 1.0
     assert loaded.scenario.feeder.power_flow_backend == "lightsim2grid"
+    assert loaded.scenario.baseline is False  # vppsim run skips the baseline year
     model = VPPModel(loaded.with_overrides(days=1))
     model.run()
     ts = model.timeseries()
