@@ -354,8 +354,16 @@ def test_lightsim2grid_matches_pandapower_on_60_random_cases(name: str) -> None:
 
 def test_lightsim2grid_rejects_unsupported_net() -> None:
     import lightsim2grid  # noqa: F401  (a dependency: fail, do not skip, when missing)
-    with pytest.raises(ValueError, match="switches"):
-        PowerFlow(load_feeder("cigre_mv"), backend="lightsim2grid")
+    net = load_feeder("ieee33")
+    pp.create_ext_grid(net, 17, vm_pu=1.0)   # a second slack
+    with pytest.raises(ValueError, match="exactly one in-service ext_grid"):
+        PowerFlow(net, backend="lightsim2grid")
+    # a net with switches (cigre_mv: open ring switches) is solved on a switch-free copy, as
+    # pandapower.runpp solves it
+    flows = [PowerFlow(load_feeder("cigre_mv"), backend=b) for b in ("lightsim2grid", "pandapower")]
+    ls, ref = (f.solve({5: -300.0}) for f in flows)
+    assert abs(ls.losses_kw - ref.losses_kw) < 1e-4
+    assert max(abs(ls.vm_pu_by_bus[b] - v) for b, v in ref.vm_pu_by_bus.items()) < 1e-6
 
 
 def test_injection_at_out_of_service_bus_rejected() -> None:

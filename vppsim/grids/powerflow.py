@@ -32,6 +32,7 @@ from lightsim2grid.network import init_from_pandapower
 from pandapower.auxiliary import pandapowerNet
 from pandapower.powerflow import LoadflowNotConverged
 
+from vppsim.grids.switches import needs_conversion, switch_free
 from vppsim.grids.topology import feeder_graph, slack_bus
 
 __all__ = [
@@ -232,10 +233,15 @@ class LightSim2GridBackend(PowerFlowBackend):
     power are those lightsim2grid computes from the solved voltages and its own
     branch data (``get_line_res1/2``, ``get_trafo_res1/2``, ``get_gen_res``).
 
-    Supported nets: bus index ``0..n-1``, exactly one in-service ``ext_grid``
-    with no generator on its bus and no generator flagged as slack, and no
-    switches, 3-winding transformers, wards, impedances or other elements
-    lightsim2grid cannot convert. Other nets raise ``ValueError``.
+    A net with switches or buses not numbered ``0..n-1`` (SimBench's ``-sw`` nets) is solved
+    on an equivalent copy (:func:`vppsim.grids.switches.switch_free`: open branch ends on
+    auxiliary buses, bus-bus switches fused, buses renumbered); set-points are still read from
+    :attr:`net` and results come back under its bus numbers.
+
+    Supported nets: exactly one in-service ``ext_grid`` with no generator on its bus and no
+    generator flagged as slack, switches on lines, transformers and buses only, and no
+    3-winding transformers, wards, impedances or other elements lightsim2grid cannot convert.
+    Other nets raise ``ValueError``.
     """
 
     name = "lightsim2grid"
@@ -246,17 +252,29 @@ class LightSim2GridBackend(PowerFlowBackend):
 
     def __init__(self, net: pandapowerNet, warm_start: bool = True) -> None:
         super().__init__(net, warm_start)
-        self._check_supported(net)
+        # the net lightsim2grid solves, and each original bus's position in it (None: same)
+        self._grid_net, self._bus_pos = (switch_free(net) if needs_conversion(net)
+                                         else (net, None))
+        self._check_supported(self._grid_net)
         with warnings.catch_warnings():
             # lightsim2grid warns that it creates a slack generator from the
             # ext_grid, which is exactly the supported configuration.
             warnings.simplefilter("ignore")
             try:
-                self._model = init_from_pandapower(net, pp_orig_file="pandapower_v3")
+                # "pandapower_v2": lightsim2grid 1.2's "pandapower_v3" converter drops most of
+                # a transformer's magnetising susceptance (SimBench's 110/20 kV trafos: -2.4e-7
+                # instead of pandapower's -0.0105 pu, 2.7e-5 pu off in voltage); the v2
+                # converter matches pandapower 3.5's runpp to 1e-14 pu (NOTES.md)
+                self._model = init_from_pandapower(self._grid_net,
+                                                   pp_orig_file="pandapower_v2")
             except RuntimeError as exc:
                 raise ValueError(f"lightsim2grid cannot convert this net: {exc}") from exc
+        # the load/sgen set-points the LSGrid holds (p, q of loads, p, q of sgens, MW/Mvar):
+        # run_setpoints writes only those that change (one call per element is most of a step)
+        self._held: list[np.ndarray] | None = self._sync_injections()
         self._pristine = self._model.copy()
-        self._n_gen = len(net.gen)
+        self._pristine_held = self._held
+        self._n_gen = len(self._grid_net.gen)
         self._v_init = self._flat_start()
         self._v_last: np.ndarray | None = None
         # set-points of the net's own loads and sgens for run_setpoints (read once)
@@ -283,15 +301,25 @@ class LightSim2GridBackend(PowerFlowBackend):
             )
 
     def _flat_start(self) -> np.ndarray:
-        v_init = np.ones(len(self.net.bus), dtype=complex)
-        ext = self.net.ext_grid
+        v_init = np.ones(len(self._grid_net.bus), dtype=complex)
+        ext = self._grid_net.ext_grid
         v_init[ext["bus"].to_numpy(dtype=int)] = ext["vm_pu"].to_numpy(dtype=float) * np.exp(
             1j * np.deg2rad(ext["va_degree"].to_numpy(dtype=float))
         )
+        trafo = self._grid_net.trafo
+        shifted = trafo["in_service"].to_numpy(dtype=bool) & (
+            np.mod(trafo["shift_degree"].to_numpy(dtype=float), 360.0) != 0.0)
+        if shifted.any():
+            # phase-shifting transformers (SimBench's 150 degrees): a flat start does not
+            # converge; start from a DC power flow of the net as built (pandapower's "dc" init)
+            v_dc = self._pristine.copy().dc_pf(v_init.copy(), self.max_iter, self.tol_pu)
+            if v_dc.shape[0] and np.all(np.isfinite(v_dc)):
+                return np.asarray(v_dc, dtype=complex)
         return v_init
 
-    def _sync_injections(self) -> None:
+    def _sync_injections(self) -> list[np.ndarray]:
         model = self._model
+        held = []
         for table, change_p, change_q in (
             (self.net.load, model.change_p_load, model.change_q_load),
             (self.net.sgen, model.change_p_sgen, model.change_q_sgen),
@@ -302,6 +330,19 @@ class LightSim2GridBackend(PowerFlowBackend):
             for pos in range(len(table)):
                 change_p(pos, float(p_mw[pos]))
                 change_q(pos, float(q_mvar[pos]))
+            held += [p_mw, q_mvar]
+        return [held[0], held[1], held[2], held[3]]
+
+    def _write(self, values: list[np.ndarray]) -> None:
+        """Write load p, q and sgen p, q into the ``LSGrid`` where they differ from what it holds."""
+        model, held = self._model, self._held
+        changes = (model.change_p_load, model.change_q_load, model.change_p_sgen,
+                   model.change_q_sgen)
+        for k, (change, new) in enumerate(zip(changes, values, strict=True)):
+            where = range(len(new)) if held is None else np.flatnonzero(new != held[k]).tolist()
+            for pos in where:
+                change(pos, float(new[pos]))
+        self._held = values
 
     def run_setpoints(self, sgen_pos: np.ndarray, sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray,
                       load_scaling: np.ndarray) -> PowerFlowResult:
@@ -311,7 +352,7 @@ class LightSim2GridBackend(PowerFlowBackend):
         more than the solve); the feeder's own loads and sgens keep their ``p_mw``/``q_mvar``
         and ``scaling`` from the net, with ``load_scaling`` replacing the loads' scaling.
         """
-        model = self._fresh_model()
+        self._fresh_model()
         if self._static is None:
             load, sgen = self.net.load, self.net.sgen
             sg_scale = sgen["scaling"].to_numpy(dtype=float)
@@ -323,24 +364,19 @@ class LightSim2GridBackend(PowerFlowBackend):
                 sg_scale.copy(),
             )
         load_p, load_q, sg_p, sg_q, sg_scale = self._static
-        lp = load_p * load_scaling
-        lq = load_q * load_scaling
-        for pos in range(len(lp)):
-            model.change_p_load(pos, float(lp[pos]))
-            model.change_q_load(pos, float(lq[pos]))
         p = sg_p.copy()
         q = sg_q.copy()
         p[sgen_pos] = sgen_p_mw * sg_scale[sgen_pos]
         q[sgen_pos] = sgen_q_mvar * sg_scale[sgen_pos]
-        for pos in range(len(p)):
-            model.change_p_sgen(pos, float(p[pos]))
-            model.change_q_sgen(pos, float(q[pos]))
+        self._write([load_p * load_scaling, load_q * load_scaling, p, q])
         return self._solve()
 
     @property
     def voltage_pu(self) -> np.ndarray | None:
-        """Complex bus voltages (per unit, bus index order) of the last converged solve, or None."""
-        return None if self._v_last is None else self._v_last.copy()
+        """Complex voltages (per unit, :attr:`net`'s bus order) of the last converged solve, or None."""
+        if self._v_last is None:
+            return None
+        return self._v_last.copy() if self._bus_pos is None else self._v_last[self._bus_pos]
 
     def _fresh_model(self) -> Any:
         """The ``LSGrid`` to solve on.
@@ -352,12 +388,13 @@ class LightSim2GridBackend(PowerFlowBackend):
         """
         if not self.warm_start:
             self._model = self._pristine.copy()
+            self._held = self._pristine_held
         return self._model
 
     def run(self) -> PowerFlowResult:
         """Copy set-points into the ``LSGrid``, solve, read its results."""
         self._fresh_model()
-        self._sync_injections()
+        self._held = self._sync_injections()
         self._static = None
         return self._solve()
 
@@ -371,7 +408,7 @@ class LightSim2GridBackend(PowerFlowBackend):
         return self._read_results()
 
     def _read_results(self) -> PowerFlowResult:
-        model, net = self._model, self.net
+        model, net = self._model, self._grid_net
         line_mw = 0.0
         loading = np.empty(0)
         if len(net.line):
@@ -393,9 +430,11 @@ class LightSim2GridBackend(PowerFlowBackend):
             t2 = model.get_trafo_res2()[0]
             trafo_mw = float(np.sum(t1) + np.sum(t2))
         vm = np.abs(model.get_V())
+        if self._bus_pos is not None:
+            vm = vm[self._bus_pos]
         if self._bus_cache is None:
-            self._bus_cache = (net.bus["in_service"].to_numpy(dtype=bool),
-                               [int(b) for b in net.bus.index])
+            self._bus_cache = (self.net.bus["in_service"].to_numpy(dtype=bool),
+                               [int(b) for b in self.net.bus.index])
         in_service, bus_ids = self._bus_cache
         vm = np.where(in_service, vm, np.nan)
         p_gen_mw = model.get_gen_res()[0]

@@ -10,6 +10,22 @@ import pandas as pd
 
 from vppsim.results.plotting import pyplot
 
+#: beyond this many steps bars are drawn as one filled step outline (``fill_between``): a year of
+#: hourly bars is tens of thousands of patches, minutes of matplotlib
+MAX_BARS = 2000
+
+
+def _bars(ax: Any, x: np.ndarray, height: np.ndarray, bottom: np.ndarray | float, step_h: float,
+          **kw: Any) -> None:
+    """Bars of ``height`` from ``bottom`` at the step starts ``x`` (a filled outline when many)."""
+    if len(x) <= MAX_BARS:
+        ax.bar(x, height, bottom=bottom, width=step_h, align="edge", **kw)
+        return
+    base = np.broadcast_to(np.asarray(bottom, dtype=float), np.shape(height))
+    top = base + height
+    ax.fill_between(np.append(x, x[-1] + step_h), np.append(base, base[-1]),
+                    np.append(top, top[-1]), step="post", **kw)
+
 
 def _save(fig: Any, folder: Path, name: str, out: list[str]) -> None:
     plt = pyplot()
@@ -65,8 +81,12 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
     profit = vpo["profit_cny"].to_numpy()
-    ax.bar(vpo["time_h"], profit, width=step_h, align="edge",
-           color=np.where(profit >= 0, "C2", "C3"))
+    x_vpo = vpo["time_h"].to_numpy()
+    if len(x_vpo) <= MAX_BARS:
+        _bars(ax, x_vpo, profit, 0.0, step_h, color=np.where(profit >= 0, "C2", "C3"))
+    else:
+        _bars(ax, x_vpo, np.maximum(profit, 0.0), 0.0, step_h, color="C2")
+        _bars(ax, x_vpo, np.minimum(profit, 0.0), 0.0, step_h, color="C3")
     ax.axhline(0, color="k", lw=0.6)
     ax.set(xlabel="time (h)", ylabel="CNY per step", title="VPO profit per step")
     _save(fig, folder, "vpo_profit", out)
@@ -86,13 +106,13 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
         for label, v in pos.items():
             v = v.to_numpy()
             if np.any(v > 0):
-                ax.bar(x, v, bottom=bottom, width=step_h, align="edge", label=label)
+                _bars(ax, x, v, bottom.copy(), step_h, label=label)
                 bottom += v
         bottom = np.zeros(len(x))
         for label, v in neg.items():
             v = v.to_numpy()
             if np.any(v > 0):
-                ax.bar(x, -v, bottom=bottom, width=step_h, align="edge", label=label)
+                _bars(ax, x, -v, bottom.copy(), step_h, label=label)
                 bottom -= v
         served = g["load_kw"] - g["load_curtailed_kw"] - g["unmet_kw"]
         ax.step(np.append(x, x[-1] + step_h), np.append(served, served.iloc[-1]), where="post",
@@ -114,7 +134,7 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
         _save(fig, folder, "soc", out)
 
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    ax1.bar(net["time_h"], net["losses_kw"], width=step_h, align="edge", color="C1")
+    _bars(ax1, net["time_h"].to_numpy(), net["losses_kw"].to_numpy(), 0.0, step_h, color="C1")
     ax1.set(ylabel="losses (kW)", title="Network losses and bus voltages")
     ax2.plot(net["time_h"], net["vm_min_pu"], label="min")
     ax2.plot(net["time_h"], net["vm_max_pu"], label="max")

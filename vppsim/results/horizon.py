@@ -10,7 +10,10 @@ folder ``OUT.incomplete``, a folder ``.horizon/`` with
   written;
 - ``<model>/checkpoint.pkl``: the whole model after its last finished day (battery states,
   generator outputs, random streams), written atomically, so a killed run continues from
-  there and ends with the same tables as an uninterrupted one.
+  there and ends with the same tables as an uninterrupted one. A cold-started power flow
+  (``warm_start=False``, the model's default) keeps no state between steps: it is left out
+  and the resumed run uses the one it builds from the same scenario (a SimBench feeder's net
+  would be most of the checkpoint: 22 MB and 0.2 s per day for the MV year).
 
 ``<model>`` is ``main`` (the coordinated run) or ``baseline``. The folder is removed when
 the result folder is published.
@@ -32,6 +35,7 @@ import simpy
 from tqdm import tqdm
 
 from vppsim.collector import MODEL_REPORTERS, STREAMED_TABLES, StepCollector
+from vppsim.grids import PowerFlow
 from vppsim.model import VPPModel
 from vppsim.results.folders import HORIZON_DIR, RESUME_FILE
 from vppsim.scenario.loader import LoadedScenario
@@ -111,16 +115,36 @@ class _Pickler(pickle.Pickler):
                       simpy.Store: _reduce_store, StepCollector: _reduce_collector}
 
 
+
 def dump_model(model: VPPModel) -> bytes:
-    """The model as bytes (its collector should be empty: :meth:`StepCollector.take_frames`)."""
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(model)
+    """The model as bytes (its collector should be empty: :meth:`StepCollector.take_frames`).
+
+    A cold-started power flow (no state between steps) is left out: :func:`load_model` takes
+    the one to put back.
+    """
+    network = model.network
+    flow = network.power_flow
+    if not flow.backend.warm_start:
+        network.power_flow = None
+    try:
+        buf = io.BytesIO()
+        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(model)
+    finally:
+        network.power_flow = flow
     return buf.getvalue()
 
 
-def load_model(data: bytes) -> VPPModel:
-    """A model from :func:`dump_model`'s bytes."""
-    return pickle.loads(data)
+def load_model(data: bytes, power_flow: PowerFlow | None = None) -> VPPModel:
+    """A model from :func:`dump_model`'s bytes.
+
+    ``power_flow``: the power flow of a model built from the same scenario, put in place of a
+    cold-started one the checkpoint left out; without it the model comes back without its power
+    flow (``None``: enough to read its clock, not to step it).
+    """
+    model = pickle.loads(data)
+    if model.network.power_flow is None:
+        model.network.power_flow = power_flow
+    return model
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -144,7 +168,7 @@ def run_by_day(model: VPPModel, store: Path, progress: bool = False,
     store.mkdir(parents=True, exist_ok=True)
     ckpt = store / CHECKPOINT
     if ckpt.is_file():
-        model = load_model(ckpt.read_bytes())
+        model = load_model(ckpt.read_bytes(), model.network.power_flow)
     spd = model.steps_per_day
     days = model.n_steps // spd
     first = model.t // spd

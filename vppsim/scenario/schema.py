@@ -948,6 +948,8 @@ class Scenario(_Spec):
     forecast_error: ForecastErrorSpec = ForecastErrorSpec()
     communication: CommunicationSpec = CommunicationSpec()
     sensitivity: SensitivitySpec | None = None
+    baseline: bool = Field(default=True, description="vppsim run also runs the no-coordination "
+                           "baseline for the KPI table (false: as --no-baseline)")
     assumptions: list[str] = []
 
     @property

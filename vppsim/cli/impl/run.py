@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if args.days is not None:
         loaded = loaded.with_overrides(days=args.days)
     # the baseline's scenario is checked before anything runs (bad input: exit 2)
-    base_loaded = None if args.no_baseline else baseline_of(loaded)
+    skip = args.no_baseline or not loaded.scenario.baseline
+    base_loaded = None if skip else baseline_of(loaded)
     streamed = loaded.scenario.days > 1 and not getattr(args, "no_stream", False)
     identity = run_identity(loaded, args.seed, base_loaded is not None)
     # claimed before computing: an existing, busy or unwritable folder fails now (exit 2)
