@@ -24,7 +24,7 @@ from vppsim.dashboard.figures import (
     prices_figure,
     soc_figure,
 )
-from vppsim.dashboard.model import DashboardModel, model_params
+from vppsim.dashboard.model import DashboardModel, model_params, scenario_lines
 from vppsim.paths import default_scenario_path
 
 
@@ -36,9 +36,20 @@ def _plot(draw: Callable[[DashboardModel], Figure]) -> Callable[[DashboardModel]
     return component
 
 
-#: the page's plots (Mesa redraws every one after each step, Reset and Play tick)
-COMPONENTS = [_plot(f) for f in (feeder_figure, prices_figure, exchanges_figure, soc_figure,
-                                 losses_figure)]
+def scenario_card(model: DashboardModel) -> Any:
+    """The scenario, the controls in force and the totals so far.
+
+    Plain paragraphs: ``solara.Markdown`` would fetch KaTeX from a CDN.
+    """
+    with solara.Card("Scenario") as card:
+        for line in scenario_lines(model):
+            solara.v.Html(tag="p", children=[line])
+    return card
+
+
+#: the page's plots and the scenario card (Mesa redraws each after every step, Reset, Play tick)
+COMPONENTS = [*(_plot(f) for f in (feeder_figure, prices_figure, exchanges_figure, soc_figure,
+                                   losses_figure)), scenario_card]
 
 
 def scenario_path() -> Path:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from vppsim.dashboard.model import DashboardModel
 
 #: size of one plot, inches (at 100 dpi: about one of the page's grid cells)
-FIGSIZE_IN = (6.4, 3.4)
+FIGSIZE_IN = (6.4, 4.6)
 
 
 def _figure(model: DashboardModel, title: str, ylabel: str) -> tuple[Figure, object]:
@@ -111,7 +111,9 @@ def losses_figure(model: DashboardModel) -> Figure:
                  marker=".", label="min voltage")
     ax2.set_ylim(min(band.min_pu - 0.02, float(np.nanmin(table["vm_min_pu"], initial=1.0))),
                  1.01)
-    _legend(ax)
+    handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
     return fig
 
 

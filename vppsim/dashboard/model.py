@@ -45,9 +45,9 @@ def error_summary(loaded: LoadedScenario) -> str:
     for q in ERROR_QUANTITIES:
         e = getattr(loaded.scenario.forecast_error, q)
         if e.kind == "uniform":
-            parts.append(f"{q} ±{e.band:.0%}")
+            parts.append(f"{q} ±{100 * e.band:g} %")
         elif e.kind == "normal":
-            parts.append(f"{q} sd {e.sd:.0%}")
+            parts.append(f"{q} sd {100 * e.sd:g} %")
     return ", ".join(parts) or "none"
 
 
@@ -129,6 +129,26 @@ def model_params(path: Path) -> dict[str, Any]:
                       "values": list(ALLOCATORS), "label": "Real-time allocator"},
         "error_scale": {"type": "SliderFloat", "value": 1.0, "min": 0.0, "max": 2.0,
                         "step": 0.1,
-                        "label": f"Forecast-error bands × ({error_summary(loaded)})"},
+                        "label": "Forecast-error bands ×"},
         "seed": {"type": "InputText", "value": str(s.seed), "label": "Seed"},
     }
+
+
+def scenario_lines(model: DashboardModel) -> list[str]:
+    """The scenario, the controls the model runs with and the run's totals so far, line by line."""
+    s = model.scenario
+    vpps = ", ".join(f"{v.name} (bus {v.bus})" for v in model.vpps)
+    lines = [f"{s.name}: {' '.join(s.description.split())}",
+             f"Feeder {s.feeder.name}; VPPs {vpps}; {model.n_steps} steps of {model.step_h:g} h.",
+             f"Price policy {s.market.price_policy} (game solver {s.market.game.solver}), "
+             f"allocator {s.balancing.allocator}, seed {model.seed_used}; forecast errors: "
+             f"{error_summary(model.loaded)}."]
+    table = model.datacollector.model_table()
+    if table.empty:
+        lines.append("Not stepped yet: press Step or ▶.")
+    else:
+        lines.append(f"After {model.t} step(s): VPO profit {table['vpo_profit_cny'].sum():.1f} CNY, "
+                     f"VPP costs {table['total_vpp_cost_cny'].sum():.1f} CNY, losses "
+                     f"{table['losses_kw'].sum() * model.step_h:.1f} kWh, lowest voltage "
+                     f"{table['vm_min_pu'].min():.4f} pu.")
+    return lines

@@ -19,9 +19,12 @@ from vppsim.scenario.loader import load_scenario
 
 
 def server_command(host: str, port: int) -> list[str]:
-    """The command that serves the dashboard page with Solara (production mode, no browser)."""
+    """The command that serves the dashboard page with Solara.
+
+    Production mode (no auto-restart), no browser opened, no look-up of Solara's newest version.
+    """
     return [sys.executable, "-m", "solara", "run", APP_MODULE, "--host", host, "--port", str(port),
-            "--production", "--no-open", "--log-level", "warning"]
+            "--production", "--no-open", "--no-check-version", "--log-level", "warning"]
 
 
 def dashboard(args: argparse.Namespace) -> int:
@@ -34,5 +37,6 @@ def dashboard(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print(f"vppsim: dashboard of {path} on http://{args.host}:{args.port} (Ctrl-C stops it)",
           file=sys.stderr, flush=True)
-    env = {**os.environ, SCENARIO_ENV: str(path)}
+    # the page is local: Solara's usage statistics stay off
+    env = {**os.environ, SCENARIO_ENV: str(path), "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     return subprocess.call(server_command(args.host, args.port), env=env)
