@@ -29,8 +29,8 @@ from vppsim.cli import main
 from vppsim.dashboard.figures import feeder_figure, prices_figure
 from vppsim.dashboard.model import DashboardModel, model_params, scenario_lines
 from vppsim.model import VPPModel
+from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
-from vppsim.scenario.schema import ScenarioError
 
 #: Chromium's switches for a headless run on a machine without a display or outside network
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -101,10 +101,19 @@ def test_feeder_drawing_shows_every_bus_voltage_and_the_vpps(passthrough_scenari
     assert len(prices_figure(m).axes[0].lines) == 4
 
 
-def test_bad_seed_is_one_clear_error(passthrough_scenario: Path):
-    with pytest.raises(ScenarioError) as err:
-        DashboardModel(str(passthrough_scenario), seed="12a")
-    assert "seed" in str(err.value) and "12a" in str(err.value)
+def test_controls_the_scenario_cannot_take_stop_the_model_with_one_message(
+        passthrough_scenario: Path):
+    """A bad seed or a game for self-scheduling prosumers: one message, no step, no crash."""
+    m = DashboardModel(str(passthrough_scenario), seed="12a")
+    assert not m.running and "seed: expected an integer 0..2**63-1, got '12a'" in m.rejected
+    assert str(passthrough_scenario) in m.rejected
+    m.step()
+    assert (m.steps, m.t) == (0, 0) and m.model_table().empty
+    fleet = default_scenario_path().parent / "prosumers_1024.yaml"
+    m = DashboardModel(str(fleet), price_policy="game", seed=1)
+    assert not m.running and "market.price_policy: expected 'passthrough'" in m.rejected
+    ok = DashboardModel(str(fleet), price_policy="passthrough", allocator="exact", seed=1)
+    assert ok.running and ok.rejected is None
 
 
 def test_dashboard_command_rejects_a_bad_scenario(default_scenario_raw: dict, write_scenario_copy,
@@ -188,7 +197,11 @@ _IMAGE_DIGESTS = """async () => {
 
 @pytest.mark.slow
 def test_dashboard_in_chromium(chromium: str, dashboard_url: str, tmp_path: Path):
-    """Step the default scenario three times in the page: counter, card and plots move, no error."""
+    """Step the default scenario three times: counter, card and plots move, no error; then Reset.
+
+    After the screenshot, the price-policy control is set to passthrough and Reset pressed: the
+    page's model starts again at step 0 and its card names the new policy.
+    """
     js_errors: list[str] = []
     t0 = time.monotonic()
     with sync_playwright() as p:
@@ -216,12 +229,22 @@ def test_dashboard_in_chromium(chromium: str, dashboard_url: str, tmp_path: Path
             page.set_viewport_size({"width": 1280, "height": 1500})  # every plot in the picture
             page.wait_for_timeout(1000)
             page.screenshot(path=str(shot))
+            # a control and Reset: Model 1 prices, a new model at step 0, one step of it
+            page.get_by_label("Price policy").click(force=True)
+            page.get_by_role("option", name="passthrough").click()
+            page.get_by_role("button", name="Reset", exact=True).click()
+            page.get_by_text("Step: 0", exact=True).wait_for(timeout=60_000)
+            step.click()
+            page.get_by_text("After 1 step(s)").wait_for(timeout=60_000)
+            reset_text = page.inner_text("body")
         finally:
             context.close()
     print(f"\ndashboard screenshot: {shot} (browser part {time.monotonic() - t0:.0f} s)")
     assert len(before) >= 4 and len(after) == len(before)
     assert not set(before) & set(after), "a plot was not redrawn after three steps"
     assert not re.search(r"Traceback|\bError\b|error in step|Exception", text), text
-    assert "VPO profit" in text and "liu2025_3vpp" in text
+    assert "VPO profit" in text and "liu2025_3vpp" in text and "Price policy game" in text
+    assert "Price policy passthrough" in reset_text and "Step: 1" in reset_text
+    assert not re.search(r"Traceback|\bError\b|error in step|Exception", reset_text), reset_text
     assert not js_errors, js_errors
     assert shot.stat().st_size > 20_000

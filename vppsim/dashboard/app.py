@@ -42,14 +42,16 @@ def scenario_card(model: DashboardModel) -> Any:
     Plain paragraphs: ``solara.Markdown`` would fetch KaTeX from a CDN.
     """
     with solara.Card("Scenario") as card:
+        if model.rejected is not None:
+            solara.Error(f"Not run: {model.rejected}. Change the controls and press Reset.")
         for line in scenario_lines(model):
             solara.v.Html(tag="p", children=[line])
     return card
 
 
-#: the page's plots and the scenario card (Mesa redraws each after every step, Reset, Play tick)
-COMPONENTS = [*(_plot(f) for f in (feeder_figure, prices_figure, exchanges_figure, soc_figure,
-                                   losses_figure)), scenario_card]
+#: the scenario card and the plots (Mesa redraws each after every step, Reset and Play tick)
+COMPONENTS = [scenario_card, *(_plot(f) for f in (feeder_figure, prices_figure, exchanges_figure,
+                                                   soc_figure, losses_figure))]
 
 
 def scenario_path() -> Path:

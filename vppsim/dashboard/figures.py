@@ -109,8 +109,8 @@ def losses_figure(model: DashboardModel) -> Figure:
                color="tab:orange", label="losses")
         ax2.plot(table["time_h"] + 0.5 * model.step_h, table["vm_min_pu"], color="tab:blue",
                  marker=".", label="min voltage")
-    ax2.set_ylim(min(band.min_pu - 0.02, float(np.nanmin(table["vm_min_pu"], initial=1.0))),
-                 1.01)
+    lowest = float(table["vm_min_pu"].min()) if not table.empty else np.nan
+    ax2.set_ylim(band.min_pu - 0.02 if not lowest < band.min_pu - 0.02 else lowest - 0.01, 1.01)
     handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper right")

@@ -68,8 +68,44 @@ def feeder_positions(model: VPPModel) -> dict[int, tuple[float, float]]:
             for k, v in nx.kamada_kawai_layout(nx.Graph(graph)).items()}
 
 
+def configured(scenario: str | Path, price_policy: str, game_solver: str, allocator: str,
+               error_scale: float, seed: int | str) -> tuple[LoadedScenario, int]:
+    """The scenario at ``scenario`` with the page's controls applied, and the seed.
+
+    Raises
+    ------
+    ScenarioError
+        A control the scenario cannot take (a seed that is not an integer 0..2**63-1, an
+        error scale outside 0..10, a combination the scenario schema rejects).
+    """
+    loaded = load_scenario(scenario)
+    try:
+        seed_value = int(str(seed).strip())
+    except ValueError:
+        seed_value = -1
+    if not 0 <= seed_value < 2**63:
+        raise ScenarioError(loaded.path, [("seed", f"expected an integer 0..2**63-1, got {seed!r}")])
+    try:
+        forecast_error = scaled_forecast_error(loaded, float(error_scale))
+    except ValueError as exc:
+        raise ScenarioError(loaded.path, [("error_scale", str(exc))]) from None
+    s = loaded.scenario
+    market = s.market.model_dump()
+    market["price_policy"] = price_policy
+    market["game"]["solver"] = game_solver
+    balancing = {**s.balancing.model_dump(), "allocator": allocator}
+    return loaded.with_overrides(market=market, balancing=balancing,
+                                 forecast_error=forecast_error), seed_value
+
+
 class DashboardModel(VPPModel):
     """A :class:`VPPModel` of the scenario at ``scenario`` with the dashboard's controls.
+
+    Controls the scenario cannot take do not crash the page: the model is then the scenario
+    as written, stopped (``running`` False), and ``rejected`` holds the one message saying
+    which control and what was expected (the page shows it). The same holds for a
+    :class:`ScenarioError` raised while stepping (e.g. the game asked of a VPP without a
+    day-ahead LP).
 
     Parameters
     ----------
@@ -86,26 +122,36 @@ class DashboardModel(VPPModel):
     ----------
     feeder_xy:
         Drawing position of every bus (:func:`feeder_positions`).
+    rejected:
+        None, or the message of the controls' or the step's :class:`ScenarioError`.
     """
 
     def __init__(self, scenario: str, price_policy: str = "passthrough",
                  game_solver: str = "pso-rl", allocator: str = "ga-aco",
                  error_scale: float = 1.0, seed: int | str = 0):
-        loaded = load_scenario(scenario)
+        self.rejected: str | None = None
         try:
-            seed_value = int(str(seed).strip())
-        except ValueError:
-            raise ScenarioError(loaded.path, [("seed", f"expected an integer 0..2**63-1, got "
-                                               f"{seed!r}")]) from None
-        s = loaded.scenario
-        market = s.market.model_dump()
-        market["price_policy"] = price_policy
-        market["game"]["solver"] = game_solver
-        balancing = {**s.balancing.model_dump(), "allocator": allocator}
-        loaded = loaded.with_overrides(market=market, balancing=balancing,
-                                       forecast_error=scaled_forecast_error(loaded, error_scale))
+            loaded, seed_value = configured(scenario, price_policy, game_solver, allocator,
+                                            error_scale, seed)
+        except ScenarioError as exc:
+            self.rejected = str(exc)
+            loaded, seed_value = load_scenario(scenario), None
         super().__init__(loaded, seed=seed_value)
+        self.running = self.rejected is None
         self.feeder_xy = feeder_positions(self)
+
+    def step(self) -> None:
+        """One step; a :class:`ScenarioError` stops the model with its message in ``rejected``."""
+        if self.rejected is not None:
+            self.running = False
+            self.steps -= 1  # Mesa counted a step that did not happen
+            return
+        try:
+            super().step()
+        except ScenarioError as exc:
+            self.rejected = str(exc)
+            self.running = False
+            self.steps -= 1
 
     def last_voltages(self) -> dict[int, float]:
         """Every bus's voltage magnitude at the last collected step, pu (empty before step 1)."""
@@ -144,7 +190,9 @@ def scenario_lines(model: DashboardModel) -> list[str]:
              f"allocator {s.balancing.allocator}, seed {model.seed_used}; forecast errors: "
              f"{error_summary(model.loaded)}."]
     table = model.datacollector.model_table()
-    if table.empty:
+    if model.rejected is not None:
+        lines.append("The scenario as written, not run (see the message above).")
+    elif table.empty:
         lines.append("Not stepped yet: press Step or ▶.")
     else:
         lines.append(f"After {model.t} step(s): VPO profit {table['vpo_profit_cny'].sum():.1f} CNY, "
