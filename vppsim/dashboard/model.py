@@ -21,6 +21,8 @@ from vppsim.model import VPPModel
 from vppsim.scenario.loader import LoadedScenario, load_scenario
 from vppsim.scenario.schema import ScenarioError
 
+#: the scenario card shows the description up to this many characters
+DESCRIPTION_CHARS = 160
 #: the forecast-error quantities the error-scale control scales
 ERROR_QUANTITIES = ("wind", "pv", "load")
 
@@ -184,7 +186,10 @@ def scenario_lines(model: DashboardModel) -> list[str]:
     """The scenario, the controls the model runs with and the run's totals so far, line by line."""
     s = model.scenario
     vpps = ", ".join(f"{v.name} (bus {v.bus})" for v in model.vpps)
-    lines = [f"{s.name}: {' '.join(s.description.split())}",
+    about = " ".join(s.description.split())
+    if len(about) > DESCRIPTION_CHARS:  # the card is one grid cell high
+        about = about[:DESCRIPTION_CHARS].rsplit(" ", 1)[0] + " …"
+    lines = [f"{s.name}: {about}",
              f"Feeder {s.feeder.name}; VPPs {vpps}; {model.n_steps} steps of {model.step_h:g} h.",
              f"Price policy {s.market.price_policy} (game solver {s.market.game.solver}), "
              f"allocator {s.balancing.allocator}, seed {model.seed_used}; forecast errors: "
