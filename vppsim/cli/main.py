@@ -20,12 +20,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vppsim import __version__
-from vppsim.cli import allocate, equilibria, forecast, game, info, montecarlo, pareto, run, scenario, uc
+from vppsim.cli import (
+    allocate,
+    dashboard,
+    equilibria,
+    forecast,
+    game,
+    info,
+    montecarlo,
+    pareto,
+    run,
+    scenario,
+    uc,
+)
 from vppsim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
 
-COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc, forecast, pareto, scenario)
+COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc, forecast, pareto, scenario,
+            dashboard)
 
 
 class Terminated(KeyboardInterrupt):

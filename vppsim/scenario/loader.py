@@ -78,6 +78,10 @@ class LoadedScenario:
             scenario = type(self.scenario).model_validate(data)
         except ValidationError as exc:
             raise ScenarioError(self.path, validation_problems(exc, self.member_kinds.specs)) from None
+        # the cross-checks load_scenario makes of names and policies (e.g. no game for prosumers)
+        problems = _check_names(scenario) + _check_self_scheduling(scenario)
+        if problems:
+            raise ScenarioError(self.path, problems)
         profiles, simbench = self.profiles, self.simbench
         if simbench is not None and scenario.days != self.scenario.days:
             simbench, profiles, problems = _simbench_table(scenario, self.path)
