@@ -1,19 +1,44 @@
-"""matplotlib without a display: the Agg backend, imported when the first figure is drawn.
+"""matplotlib without pyplot's global state: figures are plain ``Figure`` objects.
 
 matplotlib takes about half a second to import; runs with ``--no-figures``, Monte Carlo
 workers and the tests that draw nothing do not pay it. This is the one place that imports it.
+No backend is selected and no figure is registered with pyplot, so drawing result figures
+inside a notebook or a GUI session neither switches its backend nor shows stray figures.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+#: keyword arguments of ``subplots`` that belong to the figure, not to its axes grid
+_FIGURE_KW = ("figsize", "dpi", "layout", "constrained_layout", "tight_layout")
+
+
+class _Figures:
+    """The part of ``matplotlib.pyplot`` the package uses, on standalone ``Figure`` objects."""
+
+    def __init__(self) -> None:
+        import matplotlib  # noqa: PLC0415 - deliberate lazy import (see the module docstring)
+        from matplotlib.figure import Figure  # noqa: PLC0415
+
+        self._matplotlib = matplotlib
+        self._figure = Figure
+        self.rcParams = matplotlib.rcParams
+
+    def subplots(self, nrows: int = 1, ncols: int = 1, **kw: Any) -> tuple[Any, Any]:
+        """``pyplot.subplots``: a new figure (never registered with pyplot) and its axes."""
+        fig = self._figure(**{k: kw.pop(k) for k in _FIGURE_KW if k in kw})
+        return fig, fig.subplots(nrows, ncols, **kw)
+
+    def get_cmap(self, name: str) -> Any:
+        """A registered colormap by name."""
+        return self._matplotlib.colormaps[name]
+
+    @staticmethod
+    def close(fig: Any = None) -> None:
+        """Nothing to release: pyplot never held the figure (kept so callers read as before)."""
+
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend."""
-    import matplotlib  # noqa: PLC0415 - deliberate lazy import (see the module docstring)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    return plt
+    """A pyplot-like namespace (``subplots``, ``close``, ``get_cmap``, ``rcParams``) of figures."""
+    return _Figures()
