@@ -237,7 +237,7 @@ def feeder_scenario(net: pandapowerNet, graph: nx.MultiGraph, code: str, n_vpps:
             f"electrical proximity, {days} day(s) from {start} at {step_h:g} h steps.",
             "seed": seed, "days": days, "step_h": step_h,
             "profiles": {"simbench": {"start": start}},
-            "feeder": {"simbench": code, "power_flow_backend": "pandapower"}}
+            "feeder": {"simbench": code, "power_flow_backend": "lightsim2grid"}}
     storage = any(d.kind == "storage" for d in ders)
     text = _yaml_text(head, vpps, _assumptions(code, loads, n_vpps, storage), stem)
     return FeederScenario(yaml_text=text, ders=rows, partition=part,
