@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 
 from vppsim import __version__
 from vppsim.cli import (
@@ -31,14 +31,21 @@ from vppsim.cli import (
     pareto,
     run,
     scenario,
+    scenarios,
     uc,
 )
-from vppsim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
+from vppsim.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    output_options,
+    print_json,
+)
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
 
-COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc, forecast, pareto, scenario,
-            dashboard)
+COMMANDS = (run, info, scenarios, game, equilibria, montecarlo, allocate, uc, forecast, pareto,
+            scenario, dashboard)
 
 
 class Terminated(KeyboardInterrupt):
@@ -50,10 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vppsim", description="Agent-based co-simulation of virtual power plants.")
     p.add_argument("--version", action="version", version=f"vppsim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           title="commands (vppsim COMMAND --help for its options)")
     for command in COMMANDS:
         command.add_parser(sub)
+    for leaf in leaf_parsers(p).values():
+        output_options(leaf)  # --quiet and --json on every command
     return p
+
+
+def leaf_parsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command's own parser by its words (``"run"``, ``"scenario from-feeder"``)."""
+    out: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out.update(leaf_parsers(sub, f"{prefix}{name} "))
+    return out or {prefix.strip(): parser}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,7 +114,17 @@ def run_command(args: argparse.Namespace) -> int:
         args.folder = ResultFolder.claim(args.out)
     try:
         module, function = args.impl.split(":")
-        return int(getattr(importlib.import_module(module), function)(args))
+        impl = getattr(importlib.import_module(module), function)
+        if not getattr(args, "json", False):
+            return int(impl(args))
+        # --json: the command runs quiet, anything it still prints goes to stderr, and its
+        # summary (vppsim.cli.common.report) is the only thing on stdout
+        args.quiet, args.summary = True, None
+        with redirect_stdout(sys.stderr):
+            code = int(impl(args))
+        if code == 0:
+            print_json(args.summary)
+        return code
     finally:
         if args.folder is not None:
             args.folder.discard()
