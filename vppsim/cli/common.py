@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.results.folders import ResultFolder, claim
@@ -87,13 +88,15 @@ def _strict(value: Any) -> Any:
     return value
 
 
-def print_json(summary: dict[str, Any] | list[Any] | None) -> None:
+def print_json(summary: dict[str, Any] | list[Any] | None, stream: TextIO | None = None) -> None:
     """The one place that prints a ``--json`` summary: one JSON value, one line, on stdout.
 
-    NaN and infinities (in some ``summary.json`` files) become ``null``.
+    NaN and infinities (in some ``summary.json`` files) become ``null``. ``stream``: where
+    stdout was before ``vppsim.cli.main`` sent a ``--json`` command's own output to stderr
+    (``args.stdout``; default: stdout now).
     """
     print(json.dumps(_strict({} if summary is None else summary), default=str,
-                     allow_nan=False), flush=True)
+                     allow_nan=False), file=stream or sys.stdout, flush=True)
 
 
 def seed_int(text: str) -> int:

@@ -52,10 +52,24 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so that runs stop as on Ctrl-C (and keep their parts)."""
 
 
+class CommandsFormatter(argparse.HelpFormatter):
+    """argparse's help layout with room for the longest command name beside its purpose."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        """As argparse, and widen the name column to the sub-commands' names."""
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max(len(name) for name in action.choices)
+            self._action_max_length = max(self._action_max_length, longest + 6)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``vppsim`` parser with every sub-command."""
     p = argparse.ArgumentParser(
-        prog="vppsim", description="Agent-based co-simulation of virtual power plants.")
+        prog="vppsim", description="Agent-based co-simulation of virtual power plants.",
+        epilog="Every command takes --quiet (nothing on stdout) and --json (one JSON summary on "
+        "stdout); exit codes: 0 done, 1 failed while running, 2 bad input.",
+        formatter_class=CommandsFormatter)
     p.add_argument("--version", action="version", version=f"vppsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            title="commands (vppsim COMMAND --help for its options)")
@@ -119,10 +133,10 @@ def run_command(args: argparse.Namespace) -> int:
             return int(impl(args))
         # --json: the command runs quiet, anything it still prints goes to stderr, and its
         # summary (vppsim.cli.common.report) is the only thing on stdout
-        args.quiet, args.summary = True, None
+        args.quiet, args.summary, args.stdout = True, None, sys.stdout
         with redirect_stdout(sys.stderr):
             code = int(impl(args))
-        if code == 0:
+        if code == 0 and args.summary is not None:  # (the dashboard prints its address itself)
             print_json(args.summary)
         return code
     finally:

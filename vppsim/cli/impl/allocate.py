@@ -13,7 +13,7 @@ import argparse
 from vppsim.allocation.compare import compare
 from vppsim.allocation.pareto import ParetoFront, pareto_front
 from vppsim.allocation.scenario import MAX_CASE_POWER, load_allocation_case
-from vppsim.cli.common import SEED_MAX, claimed, output_folder
+from vppsim.cli.common import SEED_MAX, claimed, folder_summary, output_folder, report
 from vppsim.results.allocation import render_table, write_allocation_results
 from vppsim.results.allocation_pareto import render_pareto
 from vppsim.results.folders import default_out_dir
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
                                      if args.pareto else None)
         final = write_allocation_results(comparisons, folder, figures=not args.no_figures,
                                          pareto=front)
+    report(args, folder_summary(final))
     if not args.quiet:
         for c in comparisons:
             print(render_table(c))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.cli.impl.game_days import run_days
 from vppsim.cli.impl.game_settings import game_settings
 from vppsim.market.game import solve_game
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
                     others[other] = solve_game(market, solver=other, reference=False, **kwargs)
         final = write_game_results(res, folder, s.name, pi_imp, pi_exp, s.step_h, others,
                                    compare=args.compare)
+    report(args, folder_summary(final))
     if not args.quiet:
         c = res.certificate
         value = res.outcome.objective_value(objective)

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 import time
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.market.pareto import (
     FrontPoint,
     front_distance,
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         run_ = ParetoRun(s.name, slp, nsga, slp_wall, nsga_wall, dist,
                          [d.iterations for d in dispatches], front)
         final = write_pareto_results(run_, folder, figures=not args.no_figures)
+    report(args, folder_summary(final))
     if not args.quiet and front == "utilization":
         _print_utilization_front(run_, final)
     elif not args.quiet:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
         final = write_results(model, folder, wall, figures=not args.no_figures,
                               baseline=baseline)
+    report(args, folder_summary(final))
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
         print(console_summary(s))

@@ -14,6 +14,7 @@ import difflib
 import os
 from pathlib import Path
 
+from vppsim.cli.common import report
 from vppsim.cli.scenario import LV_STEP_H, OTHER_STEP_H
 from vppsim.grids.feeder_scenario import feeder_scenario
 from vppsim.grids.partition import VppCountError
@@ -86,6 +87,11 @@ def from_feeder(args: argparse.Namespace) -> int:
     csv_path = ders_csv_path(args.out)
     _write_csv(csv_path, generated.ders)
     members = [r for r in generated.ders if r["vpp"]]
+    report(args, {"out": str(args.out), "ders": str(csv_path), "vpps": args.vpps,
+                  "members": generated.n_members, "code": args.code, "start": args.start,
+                  "days": args.days, "step_h": step_h})
+    if args.quiet:
+        return 0
     print(f"{args.out}: {args.vpps} VPPs, {generated.n_members} members ({len(members)} SimBench "
           f"DERs, {len(generated.ders) - len(members)} elements left as background), "
           f"{args.days} day(s) from {args.start} at {step_h:g} h; DER table {csv_path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from vppsim.cli.common import claimed, output_folder
+from vppsim.cli.common import claimed, folder_summary, output_folder, report
 from vppsim.results.folders import default_out_dir
 from vppsim.results.uc import UcRun, render_report, uc_summary, write_uc_results
 from vppsim.scenario.schema import ScenarioError
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             result.variants = _variants(case, args)
         summary = uc_summary(result)
         final = write_uc_results(result, folder, figures=not args.no_figures, summary=summary)
+    report(args, folder_summary(final))
     if not args.quiet:
         print(render_report(summary))
         print(f"wrote {final}")
