@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.results.folders import ResultFolder, claim
 from vppsim.scenario.schema import ScenarioError
@@ -163,6 +165,30 @@ def claimed(folder: ResultFolder) -> Iterator[ResultFolder]:
     except BaseException as exc:
         folder.fail(exc)
         raise
+
+
+@contextmanager
+def stages(args: argparse.Namespace, desc: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr over a command's ``total`` stages (off with --quiet and --json).
+
+    For work without a finer hook (one MILP, one game): ``stage(name)`` starts the next
+    stage, so the bar shows the stages done, the current one's name and the time elapsed.
+    """
+    bar = tqdm(total=total, desc=desc, unit="stage", disable=bool(getattr(args, "quiet", False)),
+               leave=False, file=sys.stderr)
+    started = False
+
+    def stage(name: str) -> None:
+        nonlocal started
+        if started:
+            bar.update()
+        started = True
+        bar.set_postfix_str(name)
+
+    try:
+        yield stage
+    finally:
+        bar.close()
 
 
 def output_folder(args: argparse.Namespace, default: Path) -> ResultFolder:

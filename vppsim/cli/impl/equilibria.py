@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     scenarios = point_scenarios(loaded, sweep, values)  # every point checked before computing
     folder = output_folder(args, default_out_dir(f"{s.name}-equilibria"))  # before computing
     with claimed(folder):
-        tables = run_sweep(scenarios, sweep, values, settings, workers=args.workers)
+        tables = run_sweep(scenarios, sweep, values, settings, workers=args.workers,
+                           progress=not args.quiet)
         meta = {"objective": settings.objective, "solver": settings.solver,
                 "budget": settings.budget, "seed": settings.seed, "day": settings.day,
                 "mpec": settings.mpec or settings.objective == "vpo_profit",

@@ -34,7 +34,7 @@ def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = 
     try:
         model = VPPModel(loaded, seed=seed)
         if store is None:
-            model.run(progress=False)
+            model.run(progress=progress)
         else:
             model = run_by_day(model, store, progress, label="baseline")
     except Exception as exc:  # the coordinated run stands on its own: report, do not fail it
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     _check_resume(folder, identity, streamed)
     load_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    progress = not args.quiet and loaded.scenario.days > 1
+    progress = not args.quiet  # a bar by day (streamed) or by step, on stderr
     with claimed(folder):
         if streamed and not folder.resumable:
             start_store(folder.work, identity)
