@@ -1,7 +1,8 @@
 """GA-ACO balanced allocation (paper 001) against the exact LP: quality, time per run, batched throughput.
 
 Run from the repository root: ``python benchmarks/allocation_benchmark.py``. Prints a Markdown
-report and writes ``benchmarks/results/allocation.md``.
+report and writes ``benchmarks/results/allocation.md``; ``--quick``: 3 runs per row, the front
+at 6 weights over 2 seeds, B = 1 and 100 only (a few seconds; printed only).
 
 - Paper case (``scenarios/allocation_ieee12.yaml``) at 55 and 258 MW: 14 runs (seeds 0-13),
   each solved alone; objective, gap to the LP optimum, time per run. The 55 MW optimum is 0
@@ -18,11 +19,12 @@ report and writes ``benchmarks/results/allocation.md``.
 
 from __future__ import annotations
 
+import argparse
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
+from _bench import add_quick, progress, table_path, write_table
 
 from vppsim.allocation import AllocationProblem, solve_ga_aco
 from vppsim.allocation.exact import solve_exact
@@ -31,11 +33,10 @@ from vppsim.allocation.scenario import load_allocation_case
 from vppsim.optimizers.gaaco import GaAcoSettings
 from vppsim.paths import data_dir
 
-OUT = Path(__file__).resolve().parent / "results" / "allocation.md"
 RUNS = 14
 
 
-def paper_runs(demand: float, metric: str = "fitness") -> dict:
+def paper_runs(demand: float, metric: str = "fitness", runs: int = RUNS) -> dict:
     case = load_allocation_case(data_dir("scenarios") / "allocation_ieee12.yaml")
     base = case.problem([demand])
     problem = AllocationProblem(base.cap, base.cost, base.demand, base.fitness_form, metric)
@@ -43,7 +44,7 @@ def paper_runs(demand: float, metric: str = "fitness") -> dict:
     lp = float(exact.objective[0])
     norm = max(abs(lp), float(problem.total_fitness(exact.allocation)[0]))
     objs, times, allocs = [], [], []
-    for seed in range(RUNS):
+    for seed in range(runs):
         t0 = time.perf_counter()
         res = solve_ga_aco(problem, seed)
         times.append(time.perf_counter() - t0)
@@ -132,6 +133,10 @@ def front_table(points: int = 21, seeds: int = 14) -> list[str]:
 
 
 def main() -> str:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_quick(ap, "3 runs per row, the front at 6 weights x 2 seeds, B = 1 and 100")
+    args = ap.parse_args()
+    runs_n = 3 if args.quick else RUNS
     s = GaAcoSettings()
     lines = ["# GA-ACO balanced allocation vs exact LP (paper 001)", ""]
     lines.append(f"Machine: {platform.machine()}, {platform.python_version()}, numpy {np.__version__}; "
@@ -142,12 +147,13 @@ def main() -> str:
     lines.append("Gap = (GA-ACO objective - LP objective) / max(LP objective, total fitness at the LP "
                  "optimum); the 55 MW LP optimum is 0 (absolute gap, normalized).")
     lines.append("")
-    lines.append("## Paper case, 14 runs each (one problem per call)")
+    lines.append(f"## Paper case, {runs_n} runs each (one problem per call)")
     lines.append("")
     lines.append("| demand (MW) | repair | LP objective | gap median | gap worst | time median (ms) | "
                  "time max (ms) | balance error (MW) |")
     lines.append("|---:|---|---:|---:|---:|---:|---:|---:|")
-    runs = [paper_runs(55.0), paper_runs(258.0), paper_runs(55.0, "euclidean")]
+    cases = ((55.0, "fitness"), (258.0, "fitness"), (55.0, "euclidean"))
+    runs = [paper_runs(d, m, runs_n) for d, m in progress(cases, "paper case rows")]
     for r in runs:
         lines.append(f"| {r['demand']:g} | {r['metric']} | {r['lp']:.4g} | {np.median(r['gaps']):.2e} | "
                      f"{np.max(r['gaps']):.2e} | {np.median(r['times']) * 1e3:.1f} | "
@@ -162,13 +168,13 @@ def main() -> str:
         lines.append(f"| {name} | {r55['median_alloc'][k]:.3f} | {r55['lp_alloc'][k]:.3f} | "
                      f"{r55['paper'][k]:g} |")
     lines.append("")
-    lines += front_table()
+    lines += front_table(6, 2) if args.quick else front_table()
     lines.append("## Batched throughput (random problems, 3-8 resources, one call)")
     lines.append("")
     lines.append("| B | GA-ACO wall (s) | problems / s | mean iterations | gap median | gap p90 | gap max | "
                  "LP wall (s, HiGHS one by one) |")
     lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in (1, 100, 1000):
+    for n in progress((1, 100) if args.quick else (1, 100, 1000), "batched throughput"):
         t = throughput(n)
         lines.append(f"| {n} | {t['wall']:.3f} | {t['rate']:.0f} | {t['iters']:.0f} | "
                      f"{np.median(t['gaps']):.1e} | {np.quantile(t['gaps'], 0.9):.1e} | "
@@ -176,8 +182,7 @@ def main() -> str:
                      f"{t['lp_wall']:.3f} |")
         assert t["below"] >= -1e-9
     text = "\n".join(lines) + "\n"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
+    write_table(text, table_path(args.quick, "allocation.md"))
     return text
 
 

@@ -1,7 +1,7 @@
 """Benchmark of the day-ahead bi-level game: learning PSO-RL vs paper 004's IRLA, PSO, GA, exact.
 
     python benchmarks/game_benchmark.py                 # shipped days + 20 random days, 10 seeds
-    python benchmarks/game_benchmark.py --quick         # 3 seeds, 3 random days, no ablations
+    python benchmarks/game_benchmark.py --quick         # 1 seed, budget 120, 1 random day (< 30 s)
 
 Random days (``random-k``, k = 0..N-1) perturb the shipped 3-VPP day with
 ``numpy.random.default_rng(1000 + k)``: each VPP's wind, PV and load profile scaled by a
@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _bench import add_quick, table_path, write_table
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.game import solve_game
@@ -185,8 +186,8 @@ def run_random_days(days: int, seeds: int, budget: int, objectives: list[str],
 
 
 def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
-        scenarios: list[str]) -> str:
-    """Run the benchmark and return the Markdown report."""
+        scenarios: list[str], black_box: bool = True) -> str:
+    """Run the benchmark and return the Markdown report (``black_box``: also those rows)."""
     lines = [
         "# Day-ahead bi-level game benchmark",
         "",
@@ -225,7 +226,7 @@ def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
                 "median search value | iters | iters 99 % | evals | search s | outcome from |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
             ]
-            variants = {**VARIANTS, **BLACK_BOX}
+            variants = {**VARIANTS, **(BLACK_BOX if black_box else {})}
             if ablations:
                 variants.update(ABLATIONS)
             for label, (alg, opts, polish) in variants.items():
@@ -268,26 +269,27 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--budget", type=int, default=1500)
-    p.add_argument("--quick", action="store_true",
-                   help="3 seeds, 3 random days, only the 3-VPP shipped day, no ablations")
+    add_quick(p, "1 seed, budget 120, the 3-VPP shipped day without the black-box rows, "
+                 "1 random day, no ablations")
     p.add_argument("--days", type=int, default=20, help="random days (3-VPP size)")
     p.add_argument("--no-ablations", action="store_true")
     p.add_argument("--objectives", default="system_cost,vpo_profit")
     p.add_argument("--scenarios", default="liu2025_3vpp.yaml,liu2025_6vpp.yaml")
     p.add_argument("--workers", type=int, default=1,
                    help="processes for the random days (the table does not depend on it)")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "game.md")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: benchmarks/results/game.md (with --quick: not written)")
     a = p.parse_args()
-    seeds = 3 if a.quick else a.seeds
-    days = min(a.days, 3) if a.quick else a.days
+    seeds = 1 if a.quick else a.seeds
+    days = min(a.days, 1) if a.quick else a.days
+    budget = min(a.budget, 120) if a.quick else a.budget
     scenarios = ["liu2025_3vpp.yaml"] if a.quick else [x for x in a.scenarios.split(",") if x]
     objectives = a.objectives.split(",")
-    report = run(seeds, a.budget, not (a.quick or a.no_ablations), objectives, scenarios)
-    report += "\n" + "\n".join(run_random_days(days, seeds, a.budget, objectives, a.workers))
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(report + "\n", encoding="utf-8")
+    report = run(seeds, budget, not (a.quick or a.no_ablations), objectives, scenarios,
+                 black_box=not a.quick)
+    report += "\n" + "\n".join(run_random_days(days, seeds, budget, objectives, a.workers))
     print(report)
-    print(f"\nwritten to {a.out}")
+    write_table(report + "\n", table_path(a.quick, "game.md", a.out))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/horizon_benchmark.py                          # 365 days, merit-order
     python benchmarks/horizon_benchmark.py --allocators ga-aco merit-order --days 365
+    python benchmarks/horizon_benchmark.py --quick                  # 3 days, printed only
 
 The default 3-VPP scenario with the tariff passed through (``market.price_policy:
 passthrough``) and lightsim2grid power flows, one variant per real-time allocator, each run
@@ -28,13 +29,13 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from _bench import add_quick, progress, table_path, write_table
 
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import HORIZON_DIR, INCOMPLETE_SUFFIX
 from vppsim.results.horizon import CHECKPOINT, load_model
 
 TABLES = ("timeseries", "model", "bus_injections", "bus_voltages")
-RESULTS = Path(__file__).parent / "results" / "horizon.md"
 
 
 def variant(folder: Path, allocator: str) -> Path:
@@ -96,11 +97,14 @@ def main() -> None:
     p.add_argument("--allocators", nargs="+", default=["merit-order"])
     p.add_argument("--in-memory", action="store_true", help="also run each with --no-stream")
     p.add_argument("--no-resume-check", action="store_true")
+    add_quick(p, "--days 3, kill and resume after day 1")
     a = p.parse_args()
+    if a.quick:
+        a.days = 3
     rows, lines = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        for alloc in a.allocators:
+        for alloc in progress(a.allocators, "allocators"):
             scen = variant(tmp_path, alloc)
             modes = [("streamed", [])] + ([("in memory", ["--no-stream"])] if a.in_memory else [])
             for mode, extra in modes:
@@ -123,9 +127,8 @@ def main() -> None:
         "The machine is shared (2 cores): wall times vary.", "",
         "| allocator | tables | wall s | peak RSS MiB | exit |", "|---|---|---|---|---|",
         *rows, "", *lines, ""])
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    print(text)
+    write_table(text, table_path(a.quick, "horizon.md"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/montecarlo_benchmark.py                   # 1,000 samples, one worker per core
     python benchmarks/montecarlo_benchmark.py --samples 200 --workers 2 --out /tmp/mc
+    python benchmarks/montecarlo_benchmark.py --quick           # 10 samples on 1 worker, a 5-sample profile
 
 It prints the batch's wall time split (day-ahead, cluster start, samples, writing), samples/s
 and the workers' time per sample by phase; then one chunk of samples run in this process as a
@@ -20,6 +21,8 @@ import pstats
 import tempfile
 import time
 from pathlib import Path
+
+from _bench import add_quick
 
 from vppsim.montecarlo.chunk import SampleContext, run_chunk
 from vppsim.montecarlo.run import batch_scenario, clear_day_ahead, run_montecarlo, sample_seeds
@@ -100,7 +103,10 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="default: a temporary folder")
     p.add_argument("--profile-samples", type=int, default=100, help="samples of the in-process chunk")
     p.add_argument("--no-batch", action="store_true", help="only the per-sample profile")
+    add_quick(p, "--samples 10 --profile-samples 5, one worker unless --workers")
     args = p.parse_args()
+    if args.quick:
+        args.samples, args.profile_samples, args.workers = 10, 5, args.workers or 1
     if not args.no_batch:
         if args.out is not None:
             batch(args.samples, args.workers, args.out)

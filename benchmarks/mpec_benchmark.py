@@ -2,6 +2,7 @@
 
     python benchmarks/mpec_benchmark.py                # both scenarios, 3 repeats per variant
     python benchmarks/mpec_benchmark.py --repeats 1 --scenarios liu2025_3vpp.yaml
+    python benchmarks/mpec_benchmark.py --quick        # 3-VPP day, default variant, 1 repeat
 
 For every scenario and variant (with / without the warm start from the tariff passed through,
 and the looser big-Ms from the follower's value at the extreme prices instead of its McCormick
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench import add_quick, table_path, write_table
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.mpec import solve_vpo_profit_mpec
@@ -100,12 +102,14 @@ def main() -> None:
     p.add_argument("--scenarios", default="liu2025_3vpp.yaml,liu2025_6vpp.yaml")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--time-limit", type=float, default=600.0)
-    p.add_argument("--out", type=Path, default=HERE / "results" / "mpec.md")
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: benchmarks/results/mpec.md (with --quick: not written)")
+    add_quick(p, "the 3-VPP day, the default variant, 1 repeat")
     a = p.parse_args()
+    if a.quick:
+        a.repeats, a.scenarios, a.variants = 1, "liu2025_3vpp.yaml", next(iter(VARIANTS))
     report = run(a.scenarios.split(","), a.variants.split(","), a.repeats, a.time_limit)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(report + "\n", encoding="utf-8")
-    print(f"\nwritten to {a.out}")
+    write_table(report + "\n", table_path(a.quick, "mpec.md", a.out))
 
 
 if __name__ == "__main__":

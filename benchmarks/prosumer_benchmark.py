@@ -2,6 +2,7 @@
 
     python benchmarks/prosumer_benchmark.py            # 32 .. 1,024 and 10,000 prosumers
     python benchmarks/prosumer_benchmark.py --no-big   # without the 10,000 row
+    python benchmarks/prosumer_benchmark.py --quick    # 32 and 128 prosumers, 2 seeds
 
 For each fleet size (synthetic fleet, 96 periods of 0.25 h) it measures the SA's wall time
 with 1 and 2 worker processes (speedup and efficiency = speedup / 2; the two results are
@@ -24,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from _bench import add_quick, table_path, write_table
 
 from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import solve_exact
@@ -119,8 +121,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-big", action="store_true", help="skip the 10,000-prosumer row")
     ap.add_argument("--seeds", type=int, default=5)
+    add_quick(ap, "32 and 128 prosumers, 2 SA seeds, no 10,000 row")
     args = ap.parse_args()
-    sizes = SIZES + ([] if args.no_big else [BIG])
+    if args.quick:
+        args.seeds = 2
+    sizes = SIZES[:2] if args.quick else SIZES + ([] if args.no_big else [BIG])
     rows = []
     for n in sizes:
         rows.append(run_size(n, 1 if n >= BIG else args.seeds))
@@ -174,10 +179,7 @@ def main() -> None:
         *checks,
         "",
     ])
-    out = HERE / "results" / "prosumers.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}")
+    write_table(text, table_path(args.quick, "prosumers.md"))
 
 
 if __name__ == "__main__":

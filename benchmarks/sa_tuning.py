@@ -2,6 +2,7 @@
 
     python benchmarks/sa_tuning.py            # 3 optimizers x 25 calls, about 2 minutes
     python benchmarks/sa_tuning.py --calls 12 # quicker
+    python benchmarks/sa_tuning.py --quick    # 6 calls, fleets of 16 and 32, 2 check seeds
 
 As paper 002 (section 4.3) does, with scikit-optimize's ``gp_minimize``, ``forest_minimize``
 and ``gbrt_minimize`` (optional dependency ``scikit-optimize``). Score: the SA's total-cost
@@ -20,6 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+from _bench import add_quick, table_path, write_table
 
 from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import solve_exact
@@ -45,16 +47,20 @@ def gap_pct(fleet, opt_total: float, params, seeds) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=25)
+    add_quick(ap, "6 calls, fleets of 16 and 32 prosumers, 2 check seeds")
     args = ap.parse_args()
+    if args.quick:
+        args.calls = 6
+    tune_n, check_n, check_seeds = (16, 32, 2) if args.quick else (48, 96, 5)
     try:
         from skopt import forest_minimize, gbrt_minimize, gp_minimize
         from skopt.space import Real
     except ImportError as exc:  # pragma: no cover - optional dependency
         raise SystemExit("sa_tuning needs scikit-optimize: pip install scikit-optimize") from exc
 
-    tune_fleet = synthetic_fleet(48, 2024)
+    tune_fleet = synthetic_fleet(tune_n, 2024)
     tune_opt = solve_exact(tune_fleet, integer=True).total_cost
-    check_fleet = synthetic_fleet(96, 4048)
+    check_fleet = synthetic_fleet(check_n, 4048)
     check_opt = solve_exact(check_fleet, integer=True).total_cost
     space = [Real(*SPACE_BOUNDS[0], prior="log-uniform", name="t0"),
              Real(*SPACE_BOUNDS[1], name="cooling"),
@@ -80,7 +86,8 @@ def main() -> None:
     default = SASettings()
     candidates = {f"best of {n}": p for n, p, _, _ in rows} | PAPER
     candidates["current default"] = (default.t0, default.cooling, default.scale)
-    checked = {name: gap_pct(check_fleet, check_opt, p, seeds=range(5)) for name, p in candidates.items()}
+    checked = {name: gap_pct(check_fleet, check_opt, p, seeds=range(check_seeds))
+               for name, p in candidates.items()}
     tuned = {name: objective(p) for name, p in candidates.items()}
     for name, p in candidates.items():
         print(f"{name:24s} {p}  tuning fleet {tuned[name]:.3f} %  check fleet {checked[name]:.3f} %")
@@ -113,10 +120,8 @@ def main() -> None:
     lines += ["", "The paper's own scores (85.77 etc.) are of its own objective and do not compare with "
               "these gaps; its points are re-scored here under our temperature unit (basis points of "
               "the bill), which the paper does not define."]
-    out = HERE / "results" / "sa_tuning.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    print("\n".join(lines))
+    write_table("\n".join(lines) + "\n", table_path(args.quick, "sa_tuning.md"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/simbench_year_benchmark.py             # the whole year, then kill/resume
     python benchmarks/simbench_year_benchmark.py --days 14   # a short check
+    python benchmarks/simbench_year_benchmark.py --quick     # 2 days, no kill/resume
 
 Runs ``vppsim run scenarios/simbench_mv_year.yaml --out DIR`` (figures and all, as a user would;
 the scenario skips the baseline run) under ``/usr/bin/time -v``: wall clock, user+sys CPU time
@@ -26,13 +27,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _bench import add_quick, table_path, write_table
 
 from vppsim.results.folders import HORIZON_DIR, INCOMPLETE_SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "simbench_mv_year.yaml"
 TABLES = ("timeseries", "model", "bus_injections", "bus_voltages")
-RESULTS = Path(__file__).parent / "results" / "simbench_year.md"
 
 
 def timed_run(args: list[str]) -> dict[str, float]:
@@ -84,17 +85,22 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--days", type=int, default=None, help="override the scenario's 366 days")
     p.add_argument("--no-resume-check", action="store_true")
+    add_quick(p, "--days 2, no kill-and-resume check: that takes three runs, about 40 s")
     a = p.parse_args()
+    if a.quick:
+        a.days, a.no_resume_check = 2, True
     args = [str(SCENARIO), "--quiet"] + (["--days", str(a.days)] if a.days else [])
     days = a.days or 366
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         whole = Path(tmp) / "whole"
+        print(f"vppsim run of {days} day(s) ...", file=sys.stderr, flush=True)
         run = timed_run([*args, "--out", str(whole)])
         lines.append(f"uninterrupted: wall {run['wall_s']:.1f} s, user+sys {run['cpu_s']:.1f} s, "
                      f"peak RSS {run['peak_mib']:.0f} MiB, exit {run['exit']}")
         print(lines[-1], flush=True)
         if not a.no_resume_check:
+            print("kill and resume ...", file=sys.stderr, flush=True)
             done, again = kill_and_resume(args, Path(tmp) / "resumed", max(1, days // 3))
             equal = again["exit"] == 0 and tables_equal(Path(tmp) / "resumed", whole)
             lines.append(f"killed (SIGKILL) after day {done} of {days}; the same command resumed "
@@ -113,9 +119,7 @@ def main() -> None:
         "`python benchmarks/simbench_year_benchmark.py "
         f"{' '.join(sys.argv[1:])}`. The machine is shared (2 cores): wall times vary, user+sys "
         "is the run's own CPU time.", "", *[f"- {line}" for line in lines], ""])
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    write_table(text, table_path(a.quick, "simbench_year.md"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/uc_benchmark.py                       # paper's sizes, 5 seeds
     python benchmarks/uc_benchmark.py --sizes 10 20 60 --seeds 3 --budget 1000
+    python benchmarks/uc_benchmark.py --quick                 # 10 units, 1 seed, budget 200
 
 For every size (``--units N``: the shipped portfolio of ``scenarios/uc_ieee24.yaml`` replicated,
 demand scaled) it solves the MILP with HiGHS to ``--gap`` (proven gap, wall time) and runs
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _bench import add_quick, table_path, write_table
 
 from vppsim.results.uc import violations
 from vppsim.uc.heuristic import solve_uc_elm_ga
@@ -102,13 +104,16 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=2000)
     ap.add_argument("--gap", type=float, default=0.1, help="MILP relative gap, percent")
     ap.add_argument("--time-limit", type=float, default=600.0)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "uc.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: benchmarks/results/uc.md (with --quick: not written)")
+    add_quick(ap, "10 units, 1 seed, 1 black-box seed, budget 200")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.seeds, args.black_box_seeds, args.budget = [10], 1, 1, 200
     table = run(args.sizes, args.seeds, args.black_box_seeds, args.budget, args.gap,
                 args.time_limit)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table, encoding="utf-8")
+    write_table(table, table_path(args.quick, "uc.md", args.out))
 
 
 if __name__ == "__main__":

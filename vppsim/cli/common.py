@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
 
 from vppsim.market.solvers import GAME_SOLVERS, OBJECTIVES
 from vppsim.results.folders import ResultFolder, claim
@@ -39,8 +44,61 @@ def folder_options(parser: argparse.ArgumentParser, impl: str, default_folder: s
                         help=f"result folder (default: {default_folder})")
     if figures is not None:
         parser.add_argument("--no-figures", action="store_true", help=f"skip {figures}")
-    parser.add_argument("--quiet", action="store_true", help="write the folder, print nothing")
+    output_options(parser, quiet_help="write the folder, print nothing")
     parser.set_defaults(impl=impl, claims_out=True)
+
+
+#: ``--quiet`` where a command gives no help text of its own
+QUIET_HELP = "print nothing on stdout (the exit code tells)"
+#: ``--json``
+JSON_HELP = ("print one JSON object (the command's summary) on stdout and nothing else; "
+             "progress and messages go to stderr or are off")
+
+
+def output_options(parser: argparse.ArgumentParser, quiet_help: str = QUIET_HELP) -> None:
+    """Add ``--quiet`` and ``--json`` to ``parser``, each unless it has it already.
+
+    ``vppsim.cli.main`` calls it on every sub-command, so every command has both.
+    """
+    have = {s for a in parser._actions for s in a.option_strings}
+    if "--quiet" not in have:
+        parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    if "--json" not in have:
+        parser.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def report(args: argparse.Namespace, summary: dict[str, Any] | list[Any]) -> None:
+    """Hand the command's machine-readable summary to the dispatcher (printed by ``--json``)."""
+    args.summary = summary
+
+
+def folder_summary(final: Path, **extra: Any) -> dict[str, Any]:
+    """A result folder's ``summary.json`` (if it has one), ``extra`` and ``"out"``: its path."""
+    path = Path(final) / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {**summary, **extra, "out": str(final)}
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (strict JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
+def print_json(summary: dict[str, Any] | list[Any] | None, stream: TextIO | None = None) -> None:
+    """The one place that prints a ``--json`` summary: one JSON value, one line, on stdout.
+
+    NaN and infinities (in some ``summary.json`` files) become ``null``. ``stream``: where
+    stdout was before ``vppsim.cli.main`` sent a ``--json`` command's own output to stderr
+    (``args.stdout``; default: stdout now).
+    """
+    print(json.dumps(_strict({} if summary is None else summary), default=str,
+                     allow_nan=False), file=stream or sys.stdout, flush=True)
 
 
 def seed_int(text: str) -> int:
@@ -107,6 +165,30 @@ def claimed(folder: ResultFolder) -> Iterator[ResultFolder]:
     except BaseException as exc:
         folder.fail(exc)
         raise
+
+
+@contextmanager
+def stages(args: argparse.Namespace, desc: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr over a command's ``total`` stages (off with --quiet and --json).
+
+    For work without a finer hook (one MILP, one game): ``stage(name)`` starts the next
+    stage, so the bar shows the stages done, the current one's name and the time elapsed.
+    """
+    bar = tqdm(total=total, desc=desc, unit="stage", disable=bool(getattr(args, "quiet", False)),
+               leave=False, file=sys.stderr)
+    started = False
+
+    def stage(name: str) -> None:
+        nonlocal started
+        if started:
+            bar.update()
+        started = True
+        bar.set_postfix_str(name)
+
+    try:
+        yield stage
+    finally:
+        bar.close()
 
 
 def output_folder(args: argparse.Namespace, default: Path) -> ResultFolder:

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 
 from vppsim import __version__
 from vppsim.cli import (
@@ -31,29 +31,63 @@ from vppsim.cli import (
     pareto,
     run,
     scenario,
+    scenarios,
     uc,
 )
-from vppsim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED
+from vppsim.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    output_options,
+    print_json,
+)
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
 
-COMMANDS = (run, info, game, equilibria, montecarlo, allocate, uc, forecast, pareto, scenario,
-            dashboard)
+COMMANDS = (run, info, scenarios, game, equilibria, montecarlo, allocate, uc, forecast, pareto,
+            scenario, dashboard)
 
 
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM, so that runs stop as on Ctrl-C (and keep their parts)."""
 
 
+class CommandsFormatter(argparse.HelpFormatter):
+    """argparse's help layout with room for the longest command name beside its purpose."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        """As argparse, and widen the name column to the sub-commands' names."""
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max(len(name) for name in action.choices)
+            self._action_max_length = max(self._action_max_length, longest + 6)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``vppsim`` parser with every sub-command."""
     p = argparse.ArgumentParser(
-        prog="vppsim", description="Agent-based co-simulation of virtual power plants.")
+        prog="vppsim", description="Agent-based co-simulation of virtual power plants.",
+        epilog="Every command takes --quiet (nothing on stdout) and --json (one JSON summary on "
+        "stdout); exit codes: 0 done, 1 failed while running, 2 bad input.",
+        formatter_class=CommandsFormatter)
     p.add_argument("--version", action="version", version=f"vppsim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           title="commands (vppsim COMMAND --help for its options)")
     for command in COMMANDS:
         command.add_parser(sub)
+    for leaf in leaf_parsers(p).values():
+        output_options(leaf)  # --quiet and --json on every command
     return p
+
+
+def leaf_parsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command's own parser by its words (``"run"``, ``"scenario from-feeder"``)."""
+    out: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out.update(leaf_parsers(sub, f"{prefix}{name} "))
+    return out or {prefix.strip(): parser}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,7 +128,17 @@ def run_command(args: argparse.Namespace) -> int:
         args.folder = ResultFolder.claim(args.out)
     try:
         module, function = args.impl.split(":")
-        return int(getattr(importlib.import_module(module), function)(args))
+        impl = getattr(importlib.import_module(module), function)
+        if not getattr(args, "json", False):
+            return int(impl(args))
+        # --json: the command runs quiet, anything it still prints goes to stderr, and its
+        # summary (vppsim.cli.common.report) is the only thing on stdout
+        args.quiet, args.summary, args.stdout = True, None, sys.stdout
+        with redirect_stdout(sys.stderr):
+            code = int(impl(args))
+        if code == 0 and args.summary is not None:  # (the dashboard prints its address itself)
+            print_json(args.summary)
+        return code
     finally:
         if args.folder is not None:
             args.folder.discard()

@@ -23,8 +23,10 @@ def iso_date(text: str) -> str:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``vppsim scenario`` (sub-command ``from-feeder``) to the sub-commands."""
-    scen = sub.add_parser("scenario", help="generate scenario files")
-    scen_sub = scen.add_subparsers(dest="scenario_command", required=True)
+    scen = sub.add_parser("scenario", help="generate a scenario file (from-feeder: from a "
+                                         "SimBench feeder's DERs)")
+    scen_sub = scen.add_subparsers(dest="scenario_command", required=True,
+                                 help="what to generate the scenario from")
     ff = scen_sub.add_parser(
         "from-feeder", help="group a SimBench feeder's DERs into N VPPs by electrical proximity "
                             "and write a scenario YAML with its DER table beside it")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.sweep import (
@@ -93,25 +94,35 @@ def run_point(loaded: LoadedScenario, sweep: SweepField, value: float, index: in
 
 def run_sweep(scenarios: list[LoadedScenario], sweep: SweepField, values: list[float],
               settings: SweepSettings, workers: int | None = None,
-              scheduler: Any = None) -> SweepTables:
+              scheduler: Any = None, progress: bool = False) -> SweepTables:
     """Solve every point (on a Dask LocalCluster of ``workers`` processes, or ``scheduler``).
 
     ``workers=0`` solves the points here, one after the other; the tables are the same.
+    ``progress``: a tqdm bar of the points done on stderr.
     """
     t0 = time.perf_counter()
     args = [(sc, sweep, v, i, settings) for i, (sc, v) in enumerate(zip(scenarios, values,
                                                                         strict=True))]
     wall: dict[str, float] = {}
+    bar = tqdm(total=len(args), desc=f"sweep of {sweep.name}", unit="point",
+               disable=not progress, leave=False)
     if workers == 0 and scheduler is None:
-        results = [run_point(*a) for a in args]
+        results = []
+        for a in args:
+            results.append(run_point(*a))
+            bar.update()
+        bar.close()
     else:
         n = min(len(args), workers or os.cpu_count() or 1)
         client, cluster, owned = open_client(n, scheduler)
         wall["cluster_start"] = time.perf_counter() - t0
         try:
             futures = [client.submit(run_point, *a, pure=False) for a in args]
+            for future in futures:  # the callback runs in a thread of the client
+                future.add_done_callback(lambda _: bar.update())
             results = client.gather(futures)
         finally:
+            bar.close()
             if owned:
                 client.close()
             if cluster is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vppsim.results.plotting import pyplot
+from vppsim.results.plotting import pyplot, tariff_and_prices
 
 #: beyond this many steps bars are drawn as one filled step outline (``fill_between``): a year of
 #: hourly bars is tens of thousands of patches, minutes of matplotlib
@@ -69,12 +69,8 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
         v = vpo[col].to_numpy()
         return np.append(v, v[-1])
 
-    ax.step(t, _ext("pi_imp_cny_per_kwh"), where="post", color="0.3", lw=3, alpha=0.35,
-            label="grid import")
-    ax.step(t, _ext("pi_exp_cny_per_kwh"), where="post", color="0.6", lw=3, alpha=0.35,
-            label="grid export")
-    ax.step(t, _ext("c_sell_cny_per_kwh"), where="post", color="C3", label="VPO sells (c_sell)")
-    ax.step(t, _ext("c_buy_cny_per_kwh"), where="post", color="C0", label="VPO buys (c_buy)")
+    tariff_and_prices(ax, t, _ext("pi_imp_cny_per_kwh"), _ext("pi_exp_cny_per_kwh"),
+                      _ext("c_sell_cny_per_kwh"), _ext("c_buy_cny_per_kwh"))
     ax.set(xlabel="time (h)", ylabel="price (CNY/kWh)", title="Internal prices and grid tariff")
     ax.legend(fontsize=8)
     _save(fig, folder, "prices", out)

@@ -23,7 +23,7 @@ from vppsim.market.outcome import GameOutcome
 from vppsim.market.ties import TieEnds
 from vppsim.results.folders import ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
-from vppsim.results.plotting import pyplot
+from vppsim.results.plotting import pyplot, tariff_and_prices
 
 TABLE4_MODEL1 = {"VPP1": 4681.06, "VPP2": 4035.85, "VPP3": 4571.28, "total": 13288.20}
 TABLE4_MODEL2 = {"VPP1": 4892.83, "VPP2": 4251.40, "VPP3": 4435.56, "total": 13579.79,
@@ -185,10 +185,8 @@ def _figures(res: GameResult, folder: Path, pi_imp: np.ndarray, pi_exp: np.ndarr
         return np.append(v, v[-1])
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.step(t, ext(pi_imp), where="post", color="0.3", lw=3, alpha=0.35, label="grid import")
-    ax.step(t, ext(pi_exp), where="post", color="0.6", lw=3, alpha=0.35, label="grid export")
-    ax.step(t, ext(o.c_sell_cny_per_kwh), where="post", color="C3", label="VPO sells (c_sell)")
-    ax.step(t, ext(o.c_buy_cny_per_kwh), where="post", color="C0", label="VPO buys (c_buy)")
+    tariff_and_prices(ax, t, ext(pi_imp), ext(pi_exp), ext(o.c_sell_cny_per_kwh),
+                      ext(o.c_buy_cny_per_kwh))
     ax.set(xlabel="time (h)", ylabel="CNY/kWh", title=f"Internal prices ({res.solver}, "
            f"{res.objective}) and grid tariff")
     ax.legend(fontsize=8)

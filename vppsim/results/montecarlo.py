@@ -117,6 +117,7 @@ def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: 
             ax.hist(v, bins=min(30, max(5, int(np.sqrt(v.size)))), color="tab:blue", alpha=0.8)
             ax.axvline(float(np.median(v)), color="k", lw=1)
             ax.set_title(c, fontsize=8)
+            ax.set_ylabel("samples", fontsize=7)
             ax.tick_params(labelsize=7)
         for ax in list(axes.flat)[len(cols):]:
             ax.axis("off")

@@ -42,3 +42,20 @@ class _Figures:
 def pyplot() -> Any:
     """A pyplot-like namespace (``subplots``, ``close``, ``get_cmap``, ``rcParams``) of figures."""
     return _Figures()
+
+
+def tariff_and_prices(ax: Any, t: Any, pi_imp: Any, pi_exp: Any, c_sell: Any, c_buy: Any) -> None:
+    """Step lines of the grid tariff under the VPO's internal prices on ``ax``.
+
+    The tariff is drawn as wide light bands underneath and the internal prices as thin lines
+    on top, so a price equal to the tariff (the tariff passed through, a price at its bound)
+    shows as a line inside its band instead of hiding it. Every array holds one value per
+    step plus the last repeated (``where="post"`` steps ending at ``t[-1]``).
+    """
+    band = {"where": "post", "lw": 9, "alpha": 0.3, "solid_capstyle": "butt", "zorder": 1}
+    ax.step(t, pi_imp, color="tab:orange", label="grid import tariff (pi_imp, band)", **band)
+    ax.step(t, pi_exp, color="tab:green", label="grid export tariff (pi_exp, band)", **band)
+    ax.step(t, c_sell, where="post", color="C3", lw=1.4, zorder=3,
+            label="VPO sells to the VPPs (c_sell, line)")
+    ax.step(t, c_buy, where="post", color="C0", lw=1.4, zorder=3,
+            label="VPO buys from the VPPs (c_buy, line)")

@@ -13,7 +13,7 @@ import argparse
 from vppsim.allocation.compare import compare
 from vppsim.allocation.pareto import ParetoFront, pareto_front
 from vppsim.allocation.scenario import MAX_CASE_POWER, load_allocation_case
-from vppsim.cli.common import SEED_MAX, claimed, output_folder
+from vppsim.cli.common import SEED_MAX, claimed, folder_summary, output_folder, report, stages
 from vppsim.results.allocation import render_table, write_allocation_results
 from vppsim.results.allocation_pareto import render_pareto
 from vppsim.results.folders import default_out_dir
@@ -59,12 +59,18 @@ def run(args: argparse.Namespace) -> int:
                                                              f"{case.unit}, got {d:g}")])
     points = _check_pareto(args, demands)
     folder = output_folder(args, default_out_dir(f"{case.name}-allocate"))  # before computing
-    with claimed(folder):
-        comparisons = [compare(case, float(d), args.runs, args.seed) for d in demands]
-        front: ParetoFront | None = (pareto_front(case, float(demands[0]), points, args.seed)
-                                     if args.pareto else None)
+    with claimed(folder), stages(args, case.name, len(demands) + args.pareto) as stage:
+        comparisons = []
+        for d in demands:
+            stage(f"demand {d:g} {case.unit}: {args.runs} GA-ACO runs, LP")
+            comparisons.append(compare(case, float(d), args.runs, args.seed))
+        front: ParetoFront | None = None
+        if args.pareto:
+            stage(f"Pareto front, {points} weights")
+            front = pareto_front(case, float(demands[0]), points, args.seed)
         final = write_allocation_results(comparisons, folder, figures=not args.no_figures,
                                          pareto=front)
+    report(args, folder_summary(final))
     if not args.quiet:
         for c in comparisons:
             print(render_table(c))

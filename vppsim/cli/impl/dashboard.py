@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from vppsim.cli.common import EXIT_BAD_INPUT
+from vppsim.cli.common import EXIT_BAD_INPUT, print_json
 from vppsim.dashboard import APP_MODULE, SCENARIO_ENV
 from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
@@ -35,8 +35,12 @@ def dashboard(args: argparse.Namespace) -> int:
         print("vppsim: dashboard: expected the dashboard extra (Solara, Mesa's visualization) to "
               "be installed: pip install 'vppsim[dashboard]'", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"vppsim: dashboard of {path} on http://{args.host}:{args.port} (Ctrl-C stops it)",
-          file=sys.stderr, flush=True)
+    url = f"http://{args.host}:{args.port}"
+    print(f"vppsim: dashboard of {path} on {url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    if getattr(args, "json", False):  # the server runs until stopped: its address, as it starts
+        print_json({"url": url, "scenario": str(path)}, getattr(args, "stdout", None))
     # the page is local: Solara's usage statistics stay off
     env = {**os.environ, SCENARIO_ENV: str(path), "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    return subprocess.call(server_command(args.host, args.port), env=env)
+    # with --json the server's own output goes to stderr: stdout holds the address only
+    return subprocess.call(server_command(args.host, args.port), env=env,
+                           stdout=sys.stderr.fileno() if getattr(args, "json", False) else None)

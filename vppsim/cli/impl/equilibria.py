@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.market.sweep import parse_sweep
 from vppsim.montecarlo.equilibria import SweepSettings, point_scenarios, run_sweep
 from vppsim.paths import default_scenario_path
@@ -36,12 +36,14 @@ def run(args: argparse.Namespace) -> int:
     scenarios = point_scenarios(loaded, sweep, values)  # every point checked before computing
     folder = output_folder(args, default_out_dir(f"{s.name}-equilibria"))  # before computing
     with claimed(folder):
-        tables = run_sweep(scenarios, sweep, values, settings, workers=args.workers)
+        tables = run_sweep(scenarios, sweep, values, settings, workers=args.workers,
+                           progress=not args.quiet)
         meta = {"objective": settings.objective, "solver": settings.solver,
                 "budget": settings.budget, "seed": settings.seed, "day": settings.day,
                 "mpec": settings.mpec or settings.objective == "vpo_profit",
                 "workers": args.workers}
         final = write_equilibria_results(tables, folder, s.name, sweep.name, meta)
+    report(args, folder_summary(final))
     if not args.quiet:
         p = tables.points
         print(f"{s.name}: {settings.solver} on {settings.objective} at {len(p)} values of "

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vppsim.cli.common import claimed, output_folder
+from vppsim.cli.common import claimed, folder_summary, output_folder, report
 from vppsim.forecast.fit import error_block, fit_profiles
 from vppsim.model import VPPModel
 from vppsim.results.folders import default_out_dir
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         (folder.work / "forecast_error.yaml").write_text(header + text, encoding="utf-8")
         table.to_csv(folder.work / "error_fit.csv", index=False)
         final = folder.publish()
+    report(args, folder_summary(final, scenario=str(loaded.path), naive=args.naive, **block,
+                                fits=table.to_dict("records")))
     if not args.quiet:
         print(header + text, end="")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vppsim.cli.common import claimed, output_folder
+from vppsim.cli.common import claimed, folder_summary, output_folder, report
 from vppsim.cli.forecast import MODELS
 from vppsim.cli.impl import fit_errors
 from vppsim.forecast.load import Evaluation, evaluate, read_load_weather, split_row
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(series, models, args.test_days, args.seed)
         write_results(result, folder.work, figures=not args.no_figures)
         final = folder.publish()
+    report(args, folder_summary(final, series=str(path), test_days=args.test_days,
+                                metrics=result.metrics.to_dict("records")))
     if not args.quiet:
         print(f"out-of-sample day-ahead load forecast, {path.name}: last {args.test_days} days")
         print(render_table(result.metrics))

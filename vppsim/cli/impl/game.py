@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report, stages
 from vppsim.cli.impl.game_days import run_days
 from vppsim.cli.impl.game_settings import game_settings
 from vppsim.market.game import solve_game
@@ -28,21 +28,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"vppsim: --day: expected 0..{s.days - 1}, got {args.day}", file=sys.stderr)
         return EXIT_BAD_INPUT
     folder = output_folder(args, default_out_dir(f"{s.name}-game"))  # before computing (exit 2)
-    with claimed(folder):
+    compared = [o for o in SEARCH_SOLVERS if o != solver] if args.compare else []
+    with claimed(folder), stages(args, f"{s.name} game", 1 + len(compared)) as stage:
         model = VPPModel(loaded, seed=seed)
         market = model.day_ahead_market(args.day)
         pi_imp, pi_exp = market.pi_imp, market.pi_exp
         kwargs = dict(objective=objective, budget=g.budget, seed=seed,
                       reference_time_limit_s=g.reference_time_limit_s)
+        stage(f"{solver}, reference, certificate")
         res = solve_game(market, solver=solver, reference=not args.no_reference, robust=True,
                          **kwargs)
         others = {}
-        if args.compare:
-            for other in SEARCH_SOLVERS:  # every metaheuristic of the registry
-                if other != solver:
-                    others[other] = solve_game(market, solver=other, reference=False, **kwargs)
+        for other in compared:  # every other metaheuristic of the registry
+            stage(other)
+            others[other] = solve_game(market, solver=other, reference=False, **kwargs)
         final = write_game_results(res, folder, s.name, pi_imp, pi_exp, s.step_h, others,
                                    compare=args.compare)
+    report(args, folder_summary(final))
     if not args.quiet:
         c = res.certificate
         value = res.outcome.objective_value(objective)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.cli.impl.game_settings import game_settings
 from vppsim.market.horizon import HorizonDay, solve_game_days
 from vppsim.model import VPPModel
@@ -54,6 +54,7 @@ def run_days(args: argparse.Namespace) -> int:
                                reference=not args.no_reference,
                                reference_time_limit_s=g.reference_time_limit_s)
         final = write_game_days_results(days, folder, s.name, seed)
+    report(args, folder_summary(final))
     if not args.quiet:
         tot = horizon_totals(days)
         wall = sum(h.result.wall_s["total"] for h in days)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from vppsim.cli.common import EXIT_BAD_INPUT
+from vppsim.cli.common import EXIT_BAD_INPUT, folder_summary, report
 from vppsim.montecarlo.run import PowerFlowBackendError, run_montecarlo
 from vppsim.montecarlo.sensitivity import render, run_grid
 from vppsim.montecarlo.store import ManifestMismatchError
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             table = run_grid(loaded, args.samples, out, seed=seed, workers=args.workers,
                              scheduler=args.scheduler, progress=not args.quiet,
                              allocation_gap=args.allocation_gap)
+            report(args, folder_summary(out, grid=table.to_dict("records")))
             if not args.quiet:
                 print(render(table, loaded, args.samples))
                 print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. an unreachable --scheduler
         print(f"vppsim: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    report(args, folder_summary(out, complete=res.complete, n_samples=res.n_samples,
+                                samples_done=len(res.kpis),
+                                computed_now=len(res.computed_samples)))
     if not res.complete:
         failed = res.summary.get("failed_chunks") or []
         msg = (f"vppsim: {len(res.kpis)} of {res.n_samples} samples done in {out} "

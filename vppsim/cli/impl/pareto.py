@@ -7,7 +7,7 @@ import importlib.util
 import sys
 import time
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report, stages
 from vppsim.market.pareto import (
     FrontPoint,
     front_distance,
@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
               "'vppsim[pareto]'); --method exact runs without it", file=sys.stderr)
         return EXIT_BAD_INPUT
     folder = output_folder(args, default_out_dir(f"{s.name}-pareto"))
-    with claimed(folder):
+    n_stages = 2 + (args.method in ("nsga2", "both"))
+    with claimed(folder), stages(args, f"{s.name} pareto", n_stages) as stage:
+        stage("build the model and the day's market")
         model = VPPModel(loaded)
         market = model.day_ahead_market(args.day)
         if market.milp_followers:
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                                                f"{', '.join(market.milp_followers)}")])
         grid = model.dispatch_grid(args.day)
         start = time.perf_counter()
+        stage(f"SLP front, {args.points} points")
         front = args.front
         if front == "utilization":
             slp, dispatches = utilization_front(market, grid, args.points)
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         slp_wall = time.perf_counter() - start
         nsga, nsga_wall, dist = [], 0.0, (float("nan"), float("nan"))
         if args.method in ("nsga2", "both"):
+            stage(f"NSGA-II, {args.population} x {args.generations}")
             try:
                 nsga, nsga_wall = nsga2_front(market, grid, population=args.population,
                                               generations=args.generations, seed=seed % 2**32,
@@ -89,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         run_ = ParetoRun(s.name, slp, nsga, slp_wall, nsga_wall, dist,
                          [d.iterations for d in dispatches], front)
         final = write_pareto_results(run_, folder, figures=not args.no_figures)
+    report(args, folder_summary(final))
     if not args.quiet and front == "utilization":
         _print_utilization_front(run_, final)
     elif not args.quiet:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vppsim.cli.common import EXIT_BAD_INPUT, claimed, output_folder
+from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
@@ -34,7 +34,7 @@ def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = 
     try:
         model = VPPModel(loaded, seed=seed)
         if store is None:
-            model.run(progress=False)
+            model.run(progress=progress)
         else:
             model = run_by_day(model, store, progress, label="baseline")
     except Exception as exc:  # the coordinated run stands on its own: report, do not fail it
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     _check_resume(folder, identity, streamed)
     load_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    progress = not args.quiet and loaded.scenario.days > 1
+    progress = not args.quiet  # a bar by day (streamed) or by step, on stderr
     with claimed(folder):
         if streamed and not folder.resumable:
             start_store(folder.work, identity)
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
         final = write_results(model, folder, wall, figures=not args.no_figures,
                               baseline=baseline)
+    report(args, folder_summary(final))
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
         print(console_summary(s))

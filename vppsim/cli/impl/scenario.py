@@ -14,6 +14,7 @@ import difflib
 import os
 from pathlib import Path
 
+from vppsim.cli.common import report, stages
 from vppsim.cli.scenario import LV_STEP_H, OTHER_STEP_H
 from vppsim.grids.feeder_scenario import feeder_scenario
 from vppsim.grids.partition import VppCountError
@@ -66,26 +67,35 @@ def from_feeder(args: argparse.Namespace) -> int:
     """Generate, validate and write the scenario and its DER table."""
     _check_options(args)
     step_h = args.step_h or (LV_STEP_H if "-LV-" in args.code else OTHER_STEP_H)
-    net = simbench_net(args.code)
-    try:
-        generated = feeder_scenario(net, feeder_graph(net), args.code, args.vpps,
-                                    start=args.start, days=args.days, step_h=step_h,
-                                    loads=args.loads, stem=args.out.stem, seed=args.seed)
-    except VppCountError as exc:
-        raise _option_error("--vpps", str(exc)) from None
-    except ValueError as exc:
-        raise _option_error("CODE", str(exc)) from None
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp.yaml")
-    try:
-        tmp.write_text(generated.yaml_text, encoding="utf-8")
-        load_scenario(tmp)
-        os.replace(tmp, args.out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with stages(args, args.code, 3) as stage:
+        stage("SimBench net and profiles")
+        net = simbench_net(args.code)
+        stage(f"{args.vpps} VPPs by electrical proximity")
+        try:
+            generated = feeder_scenario(net, feeder_graph(net), args.code, args.vpps,
+                                        start=args.start, days=args.days, step_h=step_h,
+                                        loads=args.loads, stem=args.out.stem, seed=args.seed)
+        except VppCountError as exc:
+            raise _option_error("--vpps", str(exc)) from None
+        except ValueError as exc:
+            raise _option_error("CODE", str(exc)) from None
+        stage("check the scenario")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp.yaml")
+        try:
+            tmp.write_text(generated.yaml_text, encoding="utf-8")
+            load_scenario(tmp)
+            os.replace(tmp, args.out)
+        finally:
+            tmp.unlink(missing_ok=True)
     csv_path = ders_csv_path(args.out)
     _write_csv(csv_path, generated.ders)
     members = [r for r in generated.ders if r["vpp"]]
+    report(args, {"out": str(args.out), "ders": str(csv_path), "vpps": args.vpps,
+                  "members": generated.n_members, "code": args.code, "start": args.start,
+                  "days": args.days, "step_h": step_h})
+    if args.quiet:
+        return 0
     print(f"{args.out}: {args.vpps} VPPs, {generated.n_members} members ({len(members)} SimBench "
           f"DERs, {len(generated.ders) - len(members)} elements left as background), "
           f"{args.days} day(s) from {args.start} at {step_h:g} h; DER table {csv_path}")

@@ -9,8 +9,9 @@ variants (``--compare``), and writes the folder (:mod:`vppsim.results.uc`). Bad 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from vppsim.cli.common import claimed, output_folder
+from vppsim.cli.common import claimed, folder_summary, output_folder, report, stages
 from vppsim.results.folders import default_out_dir
 from vppsim.results.uc import UcRun, render_report, uc_summary, write_uc_results
 from vppsim.scenario.schema import ScenarioError
@@ -23,11 +24,12 @@ from vppsim.uc.spec import load_uc_case
 MAX_UNITS = 2000
 
 
-def _variants(case: UcCase, args: argparse.Namespace) -> dict:
+def _variants(case: UcCase, args: argparse.Namespace, stage: Callable[[str], None]) -> dict:
     gap = args.gap / 100.0
     out = {}
     for mode, label in (("vpp", "VPP"), ("traditional", "traditional grid")):
         for c, dsm in ((case, "with DSM"), (case.without_dsm(), "without DSM")):
+            stage(f"MILP {label}, {dsm}")
             out[f"{label}, {dsm}"] = solve_uc(c, mode, args.time_limit, gap)
     return out
 
@@ -47,18 +49,22 @@ def run(args: argparse.Namespace) -> int:
         case = case.without_dsm()
     mode = "traditional" if args.traditional else "vpp"
     folder = output_folder(args, default_out_dir(f"{case.name}-uc"))  # before computing
-    with claimed(folder):
+    total = 1 + (args.solver != "milp") + 4 * args.compare
+    with claimed(folder), stages(args, f"{case.name} uc", total) as stage:
+        stage(f"MILP, {len(case.thermal)} thermal units")
         milp = solve_uc(case, mode, args.time_limit, args.gap / 100.0)
         if args.solver == "milp":
             result = UcRun("milp", milp, 100.0 * milp.gap)
         else:
+            stage(f"ELM-GA, {args.budget} evaluations")
             heur = solve_uc_elm_ga(case, mode, args.budget, args.seed, args.starts)
             gap = 100.0 * (milp.profit_cny - heur.solution.profit_cny) / max(abs(milp.profit_cny), 1.0)
             result = UcRun("elm-ga", heur.solution, gap, args.seed, milp, heur.info)
         if args.compare:
-            result.variants = _variants(case, args)
+            result.variants = _variants(case, args, stage)
         summary = uc_summary(result)
         final = write_uc_results(result, folder, figures=not args.no_figures, summary=summary)
+    report(args, folder_summary(final))
     if not args.quiet:
         print(render_report(summary))
         print(f"wrote {final}")
