@@ -83,6 +83,7 @@ def test_reference_batch_is_complete_and_sane(reference: batch.MonteCarloResult)
     assert (q["p5"] <= q["p50"]).all() and (q["p50"] <= q["p95"]).all()
 
 
+@pytest.mark.extended
 def test_same_table_on_one_worker_other_chunks_and_a_cluster(
     loaded: Any, reference: batch.MonteCarloResult, cluster: Any, tmp_path: Path
 ) -> None:
@@ -231,6 +232,7 @@ def test_cli_end_to_end(passthrough_day_path: Path, reference: batch.MonteCarloR
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["computed_this_run"] == 0
 
 
+@pytest.mark.extended
 def test_a_killed_cli_run_resumes(passthrough_day_path: Path, reference: batch.MonteCarloResult,
                                   loaded: Any, cluster: Any, tmp_path: Path) -> None:
     """SIGKILL the whole `vppsim montecarlo` process group mid-batch, then re-run."""

@@ -483,6 +483,7 @@ class _ScenarioWriter:
         return path
 
 
+@pytest.mark.extended
 def test_random_scenarios_invariants(tmp_path: Path) -> None:
     rng = np.random.default_rng(20250101)
     seen_kinds: set[str] = set()

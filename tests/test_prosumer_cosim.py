@@ -298,6 +298,7 @@ def test_fleet_beside_ordinary_vpps(default_scenario_raw: dict[str, Any],
 # ---------------------------------------------------------------------------- the 1,024 prosumers
 
 
+@pytest.mark.extended
 def test_prosumers_1024_runs(tmp_path: Path) -> None:
     out = tmp_path / "p1024"
     assert main(["run", str(SCENARIO), "--out", str(out), "--quiet"]) == 0

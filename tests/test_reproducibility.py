@@ -79,6 +79,7 @@ def test_same_seed_gives_identical_timeseries(seeded_runs: dict[str, Path]) -> N
     pd.testing.assert_frame_equal(ta, tb, check_exact=True)
 
 
+@pytest.mark.extended
 def test_fresh_interpreter_with_another_hash_seed_reproduces(
     seeded_runs: dict[str, Path], tmp_path: Path
 ) -> None:

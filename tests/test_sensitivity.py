@@ -32,6 +32,7 @@ def test_shipped_grid_extends_the_default_scenario() -> None:
     assert grid.sensitivity.cases[0].paper.deviation_pct == 3.2  # paper 001 Table 5
 
 
+@pytest.mark.extended
 def test_grid_runs_cases_resumes_and_shows_the_trend(tmp_path: Path) -> None:
     """Two cases (wind/PV +-10 % and +-30 %) of 6 samples on a 1-worker LocalCluster: the
     deviation rate rises and the stability index falls with the fluctuation; a re-run
@@ -111,6 +112,7 @@ def test_bad_extends_is_a_clear_error(tmp_path: Path, extends: Any, expected: st
     assert expected in capsys.readouterr().err
 
 
+@pytest.mark.extended
 def test_montecarlo_allocation_gap_flag_reports_the_gap(tmp_path: Path) -> None:
     """`--allocation-gap` solves every step's exact LP: the GA-ACO's largest gap per sample is
     finite, never negative and small; without it the gap is not computed (NaN)."""
