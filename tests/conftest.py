@@ -80,3 +80,15 @@ def passthrough_day_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = folder / "mc.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    """A 2-worker LocalCluster reached by its address, like `--scheduler ADDRESS` (one start per
+    test module)."""
+    from distributed import LocalCluster
+
+    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                     scheduler_kwargs={"dashboard_address": ":0"})
+    yield c
+    c.close()

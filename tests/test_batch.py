@@ -41,17 +41,6 @@ def loaded(passthrough_day_path: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Any:
-    """A 2-worker LocalCluster reached by its address, like `--scheduler ADDRESS`."""
-    from distributed import LocalCluster
-
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                     scheduler_kwargs={"dashboard_address": ":0"})
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def reference(loaded: Any, tmp_path_factory: pytest.TempPathFactory) -> batch.MonteCarloResult:
     """An uninterrupted batch of N samples on a fresh 2-worker LocalCluster."""
     out = tmp_path_factory.mktemp("mc") / "ref"

@@ -33,17 +33,6 @@ def loaded(passthrough_day_path: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Any:
-    """A 2-worker LocalCluster reached by its address (one cluster start for the module)."""
-    from distributed import LocalCluster
-
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                     scheduler_kwargs={"dashboard_address": ":0"})
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def two_workers(passthrough_day_path: Path, cluster: Any,
                 tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """`vppsim montecarlo --days 2`, one sample per chunk, spread over the two worker processes."""
