@@ -158,3 +158,40 @@ def duplicate_csv_columns(path: Path) -> list[str]:
         return []
     names = [h.strip() for h in header]
     return sorted({n for n in names if names.count(n) > 1})
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = (_deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
+                  else v)
+    return out
+
+
+def _resolve_extends(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """``extends: BASE.yaml`` (relative to this file): this file's fields on top of the base's.
+
+    Mappings merge key by key; lists (``vpps``, ``assumptions``) and scalars replace the base's.
+    Relative paths in the result (``profiles``, catalogs) are read relative to the extending
+    file, so keep both files in one folder or give the path anew.
+    """
+    ref = raw.pop("extends", None)
+    if ref is None:
+        return raw
+    if not isinstance(ref, str):
+        raise ScenarioError(path, [("extends", "expected the path of a base scenario YAML file")])
+    base_path = (path.parent / ref).resolve()
+    if base_path in seen:
+        raise ScenarioError(path, [("extends", f"expected no cycle, {ref} extends this file")])
+    if not base_path.is_file():
+        raise ScenarioError(path, [("extends", f"expected an existing YAML file, got {ref!r}")])
+    base = read_yaml_mapping(base_path, "base scenario YAML", "scenario fields")
+    base = _resolve_extends(base, base_path, seen + (base_path,))
+    return _deep_merge(base, raw)
+
+
+def read_scenario_mapping(path: Path) -> dict[str, Any]:
+    """A scenario file's fields as a mapping, its ``extends:`` base merged in (not validated)."""
+    raw = read_yaml_mapping(path, "scenario YAML", "scenario fields")
+    return _resolve_extends(raw, path, seen=(path.resolve(),))

@@ -29,7 +29,12 @@ from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
 from vppsim.prosumers.schedule import METHODS as PROSUMER_METHODS
-from vppsim.scenario.files import duplicate_csv_columns, parse_yaml, read_text, read_yaml_mapping
+from vppsim.scenario.files import (
+    duplicate_csv_columns,
+    parse_yaml,
+    read_scenario_mapping,
+    read_text,
+)
 from vppsim.scenario.schema import (
     PER_UNIT_RANGE,
     ProfileRange,
@@ -421,37 +426,6 @@ def _check_names(s: Scenario) -> list[tuple[str, str]]:
             for field, name, valid in lookups if name not in valid]
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = (_deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict)
-                  else v)
-    return out
-
-
-def _resolve_extends(raw: dict[str, Any], path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """``extends: BASE.yaml`` (relative to this file): this file's fields on top of the base's.
-
-    Mappings merge key by key; lists (``vpps``, ``assumptions``) and scalars replace the base's.
-    Relative paths in the result (``profiles``, catalogs) are read relative to the extending
-    file, so keep both files in one folder or give the path anew.
-    """
-    ref = raw.pop("extends", None)
-    if ref is None:
-        return raw
-    if not isinstance(ref, str):
-        raise ScenarioError(path, [("extends", "expected the path of a base scenario YAML file")])
-    base_path = (path.parent / ref).resolve()
-    if base_path in seen:
-        raise ScenarioError(path, [("extends", f"expected no cycle, {ref} extends this file")])
-    if not base_path.is_file():
-        raise ScenarioError(path, [("extends", f"expected an existing YAML file, got {ref!r}")])
-    base = read_yaml_mapping(base_path, "base scenario YAML", "scenario fields")
-    base = _resolve_extends(base, base_path, seen + (base_path,))
-    return _deep_merge(base, raw)
-
-
 def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> LoadedScenario:
     """Load and fully validate a scenario YAML file.
 
@@ -471,8 +445,7 @@ def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> 
     """
     kinds = default_member_kinds() if member_kinds is None else member_kinds
     path = Path(path)
-    raw = read_yaml_mapping(path, "scenario YAML", "scenario fields")
-    raw = _resolve_extends(raw, path, seen=(path.resolve(),))
+    raw = read_scenario_mapping(path)
 
     problems = _resolve_catalogs(raw, path.parent)
     try:

@@ -1,8 +1,9 @@
 """``vppsim scenarios``: the shipped scenario files, listed from their YAML without building them.
 
-Each file is read strictly (:func:`vppsim.scenario.files.read_yaml_mapping`, ``extends:``
-followed) and its horizon, feeder and market checked against the schema's own field models
-(:class:`vppsim.scenario.schema.FeederSpec`, ``MarketSpec``); nothing else is loaded (no
+Each file is read strictly, ``extends:`` followed as the loader does
+(:func:`vppsim.scenario.files.read_scenario_mapping`), and its horizon, feeder and market
+checked against the schema's own field models (:class:`vppsim.scenario.schema.FeederSpec`,
+``MarketSpec``); nothing else is loaded (no
 profiles, no feeder, no SimBench net), so the listing takes a fraction of a second. The
 allocation and unit-commitment cases in the same folder are listed as such.
 """
@@ -18,32 +19,13 @@ from pydantic import ValidationError
 
 from vppsim.cli.common import report
 from vppsim.paths import data_dir
-from vppsim.scenario.files import read_yaml_mapping
+from vppsim.scenario.files import read_scenario_mapping
 from vppsim.scenario.schema import FeederSpec, MarketSpec, Scenario, ScenarioError
 
 #: what a YAML in scenarios/ is, from a key only that kind has, and the command that takes it
 CASE_KINDS = (("vpps", "scenario"), ("resources", "allocation case"), ("thermal", "uc case"))
 #: the command each kind is run with
 COMMAND = {"scenario": "vppsim run", "allocation case": "vppsim allocate", "uc case": "vppsim uc"}
-
-
-def _with_base(raw: dict[str, Any], path: Path, depth: int = 0) -> dict[str, Any]:
-    """``raw`` over its ``extends:`` base (mappings merged key by key, as the loader does)."""
-    ref = raw.pop("extends", None)
-    if not isinstance(ref, str) or depth > 8:
-        return raw
-    base_path = path.parent / ref
-    base = _with_base(read_yaml_mapping(base_path, "base scenario YAML", "scenario fields"),
-                      base_path, depth + 1)
-    return _merge(base, raw)
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _merge(out[key], value) if both else value
-    return out
 
 
 def first_sentence(text: str) -> str:
@@ -62,7 +44,7 @@ def describe(path: Path) -> dict[str, Any]:
                            "days": None, "step_h": None, "vpps": None, "feeder": None,
                            "price_policy": None, "description": ""}
     try:
-        raw = _with_base(read_yaml_mapping(path, "scenario YAML", "scenario fields"), path)
+        raw = read_scenario_mapping(path)
     except ScenarioError as exc:
         return {**row, "description": str(exc)}
     kind = next((k for key, k in CASE_KINDS if key in raw), "invalid")
