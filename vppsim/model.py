@@ -36,6 +36,7 @@ from vppsim.collector import StepCollector
 from vppsim.cosim import MessageBus
 from vppsim.forecast.uncertainty import ErrorLayout, sample_relative_errors
 from vppsim.grids import PowerFlow, load_feeder
+from vppsim.grids.light import TablePowerFlow, table_power_flow
 from vppsim.grids.losses import FeederLossModel
 from vppsim.market.day_ahead import DayAheadMarket
 from vppsim.market.loss_aware import DispatchGrid
@@ -103,7 +104,7 @@ class VPPModel(mesa.Model):
 
     def __init__(self, loaded: LoadedScenario, seed: int | None = None, days: int | None = None,
                  shared_day_ahead: dict[int, Any] | None = None,
-                 power_flow: PowerFlow | None = None):
+                 power_flow: PowerFlow | TablePowerFlow | None = None):
         if days is not None and days != loaded.scenario.days:
             loaded = loaded.with_overrides(days=days)
         scenario = loaded.scenario
@@ -151,9 +152,18 @@ class VPPModel(mesa.Model):
 
     # ------------------------------------------------------------------ construction
     @staticmethod
-    def build_power_flow(loaded: LoadedScenario) -> PowerFlow:
-        """The scenario's feeder as a :class:`PowerFlow` (the model's default)."""
+    def build_power_flow(loaded: LoadedScenario) -> PowerFlow | TablePowerFlow:
+        """The scenario's feeder as a :class:`PowerFlow` (the model's default).
+
+        A built-in feeder shipped as tables on lightsim2grid is a :class:`TablePowerFlow`
+        (the same solves, without building the pandapower net).
+        """
         feeder = loaded.scenario.feeder
+        if loaded.simbench is None:
+            light = table_power_flow(feeder.name, feeder.power_flow_backend,
+                                     feeder.background_load_scale, warm_start=False)
+            if light is not None:
+                return light
         net = load_feeder(feeder.name, base_dir=loaded.path.parent)
         if loaded.simbench is not None:
             # the feeder's own loads and sgens follow their SimBench profiles: the network agent

@@ -9,6 +9,7 @@ import numpy as np
 
 from vppsim.agents.base import BusAgent
 from vppsim.grids import PowerFlow
+from vppsim.grids.light import TablePowerFlow
 
 if TYPE_CHECKING:
     from vppsim.model import VPPModel
@@ -29,7 +30,7 @@ class DistributionNetwork(BusAgent):
     members' only; ``background_p_kw`` in the record is the background's net injection).
     """
 
-    def __init__(self, model: VPPModel, power_flow: PowerFlow) -> None:
+    def __init__(self, model: VPPModel, power_flow: PowerFlow | TablePowerFlow) -> None:
         super().__init__(model)
         self.name = "network"
         self.power_flow = power_flow

@@ -20,13 +20,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandapower as pp
 import scipy.sparse as sp
-from pandapower.auxiliary import pandapowerNet
 
 from vppsim.grids.powerflow import LightSim2GridBackend, PowerFlow
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 __all__ = ["FeederLossModel", "LossPoint"]
 
@@ -70,6 +72,8 @@ class FeederLossModel:
     """
 
     def __init__(self, net: pandapowerNet, background_load_scale: float = 1.0) -> None:
+        import pandapower as pp  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
         self.flow = PowerFlow(net, background_load_scale, backend="lightsim2grid",
                               warm_start=False)
         probe = copy.deepcopy(self.flow.net)

@@ -23,17 +23,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import networkx as nx
 import numpy as np
-import pandapower as pp
-from lightsim2grid.network import init_from_pandapower
-from pandapower.auxiliary import pandapowerNet
-from pandapower.powerflow import LoadflowNotConverged
-
 from vppsim.grids.switches import needs_conversion, switch_free
 from vppsim.grids.topology import feeder_graph, slack_bus
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 __all__ = [
     "BACKENDS",
@@ -188,6 +186,9 @@ class PandapowerBackend(PowerFlowBackend):
 
     def run(self) -> PowerFlowResult:
         """Run ``pandapower.runpp`` and read the result tables."""
+        import pandapower as pp  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+        from pandapower.powerflow import LoadflowNotConverged  # noqa: PLC0415
+
         net = self.net
         init = "results" if (self.warm_start and self._has_results) else "auto"
         try:
@@ -251,6 +252,8 @@ class LightSim2GridBackend(PowerFlowBackend):
     tol_pu: ClassVar[float] = 1e-10
 
     def __init__(self, net: pandapowerNet, warm_start: bool = True) -> None:
+        from lightsim2grid.network import init_from_pandapower  # noqa: PLC0415 - imports pandapower
+
         super().__init__(net, warm_start)
         # the net lightsim2grid solves, and each original bus's position in it (None: same)
         self._grid_net, self._bus_pos = (switch_free(net) if needs_conversion(net)
@@ -499,6 +502,8 @@ class PowerFlow:
             raise ValueError(
                 f"unknown power-flow backend {backend!r}; valid: {', '.join(sorted(BACKENDS))}"
             )
+        import pandapower as pp  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
         self.net: pandapowerNet = copy.deepcopy(net)
         self.background_load_scale = float(background_load_scale)
         self._base_load_scaling = self.net.load["scaling"].to_numpy(dtype=float).copy()

@@ -38,14 +38,14 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-
-import pandapower as pp
-import pandapower.networks as pn
-from pandapower.auxiliary import pandapowerNet
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING
 
 from vppsim.grids.simbench import SIMBENCH_PREFIX, SimbenchError, simbench_net
 from vppsim.paths import data_dir
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 __all__ = [
     "FEEDERS",
@@ -87,29 +87,43 @@ class FeederInfo:
         return self.factory()
 
 
+def _pp() -> ModuleType:
+    """pandapower, imported when a net is first built or read (about 1.5-3 s)."""
+    import pandapower  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
+    return pandapower
+
+
+def _pn() -> ModuleType:
+    """``pandapower.networks`` (lazy, as :func:`_pp`)."""
+    import pandapower.networks  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
+    return pandapower.networks
+
+
 def _ieee33() -> pandapowerNet:
     """Baran & Wu (1989) 33-bus feeder, ``pandapower.networks.case33bw``."""
-    return pn.case33bw()
+    return _pn().case33bw()
 
 
 def _ieee24() -> pandapowerNet:
     """IEEE RTS 24-bus system, ``pandapower.networks.case24_ieee_rts``."""
-    return pn.case24_ieee_rts()
+    return _pn().case24_ieee_rts()
 
 
 def _cigre_mv() -> pandapowerNet:
     """CIGRE MV benchmark without DER, ``create_cigre_network_mv``."""
-    return pn.create_cigre_network_mv(with_der=False)
+    return _pn().create_cigre_network_mv(with_der=False)
 
 
 def _cigre_lv() -> pandapowerNet:
     """CIGRE LV benchmark, ``create_cigre_network_lv``."""
-    return pn.create_cigre_network_lv()
+    return _pn().create_cigre_network_lv()
 
 
 def _ieee12() -> pandapowerNet:
     """Das, Nagi & Kothari (1994) 12-bus feeder, from the shipped ``grids/ieee12.json``."""
-    return pp.from_json(str(data_dir("grids") / "ieee12.json"))
+    return _pp().from_json(str(data_dir("grids") / "ieee12.json"))
 
 
 _CIGRE_TB575 = (
@@ -230,10 +244,10 @@ def load_feeder(name_or_path: str | Path, base_dir: Path | None = None) -> panda
             raise FeederError(_unknown_message(f"unknown feeder name {name_or_path!r}"))
         raise FeederError(_unknown_message(f"feeder file {str(path)!r} does not exist"))
     try:
-        net = pp.from_json(str(path))
+        net = _pp().from_json(str(path))
     except Exception as exc:  # pandapower raises assorted errors on bad input
         raise FeederError(f"cannot read pandapower JSON {str(path)!r}: {exc}") from exc
-    if not isinstance(net, pandapowerNet):
+    if not isinstance(net, _pp().auxiliary.pandapowerNet):
         raise FeederError(f"{str(path)!r} does not contain a pandapower network")
     return net
 

@@ -17,9 +17,12 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pandapower.auxiliary import pandapowerNet
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 __all__ = [
     "SIMBENCH_PREFIX",

@@ -23,13 +23,13 @@ position in the copy's buses, so voltages come back under the original bus numbe
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandapower as pp
-import pandapower.toolbox as tb
 import pandas as pd
-from pandapower.auxiliary import pandapowerNet
-from pandapower.topology import unsupplied_buses
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 __all__ = ["needs_conversion", "switch_free"]
 
@@ -57,6 +57,8 @@ def _numeric_limits(net: pandapowerNet) -> None:
 
 def _open_branch_ends(net: pandapowerNet) -> None:
     """Move each open branch end to an auxiliary bus; drop the line/trafo switches."""
+    import pandapower as pp  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
     sw = net.switch
     for et, (table, sides) in _BRANCHES.items():
         opened = sw[(sw["et"] == et) & ~sw["closed"].astype(bool)]
@@ -79,6 +81,8 @@ def _open_branch_ends(net: pandapowerNet) -> None:
 
 def _fuse_bus_switches(net: pandapowerNet) -> dict[int, int]:
     """Fuse the buses of closed bus-bus switches; return fused-away bus -> the bus kept."""
+    import pandapower.toolbox as tb  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
     rep: dict[int, int] = {}
 
     def find(b: int) -> int:
@@ -109,6 +113,9 @@ def switch_free(net: pandapowerNet) -> tuple[pandapowerNet, np.ndarray]:
         Switches on elements other than lines, transformers and buses, or buses that the
         switches leave without supply (pandapower would report them as out of service).
     """
+    import pandapower.toolbox as tb  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+    from pandapower.topology import unsupplied_buses  # noqa: PLC0415
+
     out = copy.deepcopy(net)
     _numeric_limits(out)
     _open_branch_ends(out)

@@ -7,9 +7,12 @@ distances between agents are graph queries.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
-import pandapower.topology as pp_topology
-from pandapower.auxiliary import pandapowerNet
+
+if TYPE_CHECKING:
+    from pandapower.auxiliary import pandapowerNet
 
 
 def feeder_graph(net: pandapowerNet) -> nx.MultiGraph:
@@ -19,6 +22,8 @@ def feeder_graph(net: pandapowerNet) -> nx.MultiGraph:
     branches stay parallel edges. Edge attribute ``weight``: line length in km (0 for
     transformers and switches), as pandapower sets it.
     """
+    import pandapower.topology as pp_topology  # noqa: PLC0415 - lazy: pandapower takes about 1.5-3 s to import
+
     graph = pp_topology.create_nxgraph(net, respect_switches=True, include_out_of_service=False)
     return nx.relabel_nodes(graph, int, copy=True)
 

@@ -24,6 +24,7 @@ from vppsim.agents.registry import MemberKinds, default_member_kinds
 from vppsim.allocation.realtime import ALLOCATORS
 from vppsim.forecast.load import FORECASTERS, day_ahead_ratio, read_load_weather
 from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
+from vppsim.grids.tables import feeder_tables
 from vppsim.grids.simbench import ElementProfiles, SimbenchError, element_profiles
 from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
@@ -313,25 +314,45 @@ def _load_forecasts(s: Scenario, path: Path) -> tuple[dict[str, np.ndarray], lis
     return out, problems
 
 
-def _check_feeder(s: Scenario, path: Path) -> list[tuple[str, str]]:
-    """The feeder exists, its backend can solve it, and every bus named is one of its buses."""
+def _feeder_buses(s: Scenario, path: Path) -> tuple[set[int], list[tuple[str, str]], str]:
+    """The feeder's buses, the problems of its backend, and the backend the run uses.
+
+    A built-in feeder shipped as tables (:mod:`vppsim.grids.tables`) is checked from them on
+    lightsim2grid (no pandapower net is built). A ``power_flow_backend`` left at its default
+    (lightsim2grid) becomes pandapower on a net lightsim2grid cannot solve.
+    """
+    backend = s.feeder.power_flow_backend
+    tables = feeder_tables(s.feeder.name) if backend == "lightsim2grid" else None
+    if tables is not None:
+        return set(tables.bus_ids), [], backend
     try:
         net = load_feeder(s.feeder.name, base_dir=path.parent)
     except FeederError as exc:
-        return [("feeder.simbench" if s.feeder.simbench else "feeder.name", str(exc))]
+        return set(), [("feeder.simbench" if s.feeder.simbench else "feeder.name", str(exc))], backend
     buses = set(int(b) for b in net.bus.index)
-    lo, hi = min(buses), max(buses)
-    problems = []
-    backend = s.feeder.power_flow_backend
     if backend not in BACKENDS:
-        problems.append(("feeder.power_flow_backend",
-                         f"expected one of {sorted(BACKENDS)}, got {backend!r}"))
-    elif backend != "pandapower":
+        return buses, [("feeder.power_flow_backend",
+                        f"expected one of {sorted(BACKENDS)}, got {backend!r}")], backend
+    if backend != "pandapower":
         try:
             PowerFlow(net, backend=backend)
         except ValueError as exc:
-            problems.append(("feeder.power_flow_backend", f"expected a backend that supports "
-                             f"feeder {s.feeder.name!r}: {exc}"))
+            if "power_flow_backend" not in s.feeder.model_fields_set:
+                return buses, [], "pandapower"
+            return buses, [("feeder.power_flow_backend", f"expected a backend that supports "
+                            f"feeder {s.feeder.name!r}: {exc}")], backend
+    return buses, [], backend
+
+
+def _check_feeder(s: Scenario, path: Path) -> tuple[list[tuple[str, str]], str]:
+    """The feeder exists, its backend can solve it, and every bus named is one of its buses.
+
+    Also returns the backend the run uses (:func:`_feeder_buses`).
+    """
+    buses, problems, backend = _feeder_buses(s, path)
+    if not buses:
+        return problems, backend
+    lo, hi = min(buses), max(buses)
     named = [("vpo.battery_bus", s.vpo.battery_bus)] if s.vpo.battery_bus is not None else []
     for i, vpp in enumerate(s.vpps):
         named.append((f"vpps[{i}].bus", vpp.bus))
@@ -341,7 +362,7 @@ def _check_feeder(s: Scenario, path: Path) -> list[tuple[str, str]]:
         if b not in buses:
             problems.append((field, f"expected a bus of feeder {s.feeder.name!r} ({lo}..{hi}), "
                                     f"got {b}"))
-    return problems
+    return problems, backend
 
 
 def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
@@ -468,9 +489,13 @@ def load_scenario(path: str | Path, member_kinds: MemberKinds | None = None) -> 
             )
     profiles, profile_problems, simbench = _check_profiles(scenario, path)
     problems += profile_problems
-    problems += _check_feeder(scenario, path)
+    feeder_problems, backend = _check_feeder(scenario, path)
+    problems += feeder_problems
     if problems:
         raise ScenarioError(path, problems)
+    if backend != scenario.feeder.power_flow_backend:
+        feeder = scenario.feeder.model_copy(update={"power_flow_backend": backend})
+        scenario = scenario.model_copy(update={"feeder": feeder})
     taken = frozenset[str]()
     if simbench is not None:
         taken, problems = _taken_elements(scenario, simbench)

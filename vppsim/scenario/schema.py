@@ -861,8 +861,10 @@ class FeederSpec(_Spec):
     name: str = "ieee33"
     simbench: str | None = Field(default=None, description="a SimBench grid code (instead of "
                                  "name; needs the simbench extra)")
-    power_flow_backend: str = Field(default="pandapower", description="a power-flow backend "
-                                    "(checked against vppsim.grids.BACKENDS)")
+    power_flow_backend: str = Field(default="lightsim2grid", description="a power-flow backend "
+                                    "(checked against vppsim.grids.BACKENDS); if not given, "
+                                    "lightsim2grid, or pandapower on a feeder lightsim2grid "
+                                    "cannot solve")
     background_load_scale: Annotated[float, Field(ge=0.0, le=PER_UNIT_RANGE.high)] = 1.0
     background_load_profile: str | None = Field(
         default=None, description="profile column: per-unit factor on the feeder's own loads"
