@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
-
 from vppsim.optimizers.base import DEFAULT_POP_SIZE, Algorithm, Run
 from vppsim.optimizers.ga import polynomial_mutation, sbx_crossover
 
@@ -86,6 +84,15 @@ class ExtremeLearningMachine:
         if self.beta is None:
             raise RuntimeError("predict before fit")
         return self._hidden(np.asarray(x, dtype=float)) @ self.beta * self.y_scale + self.y_mean
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata`` (average ranks), imported when first used: scipy.stats takes
+    about 1 s to import and only ELM-GA needs it (every ``vppsim`` command imports this module
+    through the solver names)."""
+    from scipy.stats import rankdata as scipy_rankdata  # noqa: PLC0415 - lazy, see above
+
+    return scipy_rankdata(values)
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
