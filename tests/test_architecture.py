@@ -30,6 +30,17 @@ LAZY_IMPORTS = {
     "market/pareto.py": "pymoo: an optional extra, about 1 s to import; only NSGA-II fronts need it",
     "grids/simbench.py": "simbench: an optional extra, about 1 s to import (5 s per grid); only "
                          "SimBench feeders and profiles need it",
+    # issue 17: a default run builds its feeder from grids/*.tables.json on lightsim2grid
+    # (vppsim.grids.tables/light), so pandapower (1.5-3 s) is imported only by what builds,
+    # reads or solves a pandapower net
+    "grids/powerflow.py": "pandapower and lightsim2grid's pandapower converter: only a PowerFlow "
+                          "of a pandapower net needs them",
+    "grids/registry.py": "pandapower: only building or reading a pandapower net needs it",
+    "grids/topology.py": "pandapower.topology: only the graph of a pandapower net needs it",
+    "grids/switches.py": "pandapower: only the switch-free copy of a net with switches needs it",
+    "grids/losses.py": "pandapower: only the loss model's Ybus probe needs it",
+    "optimizers/elm_ga.py": "scipy.stats: about 1 s to import; only ELM-GA's ranking needs it "
+                            "(every command imports the optimizers through the solver names)",
 }
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
+from typing import Any
+
 import networkx as nx
 import numpy as np
 
@@ -20,9 +22,11 @@ from vppsim.grids.powerflow import (
     KW_PER_MW,
     UNRATED_MAX_I_KA,
     LightSim2GridBackend,
+    PowerFlow,
     PowerFlowResult,
     _nan_extreme,
 )
+from vppsim.grids.registry import load_feeder
 from vppsim.grids.tables import FeederTables, feeder_tables
 
 __all__ = ["TablePowerFlow", "table_power_flow"]
@@ -94,6 +98,14 @@ class TablePowerFlow:
     def bus_ids(self) -> list[int]:
         """Bus indices that can receive injections."""
         return list(self._bus_ids)
+
+    @functools.cached_property
+    def net(self) -> Any:
+        """The feeder's pandapower net as :attr:`PowerFlow.net`, built on first use.
+
+        For the dashboard's bus geodata; the solves never read it.
+        """
+        return PowerFlow(load_feeder(self.tables.name), self.background_load_scale).net
 
     @functools.cached_property
     def graph(self) -> nx.MultiGraph:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import networkx as nx
 import numpy as np
+
 from vppsim.grids.switches import needs_conversion, switch_free
 from vppsim.grids.topology import feeder_graph, slack_bus
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from vppsim.optimizers.base import DEFAULT_POP_SIZE, Algorithm, Run
 from vppsim.optimizers.ga import polynomial_mutation, sbx_crossover
 
@@ -87,9 +88,11 @@ class ExtremeLearningMachine:
 
 
 def rankdata(values: np.ndarray) -> np.ndarray:
-    """``scipy.stats.rankdata`` (average ranks), imported when first used: scipy.stats takes
-    about 1 s to import and only ELM-GA needs it (every ``vppsim`` command imports this module
-    through the solver names)."""
+    """``scipy.stats.rankdata`` (average ranks), imported when first used.
+
+    scipy.stats takes about 1 s to import and only ELM-GA needs it (every ``vppsim`` command
+    imports this module through the solver names).
+    """
     from scipy.stats import rankdata as scipy_rankdata  # noqa: PLC0415 - lazy, see above
 
     return scipy_rankdata(values)

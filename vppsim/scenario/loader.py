@@ -24,8 +24,8 @@ from vppsim.agents.registry import MemberKinds, default_member_kinds
 from vppsim.allocation.realtime import ALLOCATORS
 from vppsim.forecast.load import FORECASTERS, day_ahead_ratio, read_load_weather
 from vppsim.grids import BACKENDS, FeederError, PowerFlow, load_feeder
-from vppsim.grids.tables import feeder_tables
 from vppsim.grids.simbench import ElementProfiles, SimbenchError, element_profiles
+from vppsim.grids.tables import feeder_tables
 from vppsim.market.pricing import PRICE_POLICIES
 from vppsim.market.solvers import EXACT_SOLVER, GAME_SOLVERS, OBJECTIVES
 from vppsim.paths import data_dir
