@@ -223,10 +223,16 @@ class GameProblem:
         self.storage = market.storage
         self._storage = _WarmStorage(market) if market.storage is not None else None
         self.lower_level_solves = 0
+        #: a proven bound on the objective at which the search may stop (None: never stop early;
+        #: set by :func:`solve_game` with ``stop_at_bound``, see :func:`search_target`)
+        self.target_f: float | None = None
         self._seen: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # starting points for the search: Model 1 (the tariff passed through) and the
         # marginal prices of the centralized optimum (None: a plain black-box search)
-        lam = np.clip(centralized_bound(market).dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
+        central = centralized_bound(market)
+        #: the centralized LP's optimum, a lower bound of the system cost at any prices, CNY
+        self.bound_cny = float(central.system_cost_cny)
+        lam = np.clip(central.dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
         self.initial_points: np.ndarray | None = np.array(
             [self.encode(self.pi_imp, self.pi_exp), self.encode(lam, lam)])
 
@@ -321,7 +327,27 @@ class GameProblem:
         if self.score == "optimistic-best":
             k = int(np.argmin(f))
             f[k] = min(f[k], self._optimistic_fitness(c_sell[k], c_buy[k], plain_cost[k]))
+        if self.target_f is not None and self.score != "plain":
+            self._starts_at_target(u, f, c_sell, c_buy, plain_cost)
         return f
+
+    def _starts_at_target(self, u: np.ndarray, f: np.ndarray, c_sell: np.ndarray,
+                          c_buy: np.ndarray, plain_cost: np.ndarray) -> None:
+        """Score the starting points among ``u`` exactly; keep a score only if it is at the target.
+
+        A starting point (e.g. the tariff passed through) may reach the proven bound only with
+        the VPPs' ties broken for the VPO; scored so, the search stops at once. A score short of
+        the target is dropped, so that the search runs as it would without the stop.
+        """
+        if self.initial_points is None:
+            return
+        assert self.target_f is not None
+        for k in range(len(u)):
+            if not any(np.array_equal(u[k], p) for p in self.initial_points):
+                continue
+            exact = self._optimistic_fitness(c_sell[k], c_buy[k], plain_cost[k])
+            if exact <= self.target_f:
+                f[k] = min(f[k], exact)
 
     def _optimistic_fitness(self, c_sell: np.ndarray, c_buy: np.ndarray,
                             vpp_cost_cny: np.ndarray) -> float:
@@ -377,7 +403,9 @@ class GameResult:
     which selection rule chose the outcome among equal-objective ones (or why none applied);
     ``ties``/``model1_ties`` are both ends of the VPPs' ties at the outcome's and Model 1's
     prices (None if not computed); ``incentive`` the epsilon-incentive at the outcome's prices
-    (:mod:`vppsim.market.incentive`; None if not computed).
+    (:mod:`vppsim.market.incentive`; None if not computed); ``stop`` why the search ended
+    (``"budget"``, :data:`STOPPED_AT_BOUND`, an algorithm's own rule, or the solver's name for
+    ``exact``).
     """
 
     objective: str
@@ -395,9 +423,41 @@ class GameResult:
     ties: TieEnds | None = None
     model1_ties: TieEnds | None = None
     incentive: EpsilonIncentive | None = None
+    stop: str = "budget"
 
 #: Relative tolerance within which an outcome counts as reaching the objective's optimum.
 OPTIMUM_REL_TOL = 1e-6
+
+#: Relative tolerance within which a search's best value counts as reaching the proven bound
+#: (``stop_at_bound``); far inside :data:`OPTIMUM_REL_TOL`, so a stopped search always gets the
+#: selected outcome.
+STOP_REL_TOL = 1e-9
+
+#: What :attr:`GameResult.stop` says when the search stopped at the proven bound.
+STOPPED_AT_BOUND = "stopped at the proven bound"
+
+
+def search_target(problem: GameProblem, ref: ExactReference | None) -> float | None:
+    """The objective value (to minimize) at which the search may stop, or None.
+
+    ``system_cost``: the centralized LP's optimum (``problem.bound_cny``), a lower bound no
+    price vector can beat; ``vpo_profit``: minus the MPEC's proven bound on the leader's profit
+    (``ref.value_cny``; None without an MPEC reference). Both plus :data:`STOP_REL_TOL`
+    relative. A candidate scored at the target reaches the objective's optimum, and
+    :func:`select_outcome` picks the outcome by a rule that does not depend on which price
+    vector got there: stopping changes the evaluations spent, not the outcome. None with MILP
+    followers (no exact bound).
+    """
+    if problem.market.milp_followers:
+        return None
+    if problem.objective == "system_cost":
+        bound = problem.bound_cny
+    elif (ref is not None and ref.status != NOT_APPLICABLE and ref.c_sell_cny_per_kwh is not None
+          and np.isfinite(ref.value_cny)):
+        bound = -float(ref.value_cny)
+    else:
+        return None
+    return bound + STOP_REL_TOL * max(abs(bound), 1.0)
 
 
 def select_outcome(market: DayAheadMarket, objective: str, outcome: GameOutcome,
@@ -481,6 +541,7 @@ def solve_game(
     precomputed_reference: ExactReference | None = None,
     ties: bool = True,
     robust: bool = False,
+    stop_at_bound: bool = True,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
@@ -500,6 +561,12 @@ def solve_game(
     (:func:`vppsim.market.ties.tie_ends`) are computed at the outcome's and Model 1's prices;
     with ``robust`` (which implies ``ties``) also the epsilon-incentive at the outcome's prices
     (:func:`vppsim.market.incentive.epsilon_incentive`).
+
+    With ``stop_at_bound`` a search stops as soon as its best candidate reaches the objective's
+    proven bound (:func:`search_target`; ``GameResult.stop`` then says
+    :data:`STOPPED_AT_BOUND`, ``convergence.evaluations`` how many it used): the outcome is the
+    one the full budget gives, since the selection rule does not depend on the prices that
+    reached the bound. Off, the search spends its budget (benchmarks comparing searches).
 
     ``reference``: compute the exact reference (always done for ``exact``) unless
     ``precomputed_reference`` is given, which is then used as it is.
@@ -533,6 +600,7 @@ def solve_game(
         c_sell, c_buy = _exact_prices(market, objective, ref)
     else:
         algorithm = get_algorithm(solver, **(algorithm_options or {}))
+        problem.target_f = search_target(problem, ref) if stop_at_bound else None
         convergence = algorithm.minimize(problem, budget, seed)
         c_sell, c_buy = problem.decode(convergence.x)
     wall["search"] = time.perf_counter() - t1
@@ -553,7 +621,10 @@ def solve_game(
     wall["certificate"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     ends = tie_ends(market, c_sell, c_buy) if ties or robust else None
-    ends1 = tie_ends(market, market.pi_imp, market.pi_exp) if ties or robust else None
+    ends1 = None
+    if ties or robust:  # Model 1's ends: the same problem if the outcome passes the tariff through
+        passed = np.array_equal(c_sell, market.pi_imp) and np.array_equal(c_buy, market.pi_exp)
+        ends1 = ends if passed else tie_ends(market, market.pi_imp, market.pi_exp)
     wall["ties"] = time.perf_counter() - t3
     t4 = time.perf_counter()
     incentive = epsilon_incentive(market, outcome, ends) if robust else None
@@ -561,4 +632,13 @@ def solve_game(
     wall["total"] = time.perf_counter() - start
     return GameResult(objective, solver, outcome, model1, cert, convergence, ref, wall,
                       problem.lower_level_solves, seed if isinstance(seed, int) else None,
-                      selected, selection, ends, ends1, incentive)
+                      selected, selection, ends, ends1, incentive,
+                      _stop_text(solver, convergence))
+
+
+def _stop_text(solver: str, convergence: Result | None) -> str:
+    """Why the search ended, in words (``GameResult.stop``)."""
+    if convergence is None:
+        return solver
+    reason = str(convergence.info.get("stop_reason", "budget"))
+    return STOPPED_AT_BOUND if reason == "target" else reason

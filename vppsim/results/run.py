@@ -289,7 +289,9 @@ def _game_solver_summary(model: Any) -> dict[str, Any] | None:
     spec = model.scenario.market.game
     return {"solver": spec.solver, "objective": spec.objective, "budget": spec.budget,
             "lower_level_solves": int(sum(g.lower_level_solves for g in games)),
-            "days": [{"day": day, "selection_rule": g.selection,
+            "days": [{"day": day, "selection_rule": g.selection, "stop": g.stop,
+                      "evaluations": (g.convergence.evaluations if g.convergence is not None
+                                      else None),
                       "vpo_profit_cny": g.outcome.vpo_profit_cny,
                       "system_cost_cny": g.outcome.system_cost_cny, **tie_block(g.ties)}
                      for day, g in enumerate(games)]}
