@@ -1,7 +1,15 @@
-"""Figures of one run, drawn from the tidy time series (matplotlib, no display needed)."""
+"""Figures of one run, drawn from the tidy time series (matplotlib, no display needed).
+
+:class:`FigureDrawing` draws them in a forked child process (Linux) while the parent goes on
+with the baseline run and the tables.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +178,92 @@ def make_prosumer_figures(prosumers: pd.DataFrame, ts: pd.DataFrame, folder: Pat
     _exchange_figure(vpp, "Prosumer VPPs: sum of the prosumers' exchange vs the commitment",
                      folder, "prosumer_exchange", out)
     return out
+
+
+def draw_run_figures(ts: pd.DataFrame, folder: Path, step_h: float,
+                     prosumers: pd.DataFrame | None = None) -> list[str]:
+    """Every figure of a run (:func:`make_figures`, then the prosumer figures if any)."""
+    files = make_figures(ts, folder, step_h)
+    if prosumers is not None:
+        files += make_prosumer_figures(prosumers, ts, folder, step_h)
+    return files
+
+
+#: the file through which the drawing child reports its figures or its error (then removed)
+_REPORT = ".drawn.json"
+
+
+class FigureDrawing:
+    """A run's figures (:func:`draw_run_figures`) drawn in a forked child process.
+
+    On Linux the child is forked at construction and draws while the parent goes on (the
+    baseline run, the tables); :meth:`files` waits for it and returns the files, or raises
+    ``RuntimeError`` with the child's error. The child touches nothing but matplotlib and its
+    copy of the time series, writes the PNGs and a short report (``.drawn.json``, removed
+    again) and leaves with ``os._exit``. Elsewhere (macOS, where forking a process that has
+    loaded system frameworks is unsafe; Windows) nothing is forked and :meth:`files` draws
+    in this process. Use as a context manager: :meth:`close` ends an unfinished child if
+    the parent fails first, so no process is left behind.
+    """
+
+    def __init__(self, ts: pd.DataFrame, folder: Path, step_h: float,
+                 prosumers: pd.DataFrame | None = None) -> None:
+        self._args = (ts, Path(folder), step_h, prosumers)
+        self._report = Path(folder) / _REPORT
+        self._pid: int | None = None
+        if sys.platform.startswith("linux"):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            self._report.unlink(missing_ok=True)
+            sys.stdout.flush()  # nothing buffered may be written twice
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child (its figures are checked by the parent)
+                self._child()
+            self._pid = pid
+
+    def _child(self) -> None:
+        """Draw, report, leave (never returns)."""
+        code = 1
+        try:
+            report: dict[str, Any] = {"files": draw_run_figures(*self._args)}
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+            report = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            self._report.write_text(json.dumps(report), encoding="utf-8")
+        finally:
+            os._exit(code)
+
+    def files(self) -> list[str]:
+        """The figure files, once drawn (waits for the child). Raises ``RuntimeError``."""
+        if self._pid is None:
+            return draw_run_figures(*self._args)
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        code = os.waitstatus_to_exitcode(status)
+        try:
+            report = json.loads(self._report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            report = {}
+        self._report.unlink(missing_ok=True)
+        if code != 0 or "files" not in report:
+            raise RuntimeError(f"drawing the figures failed (child process exit {code}): "
+                               f"{report.get('error', 'no report')}")
+        return [str(f) for f in report["files"]]
+
+    def close(self) -> None:
+        """End the child if it is still running (the parent failed before :meth:`files`)."""
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGTERM)
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self._pid = None
+            self._report.unlink(missing_ok=True)
+
+    def __enter__(self) -> FigureDrawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

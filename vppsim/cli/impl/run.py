@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from vppsim.paths import default_scenario_path
 from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
 from vppsim.results.horizon import resume_mismatch, run_by_day, run_identity, save_finished_days, start_store
 from vppsim.results.kpis import baseline_of
-from vppsim.results.run import console_summary, save_partial, write_results
+from vppsim.results.run import console_summary, save_partial, start_figures, write_results
 from vppsim.scenario.loader import LoadedScenario, load_scenario
 
 
@@ -120,14 +121,16 @@ def run(args: argparse.Namespace) -> int:
         model = finished
         run_s = time.perf_counter() - t2
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
-        baseline = None
-        if base_loaded is not None and base_loaded.scenario == loaded.scenario:
-            baseline, wall["baseline"] = model, 0.0  # nothing to take away: its own baseline
-        elif base_loaded is not None:
-            store = folder.work / HORIZON_DIR / "baseline" if streamed else None
-            baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
-        final = write_results(model, folder, wall, figures=not args.no_figures,
-                              baseline=baseline)
+        # the figures are drawn (in a forked process on Linux) while the baseline runs
+        with (nullcontext() if args.no_figures else start_figures(model, folder.work)) as drawing:
+            baseline = None
+            if base_loaded is not None and base_loaded.scenario == loaded.scenario:
+                baseline, wall["baseline"] = model, 0.0  # nothing to take away: its own baseline
+            elif base_loaded is not None:
+                store = folder.work / HORIZON_DIR / "baseline" if streamed else None
+                baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
+            final = write_results(model, folder, wall, figures=not args.no_figures,
+                                  baseline=baseline, drawing=drawing)
     report(args, folder_summary(final))
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
