@@ -27,6 +27,7 @@ outcome with the VPPs' ties broken for the VPO (:mod:`vppsim.market.outcome`) an
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import highspy
@@ -542,6 +543,7 @@ def solve_game(
     ties: bool = True,
     robust: bool = False,
     stop_at_bound: bool = True,
+    background_ties: bool = False,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
@@ -562,11 +564,11 @@ def solve_game(
     with ``robust`` (which implies ``ties``) also the epsilon-incentive at the outcome's prices
     (:func:`vppsim.market.incentive.epsilon_incentive`).
 
-    With ``stop_at_bound`` a search stops as soon as its best candidate reaches the objective's
-    proven bound (:func:`search_target`; ``GameResult.stop`` then says
-    :data:`STOPPED_AT_BOUND`, ``convergence.evaluations`` how many it used): the outcome is the
-    one the full budget gives, since the selection rule does not depend on the prices that
-    reached the bound. Off, the search spends its budget (benchmarks comparing searches).
+    With ``stop_at_bound`` a search stops once its best candidate reaches the proven bound
+    (:func:`search_target`; ``GameResult.stop`` says so): the outcome is the full budget's, as
+    the selection rule does not depend on the prices that reached the bound. With
+    ``background_ties`` (and ``ties``, not ``robust``) the tie ends are solved in a worker
+    thread while the caller goes on; reading ``GameResult.ties`` waits for them.
 
     ``reference``: compute the exact reference (always done for ``exact``) unless
     ``precomputed_reference`` is given, which is then used as it is.
@@ -586,12 +588,9 @@ def solve_game(
     problem = GameProblem(market, objective)
     if not polish:  # no domain starting points either: a plain black-box search
         problem.initial_points = None
-    if precomputed_reference is not None:
-        ref = precomputed_reference
-    elif reference or solver == EXACT_SOLVER:
+    ref = precomputed_reference
+    if ref is None and (reference or solver == EXACT_SOLVER):
         ref = exact_reference(market, objective, reference_time_limit_s)
-    else:
-        ref = None
     wall["reference"] = time.perf_counter() - start
     t1 = time.perf_counter()
     convergence = None
@@ -612,28 +611,105 @@ def solve_game(
         outcome, selected = _best_of_starts(problem, outcome, model1)
     outcome, selection = select_outcome(market, objective, outcome, ref)
     c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
-    applicable = ref is not None and ref.status != NOT_APPLICABLE
-    cert = certify(market.vpps, outcome.schedules, c_sell, c_buy, objective,
-                   outcome.objective_value(objective), ref.name if ref else "none",
-                   ref.value_cny if applicable else None, ref.status if ref else None)
+    cert = _certificate(market, outcome, objective, ref)
     ties = ties and not market.milp_followers
     robust = robust and not market.milp_followers
     wall["certificate"] = time.perf_counter() - t2
     t3 = time.perf_counter()
-    ends = tie_ends(market, c_sell, c_buy) if ties or robust else None
-    ends1 = None
-    if ties or robust:  # Model 1's ends: the same problem if the outcome passes the tariff through
-        passed = np.array_equal(c_sell, market.pi_imp) and np.array_equal(c_buy, market.pi_exp)
-        ends1 = ends if passed else tie_ends(market, market.pi_imp, market.pi_exp)
+    pending = _PendingTies(market, c_sell, c_buy) if ties and background_ties and not robust else None
+    ends, ends1 = (both_tie_ends(market, c_sell, c_buy) if (ties or robust) and not pending
+                   else (None, None))
     wall["ties"] = time.perf_counter() - t3
     t4 = time.perf_counter()
     incentive = epsilon_incentive(market, outcome, ends) if robust else None
     wall["incentive"] = time.perf_counter() - t4
     wall["total"] = time.perf_counter() - start
-    return GameResult(objective, solver, outcome, model1, cert, convergence, ref, wall,
-                      problem.lower_level_solves, seed if isinstance(seed, int) else None,
-                      selected, selection, ends, ends1, incentive,
-                      _stop_text(solver, convergence))
+    args = (objective, solver, outcome, model1, cert, convergence, ref, wall,
+            problem.lower_level_solves, seed if isinstance(seed, int) else None, selected,
+            selection, ends, ends1, incentive, _stop_text(solver, convergence))
+    return GameResult(*args) if pending is None else _PendingTiesResult(*args, pending=pending)
+
+
+def _certificate(market: DayAheadMarket, outcome: GameOutcome, objective: str,
+                 ref: ExactReference | None) -> Certificate:
+    """The outcome's certificate against the exact reference (regrets only without one)."""
+    applicable = ref is not None and ref.status != NOT_APPLICABLE
+    return certify(market.vpps, outcome.schedules, outcome.c_sell_cny_per_kwh,
+                   outcome.c_buy_cny_per_kwh, objective, outcome.objective_value(objective),
+                   ref.name if ref else "none", ref.value_cny if applicable else None,
+                   ref.status if ref else None)
+
+
+def both_tie_ends(market: DayAheadMarket, c_sell: np.ndarray,
+                  c_buy: np.ndarray) -> tuple[TieEnds, TieEnds]:
+    """The tie ends at the prices and at Model 1's (the same if the prices pass the tariff)."""
+    ends = tie_ends(market, c_sell, c_buy)
+    passed = np.array_equal(c_sell, market.pi_imp) and np.array_equal(c_buy, market.pi_exp)
+    return ends, ends if passed else tie_ends(market, market.pi_imp, market.pi_exp)
+
+
+class _PendingTies:
+    """:func:`both_tie_ends` computed in a worker thread (HiGHS releases the GIL while it solves).
+
+    The thread's executor is shut down at once (it ends with its one task), so no thread
+    outlives the computation.
+    """
+
+    def __init__(self, market: DayAheadMarket, c_sell: np.ndarray, c_buy: np.ndarray) -> None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vppsim-ties")
+        self.future: Future[tuple[tuple[TieEnds, TieEnds], float]] = executor.submit(
+            self._timed, market, np.array(c_sell), np.array(c_buy))
+        executor.shutdown(wait=False)
+
+    @staticmethod
+    def _timed(market: DayAheadMarket, c_sell: np.ndarray,
+               c_buy: np.ndarray) -> tuple[tuple[TieEnds, TieEnds], float]:
+        start = time.perf_counter()
+        ends = both_tie_ends(market, c_sell, c_buy)
+        return ends, time.perf_counter() - start
+
+
+class _PendingTiesResult(GameResult):
+    """A :class:`GameResult` whose tie ends are still being computed (``background_ties``).
+
+    Reading ``ties`` or ``model1_ties`` (or pickling, copying, comparing) waits for them and
+    raises what their computation raised; ``wall_s["ties"]`` then holds the worker's time.
+    """
+
+    def __init__(self, *args: object, pending: _PendingTies) -> None:
+        self._pending: _PendingTies | None = pending
+        super().__init__(*args)  # type: ignore[arg-type]
+
+    def _resolve(self) -> None:
+        if self._pending is not None:
+            (ends, ends1), seconds = self._pending.future.result()
+            self._pending = None
+            self._ties, self._model1_ties = ends, ends1
+            self.wall_s["ties"] = seconds
+
+    @property  # type: ignore[override]
+    def ties(self) -> TieEnds | None:
+        """Both ends of the VPPs' ties at the outcome's prices (waits for the worker)."""
+        self._resolve()
+        return self._ties
+
+    @ties.setter
+    def ties(self, value: TieEnds | None) -> None:
+        self._ties = value
+
+    @property  # type: ignore[override]
+    def model1_ties(self) -> TieEnds | None:
+        """Both ends of the VPPs' ties at Model 1's prices (waits for the worker)."""
+        self._resolve()
+        return self._model1_ties
+
+    @model1_ties.setter
+    def model1_ties(self, value: TieEnds | None) -> None:
+        self._model1_ties = value
+
+    def __getstate__(self) -> dict[str, object]:
+        self._resolve()
+        return {**self.__dict__, "_pending": None}
 
 
 def _stop_text(solver: str, convergence: Result | None) -> str:

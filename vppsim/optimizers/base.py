@@ -37,9 +37,10 @@ class Problem(Protocol):
     A problem may also offer starting points as ``initial_points`` (rows of shape
     ``(n_var,)``); see :func:`seed_population`, and a ``target_f`` (float or None): a value no
     point can beat by more than rounding (a proven bound), at which every algorithm stops with
-    ``stop_reason`` ``"target"`` (:meth:`Algorithm.termination`). Algorithms that handle them (ELM-GA) also read
-    ``binary`` (bool mask ``(n_var,)``: 0/1 variables, bounds 0 or 1) and ``repair(x) -> x``
-    (candidate rows to repaired rows, e.g. minimum up/down times), applied to every candidate.
+    ``stop_reason`` ``"target"`` (:meth:`Algorithm.termination`). Algorithms that handle
+    them (ELM-GA) also read ``binary`` (bool mask ``(n_var,)``: 0/1 variables, bounds 0 or 1)
+    and ``repair(x) -> x`` (candidate rows to repaired rows, e.g. minimum up/down times),
+    applied to every candidate.
     """
 
     n_var: int

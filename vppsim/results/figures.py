@@ -18,6 +18,7 @@ import pandas as pd
 
 from vppsim.results.plotting import pyplot, tariff_and_prices
 
+
 def _bars(ax: Any, x: np.ndarray, height: np.ndarray, bottom: np.ndarray | float, step_h: float,
           **kw: Any) -> None:
     """Bars of ``height`` from ``bottom`` at the step starts ``x``, drawn as one filled step outline.
