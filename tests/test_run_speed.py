@@ -34,7 +34,8 @@ def _no_child_left() -> bool:
 
 
 def test_forked_figures_are_the_in_process_figures(day_ts, tmp_path):
-    with FigureDrawing(day_ts, tmp_path / "forked", 1.0) as drawing:
+    with FigureDrawing(tmp_path / "forked") as drawing:  # forked before the data exists
+        drawing.draw(day_ts, 1.0)
         forked = drawing.files()
     here = draw_run_figures(day_ts, tmp_path / "here", 1.0)
     assert [Path(f).name for f in forked] == [Path(f).name for f in here]
@@ -48,17 +49,23 @@ def test_forked_figures_are_the_in_process_figures(day_ts, tmp_path):
 
 def test_a_failure_while_drawing_is_raised_in_the_parent(day_ts, tmp_path):
     broken = day_ts.drop(columns=["soc_pu"])
-    drawing = FigureDrawing(broken, tmp_path / "figures", 1.0)
-    with pytest.raises((RuntimeError, KeyError), match="soc_pu"):
-        drawing.files()
-    drawing.close()
+    with FigureDrawing(tmp_path / "figures") as drawing:
+        drawing.draw(broken, 1.0)
+        with pytest.raises((RuntimeError, KeyError), match="soc_pu"):
+            drawing.files()
     assert not (tmp_path / "figures" / ".drawn.json").exists()
     assert _no_child_left()
 
 
-def test_closing_an_unfinished_drawing_leaves_no_process(day_ts, tmp_path):
-    drawing = FigureDrawing(day_ts, tmp_path / "figures", 1.0)
-    drawing.close()  # the parent failed before waiting: the child is ended
+@pytest.mark.parametrize("with_data", [False, True])
+def test_closing_an_unfinished_drawing_leaves_no_process(day_ts, tmp_path, with_data):
+    drawing = FigureDrawing(tmp_path / "figures")
+    if with_data:
+        drawing.draw(day_ts, 1.0)
+    drawing.close()  # the parent failed before waiting (or before the run ended)
+    assert _no_child_left()
+    with pytest.raises(RuntimeError, match="nothing to draw"):
+        FigureDrawing(tmp_path / "other").files()
     assert _no_child_left()
 
 

@@ -1,13 +1,15 @@
 """Figures of one run, drawn from the tidy time series (matplotlib, no display needed).
 
-:class:`FigureDrawing` draws them in a forked child process (Linux) while the parent goes on
-with the baseline run and the tables.
+:class:`FigureDrawing` draws them in a child process forked before the run (Linux), which
+imports matplotlib while the parent runs and draws while it goes on with the baseline and the
+tables.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import sys
 from pathlib import Path
@@ -195,38 +197,48 @@ _REPORT = ".drawn.json"
 
 
 class FigureDrawing:
-    """A run's figures (:func:`draw_run_figures`) drawn in a forked child process.
+    """A run's figures (:func:`draw_run_figures`) drawn by a forked child process.
 
-    On Linux the child is forked at construction and draws while the parent goes on (the
-    baseline run, the tables); :meth:`files` waits for it and returns the files, or raises
-    ``RuntimeError`` with the child's error. The child touches nothing but matplotlib and its
-    copy of the time series, writes the PNGs and a short report (``.drawn.json``, removed
-    again) and leaves with ``os._exit``. Elsewhere (macOS, where forking a process that has
-    loaded system frameworks is unsafe; Windows) nothing is forked and :meth:`files` draws
-    in this process. Use as a context manager: :meth:`close` ends an unfinished child if
-    the parent fails first, so no process is left behind.
+    On Linux the child is forked at construction, before the run: it imports matplotlib while
+    the parent runs, then waits for the data. :meth:`draw` hands it the finished run's time
+    series (pickled through a pipe) and returns at once; the child draws while the parent
+    goes on (the baseline run, the tables), writes the PNGs and a short report
+    (``.drawn.json``, removed again) and leaves with ``os._exit``. :meth:`files` waits for it
+    and returns the files, or raises ``RuntimeError`` with the child's error. The child
+    touches nothing but matplotlib and its copy of the data. Elsewhere (macOS, where forking
+    a process that has loaded system frameworks is unsafe; Windows) nothing is forked and
+    :meth:`files` draws in this process. Use as a context manager: :meth:`close` ends an
+    unfinished child (the parent failed first), so no process is left behind.
     """
 
-    def __init__(self, ts: pd.DataFrame, folder: Path, step_h: float,
-                 prosumers: pd.DataFrame | None = None) -> None:
-        self._args = (ts, Path(folder), step_h, prosumers)
-        self._report = Path(folder) / _REPORT
+    def __init__(self, folder: Path) -> None:
+        self._folder = Path(folder)
+        self._report = self._folder / _REPORT
+        self._data: tuple[pd.DataFrame, float, pd.DataFrame | None] | None = None
         self._pid: int | None = None
+        self._pipe: int | None = None  # the parent's end, until the data is sent
         if sys.platform.startswith("linux"):
-            Path(folder).mkdir(parents=True, exist_ok=True)
+            self._folder.mkdir(parents=True, exist_ok=True)
             self._report.unlink(missing_ok=True)
+            read_fd, write_fd = os.pipe()
             sys.stdout.flush()  # nothing buffered may be written twice
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child (its figures are checked by the parent)
-                self._child()
-            self._pid = pid
+                os.close(write_fd)
+                self._child(read_fd)
+            os.close(read_fd)
+            self._pid, self._pipe = pid, write_fd
 
-    def _child(self) -> None:
-        """Draw, report, leave (never returns)."""
+    def _child(self, read_fd: int) -> None:
+        """Import matplotlib, wait for the data, draw, report, leave (never returns)."""
         code = 1
         try:
-            report: dict[str, Any] = {"files": draw_run_figures(*self._args)}
+            pyplot()
+            with os.fdopen(read_fd, "rb") as pipe:
+                ts, step_h, prosumers = pickle.load(pipe)
+            report: dict[str, Any] = {
+                "files": draw_run_figures(ts, self._folder, step_h, prosumers)}
             code = 0
         except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
             report = {"error": f"{type(exc).__name__}: {exc}"}
@@ -235,10 +247,24 @@ class FigureDrawing:
         finally:
             os._exit(code)
 
+    def draw(self, ts: pd.DataFrame, step_h: float, prosumers: pd.DataFrame | None = None) -> None:
+        """Draw the figures of this time series (in the child, if there is one)."""
+        self._data = (ts, step_h, prosumers)
+        if self._pipe is not None:
+            fd, self._pipe = self._pipe, None
+            try:
+                with os.fdopen(fd, "wb") as pipe:
+                    pickle.dump(self._data, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            except BrokenPipeError:
+                pass  # the child has ended: files() reports why
+
     def files(self) -> list[str]:
         """The figure files, once drawn (waits for the child). Raises ``RuntimeError``."""
+        if self._data is None:
+            self.close()
+            raise RuntimeError("FigureDrawing.files: nothing to draw (draw() was not called)")
         if self._pid is None:
-            return draw_run_figures(*self._args)
+            return draw_run_figures(self._data[0], self._folder, *self._data[1:])
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         code = os.waitstatus_to_exitcode(status)
@@ -253,7 +279,10 @@ class FigureDrawing:
         return [str(f) for f in report["files"]]
 
     def close(self) -> None:
-        """End the child if it is still running (the parent failed before :meth:`files`)."""
+        """End the child if it is still there (the parent failed before :meth:`files`)."""
+        if self._pipe is not None:
+            os.close(self._pipe)  # the child reads an end of file and leaves
+            self._pipe = None
         if self._pid is not None:
             try:
                 os.kill(self._pid, signal.SIGTERM)

@@ -315,7 +315,7 @@ def write_results(
     ``baseline``: the finished model of :func:`vppsim.results.kpis.baseline_of` (same seed),
     for the "Baseline vs coordinated" KPIs (``kpis.csv``, ``summary.json`` ``kpis``,
     report.md); without it those hold the coordinated run's KPIs only. ``drawing``: the
-    figures already being drawn into ``<out>/figures`` (:func:`start_figures`); else they are
+    figures already being drawn into ``<out>/figures`` (:func:`draw_figures`); else they are
     drawn here (if ``figures``).
     """
     with result_folder(out) as work:
@@ -347,14 +347,13 @@ def write_results(
     return output_path(out)
 
 
-def start_figures(model: Any, work: Path) -> FigureDrawing:
-    """Start drawing a finished model's figures into ``work/figures`` (:class:`FigureDrawing`).
+def draw_figures(model: Any, drawing: FigureDrawing) -> None:
+    """Hand a finished model's time series to ``drawing`` (:class:`FigureDrawing`).
 
-    Forked on Linux, so they are drawn while the caller goes on (the baseline run); pass the
-    result to :func:`write_results` as ``drawing`` and close it (a context manager).
+    Pass ``drawing`` to :func:`write_results` afterwards; it collects the files.
     """
     prosumers = model.prosumer_frame() if model.prosumer_fleets else None
-    return FigureDrawing(model.timeseries(), work / "figures", model.step_h, prosumers)
+    drawing.draw(model.timeseries(), model.step_h, prosumers)
 
 
 def save_partial(model: Any, folder: ResultFolder, exc: BaseException) -> Path:
