@@ -12,6 +12,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -205,9 +206,11 @@ class FigureDrawing:
     goes on (the baseline run, the tables), writes the PNGs and a short report
     (``.drawn.json``, removed again) and leaves with ``os._exit``. :meth:`files` waits for it
     and returns the files, or raises ``RuntimeError`` with the child's error. The child
-    touches nothing but matplotlib and its copy of the data. Elsewhere (macOS, where forking
-    a process that has loaded system frameworks is unsafe; Windows) nothing is forked and
-    :meth:`files` draws in this process. Use as a context manager: :meth:`close` ends an
+    touches nothing but matplotlib and its copy of the data. Only a process with no other
+    Python thread forks (a lock another thread holds at the fork stays locked in the child
+    forever: seen as a hang under pytest-xdist, whose workers run I/O threads); elsewhere
+    (threads, macOS, where forking a process that has loaded system frameworks is unsafe;
+    Windows) nothing is forked and :meth:`files` draws in this process. Use as a context manager: :meth:`close` ends an
     unfinished child (the parent failed first), so no process is left behind.
     """
 
@@ -217,7 +220,7 @@ class FigureDrawing:
         self._data: tuple[pd.DataFrame, float, pd.DataFrame | None] | None = None
         self._pid: int | None = None
         self._pipe: int | None = None  # the parent's end, until the data is sent
-        if sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux") and threading.active_count() == 1:
             self._folder.mkdir(parents=True, exist_ok=True)
             self._report.unlink(missing_ok=True)
             read_fd, write_fd = os.pipe()
