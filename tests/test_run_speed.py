@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,15 +25,6 @@ def day_ts(passthrough_day_path: Path) -> pd.DataFrame:
     model = VPPModel(load_scenario(passthrough_day_path))
     model.run()
     return model.timeseries()
-
-
-def _no_child_left() -> bool:
-    """True if this process has no child process (running or unreaped)."""
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
 
 
 #: FigureDrawing in a fresh single-threaded process (pytest-xdist workers run threads, where
@@ -93,16 +83,35 @@ def test_a_failure_while_drawing_is_raised_in_the_parent(day_ts, tmp_path):
             drawing.files()
 
 
+_CLOSE = """
+import json, os, sys
+import pandas as pd
+from vppsim.results.figures import FigureDrawing
+drawing = FigureDrawing(sys.argv[1])
+forked = drawing._pid is not None
+if sys.argv[2:]:
+    drawing.draw(pd.read_parquet(sys.argv[2]), 1.0)
+drawing.close()  # the parent failed before waiting (or before the run ended)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    left = True
+except ChildProcessError:
+    left = False
+print(json.dumps({"forked": forked, "left": left}))
+"""
+
+
 @pytest.mark.parametrize("with_data", [False, True])
 def test_closing_an_unfinished_drawing_leaves_no_process(day_ts, tmp_path, with_data):
-    drawing = FigureDrawing(tmp_path / "figures")
+    args = [sys.executable, "-c", _CLOSE, str(tmp_path / "figures")]
     if with_data:
-        drawing.draw(day_ts, 1.0)
-    drawing.close()  # the parent failed before waiting (or before the run ended)
-    assert _no_child_left()
+        day_ts.to_parquet(tmp_path / "ts.parquet")
+        args.append(str(tmp_path / "ts.parquet"))
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["forked"] == sys.platform.startswith("linux") and not got["left"]
     with pytest.raises(RuntimeError, match="nothing to draw"):
         FigureDrawing(tmp_path / "other").files()
-    assert _no_child_left()
 
 
 def test_take_is_take_along_axis():
