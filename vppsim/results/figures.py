@@ -210,8 +210,9 @@ class FigureDrawing:
     Python thread forks (a lock another thread holds at the fork stays locked in the child
     forever: seen as a hang under pytest-xdist, whose workers run I/O threads); elsewhere
     (threads, macOS, where forking a process that has loaded system frameworks is unsafe;
-    Windows) nothing is forked and :meth:`files` draws in this process. Use as a context manager: :meth:`close` ends an
-    unfinished child (the parent failed first), so no process is left behind.
+    Windows) nothing is forked and :meth:`files` draws in this process. Use as a context
+    manager: :meth:`close` ends an unfinished child (the parent failed first), so no process
+    is left behind.
     """
 
     def __init__(self, folder: Path) -> None:
