@@ -116,7 +116,7 @@ def _median_gap(market: DayAheadMarket, objective: str, ref, alg: str, opts: dic
     for seed in range(seeds):
         res = solve_game(market, objective=objective, solver=alg, budget=budget, seed=seed,
                          algorithm_options=opts, polish=False, precomputed_reference=ref,
-                         ties=False)
+                         ties=False, stop_at_bound=False)  # searches compared at equal budgets
         value = res.outcome.objective_value(objective)
         gap = value - ref.value_cny if objective == "system_cost" else ref.value_cny - value
         gaps.append(100.0 * gap / abs(ref.value_cny))
@@ -234,7 +234,8 @@ def run(seeds: int, budget: int, ablations: bool, objectives: list[str],
                 for seed in range(seeds):
                     res = solve_game(market, objective=objective, solver=alg,
                                      budget=budget, seed=seed, algorithm_options=opts,
-                                     polish=polish, precomputed_reference=ref)
+                                     polish=polish, precomputed_reference=ref,
+                                     stop_at_bound=False)  # equal budgets
                     value = res.outcome.objective_value(objective)
                     gap = (value - ref_value) if lower else (ref_value - value)
                     conv = res.convergence

@@ -27,6 +27,7 @@ outcome with the VPPs' ties broken for the VPO (:mod:`vppsim.market.outcome`) an
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import highspy
@@ -223,10 +224,16 @@ class GameProblem:
         self.storage = market.storage
         self._storage = _WarmStorage(market) if market.storage is not None else None
         self.lower_level_solves = 0
+        #: a proven bound on the objective at which the search may stop (None: never stop early;
+        #: set by :func:`solve_game` with ``stop_at_bound``, see :func:`search_target`)
+        self.target_f: float | None = None
         self._seen: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # starting points for the search: Model 1 (the tariff passed through) and the
         # marginal prices of the centralized optimum (None: a plain black-box search)
-        lam = np.clip(centralized_bound(market).dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
+        central = centralized_bound(market)
+        #: the centralized LP's optimum, a lower bound of the system cost at any prices, CNY
+        self.bound_cny = float(central.system_cost_cny)
+        lam = np.clip(central.dual_price_cny_per_kwh, self.pi_exp, self.pi_imp)
         self.initial_points: np.ndarray | None = np.array(
             [self.encode(self.pi_imp, self.pi_exp), self.encode(lam, lam)])
 
@@ -321,7 +328,27 @@ class GameProblem:
         if self.score == "optimistic-best":
             k = int(np.argmin(f))
             f[k] = min(f[k], self._optimistic_fitness(c_sell[k], c_buy[k], plain_cost[k]))
+        if self.target_f is not None and self.score != "plain":
+            self._starts_at_target(u, f, c_sell, c_buy, plain_cost)
         return f
+
+    def _starts_at_target(self, u: np.ndarray, f: np.ndarray, c_sell: np.ndarray,
+                          c_buy: np.ndarray, plain_cost: np.ndarray) -> None:
+        """Score the starting points among ``u`` exactly; keep a score only if it is at the target.
+
+        A starting point (e.g. the tariff passed through) may reach the proven bound only with
+        the VPPs' ties broken for the VPO; scored so, the search stops at once. A score short of
+        the target is dropped, so that the search runs as it would without the stop.
+        """
+        if self.initial_points is None:
+            return
+        assert self.target_f is not None
+        for k in range(len(u)):
+            if not any(np.array_equal(u[k], p) for p in self.initial_points):
+                continue
+            exact = self._optimistic_fitness(c_sell[k], c_buy[k], plain_cost[k])
+            if exact <= self.target_f:
+                f[k] = min(f[k], exact)
 
     def _optimistic_fitness(self, c_sell: np.ndarray, c_buy: np.ndarray,
                             vpp_cost_cny: np.ndarray) -> float:
@@ -377,7 +404,9 @@ class GameResult:
     which selection rule chose the outcome among equal-objective ones (or why none applied);
     ``ties``/``model1_ties`` are both ends of the VPPs' ties at the outcome's and Model 1's
     prices (None if not computed); ``incentive`` the epsilon-incentive at the outcome's prices
-    (:mod:`vppsim.market.incentive`; None if not computed).
+    (:mod:`vppsim.market.incentive`; None if not computed); ``stop`` why the search ended
+    (``"budget"``, :data:`STOPPED_AT_BOUND`, an algorithm's own rule, or the solver's name for
+    ``exact``).
     """
 
     objective: str
@@ -395,9 +424,41 @@ class GameResult:
     ties: TieEnds | None = None
     model1_ties: TieEnds | None = None
     incentive: EpsilonIncentive | None = None
+    stop: str = "budget"
 
 #: Relative tolerance within which an outcome counts as reaching the objective's optimum.
 OPTIMUM_REL_TOL = 1e-6
+
+#: Relative tolerance within which a search's best value counts as reaching the proven bound
+#: (``stop_at_bound``); far inside :data:`OPTIMUM_REL_TOL`, so a stopped search always gets the
+#: selected outcome.
+STOP_REL_TOL = 1e-9
+
+#: What :attr:`GameResult.stop` says when the search stopped at the proven bound.
+STOPPED_AT_BOUND = "stopped at the proven bound"
+
+
+def search_target(problem: GameProblem, ref: ExactReference | None) -> float | None:
+    """The objective value (to minimize) at which the search may stop, or None.
+
+    ``system_cost``: the centralized LP's optimum (``problem.bound_cny``), a lower bound no
+    price vector can beat; ``vpo_profit``: minus the MPEC's proven bound on the leader's profit
+    (``ref.value_cny``; None without an MPEC reference). Both plus :data:`STOP_REL_TOL`
+    relative. A candidate scored at the target reaches the objective's optimum, and
+    :func:`select_outcome` picks the outcome by a rule that does not depend on which price
+    vector got there: stopping changes the evaluations spent, not the outcome. None with MILP
+    followers (no exact bound).
+    """
+    if problem.market.milp_followers:
+        return None
+    if problem.objective == "system_cost":
+        bound = problem.bound_cny
+    elif (ref is not None and ref.status != NOT_APPLICABLE and ref.c_sell_cny_per_kwh is not None
+          and np.isfinite(ref.value_cny)):
+        bound = -float(ref.value_cny)
+    else:
+        return None
+    return bound + STOP_REL_TOL * max(abs(bound), 1.0)
 
 
 def select_outcome(market: DayAheadMarket, objective: str, outcome: GameOutcome,
@@ -481,6 +542,8 @@ def solve_game(
     precomputed_reference: ExactReference | None = None,
     ties: bool = True,
     robust: bool = False,
+    stop_at_bound: bool = True,
+    background_ties: bool = False,
 ) -> GameResult:
     """Solve the day-ahead game and certify the outcome.
 
@@ -501,6 +564,12 @@ def solve_game(
     with ``robust`` (which implies ``ties``) also the epsilon-incentive at the outcome's prices
     (:func:`vppsim.market.incentive.epsilon_incentive`).
 
+    With ``stop_at_bound`` a search stops once its best candidate reaches the proven bound
+    (:func:`search_target`; ``GameResult.stop`` says so): the outcome is the full budget's, as
+    the selection rule does not depend on the prices that reached the bound. With
+    ``background_ties`` (and ``ties``, not ``robust``) the tie ends are solved in a worker
+    thread while the caller goes on; reading ``GameResult.ties`` waits for them.
+
     ``reference``: compute the exact reference (always done for ``exact``) unless
     ``precomputed_reference`` is given, which is then used as it is.
 
@@ -519,12 +588,9 @@ def solve_game(
     problem = GameProblem(market, objective)
     if not polish:  # no domain starting points either: a plain black-box search
         problem.initial_points = None
-    if precomputed_reference is not None:
-        ref = precomputed_reference
-    elif reference or solver == EXACT_SOLVER:
+    ref = precomputed_reference
+    if ref is None and (reference or solver == EXACT_SOLVER):
         ref = exact_reference(market, objective, reference_time_limit_s)
-    else:
-        ref = None
     wall["reference"] = time.perf_counter() - start
     t1 = time.perf_counter()
     convergence = None
@@ -533,6 +599,7 @@ def solve_game(
         c_sell, c_buy = _exact_prices(market, objective, ref)
     else:
         algorithm = get_algorithm(solver, **(algorithm_options or {}))
+        problem.target_f = search_target(problem, ref) if stop_at_bound else None
         convergence = algorithm.minimize(problem, budget, seed)
         c_sell, c_buy = problem.decode(convergence.x)
     wall["search"] = time.perf_counter() - t1
@@ -544,21 +611,110 @@ def solve_game(
         outcome, selected = _best_of_starts(problem, outcome, model1)
     outcome, selection = select_outcome(market, objective, outcome, ref)
     c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
-    applicable = ref is not None and ref.status != NOT_APPLICABLE
-    cert = certify(market.vpps, outcome.schedules, c_sell, c_buy, objective,
-                   outcome.objective_value(objective), ref.name if ref else "none",
-                   ref.value_cny if applicable else None, ref.status if ref else None)
+    cert = _certificate(market, outcome, objective, ref)
     ties = ties and not market.milp_followers
     robust = robust and not market.milp_followers
     wall["certificate"] = time.perf_counter() - t2
     t3 = time.perf_counter()
-    ends = tie_ends(market, c_sell, c_buy) if ties or robust else None
-    ends1 = tie_ends(market, market.pi_imp, market.pi_exp) if ties or robust else None
+    pending = _PendingTies(market, c_sell, c_buy) if ties and background_ties and not robust else None
+    ends, ends1 = (both_tie_ends(market, c_sell, c_buy) if (ties or robust) and not pending
+                   else (None, None))
     wall["ties"] = time.perf_counter() - t3
     t4 = time.perf_counter()
     incentive = epsilon_incentive(market, outcome, ends) if robust else None
     wall["incentive"] = time.perf_counter() - t4
     wall["total"] = time.perf_counter() - start
-    return GameResult(objective, solver, outcome, model1, cert, convergence, ref, wall,
-                      problem.lower_level_solves, seed if isinstance(seed, int) else None,
-                      selected, selection, ends, ends1, incentive)
+    args = (objective, solver, outcome, model1, cert, convergence, ref, wall,
+            problem.lower_level_solves, seed if isinstance(seed, int) else None, selected,
+            selection, ends, ends1, incentive, _stop_text(solver, convergence))
+    return GameResult(*args) if pending is None else _PendingTiesResult(*args, pending=pending)
+
+
+def _certificate(market: DayAheadMarket, outcome: GameOutcome, objective: str,
+                 ref: ExactReference | None) -> Certificate:
+    """The outcome's certificate against the exact reference (regrets only without one)."""
+    applicable = ref is not None and ref.status != NOT_APPLICABLE
+    return certify(market.vpps, outcome.schedules, outcome.c_sell_cny_per_kwh,
+                   outcome.c_buy_cny_per_kwh, objective, outcome.objective_value(objective),
+                   ref.name if ref else "none", ref.value_cny if applicable else None,
+                   ref.status if ref else None)
+
+
+def both_tie_ends(market: DayAheadMarket, c_sell: np.ndarray,
+                  c_buy: np.ndarray) -> tuple[TieEnds, TieEnds]:
+    """The tie ends at the prices and at Model 1's (the same if the prices pass the tariff)."""
+    ends = tie_ends(market, c_sell, c_buy)
+    passed = np.array_equal(c_sell, market.pi_imp) and np.array_equal(c_buy, market.pi_exp)
+    return ends, ends if passed else tie_ends(market, market.pi_imp, market.pi_exp)
+
+
+class _PendingTies:
+    """:func:`both_tie_ends` computed in a worker thread (HiGHS releases the GIL while it solves).
+
+    The thread's executor is shut down at once (it ends with its one task), so no thread
+    outlives the computation.
+    """
+
+    def __init__(self, market: DayAheadMarket, c_sell: np.ndarray, c_buy: np.ndarray) -> None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vppsim-ties")
+        self.future: Future[tuple[tuple[TieEnds, TieEnds], float]] = executor.submit(
+            self._timed, market, np.array(c_sell), np.array(c_buy))
+        executor.shutdown(wait=False)
+
+    @staticmethod
+    def _timed(market: DayAheadMarket, c_sell: np.ndarray,
+               c_buy: np.ndarray) -> tuple[tuple[TieEnds, TieEnds], float]:
+        start = time.perf_counter()
+        ends = both_tie_ends(market, c_sell, c_buy)
+        return ends, time.perf_counter() - start
+
+
+class _PendingTiesResult(GameResult):
+    """A :class:`GameResult` whose tie ends are still being computed (``background_ties``).
+
+    Reading ``ties`` or ``model1_ties`` (or pickling, copying, comparing) waits for them and
+    raises what their computation raised; ``wall_s["ties"]`` then holds the worker's time.
+    """
+
+    def __init__(self, *args: object, pending: _PendingTies) -> None:
+        self._pending: _PendingTies | None = pending
+        super().__init__(*args)  # type: ignore[arg-type]
+
+    def _resolve(self) -> None:
+        if self._pending is not None:
+            (ends, ends1), seconds = self._pending.future.result()
+            self._pending = None
+            self._ties, self._model1_ties = ends, ends1
+            self.wall_s["ties"] = seconds
+
+    @property  # type: ignore[override]
+    def ties(self) -> TieEnds | None:
+        """Both ends of the VPPs' ties at the outcome's prices (waits for the worker)."""
+        self._resolve()
+        return self._ties
+
+    @ties.setter
+    def ties(self, value: TieEnds | None) -> None:
+        self._ties = value
+
+    @property  # type: ignore[override]
+    def model1_ties(self) -> TieEnds | None:
+        """Both ends of the VPPs' ties at Model 1's prices (waits for the worker)."""
+        self._resolve()
+        return self._model1_ties
+
+    @model1_ties.setter
+    def model1_ties(self, value: TieEnds | None) -> None:
+        self._model1_ties = value
+
+    def __getstate__(self) -> dict[str, object]:
+        self._resolve()
+        return {**self.__dict__, "_pending": None}
+
+
+def _stop_text(solver: str, convergence: Result | None) -> str:
+    """Why the search ended, in words (``GameResult.stop``)."""
+    if convergence is None:
+        return solver
+    reason = str(convergence.info.get("stop_reason", "budget"))
+    return STOPPED_AT_BOUND if reason == "target" else reason

@@ -83,7 +83,8 @@ def game(ctx: DayContext) -> InternalPrices:
     result = solve_game(
         ctx.market, objective=spec.objective, solver=spec.solver, budget=spec.budget,
         seed=ctx.seed, reference=spec.reference,
-        reference_time_limit_s=spec.reference_time_limit_s,
+        reference_time_limit_s=spec.reference_time_limit_s, stop_at_bound=spec.stop_at_bound,
+        background_ties=True,  # its tie ends are only reported: solved during the day's steps
     )
     return InternalPrices(
         c_sell_cny_per_kwh=result.outcome.c_sell_cny_per_kwh.copy(),

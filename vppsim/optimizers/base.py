@@ -35,9 +35,12 @@ class Problem(Protocol):
     """A box-bounded minimization problem evaluated a population at a time.
 
     A problem may also offer starting points as ``initial_points`` (rows of shape
-    ``(n_var,)``); see :func:`seed_population`. Algorithms that handle them (ELM-GA) also read
-    ``binary`` (bool mask ``(n_var,)``: 0/1 variables, bounds 0 or 1) and ``repair(x) -> x``
-    (candidate rows to repaired rows, e.g. minimum up/down times), applied to every candidate.
+    ``(n_var,)``); see :func:`seed_population`, and a ``target_f`` (float or None): a value no
+    point can beat by more than rounding (a proven bound), at which every algorithm stops with
+    ``stop_reason`` ``"target"`` (:meth:`Algorithm.termination`). Algorithms that handle
+    them (ELM-GA) also read ``binary`` (bool mask ``(n_var,)``: 0/1 variables, bounds 0 or 1)
+    and ``repair(x) -> x`` (candidate rows to repaired rows, e.g. minimum up/down times),
+    applied to every candidate.
     """
 
     n_var: int
@@ -269,7 +272,8 @@ class Algorithm(ABC, Generic[S]):
         -------
         Result
             Best point, its value, best-so-far history per iteration, counts and
-            ``info["stop_reason"]`` (``"budget"``, ``"max_iter"`` or the algorithm's own,
+            ``info["stop_reason"]`` (``"budget"``, ``"max_iter"``, ``"target"`` or the
+            algorithm's own,
             e.g. IRLA's ``"stall"``), ``info["pop_size"]``, ``info["planned_iterations"]``
             and the algorithm's own entries.
         """
@@ -297,9 +301,17 @@ class Algorithm(ABC, Generic[S]):
         return run
 
     def termination(self, run: Run, state: S) -> str | None:
-        """Why to stop before the next iteration (``"max_iter"``, own rule, ``"budget"``), or None."""
+        """Why to stop before the next iteration, or None.
+
+        ``"max_iter"``, ``"target"`` (the best value reached the problem's ``target_f``, a
+        proven bound: no further evaluation can improve on it), the algorithm's own rule,
+        ``"budget"``.
+        """
         if self.max_iter is not None and run.iteration >= self.max_iter:
             return "max_iter"
+        target = getattr(run.problem, "target_f", None)
+        if target is not None and run.best_f <= target:
+            return "target"
         own = self._stop(run, state)
         if own is not None:
             return own

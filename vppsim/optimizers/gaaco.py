@@ -180,8 +180,11 @@ class GaAcoSettings:
 
 
 def _take(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Rows ``idx`` ``(B, M)`` of ``x`` ``(B, N, K)`` -> ``(B, M, K)``."""
-    return np.take_along_axis(x, idx[..., None], axis=1)
+    """Rows ``idx`` ``(B, M)`` of ``x`` ``(B, N, K)`` -> ``(B, M, K)``; of ``x`` ``(B, N)`` -> ``(B, M)``.
+
+    Plain indexing (``np.take_along_axis`` on axis 1, without its per-call overhead).
+    """
+    return x[np.arange(x.shape[0])[:, None], idx]
 
 
 def _adaptive(f: np.ndarray, avg: np.ndarray, best: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -254,7 +257,7 @@ def ga_aco(problem: BatchedProblem, seeds: Any = 0, settings: GaAcoSettings | No
     fit = problem.evaluate(pop)
     ibest = np.argmin(fit, axis=1)
     best_x = _take(pop, ibest[:, None])[:, 0, :]
-    best_f = np.take_along_axis(fit, ibest[:, None], axis=1)[:, 0]
+    best_f = _take(fit, ibest[:, None])[:, 0]
     hist = [best_f.copy()]
     iters = np.zeros(nb, dtype=int)
     state = (pop, fit, best_x, best_f, iters)
@@ -299,7 +302,7 @@ def _ga_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state:
         pick = _count_below(cum, r)
         pa, pb = pick[:, 0::2], pick[:, 1::2]
         xa, xb = _take(pop, pa), _take(pop, pb)
-        fpair = np.minimum(np.take_along_axis(fit, pa, 1), np.take_along_axis(fit, pb, 1))
+        fpair = np.minimum(_take(fit, pa), _take(fit, pb))
         # hybrid crossover: head segment of length r exchanged and blended
         pc = _adaptive(fpair, f_avg[:, None], f_best[:, None], pc_lo, pc_hi)
         uc = rng.uniform(_site(_PHASE_GA, g, 1), (n_pair, 3))
@@ -324,11 +327,11 @@ def _ga_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state:
         kids = problem.repair(np.take_along_axis(kids, src, axis=2))
         fkid = problem.evaluate(kids)
         new_pop = np.concatenate([elites, kids], axis=1)
-        new_fit = np.concatenate([np.take_along_axis(fit, order[:, :n_elite], 1), fkid], axis=1)
+        new_fit = np.concatenate([_take(fit, order[:, :n_elite]), fkid], axis=1)
         pop = np.where(active[:, None, None], new_pop, pop)
         fit = np.where(active[:, None], new_fit, fit)
         ib = np.argmin(fit, axis=1)
-        cand_f = np.take_along_axis(fit, ib[:, None], 1)[:, 0]
+        cand_f = _take(fit, ib[:, None])[:, 0]
         better = active & (cand_f < best_f)
         best_x = np.where(better[:, None], _take(pop, ib[:, None])[:, 0, :], best_x)
         best_f = np.where(better, cand_f, best_f)
@@ -348,7 +351,7 @@ def _aco_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state
     z = min(s.archive, n)
     order = np.argsort(fit, axis=1, kind="stable")[:, :z]
     arch = _take(pop, order)
-    af = np.take_along_axis(fit, order, 1)
+    af = _take(fit, order)
     tau0 = 1.0
     tau = np.full((nb, z), tau0)
     eta = 1.0 / (1.0 + np.arange(z))
@@ -397,7 +400,7 @@ def _aco_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state
         ants = problem.repair(np.minimum(np.maximum(val, lower[:, None, :]), upper[:, None, :]))
         fa = problem.evaluate(ants)
         ib = np.argmin(fa, axis=1)
-        cand_f = np.take_along_axis(fa, ib[:, None], 1)[:, 0]
+        cand_f = _take(fa, ib[:, None])[:, 0]
         improved = active & (cand_f < best_f)
         best_x = np.where(improved[:, None], _take(ants, ib[:, None])[:, 0, :], best_x)
         best_f = np.where(improved, cand_f, best_f)
@@ -405,14 +408,14 @@ def _aco_phase(problem: BatchedProblem, s: GaAcoSettings, rng: CounterRng, state
         followed = np.zeros(guide.shape[:2], dtype=np.int64)       # (B, A) bit j: member j followed
         for k in range(nk):
             followed |= np.left_shift(1, guide[:, :, k])
-        used = np.stack([sum_last((followed >> j) & 1) for j in members], axis=1)   # (B, Z)
+        used = ((followed[:, :, None] >> members) & 1).sum(axis=1)   # (B, Z) ants per member
         tau_l = tau0 + decay[used] * (tau - tau0)
         # the archive keeps its best members; newcomers start at tau0
         allf = np.concatenate([af, fa], axis=1)
         keep = np.argsort(allf, axis=1, kind="stable")[:, :z]
         new_arch = _take(np.concatenate([arch, ants], axis=1), keep)
-        new_af = np.take_along_axis(allf, keep, 1)
-        new_tau = np.take_along_axis(np.concatenate([tau_l, np.full((nb, s.ants), tau0)], axis=1), keep, 1)
+        new_af = _take(allf, keep)
+        new_tau = _take(np.concatenate([tau_l, np.full((nb, s.ants), tau0)], axis=1), keep)
         # global update (eq. 19) on the best path
         rho = s.global_evaporation
         new_tau[:, 0] = (1.0 - rho) * new_tau[:, 0] + rho * s.reinforcement * tau0

@@ -110,22 +110,33 @@ class CounterRng:
 
     def __init__(self, keys: np.ndarray) -> None:
         self.keys = np.asarray(keys, dtype=np.uint64)
+        self._index: dict[tuple[int, ...], np.ndarray] = {}  # element counters per shape
+
+    def _counters(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The element counters of ``shape`` (20 bits per dimension), built once per shape."""
+        idx = self._index.get(shape)
+        if idx is None:
+            if len(shape) > 3 or any(d >= 1 << 20 for d in shape):
+                raise ValueError("CounterRng: at most 3 dimensions below 2**20")
+            idx = np.zeros(shape, dtype=np.uint64)
+            for axis, d in enumerate(shape):
+                view = [1] * len(shape)
+                view[axis] = d
+                shift = np.uint64(20 * (len(shape) - 1 - axis))
+                idx = idx | (np.arange(d, dtype=np.uint64).reshape(view) << shift)
+            self._index[shape] = idx
+        return idx
 
     def uniform(self, site: int, shape: tuple[int, ...]) -> np.ndarray:
         """Uniform [0, 1) draws of site ``site`` (a non-negative int unique per draw)."""
-        if len(shape) > 3 or any(d >= 1 << 20 for d in shape):
-            raise ValueError("CounterRng: at most 3 dimensions below 2**20")
-        idx = np.zeros(shape, dtype=np.uint64)
-        for axis, d in enumerate(shape):
-            view = [1] * len(shape)
-            view[axis] = d
-            shift = np.uint64(20 * (len(shape) - 1 - axis))
-            idx = idx | (np.arange(d, dtype=np.uint64).reshape(view) << shift)
-        with np.errstate(over="ignore"):
-            base = mix(np.uint64(site) * _G + idx + np.uint64(1))
-            z = mix(base[None, ...] ^ self.keys.reshape((-1,) + (1,) * len(shape)))
+        idx = self._counters(tuple(shape))
+        # site * GAMMA + 1 wraps in Python ints; array arithmetic wraps silently
+        base = mix(idx + np.uint64((site * GAMMA + 1) & MASK64))
+        z = mix(base[None, ...] ^ self.keys.reshape((-1,) + (1,) * len(shape)))
         return (z >> np.uint64(11)).astype(np.float64) * _TWO53
 
     def take(self, rows: np.ndarray) -> CounterRng:
         """The generator of problems ``rows`` only (their draws are unchanged)."""
-        return CounterRng(self.keys[rows])
+        out = CounterRng(self.keys[rows])
+        out._index = self._index
+        return out

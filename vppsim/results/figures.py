@@ -1,7 +1,18 @@
-"""Figures of one run, drawn from the tidy time series (matplotlib, no display needed)."""
+"""Figures of one run, drawn from the tidy time series (matplotlib, no display needed).
+
+:class:`FigureDrawing` draws them in a child process forked before the run (Linux), which
+imports matplotlib while the parent runs and draws while it goes on with the baseline and the
+tables.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +21,19 @@ import pandas as pd
 
 from vppsim.results.plotting import pyplot, tariff_and_prices
 
-#: beyond this many steps bars are drawn as one filled step outline (``fill_between``): a year of
-#: hourly bars is tens of thousands of patches, minutes of matplotlib
-MAX_BARS = 2000
-
 
 def _bars(ax: Any, x: np.ndarray, height: np.ndarray, bottom: np.ndarray | float, step_h: float,
           **kw: Any) -> None:
-    """Bars of ``height`` from ``bottom`` at the step starts ``x`` (a filled outline when many)."""
-    if len(x) <= MAX_BARS:
-        ax.bar(x, height, bottom=bottom, width=step_h, align="edge", **kw)
-        return
+    """Bars of ``height`` from ``bottom`` at the step starts ``x``, drawn as one filled step outline.
+
+    Edge-aligned bars one step wide without edges look the same as the area between two
+    ``step="post"`` lines; one artist per series instead of a patch per step (a day of
+    stacked dispatch bars is hundreds of patches; a year of hourly bars, minutes of matplotlib).
+    """
     base = np.broadcast_to(np.asarray(bottom, dtype=float), np.shape(height))
     top = base + height
     ax.fill_between(np.append(x, x[-1] + step_h), np.append(base, base[-1]),
-                    np.append(top, top[-1]), step="post", **kw)
+                    np.append(top, top[-1]), step="post", lw=0, **kw)
 
 
 def _save(fig: Any, folder: Path, name: str, out: list[str]) -> None:
@@ -78,11 +87,8 @@ def make_figures(ts: pd.DataFrame, folder: Path, step_h: float) -> list[str]:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     profit = vpo["profit_cny"].to_numpy()
     x_vpo = vpo["time_h"].to_numpy()
-    if len(x_vpo) <= MAX_BARS:
-        _bars(ax, x_vpo, profit, 0.0, step_h, color=np.where(profit >= 0, "C2", "C3"))
-    else:
-        _bars(ax, x_vpo, np.maximum(profit, 0.0), 0.0, step_h, color="C2")
-        _bars(ax, x_vpo, np.minimum(profit, 0.0), 0.0, step_h, color="C3")
+    _bars(ax, x_vpo, np.maximum(profit, 0.0), 0.0, step_h, color="C2")
+    _bars(ax, x_vpo, np.minimum(profit, 0.0), 0.0, step_h, color="C3")
     ax.axhline(0, color="k", lw=0.6)
     ax.set(xlabel="time (h)", ylabel="CNY per step", title="VPO profit per step")
     _save(fig, folder, "vpo_profit", out)
@@ -176,3 +182,122 @@ def make_prosumer_figures(prosumers: pd.DataFrame, ts: pd.DataFrame, folder: Pat
     _exchange_figure(vpp, "Prosumer VPPs: sum of the prosumers' exchange vs the commitment",
                      folder, "prosumer_exchange", out)
     return out
+
+
+def draw_run_figures(ts: pd.DataFrame, folder: Path, step_h: float,
+                     prosumers: pd.DataFrame | None = None) -> list[str]:
+    """Every figure of a run (:func:`make_figures`, then the prosumer figures if any)."""
+    files = make_figures(ts, folder, step_h)
+    if prosumers is not None:
+        files += make_prosumer_figures(prosumers, ts, folder, step_h)
+    return files
+
+
+#: the file through which the drawing child reports its figures or its error (then removed)
+_REPORT = ".drawn.json"
+
+
+class FigureDrawing:
+    """A run's figures (:func:`draw_run_figures`) drawn by a forked child process.
+
+    On Linux the child is forked at construction, before the run: it imports matplotlib while
+    the parent runs, then waits for the data. :meth:`draw` hands it the finished run's time
+    series (pickled through a pipe) and returns at once; the child draws while the parent
+    goes on (the baseline run, the tables), writes the PNGs and a short report
+    (``.drawn.json``, removed again) and leaves with ``os._exit``. :meth:`files` waits for it
+    and returns the files, or raises ``RuntimeError`` with the child's error. The child
+    touches nothing but matplotlib and its copy of the data. Only a process with no other
+    Python thread forks (a lock another thread holds at the fork stays locked in the child
+    forever: seen as a hang under pytest-xdist, whose workers run I/O threads); elsewhere
+    (threads, macOS, where forking a process that has loaded system frameworks is unsafe;
+    Windows) nothing is forked and :meth:`files` draws in this process. Use as a context
+    manager: :meth:`close` ends an unfinished child (the parent failed first), so no process
+    is left behind.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = Path(folder)
+        self._report = self._folder / _REPORT
+        self._data: tuple[pd.DataFrame, float, pd.DataFrame | None] | None = None
+        self._pid: int | None = None
+        self._pipe: int | None = None  # the parent's end, until the data is sent
+        if sys.platform.startswith("linux") and threading.active_count() == 1:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            self._report.unlink(missing_ok=True)
+            read_fd, write_fd = os.pipe()
+            sys.stdout.flush()  # nothing buffered may be written twice
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child (its figures are checked by the parent)
+                os.close(write_fd)
+                self._child(read_fd)
+            os.close(read_fd)
+            self._pid, self._pipe = pid, write_fd
+
+    def _child(self, read_fd: int) -> None:
+        """Import matplotlib, wait for the data, draw, report, leave (never returns)."""
+        code = 1
+        try:
+            pyplot()
+            with os.fdopen(read_fd, "rb") as pipe:
+                ts, step_h, prosumers = pickle.load(pipe)
+            report: dict[str, Any] = {
+                "files": draw_run_figures(ts, self._folder, step_h, prosumers)}
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+            report = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            self._report.write_text(json.dumps(report), encoding="utf-8")
+        finally:
+            os._exit(code)
+
+    def draw(self, ts: pd.DataFrame, step_h: float, prosumers: pd.DataFrame | None = None) -> None:
+        """Draw the figures of this time series (in the child, if there is one)."""
+        self._data = (ts, step_h, prosumers)
+        if self._pipe is not None:
+            fd, self._pipe = self._pipe, None
+            try:
+                with os.fdopen(fd, "wb") as pipe:
+                    pickle.dump(self._data, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            except BrokenPipeError:
+                pass  # the child has ended: files() reports why
+
+    def files(self) -> list[str]:
+        """The figure files, once drawn (waits for the child). Raises ``RuntimeError``."""
+        if self._data is None:
+            self.close()
+            raise RuntimeError("FigureDrawing.files: nothing to draw (draw() was not called)")
+        if self._pid is None:
+            return draw_run_figures(self._data[0], self._folder, *self._data[1:])
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        code = os.waitstatus_to_exitcode(status)
+        try:
+            report = json.loads(self._report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            report = {}
+        self._report.unlink(missing_ok=True)
+        if code != 0 or "files" not in report:
+            raise RuntimeError(f"drawing the figures failed (child process exit {code}): "
+                               f"{report.get('error', 'no report')}")
+        return [str(f) for f in report["files"]]
+
+    def close(self) -> None:
+        """End the child if it is still there (the parent failed before :meth:`files`)."""
+        if self._pipe is not None:
+            os.close(self._pipe)  # the child reads an end of file and leaves
+            self._pipe = None
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGTERM)
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self._pid = None
+            self._report.unlink(missing_ok=True)
+
+    def __enter__(self) -> FigureDrawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

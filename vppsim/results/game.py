@@ -95,6 +95,7 @@ def game_summary(res: GameResult, scenario_name: str, pi_imp: np.ndarray, pi_exp
                       if res.reference is not None else {}),
         "iterations": conv.iterations if conv is not None else None,
         "evaluations": conv.evaluations if conv is not None else None,
+        "stop": res.stop,
         "iterations_to_0.1pct": conv.iterations_to_within(1e-3) if conv is not None else None,
         "lower_level_solves": res.lower_level_solves,
         "wall_time_s": res.wall_s,

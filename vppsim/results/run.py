@@ -14,7 +14,7 @@ import pandas as pd
 
 from vppsim import __version__
 from vppsim.metrics import renewable_utilization
-from vppsim.results.figures import make_figures, make_prosumer_figures
+from vppsim.results.figures import FigureDrawing, draw_run_figures
 from vppsim.results.folders import HORIZON_DIR, ResultFolder, output_path, result_folder
 from vppsim.results.format import json_ready, number
 from vppsim.results.game import certificate_lines, tie_block
@@ -289,7 +289,9 @@ def _game_solver_summary(model: Any) -> dict[str, Any] | None:
     spec = model.scenario.market.game
     return {"solver": spec.solver, "objective": spec.objective, "budget": spec.budget,
             "lower_level_solves": int(sum(g.lower_level_solves for g in games)),
-            "days": [{"day": day, "selection_rule": g.selection,
+            "days": [{"day": day, "selection_rule": g.selection, "stop": g.stop,
+                      "evaluations": (g.convergence.evaluations if g.convergence is not None
+                                      else None),
                       "vpo_profit_cny": g.outcome.vpo_profit_cny,
                       "system_cost_cny": g.outcome.system_cost_cny, **tie_block(g.ties)}
                      for day, g in enumerate(games)]}
@@ -306,12 +308,15 @@ def write_results(
     wall_s: dict[str, float],
     figures: bool = True,
     baseline: Any | None = None,
+    drawing: FigureDrawing | None = None,
 ) -> Path:
     """Write the result folder for a finished model and return its final path.
 
     ``baseline``: the finished model of :func:`vppsim.results.kpis.baseline_of` (same seed),
     for the "Baseline vs coordinated" KPIs (``kpis.csv``, ``summary.json`` ``kpis``,
-    report.md); without it those hold the coordinated run's KPIs only.
+    report.md); without it those hold the coordinated run's KPIs only. ``drawing``: the
+    figures already being drawn into ``<out>/figures`` (:func:`draw_figures`); else they are
+    drawn here (if ``figures``).
     """
     with result_folder(out) as work:
         start = time.perf_counter()
@@ -331,15 +336,24 @@ def write_results(
         summary["kpis"] = json_ready(kpi_summary(table, with_baseline=baseline is not None))
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         figure_files: list[str] = []
-        if figures:
-            figure_files = make_figures(ts, work / "figures", model.step_h)
-            if prosumers is not None:
-                figure_files += make_prosumer_figures(prosumers, ts, work / "figures", model.step_h)
+        if drawing is not None:
+            figure_files = drawing.files()
+        elif figures:
+            figure_files = draw_run_figures(ts, work / "figures", model.step_h, prosumers)
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
         summary["wall_time_s"]["writing"] = time.perf_counter() - start
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(work / HORIZON_DIR, ignore_errors=True)  # a long run's stream: written
     return output_path(out)
+
+
+def draw_figures(model: Any, drawing: FigureDrawing) -> None:
+    """Hand a finished model's time series to ``drawing`` (:class:`FigureDrawing`).
+
+    Pass ``drawing`` to :func:`write_results` afterwards; it collects the files.
+    """
+    prosumers = model.prosumer_frame() if model.prosumer_fleets else None
+    drawing.draw(model.timeseries(), model.step_h, prosumers)
 
 
 def save_partial(model: Any, folder: ResultFolder, exc: BaseException) -> Path:

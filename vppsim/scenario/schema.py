@@ -714,6 +714,9 @@ class GameSpec(_Spec):
         default=True, description="compute the exact reference for the certificate every day"
     )
     reference_time_limit_s: Annotated[float, Field(gt=0.0, le=MAX_SECONDS)] = 120.0
+    stop_at_bound: bool = Field(
+        default=True, description="stop the search once its best candidate reaches the proven "
+        "bound (same outcome, fewer evaluations); false: spend the whole budget")
 
 
 class LossAwareSpec(_Spec):

@@ -11,16 +11,18 @@ import argparse
 import json
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
+from vppsim.results.figures import FigureDrawing
 from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
 from vppsim.results.horizon import resume_mismatch, run_by_day, run_identity, save_finished_days, start_store
 from vppsim.results.kpis import baseline_of
-from vppsim.results.run import console_summary, save_partial, write_results
+from vppsim.results.run import console_summary, draw_figures, save_partial, write_results
 from vppsim.scenario.loader import LoadedScenario, load_scenario
 
 
@@ -108,17 +110,22 @@ def run(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     progress = not args.quiet  # a bar by day (streamed) or by step, on stderr
-    with claimed(folder):
+    with claimed(folder), ExitStack() as stack:
         if streamed and not folder.resumable:
             start_store(folder.work, identity)
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
+        # forked now (Linux): imports matplotlib during the run, draws during the baseline
+        drawing = (None if args.no_figures
+                   else stack.enter_context(FigureDrawing(folder.work / "figures")))
         t2 = time.perf_counter()
         finished = _run_main(model, folder, streamed, progress)
         if finished is None:
             return 1  # a failure while running
         model = finished
         run_s = time.perf_counter() - t2
+        if drawing is not None:
+            draw_figures(model, drawing)
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
         baseline = None
         if base_loaded is not None and base_loaded.scenario == loaded.scenario:
@@ -127,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             store = folder.work / HORIZON_DIR / "baseline" if streamed else None
             baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
         final = write_results(model, folder, wall, figures=not args.no_figures,
-                              baseline=baseline)
+                              baseline=baseline, drawing=drawing)
     report(args, folder_summary(final))
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
