@@ -4,8 +4,8 @@
 copy of the converted grid, the set-points written one by one, ``ac_pf``, the results read):
 about 0.2 ms of CPU per 33-bus solve, of which the Newton-Raphson itself is 0.03 ms. The Monte
 Carlo array path (:mod:`vppsim.montecarlo.arrays`) solves the same step of every sample of a
-chunk; :func:`batch_power_flows` hands them to lightsim2grid's batch solver as arrays (one row
-per sample) and reads losses and voltages from its arrays (0.03 ms per solve).
+chunk; :func:`batch_power_flows` hands a sample's steps to lightsim2grid's batch solver as
+arrays (one row per step) and reads losses and voltages from its arrays (0.03 ms per solve).
 
 The same Newton-Raphson (same start, iteration limit and tolerance) on the same grid, but not
 the same floats as :meth:`PowerFlow.solve`: the batch solver's iterations differ in the last
@@ -27,8 +27,13 @@ from vppsim.grids.powerflow import KW_PER_MW, LightSim2GridBackend, PowerFlow, r
 
 
 def batch_power_flows(flow: PowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
-                      background_factor: float) -> dict[str, np.ndarray] | None:
+                      background_factor: np.ndarray) -> dict[str, np.ndarray] | None:
     """Solve every row of ``p_kw``/``q_kvar`` (per bus in ``flow.bus_ids`` order, kW, kvar).
+
+    ``background_factor`` holds each row's factor on the feeder's own loads. A row's result
+    may depend on the rows before it in the batch (the solver keeps state between rows), so
+    a caller that needs results independent of how rows are grouped passes a fixed group
+    (the Monte Carlo array path: one sample's steps).
 
     Returns arrays per row: ``converged``, ``losses_kw``, ``vm_min_pu``, ``vm_max_pu``,
     ``max_line_loading_pct`` (NaN: no rated line), or None where the batch does not apply
@@ -40,10 +45,10 @@ def batch_power_flows(flow: PowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
         return None
     net = flow.net
     n = p_kw.shape[0]
-    scaling = (net.load["scaling"].to_numpy(dtype=float) * flow.background_load_scale
-               * float(background_factor))
-    load_p = net.load["p_mw"].to_numpy(dtype=float) * scaling
-    load_q = np.tile(net.load["q_mvar"].to_numpy(dtype=float) * scaling, (n, 1))
+    scaling = ((net.load["scaling"].to_numpy(dtype=float) * flow.background_load_scale)[None, :]
+               * np.asarray(background_factor, dtype=float)[:, None])
+    load_p = net.load["p_mw"].to_numpy(dtype=float)[None, :] * scaling
+    load_q = net.load["q_mvar"].to_numpy(dtype=float)[None, :] * scaling
     sg_scale = net.sgen["scaling"].to_numpy(dtype=float)
     sgen_p = np.tile(net.sgen["p_mw"].to_numpy(dtype=float) * sg_scale, (n, 1))
     positions = net.sgen.index.get_indexer(list(flow.sgen_by_bus.values()))
@@ -58,7 +63,7 @@ def batch_power_flows(flow: PowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
             return None
         load_q[:, at[0]] -= q
     ts = TimeSeriesCPP(backend._pristine.copy())
-    ts.modify_load_p(np.ascontiguousarray(np.tile(load_p, (n, 1))))
+    ts.modify_load_p(np.ascontiguousarray(load_p))
     ts.modify_load_q(np.ascontiguousarray(load_q))
     ts.modify_sgen_p(np.ascontiguousarray(sgen_p))
     ts.compute(backend._v_init, backend.max_iter, backend.tol_pu)

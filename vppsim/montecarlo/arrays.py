@@ -126,7 +126,7 @@ class ChunkArrays:
 
     ``template`` is a model of the scenario (any sample's seed) built with the batch's cleared
     day ahead and the chunk's power flow; ``seeds`` are the samples' seeds in chunk order.
-    ``batch_power_flow``: solve a step's power flows of all samples in one lightsim2grid batch
+    ``batch_power_flow``: solve a sample's power flows (its steps) in one lightsim2grid batch
     (:func:`vppsim.grids.batch.batch_power_flows`: losses and voltages to about 1e-10
     relative of the one-by-one solves) where it applies; False: one by one, as the objects do
     (every column bit for bit).
@@ -351,26 +351,46 @@ class ChunkArrays:
         index = {id(a): (r, j) for r, mem in self.kinds.items() for j, a in enumerate(mem.agents)}
         return [(*index[id(a)], pos[a.bus]) for a in self.m.grid_members()]
 
-    def _power_flows(self, t: int, inj: dict[str, np.ndarray], q_load: np.ndarray,
-                     order: list[tuple[str, int, int]]) -> dict[str, np.ndarray]:
-        """Every sample's AC power flow of step ``t`` (the backend's own call, samples in order)."""
-        flow = self.m.network.power_flow
-        nbus = len(flow.bus_ids)
+    def _injections(self, inj: dict[str, np.ndarray], q_load: np.ndarray,
+                    order: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Net injection per bus (kW, kvar) of every sample, summed in grid-member order."""
+        nbus = len(self.m.network.power_flow.bus_ids)
         p_kw = np.zeros((self.n, nbus))
         q_kvar = np.zeros((self.n, nbus))
         for role, j, b in order:
             p_kw[:, b] += inj[role][:, j]
             q_kvar[:, b] += q_load[:, j] if role == "load" else 0.0
-        p_mw, q_mvar = p_kw / 1000.0, q_kvar / 1000.0
-        positions, base_scaling = self._flow_arrays
-        scaling = base_scaling * flow.background_load_scale * float(self.m.background_factor[t])
+        return p_kw, q_kvar
+
+    def _power_flows(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> None:
+        """Every sample's AC power flow of every step (``p_kw``/``q_kvar``: samples x steps x buses).
+
+        The power flow feeds nothing back into the day, so it runs after it: one lightsim2grid
+        batch per sample (its steps as rows: the result depends on the sample alone, not on the
+        chunk) where :func:`batch_power_flows` applies, else the backend's own call per sample
+        and step in the objects' order (steps outer), bit for bit.
+        """
+        flow = self.m.network.power_flow
+        n_t = p_kw.shape[1]
+        factor = np.asarray(self.m.background_factor[:n_t], dtype=float)
+        net = self.rec.net
         if self.batch_power_flow:
-            batch = batch_power_flows(flow, p_kw, q_kvar, float(self.m.background_factor[t]))
-            if batch is not None:
-                return batch
-        results = [flow.backend.run_setpoints(positions, p_mw[s], q_mvar[s], scaling)
-                   for s in range(self.n)]
-        return {f: np.array([getattr(r, f) for r in results], dtype=float) for f in NET_FIELDS}
+            for s in range(self.n):
+                batch = batch_power_flows(flow, p_kw[s], q_kvar[s], factor)
+                if batch is None:
+                    break
+                for f in NET_FIELDS:
+                    net[f][s] = batch[f]
+            else:
+                return
+        positions, base_scaling = self._flow_arrays
+        p_mw, q_mvar = p_kw / 1000.0, q_kvar / 1000.0
+        for t in range(n_t):
+            scaling = base_scaling * flow.background_load_scale * float(factor[t])
+            for s in range(self.n):
+                res = flow.backend.run_setpoints(positions, p_mw[s, t], q_mvar[s, t], scaling)
+                for f in NET_FIELDS:
+                    net[f][s, t] = getattr(res, f)
 
     def _account(self, rec: dict[str, np.ndarray], pay: list[tuple[Any, Any]], t: int) -> np.ndarray:
         """:meth:`AllocatorDispatch.account` over the samples: each VPP's cost ``(S, V)``, CNY."""
@@ -415,6 +435,8 @@ class ChunkArrays:
         rec.net = {f: np.zeros((self.n, n_t)) for f in NET_FIELDS}
         rec.soc_kwh = np.zeros((self.n, n_t, self.soc.shape[1]))
         order = self._grid_order()
+        nbus = len(self.m.network.power_flow.bus_ids)
+        p_kw, q_kvar = np.zeros((self.n, n_t, nbus)), np.zeros((self.n, n_t, nbus))
         for t in range(n_t):
             t0 = time.perf_counter()
             real = self._realize(t)
@@ -425,15 +447,13 @@ class ChunkArrays:
             t2 = time.perf_counter()
             settled = self._settle(t, applied["rec"])
             t3 = time.perf_counter()
-            net = self._power_flows(t, applied["inj"], applied["q_load"], order)
+            p_kw[:, t], q_kvar[:, t] = self._injections(applied["inj"], applied["q_load"], order)
             t4 = time.perf_counter()
             cost = self._account(applied["rec"], settled["pay"], t)
             for f in VPP_FIELDS:
                 rec.vpp[f][:, t] = cost if f == "cost_cny" else applied["rec"][f]
             for f in VPO_FIELDS:
                 rec.vpo[f][:, t] = settled["vpo"][f]
-            for f in NET_FIELDS:
-                rec.net[f][:, t] = net[f]
             rec.soc_kwh[:, t] = self.soc
             t5 = time.perf_counter()
             self.phase["realize"] += t1 - t0
@@ -442,6 +462,9 @@ class ChunkArrays:
             self.phase["power_flow"] += t4 - t3
             self.phase["accounting"] += t5 - t4
         self.phase["realtime"] -= self.phase["allocation"]  # allocation is its own phase
+        t0 = time.perf_counter()
+        self._power_flows(p_kw, q_kvar)
+        self.phase["power_flow"] += time.perf_counter() - t0
         rec.soc_pu = rec.soc_kwh / self.bat_p["capacity_kwh"]
 
 

@@ -132,6 +132,7 @@ def run_montecarlo(
     progress: bool = True,
     power_flow_backend: str | None = "lightsim2grid",
     allocation_gap: bool | None = False,
+    path: str = "auto",
 ) -> MonteCarloResult:
     """Run (or resume) a Monte Carlo batch of a scenario's horizon and write its result folder.
 
@@ -168,6 +169,9 @@ def run_montecarlo(
         Whether the balanced allocators also solve every step's exact LP to report their gap
         (``allocation_gap_max`` in the KPI table); default off for speed (it about doubles the
         allocation time); ``None`` keeps the scenario's ``balancing.exact_reference``.
+    path:
+        How a worker steps a chunk (:func:`vppsim.montecarlo.chunk.run_chunk`): ``auto`` (as
+        arrays where the scenario is supported, else as Mesa models), ``arrays`` or ``objects``.
 
     Raises
     ------
@@ -204,7 +208,7 @@ def run_montecarlo(
             cleared = clear_day_ahead(loaded, base_seed)
             record.wall["day_ahead"] = time.perf_counter() - t0
             ctx = SampleContext(loaded=loaded, cleared=cleared,
-                                vpp_names=tuple(v.name for v in loaded.scenario.vpps))
+                                vpp_names=tuple(v.name for v in loaded.scenario.vpps), path=path)
             compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
                            chunk_size=chunk_size, progress=progress, n_done=len(done),
                            n_samples=n_samples, record=record)
