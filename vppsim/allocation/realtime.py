@@ -478,8 +478,10 @@ class ExactAllocator(BalancedAllocator):
 
 @dataclass(frozen=True)
 class ExactFastAllocator(BalancedAllocator):
-    """:class:`BalancedAllocator` by the exact optimum in closed form where it has one
-    (``exact-fast``, :func:`vppsim.allocation.exact.solve_exact_fast`; the LP elsewhere)."""
+    """:class:`BalancedAllocator` by the exact optimum, in closed form where it has one.
+
+    ``exact-fast``: :func:`vppsim.allocation.exact.solve_exact_fast` (the LP elsewhere).
+    """
 
     method: str = field(default="exact-fast", init=False)
 
