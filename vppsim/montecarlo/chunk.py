@@ -147,13 +147,36 @@ def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: 
             power_flow = VPPModel.build_power_flow(ctx.loaded)
         try:
             kpis, steps, phase, _ = run_arrays(ctx, chunk, power_flow)
-            return kpis, steps, time.perf_counter() - start, phase
         except Exception as exc:  # noqa: BLE001 - the object path reports it per sample
-            log.debug("array path failed (%s: %s); running the chunk as objects",
+            log.debug("array path failed (%s: %s); the chunk's samples one by one",
                       type(exc).__name__, exc)
+            kpis, steps, phase = _one_by_one(ctx, chunk, power_flow)
+        return kpis, steps, time.perf_counter() - start, phase
     elif reason is not None:
         log.debug("object path: %s", reason)
     return run_objects(ctx, chunk, power_flow)
+
+
+def _one_by_one(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any,
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Each sample of a chunk alone on the array path, or on the object path if it raises there.
+
+    Alone, a sample's arrays give what they give in any chunk; the object path reports the
+    error of a sample that raises in its row.
+    """
+    kpis, steps = [], []
+    phase: dict[str, float] = defaultdict(float)
+    for pair in chunk:
+        try:
+            k, st, ph, _ = run_arrays(ctx, [pair], power_flow)
+        except Exception:  # noqa: BLE001
+            k, st, _, ph = run_objects(ctx, [pair], power_flow)
+        kpis.append(k)
+        steps.append(st)
+        for name, v in ph.items():
+            phase[name] += v
+    return (pd.concat(kpis, ignore_index=True), pd.concat(steps, ignore_index=True),
+            dict(phase))
 
 
 def run_objects(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any = None,
