@@ -10,12 +10,15 @@ solved one by one (``batch_power_flow=False``) they are bit for bit too.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from vppsim.allocation.exact import solve_exact, solve_exact_fast
 from vppsim.allocation.problem import AllocationProblem
+from vppsim.cli.main import main
 from vppsim.model import VPPModel
 from vppsim.montecarlo.arrays import run_arrays
 from vppsim.montecarlo.chunk import SampleContext, run_chunk
@@ -150,3 +153,14 @@ def test_unsupported_scenario_falls_back_to_objects(default_day: tuple) -> None:
     pd.testing.assert_frame_equal(auto[1], ref[1], check_exact=True)
     with pytest.raises(ValueError, match="allocator 'merit-order'"):
         run_chunk(ctx, pairs, path="arrays")
+
+
+def test_cli_path_arrays_refuses_an_unsupported_scenario(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """``vppsim montecarlo --path arrays`` on committed units: exit 2 naming the member kind."""
+    scenario = Path(default_scenario_path()).parent / "uc_vpp_members.yaml"
+    code = main(["montecarlo", str(scenario), "--samples", "1", "--path", "arrays",
+                 "--out", str(tmp_path / "mc")])
+    assert code == 2
+    assert "member kind 'unit'" in capsys.readouterr().err
+    assert not (tmp_path / "mc").exists()
