@@ -35,14 +35,17 @@ from vppsim.paths import default_scenario_path
 from vppsim.scenario.loader import load_scenario
 
 
-def batch(samples: int, workers: int | None, out: Path) -> None:
+def batch(samples: int, workers: int | None, out: Path, allocator: str | None = None) -> None:
     loaded = load_scenario(default_scenario_path())
+    if allocator is not None:
+        loaded = _with_allocator(loaded, allocator)
     t0 = time.perf_counter()
     res = run_montecarlo(loaded, samples, out, workers=workers, progress=True)
     total = time.perf_counter() - t0
     w = res.summary["wall_time_s"]
     print(f"\n{samples} samples of {loaded.scenario.name} ({loaded.scenario.market.price_policy} "
-          f"day-ahead), {workers or os.cpu_count()} workers, lightsim2grid: {total:.1f} s wall")
+          f"day-ahead), {workers or os.cpu_count()} workers, {loaded.scenario.balancing.allocator} "
+          f"allocator, lightsim2grid: {total:.1f} s wall")
     for k in ("day_ahead", "cluster_start", "samples", "writing"):
         print(f"  {k:14s} {w[k]:7.2f} s")
     print(f"  {'total':14s} {w['total']:7.2f} s")
@@ -149,6 +152,8 @@ def main() -> None:
     p.add_argument("--array-samples", type=int, default=500,
                    help="samples of the in-process chunks on the array path")
     p.add_argument("--no-batch", action="store_true", help="only the per-sample profile")
+    p.add_argument("--allocator", default=None,
+                   help="the batch's real-time allocator (default: the scenario's, ga-aco)")
     add_quick(p, "--samples 10 --profile-samples 5, one worker unless --workers")
     args = p.parse_args()
     if args.quick:
@@ -156,10 +161,10 @@ def main() -> None:
         args.array_samples = 20
     if not args.no_batch:
         if args.out is not None:
-            batch(args.samples, args.workers, args.out)
+            batch(args.samples, args.workers, args.out, args.allocator)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                batch(args.samples, args.workers, Path(tmp) / "mc")
+                batch(args.samples, args.workers, Path(tmp) / "mc", args.allocator)
     if args.profile_samples:
         profile(args.profile_samples, args.array_samples)
 
