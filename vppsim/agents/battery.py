@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from vppsim.agents.base import BusAgent
 from vppsim.scenario.schema import BatteryParams, BatterySpec
 
@@ -14,6 +16,26 @@ if TYPE_CHECKING:
     from vppsim.model import VPPModel
 
 SOC_TOL_KWH = 1e-7
+
+
+# The battery physics as functions of arrays (or floats): the agent's methods and the Monte
+# Carlo array path (vppsim.montecarlo.arrays) both call these, so the formulas live here only.
+def max_charge_kw(soc_kwh: Any, soc_max_kwh: Any, p_max_kw: Any, eta_charge: Any,
+                  dt_h: float) -> Any:
+    """Largest charge power this step without exceeding ``soc_max`` or ``p_max``, kW."""
+    return np.minimum(p_max_kw, np.maximum(0.0, soc_max_kwh - soc_kwh) / (eta_charge * dt_h))
+
+
+def max_discharge_kw(soc_kwh: Any, soc_min_kwh: Any, p_max_kw: Any, eta_discharge: Any,
+                     dt_h: float) -> Any:
+    """Largest discharge power this step without going below ``soc_min`` or above ``p_max``, kW."""
+    return np.minimum(p_max_kw, np.maximum(0.0, soc_kwh - soc_min_kwh) * eta_discharge / dt_h)
+
+
+def soc_after_kwh(soc_kwh: Any, charge_kw: Any, discharge_kw: Any, eta_charge: Any,
+                  eta_discharge: Any, dt_h: float) -> Any:
+    """Stored energy after one step (paper 004 eq. 2), before the bounds are checked, kWh."""
+    return soc_kwh + eta_charge * charge_kw * dt_h - discharge_kw * dt_h / eta_discharge
 
 
 class Battery(BusAgent):
@@ -65,13 +87,14 @@ class Battery(BusAgent):
 
     def max_charge_kw(self, dt_h: float) -> float:
         """Largest charge power this step without exceeding ``soc_max`` or ``p_max``."""
-        room = max(0.0, self.soc_max_kwh - self.soc_kwh)
-        return min(self.params.p_max_kw, room / (self.params.eta_charge * dt_h))
+        p = self.params
+        return float(max_charge_kw(self.soc_kwh, self.soc_max_kwh, p.p_max_kw, p.eta_charge, dt_h))
 
     def max_discharge_kw(self, dt_h: float) -> float:
         """Largest discharge power this step without going below ``soc_min`` or above ``p_max``."""
-        room = max(0.0, self.soc_kwh - self.soc_min_kwh)
-        return min(self.params.p_max_kw, room * self.params.eta_discharge / dt_h)
+        p = self.params
+        return float(max_discharge_kw(self.soc_kwh, self.soc_min_kwh, p.p_max_kw, p.eta_discharge,
+                                      dt_h))
 
     def apply(self, charge_kw: float, discharge_kw: float, dt_h: float) -> None:
         """Apply a set-point for one step, updating SoC; rejects physically impossible ones."""
@@ -82,7 +105,8 @@ class Battery(BusAgent):
         p = self.params
         if max(charge_kw, discharge_kw) > p.p_max_kw + 1e-7:
             raise ValueError(f"{self.name}: set-point above p_max_kw={p.p_max_kw}")
-        soc = self.soc_kwh + p.eta_charge * charge_kw * dt_h - discharge_kw * dt_h / p.eta_discharge
+        soc = float(soc_after_kwh(self.soc_kwh, charge_kw, discharge_kw, p.eta_charge,
+                                  p.eta_discharge, dt_h))
         if soc < self.soc_min_kwh - SOC_TOL_KWH or soc > self.soc_max_kwh + SOC_TOL_KWH:
             raise ValueError(
                 f"{self.name}: SoC {soc:.6f} kWh outside [{self.soc_min_kwh}, {self.soc_max_kwh}]"

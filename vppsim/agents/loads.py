@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from vppsim.model import VPPModel
 
 
+def realized_demand_kw(profile_kw: Any, eps: Any) -> Any:
+    """Realized demand after forecast error: ``max(0, profile * (1 + eps))``, kW.
+
+    Arrays or floats; :meth:`Load.realize` and the Monte Carlo array path
+    (:mod:`vppsim.montecarlo.arrays`) both use it.
+    """
+    return np.maximum(0.0, profile_kw * (1.0 + eps))
+
+
 def reserve_period(hour: int) -> str:
     """Period of the controllable-load reserve ratio for an hour of day (paper 001 eq. 7).
 
@@ -84,7 +93,7 @@ class Load(BusAgent):
         """
         eps = error_at(getattr(self, "forecast_error", None), t,
                        self.model.scenario.forecast_error.load, self.model.rng)
-        self.demand_kw = max(0.0, float(self.profile_kw[t] * (1.0 + eps)))
+        self.demand_kw = float(realized_demand_kw(self.profile_kw[t], eps))
         self.curtailed_kw = 0.0
         self.unmet_kw = 0.0
 

@@ -52,6 +52,15 @@ def pv_power_kw(
     return np.maximum(0.0, params.panels * params.panel_area_m2 * eta * g / 1000.0)
 
 
+def realized_available_kw(forecast_kw: Any, eps: Any, cap_kw: Any) -> Any:
+    """Available output after forecast error: ``clip(forecast * (1 + eps), 0, cap)``, kW.
+
+    Arrays or floats; the agents' :meth:`_Renewable.realize` and the Monte Carlo array path
+    (:mod:`vppsim.montecarlo.arrays`) both use it.
+    """
+    return np.clip(forecast_kw * (1.0 + eps), 0.0, cap_kw)
+
+
 def pv_rated_kw(params: PVParams) -> float:
     """Output at 1000 W/m2 and 25 degrees C cell temperature, kW (the inverter rating)."""
     return params.panels * params.panel_area_m2 * params.eta_ref * params.eta_pc
@@ -84,7 +93,7 @@ class _Renewable(BusAgent):
         """
         eps = error_at(getattr(self, "forecast_error", None), t,
                        getattr(self.model.scenario.forecast_error, self.tech), self.model.rng)
-        self.available_kw = float(np.clip(self.forecast_kw[t] * (1.0 + eps), 0.0, self.cap_kw))
+        self.available_kw = float(realized_available_kw(self.forecast_kw[t], eps, self.cap_kw))
         self.p_kw = self.available_kw
         self.curtailed_kw = 0.0
 

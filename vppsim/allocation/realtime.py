@@ -7,9 +7,10 @@ VPP exactly: ``wind + pv + battery + gen + net_buy + load_curtail + unmet - spil
 Allocators are looked up by name (the scenario's ``balancing.allocator``):
 
 - ``merit-order``: a fixed order of means (:func:`merit_order`);
-- ``ga-aco`` / ``exact`` / ``proportional``: the balanced allocation of paper 001
-  (:class:`BalancedAllocator`): the power the plan no longer covers is split across the
-  members' headroom by GA-ACO, by the exact LP (HiGHS) or in proportion to headroom.
+- ``ga-aco`` / ``exact`` / ``exact-fast`` / ``proportional``: the balanced allocation of paper
+  001 (:class:`BalancedAllocator`): the power the plan no longer covers is split across the
+  members' headroom by GA-ACO, by the exact LP (HiGHS), by the exact optimum in closed form
+  below the balance threshold (the LP above it) or in proportion to headroom.
 
 Allocators are instances of plain module-level classes (:data:`ALLOCATORS`), so they pickle
 and travel to Dask workers.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vppsim.allocation.exact import solve_exact
+from vppsim.allocation.exact import solve_exact, solve_exact_fast
 from vppsim.allocation.gaaco import solve_ga_aco
 from vppsim.allocation.problem import AllocationProblem, AllocationResult, proportional
 
@@ -339,6 +340,10 @@ def _exact(problem: AllocationProblem, keys: np.ndarray) -> AllocationResult:
     return solve_exact(problem)
 
 
+def _exact_fast(problem: AllocationProblem, keys: np.ndarray) -> AllocationResult:
+    return solve_exact_fast(problem)
+
+
 def _proportional(problem: AllocationProblem, keys: np.ndarray) -> AllocationResult:
     return proportional(problem)
 
@@ -347,6 +352,7 @@ def _proportional(problem: AllocationProblem, keys: np.ndarray) -> AllocationRes
 BALANCED_METHODS: dict[str, Callable[[AllocationProblem, np.ndarray], AllocationResult]] = {
     "ga-aco": _ga_aco,
     "exact": _exact,
+    "exact-fast": _exact_fast,
     "proportional": _proportional,
 }
 
@@ -380,7 +386,7 @@ class BalancedAllocator:
 
     Parameters
     ----------
-    method : {"ga-aco", "exact", "proportional"}
+    method : {"ga-aco", "exact", "exact-fast", "proportional"}
         The solver (:data:`BALANCED_METHODS`).
     exact_reference : bool, default True
         Also solve each problem's LP (HiGHS) to report the gap (the Monte Carlo runner turns
@@ -416,6 +422,16 @@ class BalancedAllocator:
             out.append(_finish(x, nd.start, nd.deficit, moved, float(problem.unmet[b]), info))
         return out
 
+    def solve_problem(self, problem: AllocationProblem, keys: Sequence[int]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Allocate a batch already posed as arrays (the Monte Carlo array path).
+
+        Returns ``(allocation (B, K), objective, exact objective, solve ms)`` per problem, as
+        :meth:`__call__` computes them before it builds the outcomes.
+        """
+        sol = self._solve(problem, keys)
+        return sol.alloc_kw, sol.objective, sol.exact, sol.solve_ms
+
     def _solve(self, problem: AllocationProblem, keys: Sequence[int]) -> _Solved:
         """Allocate the problems with something to allocate; the exact reference if asked."""
         nb = problem.n_problems
@@ -437,7 +453,7 @@ class BalancedAllocator:
                 sol.objective[searched] = res.objective
             sol.solve_ms[active] = (time.perf_counter() - t0) * 1e3 / len(active)
             if self.exact_reference and len(searched):
-                sol.exact[searched] = (res.objective if self.method == "exact"
+                sol.exact[searched] = (res.objective if self.method in ("exact", "exact-fast")
                                        else solve_exact(sub).objective)
         if self.exact_reference:
             sol.exact[problem.target <= 0.0] = 0.0
@@ -458,6 +474,16 @@ class ExactAllocator(BalancedAllocator):
     """:class:`BalancedAllocator` by the exact LP (``exact``)."""
 
     method: str = field(default="exact", init=False)
+
+
+@dataclass(frozen=True)
+class ExactFastAllocator(BalancedAllocator):
+    """:class:`BalancedAllocator` by the exact optimum, in closed form where it has one.
+
+    ``exact-fast``: :func:`vppsim.allocation.exact.solve_exact_fast` (the LP elsewhere).
+    """
+
+    method: str = field(default="exact-fast", init=False)
 
 
 @dataclass(frozen=True)
@@ -498,6 +524,7 @@ ALLOCATORS: dict[str, type] = {
     "merit-order": MeritOrderAllocator,
     "ga-aco": GaAcoAllocator,
     "exact": ExactAllocator,
+    "exact-fast": ExactFastAllocator,
     "proportional": ProportionalAllocator,
 }
 

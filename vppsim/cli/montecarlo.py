@@ -36,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mc.add_argument("--allocation-gap", action="store_true",
                     help="also solve every step's exact allocation LP and report the allocator's "
                     "gap (allocation_gap_max); about doubles the allocation time")
+    mc.add_argument("--path", choices=("auto", "arrays", "objects"), default="auto",
+                    help="how the workers step the samples: auto (as numpy arrays where the "
+                    "scenario is supported, else one Mesa model per sample), arrays, objects "
+                    "(the reference); the tables are the same")
     mc.add_argument("--grid", action="store_true",
                     help="run every case of the scenario's sensitivity: section (one batch per "
                     "case in OUT/<case>/) and print the grid's table beside the paper's")

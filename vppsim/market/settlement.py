@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,21 @@ def settle_vpp(
     (``imbalance_kw > 0``: bought more or sold less than committed) pays
     ``c_sell * (1 + penalty)``; a long one is paid ``c_buy * (1 - penalty)``.
     """
+    day_ahead, imbalance = vpp_payments_cny(committed_buy_kw, committed_sell_kw, imbalance_kw,
+                                            c_sell, c_buy, penalty, dt_h)
+    return VppSettlement(float(day_ahead), float(imbalance))
+
+
+def vpp_payments_cny(committed_buy_kw: Any, committed_sell_kw: Any, imbalance_kw: Any,
+                     c_sell: Any, c_buy: Any, penalty: float, dt_h: float) -> tuple[Any, Any]:
+    """:func:`settle_vpp`'s day-ahead and imbalance payments over arrays (or floats), CNY.
+
+    The one place of the formulas (the Monte Carlo array path calls it with arrays).
+    """
     day_ahead = (c_sell * committed_buy_kw - c_buy * committed_sell_kw) * dt_h
-    if imbalance_kw >= 0.0:
-        imbalance = c_sell * (1.0 + penalty) * imbalance_kw * dt_h
-    else:
-        imbalance = c_buy * (1.0 - penalty) * imbalance_kw * dt_h
-    return VppSettlement(day_ahead, imbalance)
+    imbalance = np.where(imbalance_kw >= 0.0, c_sell * (1.0 + penalty) * imbalance_kw * dt_h,
+                         c_buy * (1.0 - penalty) * imbalance_kw * dt_h)
+    return day_ahead, imbalance
 
 
 def settle_grid(
@@ -49,6 +61,12 @@ def settle_grid(
     Paper 004 eq. 9-10 with docs/design.md signs: the VPO exports ``x`` at ``pi_exp`` and imports
     ``m`` at ``pi_imp``; with ``pi_exp <= pi_imp`` it never does both.
     """
-    x = max(net_export_kw, 0.0)
-    m = max(-net_export_kw, 0.0)
+    x, m, revenue = grid_trade(net_export_kw, pi_imp, pi_exp, dt_h)
+    return float(x), float(m), float(revenue)
+
+
+def grid_trade(net_export_kw: Any, pi_imp: Any, pi_exp: Any, dt_h: float) -> tuple[Any, Any, Any]:
+    """:func:`settle_grid` over arrays (or floats): ``(x, m, revenue_cny)``."""
+    x = np.maximum(net_export_kw, 0.0)
+    m = np.maximum(-net_export_kw, 0.0)
     return x, m, (pi_exp * x - pi_imp * m) * dt_h

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vppsim.model import VPPModel, allocate_batch
+from vppsim.montecarlo.arrays import run_arrays, unsupported_reason
 from vppsim.montecarlo.tables import KPI_SCALARS, STEP_SERIES, STEPS_SCHEMA, kpi_columns
 from vppsim.results.run import summarize
 from vppsim.scenario.loader import LoadedScenario
@@ -25,6 +27,13 @@ class SampleContext:
     loaded: LoadedScenario
     cleared: dict[int, Any]
     vpp_names: tuple[str, ...]
+    #: ``auto`` (the array path where supported, else the objects), ``arrays`` or ``objects``
+    path: str = "auto"
+
+
+log = logging.getLogger(__name__)
+#: the values of :attr:`SampleContext.path` and of ``run_chunk(path=...)``
+CHUNK_PATHS = ("auto", "arrays", "objects")
 
 
 def _num(x: Any) -> float:
@@ -115,8 +124,64 @@ def _adopt_days(model: Any, days: list[dict[str, pd.DataFrame]]) -> None:
 
 
 def run_chunk(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any = None,
+              path: str | None = None,
               ) -> tuple[pd.DataFrame, pd.DataFrame, float, dict[str, float]]:
     """Run a chunk of ``(sample, seed)`` pairs on a worker; the client writes the results.
+
+    ``path`` (default ``ctx.path``): ``auto`` steps the chunk as arrays
+    (:mod:`vppsim.montecarlo.arrays`) when the scenario is supported and as Mesa models (the
+    reference, :func:`run_objects`) otherwise, the reason in the debug log; ``arrays`` insists
+    (``ValueError`` naming the reason when unsupported); ``objects`` forces the models. Both
+    paths give the same tables (``tests/test_montecarlo_arrays.py``). A chunk whose arrays meet
+    what the object path reports per sample (an error) is run again on the object path.
+    """
+    start = time.perf_counter()
+    path = ctx.path if path is None else path
+    if path not in CHUNK_PATHS:
+        raise ValueError(f"path: expected one of {CHUNK_PATHS}, got {path!r}")
+    reason = unsupported_reason(ctx.loaded, ctx.cleared) if path != "objects" else "path=objects"
+    if reason is not None and path == "arrays":
+        raise ValueError(f"path='arrays': the array path does not support {reason}")
+    if reason is None and chunk:
+        if power_flow is None:
+            power_flow = VPPModel.build_power_flow(ctx.loaded)
+        try:
+            kpis, steps, phase, _ = run_arrays(ctx, chunk, power_flow)
+        except Exception as exc:  # noqa: BLE001 - the object path reports it per sample
+            log.debug("array path failed (%s: %s); the chunk's samples one by one",
+                      type(exc).__name__, exc)
+            kpis, steps, phase = _one_by_one(ctx, chunk, power_flow)
+        return kpis, steps, time.perf_counter() - start, phase
+    elif reason is not None:
+        log.debug("object path: %s", reason)
+    return run_objects(ctx, chunk, power_flow)
+
+
+def _one_by_one(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any,
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Each sample of a chunk alone on the array path, or on the object path if it raises there.
+
+    Alone, a sample's arrays give what they give in any chunk; the object path reports the
+    error of a sample that raises in its row.
+    """
+    kpis, steps = [], []
+    phase: dict[str, float] = defaultdict(float)
+    for pair in chunk:
+        try:
+            k, st, ph, _ = run_arrays(ctx, [pair], power_flow)
+        except Exception:  # noqa: BLE001
+            k, st, _, ph = run_objects(ctx, [pair], power_flow)
+        kpis.append(k)
+        steps.append(st)
+        for name, v in ph.items():
+            phase[name] += v
+    return (pd.concat(kpis, ignore_index=True), pd.concat(steps, ignore_index=True),
+            dict(phase))
+
+
+def run_objects(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow: Any = None,
+                ) -> tuple[pd.DataFrame, pd.DataFrame, float, dict[str, float]]:
+    """The object path of :func:`run_chunk`: one Mesa model per sample, stepped in lockstep.
 
     The chunk's models are stepped in lockstep (:meth:`VPPModel.begin_step` /
     :meth:`VPPModel.finish_step`) so that the real-time allocation of every VPP of every sample

@@ -131,7 +131,7 @@ def run_montecarlo(
     max_samples: int | None = None,
     progress: bool = True,
     power_flow_backend: str | None = "lightsim2grid",
-    allocation_gap: bool | None = False,
+    allocation_gap: bool | None = False, path: str = "auto",
 ) -> MonteCarloResult:
     """Run (or resume) a Monte Carlo batch of a scenario's horizon and write its result folder.
 
@@ -168,6 +168,7 @@ def run_montecarlo(
         Whether the balanced allocators also solve every step's exact LP to report their gap
         (``allocation_gap_max`` in the KPI table); default off for speed (it about doubles the
         allocation time); ``None`` keeps the scenario's ``balancing.exact_reference``.
+    path: how workers step a chunk, ``auto``, ``arrays`` or ``objects`` (:func:`.chunk.run_chunk`).
 
     Raises
     ------
@@ -203,8 +204,7 @@ def run_montecarlo(
             t0 = time.perf_counter()
             cleared = clear_day_ahead(loaded, base_seed)
             record.wall["day_ahead"] = time.perf_counter() - t0
-            ctx = SampleContext(loaded=loaded, cleared=cleared,
-                                vpp_names=tuple(v.name for v in loaded.scenario.vpps))
+            ctx = SampleContext(loaded, cleared, tuple(v.name for v in loaded.scenario.vpps), path)
             compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
                            chunk_size=chunk_size, progress=progress, n_done=len(done),
                            n_samples=n_samples, record=record)

@@ -760,7 +760,8 @@ class BalancingSpec(_Spec):
     """Real-time balancing inside each VPP (``vppsim.allocation.realtime``).
 
     ``allocator``: ``ga-aco`` (paper 001's balanced allocation, the default), ``exact`` (the
-    same problem as an LP, HiGHS), ``proportional`` (in proportion to headroom) or
+    same problem as an LP, HiGHS), ``exact-fast`` (its optimum in closed form below the
+    balance threshold, the LP above), ``proportional`` (in proportion to headroom) or
     ``merit-order`` (a fixed order of means). ``exact_reference``: the balanced allocators
     also solve each step's LP and record the gap (``allocation_gap`` in the time series).
     """

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from vppsim.cli.common import EXIT_BAD_INPUT, folder_summary, report
-from vppsim.montecarlo.run import PowerFlowBackendError, run_montecarlo
+from vppsim.montecarlo.arrays import unsupported_reason
+from vppsim.montecarlo.run import PowerFlowBackendError, batch_scenario, run_montecarlo
 from vppsim.montecarlo.sensitivity import render, run_grid
 from vppsim.montecarlo.store import ManifestMismatchError
 from vppsim.paths import default_scenario_path
@@ -46,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
         print("vppsim: --max-samples: not supported with --grid", file=sys.stderr)
         return EXIT_BAD_INPUT
     backend = None if args.power_flow == "scenario" else args.power_flow
+    if args.path == "arrays":
+        reason = unsupported_reason(batch_scenario(loaded, backend, args.allocation_gap), {0: None})
+        if reason is not None:
+            print(f"vppsim: {loaded.path}: --path arrays: the array path does not support "
+                  f"{reason} (--path auto runs it as objects)", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:  # Ctrl-C and SIGTERM (vppsim.cli.main) close the cluster; finished parts stay
         if args.grid:
 
@@ -60,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         res = run_montecarlo(loaded, args.samples, out, seed=seed, workers=args.workers,
                              scheduler=args.scheduler, chunk_size=args.chunk_size,
                              max_samples=args.max_samples, progress=not args.quiet,
-                             allocation_gap=args.allocation_gap, power_flow_backend=backend)
+                             allocation_gap=args.allocation_gap, power_flow_backend=backend,
+                             path=args.path)
     except ManifestMismatchError as exc:
         print(f"vppsim: --out: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
