@@ -18,15 +18,14 @@ backend) it returns None and the caller solves one by one.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from lightsim2grid.lightsim2grid_cpp import TimeSeriesCPP
 
-from vppsim.grids.powerflow import KW_PER_MW, LightSim2GridBackend, PowerFlow, rated_lines
+from vppsim.grids.light import TablePowerFlow
+from vppsim.grids.powerflow import KW_PER_MW, PowerFlow
 
 
-def batch_power_flows(flow: PowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
+def batch_power_flows(flow: PowerFlow | TablePowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
                       background_factor: np.ndarray) -> dict[str, np.ndarray] | None:
     """Solve every row of ``p_kw``/``q_kvar`` (per bus in ``flow.bus_ids`` order, kW, kvar).
 
@@ -39,21 +38,19 @@ def batch_power_flows(flow: PowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
     ``max_line_loading_pct`` (NaN: no rated line), or None where the batch does not apply
     (see the module docstring).
     """
-    backend: Any = flow.backend
-    if (not isinstance(backend, LightSim2GridBackend) or backend.warm_start
-            or backend._bus_pos is not None or rated_lines(flow.net).any()):
+    layout = flow.setpoint_layout()
+    if layout is None or not layout.batchable:
         return None
-    net = flow.net
     n = p_kw.shape[0]
-    scaling = ((net.load["scaling"].to_numpy(dtype=float) * flow.background_load_scale)[None, :]
+    scaling = ((layout.base_load_scaling * flow.background_load_scale)[None, :]
                * np.asarray(background_factor, dtype=float)[:, None])
-    load_p = net.load["p_mw"].to_numpy(dtype=float)[None, :] * scaling
-    load_q = net.load["q_mvar"].to_numpy(dtype=float)[None, :] * scaling
-    sg_scale = net.sgen["scaling"].to_numpy(dtype=float)
-    sgen_p = np.tile(net.sgen["p_mw"].to_numpy(dtype=float) * sg_scale, (n, 1))
-    positions = net.sgen.index.get_indexer(list(flow.sgen_by_bus.values()))
+    load_p = layout.load_p_mw[None, :] * scaling
+    load_q = layout.load_q_mvar[None, :] * scaling
+    sg_scale = layout.sgen_scaling
+    sgen_p = np.tile(layout.sgen_p_mw, (n, 1))
+    positions = layout.sgen_positions
     sgen_p[:, positions] = p_kw / KW_PER_MW * sg_scale[positions]
-    load_bus = net.load["bus"].to_numpy(dtype=int)
+    load_bus = layout.load_bus
     for k, bus in enumerate(flow.bus_ids):
         q = q_kvar[:, k] / KW_PER_MW * sg_scale[positions[k]]
         if not q.any():
@@ -62,16 +59,16 @@ def batch_power_flows(flow: PowerFlow, p_kw: np.ndarray, q_kvar: np.ndarray,
         if not len(at):
             return None
         load_q[:, at[0]] -= q
-    ts = TimeSeriesCPP(backend._pristine.copy())
+    ts = TimeSeriesCPP(layout.pristine.copy())
     ts.modify_load_p(np.ascontiguousarray(load_p))
     ts.modify_load_q(np.ascontiguousarray(load_q))
     ts.modify_sgen_p(np.ascontiguousarray(sgen_p))
-    ts.compute(backend._v_init, backend.max_iter, backend.tol_pu)
+    ts.compute(layout.v_init, layout.max_iter, layout.tol_pu)
     v = np.asarray(ts.get_voltages())
     converged = np.all(np.isfinite(v), axis=1) & (np.abs(v).max(axis=1) > 0)
     branches = np.asarray(ts.compute_branch_results())
     losses = (branches[:, :, 0].sum(axis=1) + branches[:, :, 2].sum(axis=1)) * KW_PER_MW
-    vm = np.where(net.bus["in_service"].to_numpy(dtype=bool)[None, :], np.abs(v), np.nan)
+    vm = np.where(layout.bus_in_service[None, :], np.abs(v), np.nan)
     nan = np.full(n, np.nan)
     return {
         "converged": converged.astype(float),

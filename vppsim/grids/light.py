@@ -24,6 +24,7 @@ from vppsim.grids.powerflow import (
     LightSim2GridBackend,
     PowerFlow,
     PowerFlowResult,
+    SetpointLayout,
     _nan_extreme,
 )
 from vppsim.grids.registry import load_feeder
@@ -149,6 +150,37 @@ class TablePowerFlow:
             self._held = self._pristine_held
         self._write([self._load_p_mw * scaling, self._load_q_mvar * scaling, p_mw * 1.0,
                      q_mvar * 1.0])
+        return self._solve()
+
+    def setpoint_layout(self) -> SetpointLayout:
+        """The set-points of :meth:`solve` as arrays (as :meth:`PowerFlow.setpoint_layout`)."""
+        n_bus = len(self._bus_ids)
+        load = self.tables.tables["load"]
+        return SetpointLayout(
+            sgen_positions=np.arange(n_bus), base_load_scaling=self._base_load_scaling.copy(),
+            load_p_mw=self._load_p_mw.copy(), load_q_mvar=self._load_q_mvar.copy(),
+            load_bus=load["bus"].astype(int), sgen_p_mw=np.zeros(n_bus),
+            sgen_scaling=np.ones(n_bus), bus_in_service=self._in_service.copy(),
+            batchable=not self.warm_start and not self._rated.any(),
+            pristine=self._pristine, v_init=self._v_init,
+            max_iter=LightSim2GridBackend.max_iter, tol_pu=LightSim2GridBackend.tol_pu)
+
+    def run_setpoints(self, sgen_pos: np.ndarray, sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray,
+                      load_scaling: np.ndarray) -> PowerFlowResult:
+        """Write set-points given as arrays and solve (as ``LightSim2GridBackend.run_setpoints``).
+
+        ``sgen_pos`` indexes the injection sgens (:meth:`setpoint_layout`); ``load_scaling``
+        replaces the loads' scaling. The same writes and solve as :meth:`solve`.
+        """
+        if not self.warm_start:
+            self._model = self._pristine.copy()
+            self._held = self._pristine_held
+        p_mw = np.zeros(len(self._bus_ids))
+        q_mvar = np.zeros(len(self._bus_ids))
+        p_mw[sgen_pos] = sgen_p_mw * 1.0
+        q_mvar[sgen_pos] = sgen_q_mvar * 1.0
+        self._write([self._load_p_mw * load_scaling, self._load_q_mvar * load_scaling, p_mw,
+                     q_mvar])
         return self._solve()
 
     def _write(self, values: list[np.ndarray]) -> None:

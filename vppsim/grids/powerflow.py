@@ -140,6 +140,33 @@ def _nan_extreme(values: np.ndarray, func: str) -> float:
     return float(getattr(np, func)(finite))
 
 
+@dataclass(frozen=True)
+class SetpointLayout:
+    """Where a power flow's set-points live in its ``LSGrid`` (MW, Mvar, in element order).
+
+    ``sgen_positions``: the injection sgen of each bus of ``bus_ids``; the loads' p and q are
+    multiplied by ``base_load_scaling`` times the caller's factor; ``sgen_p_mw`` holds every
+    sgen's own (scaled) set-point and ``sgen_scaling`` the factor applied to an injection.
+    ``batchable``: the grid may be solved as rows of a batch (cold start, no bus renumbering,
+    no rated line). ``pristine``/``v_init``/``max_iter``/``tol_pu``: the grid as built and the
+    solve's start and settings.
+    """
+
+    sgen_positions: np.ndarray
+    base_load_scaling: np.ndarray
+    load_p_mw: np.ndarray
+    load_q_mvar: np.ndarray
+    load_bus: np.ndarray
+    sgen_p_mw: np.ndarray
+    sgen_scaling: np.ndarray
+    bus_in_service: np.ndarray
+    batchable: bool
+    pristine: Any
+    v_init: np.ndarray
+    max_iter: int
+    tol_pu: float
+
+
 class PowerFlowBackend(ABC):
     """Solver seam: solves a prepared pandapower net in its current state.
 
@@ -533,6 +560,30 @@ class PowerFlow:
     def slack_bus(self) -> int:
         """The bus of the feeder's external grid."""
         return slack_bus(self.net)
+
+    def setpoint_layout(self) -> SetpointLayout | None:
+        """The set-points of :meth:`solve` as arrays, for batched callers; None off lightsim2grid.
+
+        (:func:`vppsim.grids.batch.batch_power_flows`, the Monte Carlo array path.)
+        """
+        backend = self.backend
+        if not isinstance(backend, LightSim2GridBackend):
+            return None
+        load, sgen = self.net.load, self.net.sgen
+        sg_scale = sgen["scaling"].to_numpy(dtype=float)
+        return SetpointLayout(
+            sgen_positions=self._sgen_positions.copy(),
+            base_load_scaling=self._base_load_scaling.copy(),
+            load_p_mw=load["p_mw"].to_numpy(dtype=float).copy(),
+            load_q_mvar=load["q_mvar"].to_numpy(dtype=float).copy(),
+            load_bus=load["bus"].to_numpy(dtype=int).copy(),
+            sgen_p_mw=sgen["p_mw"].to_numpy(dtype=float) * sg_scale,
+            sgen_scaling=sg_scale.copy(),
+            bus_in_service=self.net.bus["in_service"].to_numpy(dtype=bool).copy(),
+            batchable=(not backend.warm_start and backend._bus_pos is None
+                       and not rated_lines(self.net).any()),
+            pristine=backend._pristine, v_init=backend._v_init,
+            max_iter=backend.max_iter, tol_pu=backend.tol_pu)
 
     @property
     def sgen_by_bus(self) -> Mapping[int, int]:

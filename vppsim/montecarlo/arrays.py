@@ -168,8 +168,10 @@ class ChunkArrays:
         self.keys0 = [mix_seed(s) for s in self.seeds]
         flow = m.network.power_flow
         # injection sgens in bus_ids order, the loads' own scaling (PowerFlow.solve's arrays)
-        self._flow_arrays = (flow.net.sgen.index.get_indexer(list(flow.sgen_by_bus.values())),
-                             flow.net.load["scaling"].to_numpy(dtype=float).copy())
+        layout = flow.setpoint_layout()
+        if layout is None:
+            raise ValueError("array path: expected a lightsim2grid power flow")
+        self._flow_arrays = (layout.sgen_positions, layout.base_load_scaling)
         self.rec = _Record()
         self.phase: dict[str, float] = defaultdict(float)
 
