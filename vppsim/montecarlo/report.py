@@ -10,41 +10,50 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from vppsim import __version__
 from vppsim.montecarlo.cluster import ChunkLog
 from vppsim.montecarlo.store import write_frame, write_parquet, write_text
+from vppsim.montecarlo.stream import QUANTILES, Part, step_windows, write_steps_and_stats
 from vppsim.montecarlo.tables import KPI_SCALARS, STEPS_SCHEMA, kpi_columns, kpi_schema
 from vppsim.results.montecarlo import make_figures, render_report
 from vppsim.scenario.loader import LoadedScenario
-
-QUANTILES = (0.05, 0.5, 0.95)
 
 
 @dataclass
 class MonteCarloResult:
     """The outcome of :func:`run_montecarlo`.
 
-    ``kpis`` / ``steps`` hold every sample written so far (all ``n_samples`` when
-    ``complete``), sorted by sample; ``computed_samples`` are the samples this call computed
-    (a resumed batch computes only the missing ones); ``paths`` name the files written.
+    ``kpis`` holds every sample written so far (all ``n_samples`` when ``complete``), sorted
+    by sample; ``steps`` their per-step series, read from the folder when asked for (a
+    100,000-sample batch's series do not fit in memory: read ``steps.parquet`` in pieces
+    instead); ``computed_samples`` are the samples this call computed (a resumed batch
+    computes only the missing ones); ``paths`` name the files written.
     """
 
     out: Path
     kpis: pd.DataFrame
-    steps: pd.DataFrame
     n_samples: int
     computed_samples: list[int]
     complete: bool
     summary: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    parts: list[Part] = field(default_factory=list, repr=False)
 
     @property
     def n_errors(self) -> int:
         """Samples that raised (their ``error`` column is set)."""
         return int(self.kpis["error"].notna().sum()) if len(self.kpis) else 0
 
-
+    @property
+    def steps(self) -> pd.DataFrame:
+        """Per-step series of the samples in ``kpis``, sorted by (sample, agent, quantity, step)."""
+        if "steps" in self.paths and self.paths["steps"].exists():
+            return pd.read_parquet(self.paths["steps"])
+        windows = list(step_windows(self.parts))
+        table = pa.concat_tables(windows) if windows else STEPS_SCHEMA.empty_table()
+        return table.to_pandas()
 
 
 def kpi_stats(values: pd.Series) -> dict[str, Any]:
@@ -110,23 +119,36 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
     """Write the batch's tables, ``summary.json``, ``report.md`` and figures into its folder."""
     t0 = time.perf_counter()
     wall = record.wall
+    split = record.writing
     out = result.out
-    kpis, steps = result.kpis, result.steps
-    vpp_names = [v.name for v in loaded.scenario.vpps]
+    kpis = result.kpis
+    s = loaded.scenario
+    vpp_names = [v.name for v in s.vpps]
     paths = {"kpis": out / "kpis.parquet", "steps": out / "steps.parquet",
              "step_quantiles": out / "step_quantiles.parquet", "summary": out / "summary.json",
              "report": out / "report.md", "figures": out / "figures"}
     write_parquet(kpis, paths["kpis"], kpi_schema(vpp_names))
-    write_parquet(steps, paths["steps"], STEPS_SCHEMA)
-    quant = step_quantiles(steps)
+    split["kpis"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    days: list[pd.DataFrame] = []
+
+    def per_day(window: pa.Table) -> None:
+        days.append(day_kpis(window.to_pandas(), s.steps_per_day, s.step_h))
+
+    quant = write_steps_and_stats(result.parts, paths["steps"], s.steps_per_day * s.days,
+                                  on_window=per_day if s.days > 1 else None)
     write_frame(quant, paths["step_quantiles"])
-    if loaded.scenario.days > 1:
+    if s.days > 1:
         paths["day_kpis"] = out / "day_kpis.parquet"
-        write_frame(day_kpis(steps, loaded.scenario.steps_per_day, loaded.scenario.step_h),
+        write_frame(pd.concat(days, ignore_index=True) if days else
+                    day_kpis(STEPS_SCHEMA.empty_table().to_pandas(), s.steps_per_day, s.step_h),
                     paths["day_kpis"])
+    split["steps_and_quantiles"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
     ok = kpis[kpis["error"].isna()]
     errors = kpis[kpis["error"].notna()]
-    figure_files = make_figures(ok, quant, paths["figures"], loaded.scenario.step_h)
+    figure_files = make_figures(ok, quant, paths["figures"], s.step_h)
+    split["figures"] = time.perf_counter() - t1
     n_computed = len(result.computed_samples)
     wall["writing"] += time.perf_counter() - t0
     wall["total"] = time.perf_counter() - t_start
@@ -152,6 +174,9 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
         "recomputed_damaged_parts": len(record.damaged),
         "damaged_parts": record.damaged,
         "wall_time_s": dict(wall),
+        # the writing phase by part (s): parts (as chunks finish), kpis, steps_and_quantiles,
+        # figures, report (summary.json itself not counted)
+        "writing_split_s": dict(split),
         "samples_per_s": (n_computed / (wall["samples"] + wall["writing"])
                           if n_computed and wall["samples"] + wall["writing"] > 0 else None),
         "worker_s_per_sample": record.worker_compute_s / n_computed if n_computed else None,
@@ -165,8 +190,15 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
         "kpi_table_layout": "one row per sample: sample, seed, cost_cny__<VPP>, "
                             + ", ".join(KPI_SCALARS) + ", error",
         "figures": [Path(f).name for f in figure_files],
+        # when the client was up and the workers warmed, in s after the cluster's start began
+        # (it overlaps the day-ahead clearing; wall_time_s.cluster_start is what remained)
+        "cluster_start_s": dict(record.cluster),
+        "max_chunks_in_flight": record.max_in_flight,
     }
-    write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
+    t1 = time.perf_counter()
     write_text(paths["report"], render_report(summary, figure_files))
+    split["report"] = time.perf_counter() - t1
+    summary["writing_split_s"] = dict(split)
+    write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
     result.summary = summary
     result.paths = paths

@@ -55,7 +55,7 @@ import numpy as np
 from vppsim import __version__
 from vppsim.model import VPPModel
 from vppsim.montecarlo.chunk import SampleContext
-from vppsim.montecarlo.cluster import ChunkLog, compute_chunks
+from vppsim.montecarlo.cluster import ChunkLog, ClientStart, compute_chunks
 from vppsim.montecarlo.parts import verify_parts
 from vppsim.montecarlo.report import MonteCarloResult, finish_batch
 from vppsim.montecarlo.store import (
@@ -63,11 +63,11 @@ from vppsim.montecarlo.store import (
     check_manifest,
     file_sha256,
     locked_folder,
-    read_parts,
     scan_parts,
     scenario_sha256,
 )
-from vppsim.montecarlo.tables import STEPS_SCHEMA, kpi_schema
+from vppsim.montecarlo.stream import assign_samples
+from vppsim.montecarlo.tables import kpi_schema
 from vppsim.scenario.loader import LoadedScenario
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ def run_montecarlo(
     progress: bool = True,
     power_flow_backend: str | None = "lightsim2grid",
     allocation_gap: bool | None = False,
+    max_in_flight: int | None = None,
 ) -> MonteCarloResult:
     """Run (or resume) a Monte Carlo batch of a scenario's horizon and write its result folder.
 
@@ -168,6 +169,9 @@ def run_montecarlo(
         Whether the balanced allocators also solve every step's exact LP to report their gap
         (``allocation_gap_max`` in the KPI table); default off for speed (it about doubles the
         allocation time); ``None`` keeps the scenario's ``balancing.exact_reference``.
+    max_in_flight:
+        Most chunks submitted to the cluster and not yet written (default: two per worker);
+        the next chunk is submitted as one finishes, so memory does not grow with the batch.
 
     Raises
     ------
@@ -183,6 +187,8 @@ def run_montecarlo(
     t_start = time.perf_counter()
     base_seed = loaded.scenario.seed if seed is None else int(seed)
     _check_arguments(loaded, n_samples, base_seed, workers, scheduler, chunk_size, max_samples)
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ValueError(f"max_in_flight: expected an integer >= 1, got {max_in_flight}")
     loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
     out = Path(out)
     manifest = batch_manifest(loaded, base_seed, n_samples)
@@ -200,17 +206,25 @@ def run_montecarlo(
         if max_samples is not None:
             missing = missing[:max_samples]
         if missing:
+            # the cluster starts (and its workers warm up) while the client clears the day
+            start = ClientStart(workers, scheduler, loaded)
             t0 = time.perf_counter()
-            cleared = clear_day_ahead(loaded, base_seed)
+            try:
+                cleared = clear_day_ahead(loaded, base_seed)
+            except BaseException:
+                start.close()
+                raise
             record.wall["day_ahead"] = time.perf_counter() - t0
             ctx = SampleContext(loaded=loaded, cleared=cleared,
                                 vpp_names=tuple(v.name for v in loaded.scenario.vpps))
             compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
                            chunk_size=chunk_size, progress=progress, n_done=len(done),
-                           n_samples=n_samples, record=record)
+                           n_samples=n_samples, record=record, start=start,
+                           max_in_flight=max_in_flight)
         t0 = time.perf_counter()
         result = read_batch(out, loaded, n_samples, record.computed)
         record.wall["writing"] += time.perf_counter() - t0
+        record.writing["read_parts"] = time.perf_counter() - t0
         if result.complete:
             finish_batch(result, loaded, manifest, record, t_start)
         else:
@@ -259,13 +273,8 @@ def read_batch(out: Path, loaded: LoadedScenario, n_samples: int, computed: list
                ) -> MonteCarloResult:
     """Every sample written so far (all parts of the folder), sorted by sample."""
     vpp_names = tuple(v.name for v in loaded.scenario.vpps)
-    sample_parts, step_parts, _ = scan_parts(out / PARTS)
-    kpis = read_parts(sample_parts, kpi_schema(vpp_names))
-    kpis = (kpis.drop_duplicates("sample").sort_values("sample", kind="mergesort")
-            .reset_index(drop=True))
-    steps = read_parts(step_parts, STEPS_SCHEMA)
-    steps = (steps[steps["sample"].isin(kpis["sample"])]
-             .drop_duplicates(["sample", "agent", "quantity", "step"])
-             .sort_values(["sample", "agent", "quantity", "step"]).reset_index(drop=True))
-    return MonteCarloResult(out=out, kpis=kpis, steps=steps, n_samples=n_samples,
-                            computed_samples=sorted(computed), complete=len(kpis) == n_samples)
+    sample_parts, _, _ = scan_parts(out / PARTS)
+    parts, kpis = assign_samples(sample_parts, kpi_schema(vpp_names))
+    return MonteCarloResult(out=out, kpis=kpis, n_samples=n_samples,
+                            computed_samples=sorted(computed), complete=len(kpis) == n_samples,
+                            parts=parts)
