@@ -26,6 +26,10 @@ from vppsim.scenario.loader import LoadedScenario
 
 log = logging.getLogger(__name__)
 
+#: module every LocalCluster worker imports as it starts (the samples' code: model, agents,
+#: allocators, power flow)
+WORKER_PRELOAD = "vppsim.montecarlo.chunk"
+
 #: largest number of samples in one Dask task (a chunk is stepped in lockstep)
 MAX_CHUNK = 100
 
@@ -74,10 +78,12 @@ def open_client(workers: int | None, scheduler: Any) -> tuple[Any, Any, bool]:
     if scheduler is not None:
         return Client(scheduler), None, True
     # no dashboard; the scheduler's small HTTP server (health, metrics) on a free port
+    # preload: every worker process imports the sample's code while it starts (overlapping the
+    # client's day-ahead clearing), not when the first chunk arrives
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                            processes=True, dashboard_address=None,
                            scheduler_kwargs={"dashboard_address": ":0"},
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.ERROR, preload=[WORKER_PRELOAD])
     try:
         return Client(cluster), cluster, True
     except BaseException:
@@ -91,8 +97,9 @@ class ClientStart:
     The batch starts it before clearing the day-ahead market, so the cluster's start (worker
     processes importing vppsim, numpy, pandas, the power-flow backend) overlaps the clearing;
     :meth:`result` waits for what remains. ``loaded``: a scenario every worker builds its
-    feeder's power flow for once (:func:`warm_worker`), so the first chunk does not pay the
-    imports; None skips the warm-up.
+    feeder's power flow for once (:func:`warm_worker`) when they belong to an existing
+    scheduler, so the first chunk does not pay the imports (a ``LocalCluster``'s workers
+    import :data:`WORKER_PRELOAD` as they start); None skips the warm-up.
     """
 
     def __init__(self, workers: int | None, scheduler: Any, loaded: LoadedScenario | None = None
@@ -100,6 +107,7 @@ class ClientStart:
         self.t0 = time.perf_counter()
         self.started_s = math.nan  #: cluster and client up, after t0 (s)
         self.warmed_s = math.nan  #: workers warmed, after t0 (s)
+        self.closed = False
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vppsim-cluster-start")
         self._future: Future[tuple[Any, Any, bool]] = self._pool.submit(
             self._open, workers, scheduler, loaded)
@@ -109,7 +117,7 @@ class ClientStart:
               ) -> tuple[Any, Any, bool]:
         client, cluster, owned = open_client(workers, scheduler)
         self.started_s = time.perf_counter() - self.t0
-        if loaded is not None:
+        if loaded is not None and cluster is None:  # a LocalCluster's workers preload instead
             try:
                 client.run(warm_worker, loaded)
             except Exception as exc:  # noqa: BLE001 - only a warm-up: the chunks report errors
@@ -121,8 +129,18 @@ class ClientStart:
         """``(client, cluster or None, whether we own the client)``, as :func:`open_client`."""
         return self._future.result()
 
+    def client(self) -> Any:
+        """The client, or None if it could not be opened."""
+        try:
+            return self.result()[0]
+        except Exception:  # noqa: BLE001 - the error was raised where the client was needed
+            return None
+
     def close(self) -> None:
-        """Wait for the start and close what it opened (when the batch fails before using it)."""
+        """Wait for the start and close what it opened (a second call does nothing)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             client, cluster, owned = self.result()
         except Exception:  # noqa: BLE001 - nothing was opened
@@ -150,14 +168,16 @@ def compute_chunks(ctx: SampleContext, missing: list[tuple[int, int]], parts: Pa
     overrides it; results do not depend on it). At most ``max_in_flight`` chunks (default two
     per worker) are submitted and not yet written: the next is submitted as one finishes, so
     the client, the scheduler and the workers hold a bounded number of chunks' results
-    however large the batch. ``start``: a client already being opened (else one is opened
-    here). A tqdm bar on stderr shows samples done, rate and ETA unless ``progress`` is off.
+    however large the batch. ``start``: a client already being opened, which the caller
+    closes (else one is opened from ``workers`` / ``scheduler`` here and closed at the end).
+    A tqdm bar on stderr shows samples done, rate and ETA unless ``progress`` is off.
     """
     from distributed import as_completed  # noqa: PLC0415 - heavy; only when a batch runs
 
+    own_start = start is None
     start = start or ClientStart(workers, scheduler)
     t0 = time.perf_counter()
-    client, cluster, owned = start.result()
+    client, _, _ = start.result()
     wall = record.wall
     wall["cluster_start"] = time.perf_counter() - t0
     record.cluster = {"started_s": start.started_s, "warmed_s": start.warmed_s}
@@ -196,10 +216,8 @@ def compute_chunks(ctx: SampleContext, missing: list[tuple[int, int]], parts: Pa
         wall["samples"] = time.perf_counter() - t1 - wall["writing"]
     finally:
         bar.close()
-        if owned:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        if own_start:
+            start.close()
 
 
 def _collect(fut: Any, chunk: list[tuple[int, int]], parts: Path, ctx: SampleContext,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,13 @@ from vppsim.montecarlo.cluster import ChunkLog
 from vppsim.montecarlo.store import write_frame, write_parquet, write_text
 from vppsim.montecarlo.stream import QUANTILES, Part, step_windows, write_steps_and_stats
 from vppsim.montecarlo.tables import KPI_SCALARS, STEPS_SCHEMA, kpi_columns, kpi_schema
-from vppsim.results.montecarlo import make_figures, render_report
+from vppsim.results.montecarlo import FAN_FIGURES, KPI_FIGURES, figure_pngs, render_report, write_pngs
 from vppsim.scenario.loader import LoadedScenario
+
+log = logging.getLogger(__name__)
+
+#: longest wait for a figure drawn on the cluster before drawing it here (s)
+FIGURE_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -114,9 +120,69 @@ def day_kpis(steps: pd.DataFrame, steps_per_day: int, step_h: float) -> pd.DataF
     return pd.concat(frames, axis=1).sort_index().reset_index()
 
 
+class FigureJobs:
+    """The batch's figures, drawn on the Dask workers (one task per figure).
+
+    Without a client (or if a task fails) they are drawn in this process.
+    """
+
+    def __init__(self, client: Any, step_h: float) -> None:
+        self.client = client
+        self.step_h = step_h
+        self.jobs: list[tuple[str, Any, pd.DataFrame | None, pd.DataFrame | None]] = []
+
+    def submit(self, names: tuple[str, ...], kpis: pd.DataFrame | None,
+               quant: pd.DataFrame | None) -> None:
+        """Start drawing the figures ``names`` (one task each) from ``kpis`` or ``quant``."""
+        for name in names:
+            fut = None
+            if self.client is not None:
+                fut = self.client.submit(figure_pngs, kpis, quant, self.step_h, (name,),
+                                         pure=False)
+            self.jobs.append((name, fut, kpis, quant))
+
+    def gather(self) -> dict[str, bytes]:
+        """Every figure's PNG bytes by name (a figure with nothing to draw is absent)."""
+        pngs: dict[str, bytes] = {}
+        for name, fut, kpis, quant in self.jobs:
+            try:
+                pngs.update(fut.result(timeout=FIGURE_TIMEOUT_S) if fut is not None else
+                            figure_pngs(kpis, quant, self.step_h, (name,)))
+            except Exception as exc:  # noqa: BLE001 - a lost worker: draw it here instead
+                if fut is None:
+                    raise
+                log.warning("figure %s on the cluster failed (%s); drawing it here", name, exc)
+                pngs.update(figure_pngs(kpis, quant, self.step_h, (name,)))
+        return pngs
+
+
+def _write_steps(result: MonteCarloResult, loaded: LoadedScenario, paths: dict[str, Path]
+                 ) -> pd.DataFrame:
+    """Write ``steps.parquet`` (and a multi-day batch's ``day_kpis.parquet``); the quantiles."""
+    s = loaded.scenario
+    days: list[pd.DataFrame] = []
+
+    def per_day(window: pa.Table) -> None:
+        days.append(day_kpis(window.to_pandas(), s.steps_per_day, s.step_h))
+
+    quant = write_steps_and_stats(result.parts, paths["steps"], s.steps_per_day * s.days,
+                                  on_window=per_day if s.days > 1 else None)
+    write_frame(quant, paths["step_quantiles"])
+    if s.days > 1:
+        paths["day_kpis"] = result.out / "day_kpis.parquet"
+        write_frame(pd.concat(days, ignore_index=True) if days else
+                    day_kpis(STEPS_SCHEMA.empty_table().to_pandas(), s.steps_per_day, s.step_h),
+                    paths["day_kpis"])
+    return quant
+
+
 def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dict[str, Any],
-                 record: ChunkLog, t_start: float) -> None:
-    """Write the batch's tables, ``summary.json``, ``report.md`` and figures into its folder."""
+                 record: ChunkLog, t_start: float, client: Any = None) -> None:
+    """Write the batch's tables, ``summary.json``, ``report.md`` and figures into its folder.
+
+    ``client``: a Dask client whose workers draw the figures while this process writes the
+    tables (None: drawn here).
+    """
     t0 = time.perf_counter()
     wall = record.wall
     split = record.writing
@@ -129,26 +195,17 @@ def finish_batch(result: MonteCarloResult, loaded: LoadedScenario, manifest: dic
              "report": out / "report.md", "figures": out / "figures"}
     write_parquet(kpis, paths["kpis"], kpi_schema(vpp_names))
     split["kpis"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    days: list[pd.DataFrame] = []
-
-    def per_day(window: pa.Table) -> None:
-        days.append(day_kpis(window.to_pandas(), s.steps_per_day, s.step_h))
-
-    quant = write_steps_and_stats(result.parts, paths["steps"], s.steps_per_day * s.days,
-                                  on_window=per_day if s.days > 1 else None)
-    write_frame(quant, paths["step_quantiles"])
-    if s.days > 1:
-        paths["day_kpis"] = out / "day_kpis.parquet"
-        write_frame(pd.concat(days, ignore_index=True) if days else
-                    day_kpis(STEPS_SCHEMA.empty_table().to_pandas(), s.steps_per_day, s.step_h),
-                    paths["day_kpis"])
-    split["steps_and_quantiles"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
     ok = kpis[kpis["error"].isna()]
     errors = kpis[kpis["error"].notna()]
-    figure_files = make_figures(ok, quant, paths["figures"], s.step_h)
-    split["figures"] = time.perf_counter() - t1
+    figures = FigureJobs(client, s.step_h)
+    figures.submit(KPI_FIGURES, ok, None)  # drawn on the workers while the client writes
+    t1 = time.perf_counter()
+    quant = _write_steps(result, loaded, paths)
+    split["steps_and_quantiles"] = time.perf_counter() - t1
+    figures.submit(FAN_FIGURES, None, quant)
+    t1 = time.perf_counter()
+    figure_files = write_pngs(figures.gather(), paths["figures"])
+    split["figures"] = time.perf_counter() - t1  # what remained of them after the tables
     n_computed = len(result.computed_samples)
     wall["writing"] += time.perf_counter() - t0
     wall["total"] = time.perf_counter() - t_start

@@ -205,35 +205,41 @@ def run_montecarlo(
         missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
         if max_samples is not None:
             missing = missing[:max_samples]
-        if missing:
-            # the cluster starts (and its workers warm up) while the client clears the day
-            start = ClientStart(workers, scheduler, loaded)
+        start = ClientStart(workers, scheduler, loaded) if missing else None
+        try:
+            if start is not None:
+                _compute(loaded, base_seed, missing, parts, start, record, chunk_size=chunk_size,
+                         progress=progress, n_done=len(done), n_samples=n_samples,
+                         max_in_flight=max_in_flight)
             t0 = time.perf_counter()
-            try:
-                cleared = clear_day_ahead(loaded, base_seed)
-            except BaseException:
+            result = read_batch(out, loaded, n_samples, record.computed)
+            record.wall["writing"] += time.perf_counter() - t0
+            record.writing["read_parts"] = time.perf_counter() - t0
+            if result.complete:  # the cluster's workers draw the figures
+                finish_batch(result, loaded, manifest, record, t_start,
+                             client=start.client() if start is not None else None)
+        finally:
+            if start is not None:
                 start.close()
-                raise
-            record.wall["day_ahead"] = time.perf_counter() - t0
-            ctx = SampleContext(loaded=loaded, cleared=cleared,
-                                vpp_names=tuple(v.name for v in loaded.scenario.vpps))
-            compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
-                           chunk_size=chunk_size, progress=progress, n_done=len(done),
-                           n_samples=n_samples, record=record, start=start,
-                           max_in_flight=max_in_flight)
-        t0 = time.perf_counter()
-        result = read_batch(out, loaded, n_samples, record.computed)
-        record.wall["writing"] += time.perf_counter() - t0
-        record.writing["read_parts"] = time.perf_counter() - t0
-        if result.complete:
-            finish_batch(result, loaded, manifest, record, t_start)
-        else:
+        if not result.complete:
             result.summary = {"n_samples": n_samples, "n_done": len(result.kpis),
                               "computed_samples": len(record.computed),
                               "failed_chunks": record.failed,
                               "recomputed_damaged_parts": len(record.damaged),
                               "damaged_parts": record.damaged, "wall_time_s": record.wall}
     return result
+
+
+def _compute(loaded: LoadedScenario, base_seed: int, missing: list[tuple[int, int]], parts: Path,
+             start: ClientStart, record: ChunkLog, **kw: Any) -> None:
+    """Clear the day-ahead market while the cluster starts, then compute the missing samples."""
+    t0 = time.perf_counter()
+    cleared = clear_day_ahead(loaded, base_seed)
+    record.wall["day_ahead"] = time.perf_counter() - t0
+    ctx = SampleContext(loaded=loaded, cleared=cleared,
+                        vpp_names=tuple(v.name for v in loaded.scenario.vpps))
+    compute_chunks(ctx, missing, parts, workers=None, scheduler=None, record=record,
+                   start=start, **kw)
 
 
 def _check_arguments(loaded: LoadedScenario, n_samples: int, seed: int, workers: int | None,
