@@ -197,14 +197,7 @@ def run_montecarlo(
         parts = out / PARTS
         parts.mkdir(exist_ok=True)
         record = ChunkLog()
-        record.damaged = verify_parts(parts, kpi_schema(tuple(v.name for v in loaded.scenario.vpps)))
-        for line in record.damaged:
-            log.warning("%s: damaged part, %s", out, line)
-        _, _, done = scan_parts(parts)
-        seeds = sample_seeds(base_seed, n_samples)
-        missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
-        if max_samples is not None:
-            missing = missing[:max_samples]
+        missing, done = _missing_samples(out, loaded, base_seed, n_samples, max_samples, record)
         start = ClientStart(workers, scheduler, loaded) if missing else None
         try:
             if start is not None:
@@ -222,12 +215,32 @@ def run_montecarlo(
             if start is not None:
                 start.close()
         if not result.complete:
-            result.summary = {"n_samples": n_samples, "n_done": len(result.kpis),
-                              "computed_samples": len(record.computed),
-                              "failed_chunks": record.failed,
-                              "recomputed_damaged_parts": len(record.damaged),
-                              "damaged_parts": record.damaged, "wall_time_s": record.wall}
+            result.summary = _partial_summary(result, record)
     return result
+
+
+def _missing_samples(out: Path, loaded: LoadedScenario, base_seed: int, n_samples: int,
+                     max_samples: int | None, record: ChunkLog
+                     ) -> tuple[list[tuple[int, int]], set[int]]:
+    """``(sample, seed)`` still to compute (damaged parts moved aside first), and those done."""
+    parts = out / PARTS
+    record.damaged = verify_parts(parts, kpi_schema(tuple(v.name for v in loaded.scenario.vpps)))
+    for line in record.damaged:
+        log.warning("%s: damaged part, %s", out, line)
+    _, _, done = scan_parts(parts)
+    seeds = sample_seeds(base_seed, n_samples)
+    missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
+    if max_samples is not None:
+        missing = missing[:max_samples]
+    return missing, done
+
+
+def _partial_summary(result: MonteCarloResult, record: ChunkLog) -> dict[str, Any]:
+    """The summary of a batch left incomplete (no ``summary.json`` is written)."""
+    return {"n_samples": result.n_samples, "n_done": len(result.kpis),
+            "computed_samples": len(record.computed), "failed_chunks": record.failed,
+            "recomputed_damaged_parts": len(record.damaged), "damaged_parts": record.damaged,
+            "wall_time_s": record.wall}
 
 
 def _compute(loaded: LoadedScenario, base_seed: int, missing: list[tuple[int, int]], parts: Path,

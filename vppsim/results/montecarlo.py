@@ -116,6 +116,14 @@ def write_pngs(pngs: dict[str, bytes], folder: Path) -> list[str]:
     return files
 
 
+def _png(fig: Any) -> bytes:
+    """The figure laid out and rendered as PNG bytes (100 dpi)."""
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, dpi=100, format="png")
+    return buf.getvalue()
+
+
 def figure_pngs(kpis: pd.DataFrame | None, quant: pd.DataFrame | None, step_h: float,
                 only: tuple[str, ...] | None = None) -> dict[str, bytes]:
     """The figures as PNG bytes by name; ``only``: just these (a Dask worker draws a few).
@@ -131,11 +139,7 @@ def figure_pngs(kpis: pd.DataFrame | None, quant: pd.DataFrame | None, step_h: f
         return only is None or name in only
 
     def save(fig: Any, name: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, dpi=100, format="png")
-        plt.close(fig)
-        pngs[name] = buf.getvalue()
+        pngs[name] = _png(fig)
 
     cols = [] if kpis is None else [
         c for c in kpis.columns[2:-1] if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
