@@ -41,7 +41,7 @@ class ChunkLog:
     ``wall`` holds the batch's wall time by phase (s); ``worker_phase_s`` the workers' time by
     phase summed over the samples; ``worker_compute_s`` their total compute time;
     ``writing`` the writing phase by part (s: ``parts`` as the chunks finish, then the final
-    tables'); ``computed`` the samples written by this call; ``failed`` one line per chunk lost to the
+    tables); ``computed`` the samples written by this call; ``failed`` one line per chunk lost to the
     cluster (those samples stay missing and a re-run computes them); ``damaged`` one line per
     chunk found damaged on resume (moved aside, its samples computed again);
     ``max_in_flight`` the most chunks submitted and not yet written at any time; ``cluster``
