@@ -55,7 +55,7 @@ import numpy as np
 from vppsim import __version__
 from vppsim.model import VPPModel
 from vppsim.montecarlo.chunk import SampleContext
-from vppsim.montecarlo.cluster import ChunkLog, ClientStart, compute_chunks
+from vppsim.montecarlo.cluster import ChunkLog, ClientStart, compute_chunks, overlap_pays
 from vppsim.montecarlo.parts import verify_parts
 from vppsim.montecarlo.report import MonteCarloResult, finish_batch
 from vppsim.montecarlo.store import (
@@ -198,7 +198,8 @@ def run_montecarlo(
         parts.mkdir(exist_ok=True)
         record = ChunkLog()
         missing, done = _missing_samples(out, loaded, base_seed, n_samples, max_samples, record)
-        start = ClientStart(workers, scheduler, loaded) if missing else None
+        start = (ClientStart(workers, scheduler, loaded, begin=overlap_pays(workers, scheduler))
+                 if missing else None)
         try:
             if start is not None:
                 _compute(loaded, base_seed, missing, parts, start, record, chunk_size=chunk_size,
@@ -245,10 +246,11 @@ def _partial_summary(result: MonteCarloResult, record: ChunkLog) -> dict[str, An
 
 def _compute(loaded: LoadedScenario, base_seed: int, missing: list[tuple[int, int]], parts: Path,
              start: ClientStart, record: ChunkLog, **kw: Any) -> None:
-    """Clear the day-ahead market while the cluster starts, then compute the missing samples."""
+    """Clear the day-ahead market (the cluster starting meanwhile if begun); compute the samples."""
     t0 = time.perf_counter()
     cleared = clear_day_ahead(loaded, base_seed)
     record.wall["day_ahead"] = time.perf_counter() - t0
+    start.begin()  # no-op if it began before the clearing
     ctx = SampleContext(loaded=loaded, cleared=cleared,
                         vpp_names=tuple(v.name for v in loaded.scenario.vpps))
     compute_chunks(ctx, missing, parts, workers=None, scheduler=None, record=record,
