@@ -4,7 +4,7 @@
     python benchmarks/montecarlo_benchmark.py --samples 200 --workers 2 --out /tmp/mc
     python benchmarks/montecarlo_benchmark.py --quick           # 10 samples on 1 worker, a 5-sample profile
 
-It prints the batch's wall time split (day-ahead, cluster start, samples, writing), samples/s
+It prints the batch's wall time split (day-ahead, cluster start, samples, writing by part), samples/s
 and the workers' time per sample by phase; then chunks run in this process as a worker runs
 them: the object path (one Mesa model per sample, lockstep, one batched allocator call per step)
 and the array path (the chunk's samples as numpy arrays, GA-ACO and exact-fast) side by side,
@@ -48,7 +48,16 @@ def batch(samples: int, workers: int | None, out: Path, allocator: str | None = 
           f"allocator, lightsim2grid: {total:.1f} s wall")
     for k in ("day_ahead", "cluster_start", "samples", "writing"):
         print(f"  {k:14s} {w[k]:7.2f} s")
-    print(f"  {'total':14s} {w['total']:7.2f} s")
+        if k == "cluster_start":
+            c = res.summary.get("cluster_start_s") or {}
+            print(f"    (client up {c.get('started_s', float('nan')):.2f} s, workers warmed "
+                  f"{c.get('warmed_s', float('nan')):.2f} s after its start began; it overlaps "
+                  "the day-ahead only with a spare core or an existing scheduler)")
+        if k == "writing":
+            for part, v in (res.summary.get("writing_split_s") or {}).items():
+                print(f"    {part:22s} {v:7.2f} s")
+    print(f"  {'total':14s} {w['total']:7.2f} s  (at most {res.summary.get('max_chunks_in_flight')}"
+          " chunks in flight)")
     print(f"  {samples / total:.1f} samples/s overall; {res.summary['samples_per_s']:.1f} samples/s "
           f"once the cluster runs; worker time per sample {res.summary['worker_s_per_sample'] * 1e3:.1f} ms"
           f" (incl. each worker's first-sample imports); errors {res.n_errors}")

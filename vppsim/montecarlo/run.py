@@ -55,7 +55,7 @@ import numpy as np
 from vppsim import __version__
 from vppsim.model import VPPModel
 from vppsim.montecarlo.chunk import SampleContext
-from vppsim.montecarlo.cluster import ChunkLog, compute_chunks
+from vppsim.montecarlo.cluster import ChunkLog, ClientStart, compute_chunks, overlap_pays
 from vppsim.montecarlo.parts import verify_parts
 from vppsim.montecarlo.report import MonteCarloResult, finish_batch
 from vppsim.montecarlo.store import (
@@ -63,11 +63,11 @@ from vppsim.montecarlo.store import (
     check_manifest,
     file_sha256,
     locked_folder,
-    read_parts,
     scan_parts,
     scenario_sha256,
 )
-from vppsim.montecarlo.tables import STEPS_SCHEMA, kpi_schema
+from vppsim.montecarlo.stream import assign_samples
+from vppsim.montecarlo.tables import kpi_schema
 from vppsim.scenario.loader import LoadedScenario
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,8 @@ def run_montecarlo(
     max_samples: int | None = None,
     progress: bool = True,
     power_flow_backend: str | None = "lightsim2grid",
-    allocation_gap: bool | None = False, path: str = "auto",
+    allocation_gap: bool | None = False,
+    max_in_flight: int | None = None, path: str = "auto",
 ) -> MonteCarloResult:
     """Run (or resume) a Monte Carlo batch of a scenario's horizon and write its result folder.
 
@@ -168,6 +169,9 @@ def run_montecarlo(
         Whether the balanced allocators also solve every step's exact LP to report their gap
         (``allocation_gap_max`` in the KPI table); default off for speed (it about doubles the
         allocation time); ``None`` keeps the scenario's ``balancing.exact_reference``.
+    max_in_flight:
+        Most chunks submitted to the cluster and not yet written (default: two per worker);
+        the next chunk is submitted as one finishes, so memory does not grow with the batch.
     path: how workers step a chunk, ``auto``, ``arrays`` or ``objects`` (:func:`.chunk.run_chunk`).
 
     Raises
@@ -184,6 +188,8 @@ def run_montecarlo(
     t_start = time.perf_counter()
     base_seed = loaded.scenario.seed if seed is None else int(seed)
     _check_arguments(loaded, n_samples, base_seed, workers, scheduler, chunk_size, max_samples)
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ValueError(f"max_in_flight: expected an integer >= 1, got {max_in_flight}")
     loaded = batch_scenario(loaded, power_flow_backend, allocation_gap)
     out = Path(out)
     manifest = batch_manifest(loaded, base_seed, n_samples)
@@ -192,34 +198,64 @@ def run_montecarlo(
         parts = out / PARTS
         parts.mkdir(exist_ok=True)
         record = ChunkLog()
-        record.damaged = verify_parts(parts, kpi_schema(tuple(v.name for v in loaded.scenario.vpps)))
-        for line in record.damaged:
-            log.warning("%s: damaged part, %s", out, line)
-        _, _, done = scan_parts(parts)
-        seeds = sample_seeds(base_seed, n_samples)
-        missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
-        if max_samples is not None:
-            missing = missing[:max_samples]
-        if missing:
+        missing, done = _missing_samples(out, loaded, base_seed, n_samples, max_samples, record)
+        start = (ClientStart(workers, scheduler, loaded, begin=overlap_pays(workers, scheduler))
+                 if missing else None)
+        try:
+            if start is not None:
+                _compute(loaded, base_seed, missing, parts, start, record, chunk_size=chunk_size,
+                         progress=progress, n_done=len(done), n_samples=n_samples,
+                         max_in_flight=max_in_flight, path=path)
             t0 = time.perf_counter()
-            cleared = clear_day_ahead(loaded, base_seed)
-            record.wall["day_ahead"] = time.perf_counter() - t0
-            ctx = SampleContext(loaded, cleared, tuple(v.name for v in loaded.scenario.vpps), path)
-            compute_chunks(ctx, missing, parts, workers=workers, scheduler=scheduler,
-                           chunk_size=chunk_size, progress=progress, n_done=len(done),
-                           n_samples=n_samples, record=record)
-        t0 = time.perf_counter()
-        result = read_batch(out, loaded, n_samples, record.computed)
-        record.wall["writing"] += time.perf_counter() - t0
-        if result.complete:
-            finish_batch(result, loaded, manifest, record, t_start)
-        else:
-            result.summary = {"n_samples": n_samples, "n_done": len(result.kpis),
-                              "computed_samples": len(record.computed),
-                              "failed_chunks": record.failed,
-                              "recomputed_damaged_parts": len(record.damaged),
-                              "damaged_parts": record.damaged, "wall_time_s": record.wall}
+            result = read_batch(out, loaded, n_samples, record.computed)
+            record.wall["writing"] += time.perf_counter() - t0
+            record.writing["read_parts"] = time.perf_counter() - t0
+            if result.complete:  # the cluster's workers draw the figures
+                finish_batch(result, loaded, manifest, record, t_start,
+                             client=start.client() if start is not None else None)
+        finally:
+            if start is not None:
+                start.close()
+        if not result.complete:
+            result.summary = _partial_summary(result, record)
     return result
+
+
+def _missing_samples(out: Path, loaded: LoadedScenario, base_seed: int, n_samples: int,
+                     max_samples: int | None, record: ChunkLog
+                     ) -> tuple[list[tuple[int, int]], set[int]]:
+    """``(sample, seed)`` still to compute (damaged parts moved aside first), and those done."""
+    parts = out / PARTS
+    record.damaged = verify_parts(parts, kpi_schema(tuple(v.name for v in loaded.scenario.vpps)))
+    for line in record.damaged:
+        log.warning("%s: damaged part, %s", out, line)
+    _, _, done = scan_parts(parts)
+    seeds = sample_seeds(base_seed, n_samples)
+    missing = [(i, seeds[i]) for i in range(n_samples) if i not in done]
+    if max_samples is not None:
+        missing = missing[:max_samples]
+    return missing, done
+
+
+def _partial_summary(result: MonteCarloResult, record: ChunkLog) -> dict[str, Any]:
+    """The summary of a batch left incomplete (no ``summary.json`` is written)."""
+    return {"n_samples": result.n_samples, "n_done": len(result.kpis),
+            "computed_samples": len(record.computed), "failed_chunks": record.failed,
+            "recomputed_damaged_parts": len(record.damaged), "damaged_parts": record.damaged,
+            "wall_time_s": record.wall}
+
+
+def _compute(loaded: LoadedScenario, base_seed: int, missing: list[tuple[int, int]], parts: Path,
+             start: ClientStart, record: ChunkLog, path: str = "auto", **kw: Any) -> None:
+    """Clear the day-ahead market (the cluster starting meanwhile if begun); compute the samples."""
+    t0 = time.perf_counter()
+    cleared = clear_day_ahead(loaded, base_seed)
+    record.wall["day_ahead"] = time.perf_counter() - t0
+    start.begin()  # no-op if it began before the clearing
+    ctx = SampleContext(loaded=loaded, cleared=cleared,
+                        vpp_names=tuple(v.name for v in loaded.scenario.vpps), path=path)
+    compute_chunks(ctx, missing, parts, workers=None, scheduler=None, record=record,
+                   start=start, **kw)
 
 
 def _check_arguments(loaded: LoadedScenario, n_samples: int, seed: int, workers: int | None,
@@ -259,13 +295,8 @@ def read_batch(out: Path, loaded: LoadedScenario, n_samples: int, computed: list
                ) -> MonteCarloResult:
     """Every sample written so far (all parts of the folder), sorted by sample."""
     vpp_names = tuple(v.name for v in loaded.scenario.vpps)
-    sample_parts, step_parts, _ = scan_parts(out / PARTS)
-    kpis = read_parts(sample_parts, kpi_schema(vpp_names))
-    kpis = (kpis.drop_duplicates("sample").sort_values("sample", kind="mergesort")
-            .reset_index(drop=True))
-    steps = read_parts(step_parts, STEPS_SCHEMA)
-    steps = (steps[steps["sample"].isin(kpis["sample"])]
-             .drop_duplicates(["sample", "agent", "quantity", "step"])
-             .sort_values(["sample", "agent", "quantity", "step"]).reset_index(drop=True))
-    return MonteCarloResult(out=out, kpis=kpis, steps=steps, n_samples=n_samples,
-                            computed_samples=sorted(computed), complete=len(kpis) == n_samples)
+    sample_parts, _, _ = scan_parts(out / PARTS)
+    parts, kpis = assign_samples(sample_parts, kpi_schema(vpp_names))
+    return MonteCarloResult(out=out, kpis=kpis, n_samples=n_samples,
+                            computed_samples=sorted(computed), complete=len(kpis) == n_samples,
+                            parts=parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -91,23 +92,58 @@ def render_report(summary: dict[str, Any], figure_files: list[str]) -> str:
     return "\n".join(lines)
 
 
+#: the figures of a Monte Carlo batch, in report order: two from the KPI table, then the fan
+#: charts from the step quantiles
+KPI_FIGURES = ("kpi_histograms", "kpi_boxplots")
+FAN_FIGURES = ("fan_price", "fan_soc", "fan_voltage", "fan_grid")
+
+
 def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: float
                  ) -> list[str]:
     """KPI histograms and box plots, fan charts of price, SoC and voltage; returns the paths."""
-    plt = pyplot()
+    return write_pngs(figure_pngs(kpis, quant, step_h), folder)
 
+
+def write_pngs(pngs: dict[str, bytes], folder: Path) -> list[str]:
+    """Write ``{name: PNG bytes}`` as ``folder/<name>.png`` in report order; the paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    files: list[str] = []
+    files = []
+    for name in KPI_FIGURES + FAN_FIGURES:
+        if name in pngs:
+            path = folder / f"{name}.png"
+            path.write_bytes(pngs[name])
+            files.append(str(path))
+    return files
+
+
+def _png(fig: Any) -> bytes:
+    """The figure laid out and rendered as PNG bytes (100 dpi)."""
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, dpi=100, format="png")
+    return buf.getvalue()
+
+
+def figure_pngs(kpis: pd.DataFrame | None, quant: pd.DataFrame | None, step_h: float,
+                only: tuple[str, ...] | None = None) -> dict[str, bytes]:
+    """The figures as PNG bytes by name; ``only``: just these (a Dask worker draws a few).
+
+    :data:`KPI_FIGURES` are drawn from ``kpis``, :data:`FAN_FIGURES` from ``quant`` (either
+    may be None when only the others are wanted).
+    """
+    plt = pyplot()
+    pngs: dict[str, bytes] = {}
+    quant = quant if quant is not None else pd.DataFrame(columns=["agent", "quantity", "step"])
+
+    def want(name: str) -> bool:
+        return only is None or name in only
 
     def save(fig: Any, name: str) -> None:
-        path = folder / f"{name}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        files.append(str(path))
+        pngs[name] = _png(fig)
 
-    cols = [c for c in kpis.columns[2:-1] if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
-    if cols:
+    cols = [] if kpis is None else [
+        c for c in kpis.columns[2:-1] if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
+    if cols and want("kpi_histograms"):
         ncol = 4
         nrow = math.ceil(len(cols) / ncol)
         fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
@@ -122,7 +158,7 @@ def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: 
         for ax in list(axes.flat)[len(cols):]:
             ax.axis("off")
         save(fig, "kpi_histograms")
-
+    if cols and want("kpi_boxplots"):
         # one axis per scale: the VPP costs side by side, then one KPI per axis
         cost_cols = [c for c in cols if c.startswith("cost_cny__")]
         box_groups = [("VPP cost (CNY)", cost_cols)] if cost_cols else []
@@ -156,6 +192,8 @@ def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: 
 
     def panel(name: str, series: list[tuple[str, str, str]], ylabel: str,
               separate: bool = False) -> None:
+        if not want(name):
+            return
         present = [(a, qn, lbl) for a, qn, lbl in series
                    if ((quant["agent"] == a) & (quant["quantity"] == qn)).any()]
         if not present:
@@ -184,4 +222,4 @@ def make_figures(kpis: pd.DataFrame, quant: pd.DataFrame, folder: Path, step_h: 
                               ("network", "vm_max_pu", "max bus voltage")], "pu")
         panel("fan_grid", [(vpo_name, "grid_import_kw", "grid import"),
                            (vpo_name, "grid_export_kw", "grid export")], "kW")
-    return files
+    return pngs
