@@ -30,8 +30,9 @@ _SQRT_HALF = math.sqrt(0.5)
 
 def _horner(coefs: tuple[float, ...], x: np.ndarray) -> np.ndarray:
     p = np.full_like(x, coefs[0])
-    for c in coefs[1:]:
-        p = p * x + c
+    for c in coefs[1:]:  # in place: the SA calls this every iteration
+        p *= x
+        p += c
     return p
 
 
@@ -43,7 +44,8 @@ def exp_fixed(x: np.ndarray) -> np.ndarray:
     """
     x = np.maximum(np.asarray(x, float), -746.0)
     k = np.rint(x * _INV_LN2)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
+    r = x - k * _LN2_HI
+    r -= k * _LN2_LO
     return np.ldexp(_horner(_EXP_TAYLOR, r), k.astype(np.int32))
 
 
