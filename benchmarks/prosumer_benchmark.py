@@ -2,7 +2,7 @@
 
     python benchmarks/prosumer_benchmark.py            # full run (tens of minutes)
     python benchmarks/prosumer_benchmark.py --no-big   # without the 10,000-prosumer rows
-    python benchmarks/prosumer_benchmark.py --quick    # 128 prosumers, 2 seeds, 16 stressed
+    python benchmarks/prosumer_benchmark.py --quick    # 128 prosumers, 2 seeds, 8 stressed
 
 Three tables, written to ``benchmarks/results/prosumers.md``:
 
@@ -180,9 +180,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-big", action="store_true", help="skip the 10,000-prosumer rows")
     ap.add_argument("--seeds", type=int, default=5, help="SA seeds per row (3 at 10,000)")
-    add_quick(ap, "128 prosumers, 2 seeds, 16 stressed prosumers, no 10,000 rows")
+    ap.add_argument("--lead-sizes", type=int, nargs="+", default=None,
+                    help="fleet sizes of the flexibility table (default 1,024 and 10,000)")
+    ap.add_argument("--no-stress", action="store_true", help="skip the stress table")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the 32 .. 512 scaling rows")
+    ap.add_argument("--out", type=Path, default=None, help="write the table here instead")
+    add_quick(ap, "128 prosumers, 2 seeds, 8 stressed prosumers, no 10,000 rows")
     args = ap.parse_args()
     lead = [128] if args.quick else LEAD + ([] if args.no_big else [BIG])
+    lead = args.lead_sizes or lead
     seeds = 2 if args.quick else args.seeds
     lead_rows = []
     for n in lead:
@@ -195,10 +201,11 @@ def main() -> None:
                   f"SA {r['sa_2w']:.2f} s/2w, MILP {r['milp_note']}{r['milp']:.1f} s", flush=True)
     lead_txt = lead_table(lead_rows)
     print("\n".join(lead_txt))
-    stress, stats = stress_table(16 if args.quick else None)
+    stress, stats = ([], {"n": 0, "bind": float("nan"), "not_slack": float("nan")}) if args.no_stress \
+        else stress_table(8 if args.quick else None)
     print("\n".join(stress))
-    small = [] if args.quick else [measure("synthetic", synthetic_fleet(n, 7), 1, True)
-                                   for n in SIZES if n not in lead]
+    small = [] if args.quick or args.no_scaling else [
+        measure("synthetic", synthetic_fleet(n, 7), 1, True) for n in SIZES if n not in lead]
     scal = scaling_lines(small + [r for r in lead_rows if r["fleet"] == "synthetic"])
     print("\n".join(scal))
     checks = [f"- {r['fleet']}, n={r['n']:,}: SA schedules of every seed pass `check_schedules`: "
@@ -232,7 +239,7 @@ def main() -> None:
         "Amdahl's law fitted to the 1- and 2-worker times; a projection, this machine has 2 cores.", "",
         "Checks:", *checks, "",
     ])
-    write_table(text, table_path(args.quick, "prosumers.md"))
+    write_table(text, table_path(args.quick, "prosumers.md", args.out))
 
 
 if __name__ == "__main__":
