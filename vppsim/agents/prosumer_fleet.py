@@ -44,6 +44,7 @@ from vppsim.agents.prosumer import FleetProsumer
 from vppsim.allocation.realtime import ALLOCATION_FIELDS
 from vppsim.market.lower_level import VppSchedule
 from vppsim.market.pricing import InternalPrices
+from vppsim.market.tariff import Tariff
 from vppsim.prosumers.anneal import SASettings
 from vppsim.prosumers.problem import (
     SYNTHETIC_SOC_BOUNDS,
@@ -54,7 +55,7 @@ from vppsim.prosumers.problem import (
     synthetic_fleet,
 )
 from vppsim.prosumers.schedule import schedule_fleet
-from vppsim.scenario.schema import BatteryParams, ProsumerFleetSpec
+from vppsim.scenario.schema import BatteryParams, ProsumerFleetSpec, Scenario
 
 if TYPE_CHECKING:
     from vppsim.agents.vpp import VPP
@@ -99,6 +100,36 @@ class FleetStep:
     def zeros(cls, n: int) -> FleetStep:
         """All zero."""
         return cls(**{f.name: np.zeros(n) for f in fields(cls)})
+
+
+def tariff_fleet(scenario: Scenario, day: int = 0, count: int | None = None) -> ProsumerFleet:
+    """The prosumers of every fleet VPP of ``scenario`` (in VPP order) at the tariff of ``day``.
+
+    What the fleets schedule on ``day`` under ``passthrough`` prices (buy at the import price,
+    sell at the export price), from their initial state, with the end floor of
+    :meth:`ProsumerFleetDispatch.fleet_for_day`, without building the model (benchmarks,
+    tests). ``count`` replaces every fleet's size (same synthetic seeds).
+    """
+    spd = scenario.steps_per_day
+    tariff = Tariff.from_spec(scenario.tariff, scenario.n_steps, scenario.step_h)
+    sl = slice(day * spd, (day + 1) * spd)
+    parts = []
+    for vpp in scenario.vpps:
+        fs = vpp.prosumer_fleet
+        if fs is None:
+            continue
+        f = synthetic_fleet(count or fs.count, fs.synthetic.seed, periods=spd, dt_h=scenario.step_h)
+        end = f.soc_init_kwh if vpp.end_soc_at_least_initial else f.soc_min_kwh
+        parts.append(f.replace(price_buy_per_kwh=tariff.import_cny_per_kwh[sl],
+                               price_sell_per_kwh=tariff.export_cny_per_kwh[sl],
+                               soc_end_min_kwh=np.minimum(end, f.soc_max_kwh)))
+    if not parts:
+        raise ValueError(f"scenario {scenario.name!r} has no prosumer-fleet VPP")
+    kw = {fld.name: getattr(parts[0], fld.name) for fld in fields(parts[0])}
+    for name in kw:
+        if name != "dt_h":
+            kw[name] = np.concatenate([getattr(p, name) for p in parts])
+    return ProsumerFleet(**kw)
 
 
 class ProsumerFleetDispatch:

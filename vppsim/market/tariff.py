@@ -11,7 +11,7 @@ from vppsim.scenario.schema import TariffSpec
 
 @dataclass(frozen=True)
 class Tariff:
-    """Grid import/export prices per step, CNY/kWh; ``export <= import`` everywhere."""
+    """Grid import/export prices per step, CNY/kWh; ``export <= import`` but where ``export_incentive``."""
 
     import_cny_per_kwh: np.ndarray
     export_cny_per_kwh: np.ndarray
@@ -31,7 +31,8 @@ class Tariff:
             imp, exp = period.import_cny_per_kwh, period.export_cny_per_kwh
             shrink = 0.5 * (1.0 - spec.spread_scale) * (imp - exp)  # 0.0 at scale 1: exact
             by_hour_imp[period.hours] = imp - shrink
-            by_hour_exp[period.hours] = min(exp + shrink, imp - shrink)  # no rounding above
+            cap = np.inf if period.export_incentive else imp - shrink  # no rounding above
+            by_hour_exp[period.hours] = min(exp + shrink, cap)
             names[period.hours] = period.name
         hours = (np.floor(np.arange(n_steps) * step_h) % 24).astype(int)
         return cls(by_hour_imp[hours], by_hour_exp[hours], names[hours])

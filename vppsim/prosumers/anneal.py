@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vppsim.optimizers.rng import stream_draw, stream_keys
+from vppsim.prosumers.fixedmath import exp_fixed, row_sums
 from vppsim.prosumers.moves import PeriodCost, self_consumption_stored
 from vppsim.prosumers.parallel import map_chunks
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, power_to_stored, schedule_from_stored
@@ -71,6 +72,14 @@ class SASettings:
             raise ValueError(f"need t0 > 0, 0 < cooling <= 1, scale > 0; got {self}")
         if self.iterations < 1 or self.stages < 1 or not 0 <= self.p_single <= 1:
             raise ValueError(f"need iterations >= 1, stages >= 1, 0 <= p_single <= 1; got {self}")
+
+
+def temperatures(settings: SASettings) -> np.ndarray:
+    """The stages' temperatures ``t0 * cooling**stage`` by repeated multiplication (no ``pow``)."""
+    temps = [settings.t0]
+    for _ in range(settings.stages - 1):
+        temps.append(temps[-1] * settings.cooling)
+    return np.asarray(temps)
 
 
 #: Prosumers annealed together in one array step: blocks this size keep a step's ``(n, T)``
@@ -126,7 +135,7 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
     up = fleet.soc_max_kwh[:, None] - soc  # slack to the upper SoC bound
     dn = soc - fleet.soc_lower_kwh()  # slack to the lower bound / end floor
     cost_t = cost_fn.all(e)
-    cur = cost_t.sum(axis=1)
+    cur = row_sums(cost_t)
     best_e, best = e.copy(), cur.copy()
     inv_ref = 1e4 / fleet.reference_bill()  # currency -> basis points of the bill
     size = settings.scale * np.maximum(fleet.soc_max_kwh - fleet.soc_min_kwh, 0.0)
@@ -136,7 +145,8 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
     before = np.arange(t + 1)[:, None] > np.arange(t)[None, :]  # before[k, p]: p < k
     per_stage = max(1, settings.iterations // settings.stages)
     single_cut = np.uint64(int(round(settings.p_single * 256)))
-    history = [float(best.sum())]
+    history = [float(row_sums(best[None, :])[0])]
+    temps = temperatures(settings)
     inf = np.inf
     # kinks of each period's cost in SoC-change terms: battery idle, grid exchange zero, and
     # paid dispatch at its limit (or surplus equal to the generation at a negative sell price)
@@ -150,7 +160,7 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
     with np.errstate(over="ignore"):
         for k in range(settings.iterations):
             stage = k // per_stage
-            temp = settings.t0 * settings.cooling ** min(stage, settings.stages - 1)
+            temp = temps[min(stage, settings.stages - 1)]
             i, j, single, u_mag, u_acc, greedy_byte = _random_move(keys, k, t, single_cut)
             fi, fj = base + i, base + j
             # window whose SoC shifts by sgn*delta
@@ -183,7 +193,7 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
             ci_new = ci_c[pick, rows]
             cj_new = cj_c[pick, rows]
             d_cost = d_c[pick, rows]
-            acc = u_acc < np.exp(-np.maximum(d_cost, 0.0) * inv_ref / temp)
+            acc = u_acc < exp_fixed(-np.maximum(d_cost, 0.0) * inv_ref / temp)
             acc &= delta != 0.0
             if acc.any():
                 da = np.where(acc, delta, 0.0)
@@ -199,7 +209,7 @@ def _anneal_block(fleet: ProsumerFleet, start: int, seed: int, settings: SASetti
                 better = cur < best
                 best_e[better] = e[better]
                 best[better] = cur[better]
-                history.append(float(best.sum()))
+                history.append(float(row_sums(best[None, :])[0]))
     return {"e": best_e, "history": np.asarray(history)}
 
 

@@ -23,10 +23,13 @@ scenario's currency (CNY in this project) and named ``_per_kwh`` in field names.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
+from vppsim.prosumers.fixedmath import exp_fixed, log_fixed, row_sums, sin_fixed
 
 _PER_PERIOD = (
     "gen_kw",
@@ -155,9 +158,11 @@ class ProsumerFleet:
     def reference_bill(self) -> np.ndarray:
         """Cost of the load bought at the buy price, without PV or battery (``(N,)``, > 0).
 
-        Used only as a per-prosumer scale (SA temperatures, gap normalization).
+        Used only as a per-prosumer scale (SA temperatures, gap normalization); summed left to
+        right (not by numpy's SIMD-dependent pairwise sum), so the SA's decisions are the same on
+        every CPU.
         """
-        bill = self.dt_h * np.sum(np.abs(self.price_buy_per_kwh) * self.load_kw, axis=1)
+        bill = self.dt_h * row_sums(np.abs(self.price_buy_per_kwh) * self.load_kw)
         return np.maximum(bill, 1e-6)
 
 
@@ -231,7 +236,7 @@ def flows_cost(fleet: ProsumerFleet, acquire_kw: np.ndarray, paid_kw: np.ndarray
     """Objective (3.3.1) per prosumer: energy bought minus sold, battery wear, fixed cost."""
     per = (fleet.price_buy_per_kwh * acquire_kw - fleet.price_sell_per_kwh * paid_kw
            + fleet.battery_cost_per_kwh[:, None] * (charge_kw + discharge_kw))
-    return fleet.dt_h * per.sum(axis=1) + fleet.fixed_cost
+    return fleet.dt_h * row_sums(per) + fleet.fixed_cost
 
 
 def schedule_cost(fleet: ProsumerFleet, sched: FleetSchedule) -> np.ndarray:
@@ -331,13 +336,21 @@ def synthetic_fleet(n: int, rng: np.random.Generator | int, periods: int = 96,
     rng = np.random.default_rng(rng)
     hour = (np.arange(periods) + 0.5) * dt_h % 24.0
 
+    # exp, sin, powers, sums and the convolution by fixedmath / fixed-order adds: the same
+    # profiles on every CPU (numpy's SIMD code paths differ in the last bits)
     def smooth_noise(sigma: float) -> np.ndarray:
         z = rng.normal(0.0, sigma, (n, periods))
-        k = np.exp(-0.5 * (np.arange(-6, 7) / 2.5) ** 2)
-        k /= k.sum()
-        return np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 1, z) * 2.0
+        x = np.arange(-6, 7) / 2.5
+        k = exp_fixed(-0.5 * (x * x))
+        k = k / math.fsum(k)
+        zp = np.pad(z, ((0, 0), (6, 6)))
+        out = np.zeros_like(z)
+        for j in range(13):  # np.convolve(row, k, "same"), k symmetric, in a fixed order
+            out = out + k[j] * zp[:, j:j + periods]
+        return out * 2.0
 
-    bell = np.clip(np.sin(np.pi * (hour - 6.0) / 12.0), 0.0, None) ** 1.3
+    sine = np.clip(sin_fixed(np.pi * (hour - 6.0) / 12.0), 0.0, None)
+    bell = np.where(sine > 0, exp_fixed(1.3 * log_fixed(np.where(sine > 0, sine, 1.0))), 0.0)
     kwp = rng.uniform(1.0, 5.0, n) * (rng.random(n) < 0.7)
     cloud = rng.uniform(0.35, 1.0, n)
     gen = kwp[:, None] * bell[None, :] * np.clip(cloud[:, None] + smooth_noise(0.12), 0.05, 1.0)
@@ -345,14 +358,14 @@ def synthetic_fleet(n: int, rng: np.random.Generator | int, periods: int = 96,
 
     def bump(center: np.ndarray, width: float) -> np.ndarray:
         d = (hour[None, :] - center[:, None] + 12.0) % 24.0 - 12.0
-        return np.exp(-0.5 * (d / width) ** 2)
+        return exp_fixed(-0.5 * ((d / width) * (d / width)))
 
     shape = (0.35 + 0.9 * bump(rng.uniform(6.5, 8.5, n), 1.0) * rng.uniform(0.5, 1.2, n)[:, None]
              + 1.4 * bump(rng.uniform(18.0, 20.5, n), 1.6) * rng.uniform(0.7, 1.3, n)[:, None]
              + 0.3 * bump(np.full(n, 13.0), 2.5))
     shape = np.clip(shape * (1.0 + smooth_noise(0.10)), 0.05, None)
     daily_kwh = rng.uniform(8.0, 25.0, n) * periods * dt_h / 24.0
-    load = shape * (daily_kwh / (shape.sum(axis=1) * dt_h))[:, None]
+    load = shape * (daily_kwh / (row_sums(shape) * dt_h))[:, None]
 
     has_batt = rng.random(n) < 0.75
     cap = rng.choice([5.0, 7.0, 10.0, 13.5], n) * has_batt

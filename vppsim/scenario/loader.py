@@ -407,7 +407,23 @@ def _check_self_scheduling(s: Scenario) -> list[tuple[str, str]]:
              f"({', '.join(holding)}): the game's lower level is an LP of each VPP's members, got "
              f"{s.market.price_policy!r}")
         )
-    return problems
+    return problems + _export_incentive_problems(s, holding)
+
+
+def _export_incentive_problems(s: Scenario, holding: list[str]) -> list[tuple[str, str]]:
+    """Export above import (``export_incentive``) only for prosumer fleets under passthrough.
+
+    The VPPs' and the VPO's LPs would buy and sell at once in such a period; a prosumer's
+    own schedule cannot (its flip-flop binaries, paper 002 3.4.2).
+    """
+    others = [v.name for v in s.vpps if v.name not in holding]  # the policy is checked above
+    for k, p in enumerate(s.tariff.periods):
+        if p.export_incentive and others:
+            return [(f"tariff.periods[{k}].export_incentive",
+                     "expected false unless every VPP holds a prosumer fleet (the LPs of other "
+                     "VPPs would buy and sell at once), got true with VPPs without one: "
+                     f"{', '.join(others)}")]
+    return []
 
 
 def _loss_aware_problems(s: Scenario, milp: list[str]) -> list[tuple[str, str]]:

@@ -655,13 +655,17 @@ class TariffPeriodSpec(_Spec):
     hours: Annotated[list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)]
     import_cny_per_kwh: Price
     export_cny_per_kwh: Price
+    export_incentive: bool = Field(
+        default=False, description="let export_cny_per_kwh exceed import_cny_per_kwh in this "
+        "period (an export incentive or local flexibility payment); only when every VPP holds "
+        "a prosumer fleet and the price policy is passthrough")
 
     @model_validator(mode="after")
     def _export_below_import(self) -> TariffPeriodSpec:
-        if self.export_cny_per_kwh > self.import_cny_per_kwh:
+        if self.export_cny_per_kwh > self.import_cny_per_kwh and not self.export_incentive:
             raise ValueError(
-                "expected export_cny_per_kwh <= import_cny_per_kwh, got "
-                f"{self.export_cny_per_kwh} > {self.import_cny_per_kwh}"
+                "expected export_cny_per_kwh <= import_cny_per_kwh (or export_incentive: true), "
+                f"got {self.export_cny_per_kwh} > {self.import_cny_per_kwh}"
             )
         return self
 
