@@ -134,11 +134,14 @@ class FigureJobs:
     def submit(self, names: tuple[str, ...], kpis: pd.DataFrame | None,
                quant: pd.DataFrame | None) -> None:
         """Start drawing the figures ``names`` (one task each) from ``kpis`` or ``quant``."""
+        shipped: tuple[Any, Any] = (kpis, quant)
+        if self.client is not None:  # sent to the workers once, not within every task's graph
+            shipped = tuple(None if x is None else self.client.scatter(x)
+                            for x in (kpis, quant))  # type: ignore[assignment]
         for name in names:
             fut = None
             if self.client is not None:
-                fut = self.client.submit(figure_pngs, kpis, quant, self.step_h, (name,),
-                                         pure=False)
+                fut = self.client.submit(figure_pngs, *shipped, self.step_h, (name,), pure=False)
             self.jobs.append((name, fut, kpis, quant))
 
     def gather(self) -> dict[str, bytes]:
