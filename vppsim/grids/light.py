@@ -26,6 +26,7 @@ from vppsim.grids.powerflow import (
     PowerFlowResult,
     SetpointLayout,
     _nan_extreme,
+    injection_setpoints,
 )
 from vppsim.grids.registry import load_feeder
 from vppsim.grids.tables import FeederTables, feeder_tables
@@ -122,20 +123,7 @@ class TablePowerFlow:
                           q_kvar_by_bus: Mapping[int, float] | None
                           ) -> tuple[np.ndarray, np.ndarray]:
         """Per-bus injections (kW, kvar) -> sgen set-points (MW, Mvar), as ``PowerFlow``."""
-        p_mw = np.zeros(len(self._bus_ids))
-        q_mvar = np.zeros(len(self._bus_ids))
-        for target, values, label in ((p_mw, p_kw_by_bus, "p_kw"), (q_mvar, q_kvar_by_bus, "q_kvar")):
-            for bus, value_k in (values or {}).items():
-                pos = self._bus_pos.get(int(bus))
-                if pos is None:
-                    raise ValueError(f"{label} given for unknown bus {bus!r}")
-                value = float(value_k)
-                if not math.isfinite(value):
-                    raise ValueError(f"{label} for bus {int(bus)} is not finite: {value_k!r}")
-                if value != 0.0 and not self._in_service[pos]:
-                    raise ValueError(f"{label} given for out-of-service bus {int(bus)}")
-                target[pos] = value / KW_PER_MW
-        return p_mw, q_mvar
+        return injection_setpoints(p_kw_by_bus, q_kvar_by_bus, self._bus_pos, self._in_service)
 
     def solve(self, p_kw_by_bus: Mapping[int, float],
               q_kvar_by_bus: Mapping[int, float] | None = None,

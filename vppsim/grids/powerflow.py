@@ -140,6 +140,30 @@ def _nan_extreme(values: np.ndarray, func: str) -> float:
     return float(getattr(np, func)(finite))
 
 
+def injection_setpoints(p_kw_by_bus: Mapping[int, float], q_kvar_by_bus: Mapping[int, float] | None,
+                        position: Mapping[int, int], in_service: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bus injections (kW, kvar) -> set-points (MW, Mvar) at each bus's ``position``.
+
+    ``in_service`` is by position. Raises ``ValueError`` for an unknown bus, a non-finite
+    value or a non-zero injection at an out-of-service bus.
+    """
+    p_mw = np.zeros(len(in_service))
+    q_mvar = np.zeros(len(in_service))
+    for target, values, label in ((p_mw, p_kw_by_bus, "p_kw"), (q_mvar, q_kvar_by_bus, "q_kvar")):
+        for bus, value_k in (values or {}).items():
+            pos = position.get(int(bus))
+            if pos is None:
+                raise ValueError(f"{label} given for unknown bus {bus!r}")
+            value = float(value_k)
+            if not math.isfinite(value):
+                raise ValueError(f"{label} for bus {int(bus)} is not finite: {value_k!r}")
+            if value != 0.0 and not in_service[pos]:
+                raise ValueError(f"{label} given for out-of-service bus {int(bus)}")
+            target[pos] = value / KW_PER_MW
+    return p_mw, q_mvar
+
+
 @dataclass(frozen=True)
 class SetpointLayout:
     """Where a power flow's set-points live in its ``LSGrid`` (MW, Mvar, in element order).
@@ -544,6 +568,7 @@ class PowerFlow:
         self._sgen_positions = self.net.sgen.index.get_indexer(self._sgen_index)
         self._sgen_pos: dict[int, int] = {b: k for k, b in enumerate(self._sgen_by_bus)}
         self._bus_in_service = {int(b): bool(s) for b, s in self.net.bus["in_service"].items()}
+        self._in_service_by_pos = np.array([self._bus_in_service[b] for b in self._sgen_by_bus])
         self.backend: PowerFlowBackend = BACKENDS[backend](self.net, warm_start=warm_start)
 
     @property
@@ -594,23 +619,8 @@ class PowerFlow:
         self, p_kw_by_bus: Mapping[int, float], q_kvar_by_bus: Mapping[int, float] | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per-bus injections (kW, kvar) -> sgen set-points (MW, Mvar) in ``bus_ids`` order."""
-        p_mw = np.zeros(len(self._sgen_index))
-        q_mvar = np.zeros(len(self._sgen_index))
-        for target, values, label in (
-            (p_mw, p_kw_by_bus, "p_kw"),
-            (q_mvar, q_kvar_by_bus, "q_kvar"),
-        ):
-            for bus, value_k in (values or {}).items():
-                pos = self._sgen_pos.get(int(bus))
-                if pos is None:
-                    raise ValueError(f"{label} given for unknown bus {bus!r}")
-                value = float(value_k)
-                if not math.isfinite(value):
-                    raise ValueError(f"{label} for bus {int(bus)} is not finite: {value_k!r}")
-                if value != 0.0 and not self._bus_in_service[int(bus)]:
-                    raise ValueError(f"{label} given for out-of-service bus {int(bus)}")
-                target[pos] = value / KW_PER_MW
-        return p_mw, q_mvar
+        return injection_setpoints(p_kw_by_bus, q_kvar_by_bus, self._sgen_pos,
+                                   self._in_service_by_pos)
 
     def solve(
         self,
