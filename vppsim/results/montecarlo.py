@@ -125,6 +125,29 @@ def _png(fig: Any, tight: bool = True) -> bytes:
     return buf.getvalue()
 
 
+def _kpi_histograms(plt: Any, kpis: pd.DataFrame, cols: list[str]) -> Any:
+    """One histogram per KPI column (median marked), four to a row, laid out with fixed margins."""
+    ncol = 4
+    nrow = math.ceil(len(cols) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+    for ax, c in zip(axes.flat, cols, strict=False):
+        v = kpis[c].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        ax.hist(v, bins=min(30, max(5, int(np.sqrt(v.size)))), color="tab:blue", alpha=0.8,
+                histtype="stepfilled")  # one polygon per axis, not a patch per bin
+        ax.axvline(float(np.median(v)), color="k", lw=1)
+        ax.set_title(c, fontsize=8)
+        ax.set_ylabel("samples", fontsize=7)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(cols):]:
+        ax.axis("off")
+    # fixed margins in inches: tight_layout over this grid took about half a second
+    height = 2.4 * nrow
+    fig.subplots_adjust(left=0.55 / (3.2 * ncol), right=1 - 0.15 / (3.2 * ncol),
+                        bottom=0.3 / height, top=1 - 0.25 / height, wspace=0.32, hspace=0.45)
+    return fig
+
+
 def figure_pngs(kpis: pd.DataFrame | None, quant: pd.DataFrame | None, step_h: float,
                 only: tuple[str, ...] | None = None) -> dict[str, bytes]:
     """The figures as PNG bytes by name; ``only``: just these (a Dask worker draws a few).
@@ -145,26 +168,7 @@ def figure_pngs(kpis: pd.DataFrame | None, quant: pd.DataFrame | None, step_h: f
     cols = [] if kpis is None else [
         c for c in kpis.columns[2:-1] if np.isfinite(kpis[c].to_numpy(dtype=float)).any()]
     if cols and want("kpi_histograms"):
-        ncol = 4
-        nrow = math.ceil(len(cols) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
-        for ax, c in zip(axes.flat, cols, strict=False):
-            v = kpis[c].to_numpy(dtype=float)
-            v = v[np.isfinite(v)]
-            ax.hist(v, bins=min(30, max(5, int(np.sqrt(v.size)))), color="tab:blue", alpha=0.8,
-                    histtype="stepfilled")  # one polygon per axis, not a patch per bin
-            ax.axvline(float(np.median(v)), color="k", lw=1)
-            ax.set_title(c, fontsize=8)
-            ax.set_ylabel("samples", fontsize=7)
-            ax.tick_params(labelsize=7)
-        for ax in list(axes.flat)[len(cols):]:
-            ax.axis("off")
-        # fixed margins in inches: tight_layout over this grid took most of a second
-        height = 2.4 * nrow
-        fig.subplots_adjust(left=0.55 / (3.2 * ncol), right=1 - 0.15 / (3.2 * ncol),
-                            bottom=0.3 / height, top=1 - 0.25 / height, wspace=0.32,
-                            hspace=0.45)
-        save(fig, "kpi_histograms", tight=False)
+        save(_kpi_histograms(plt, kpis, cols), "kpi_histograms", tight=False)
     if cols and want("kpi_boxplots"):
         # one axis per scale: the VPP costs side by side, then one KPI per axis
         cost_cols = [c for c in cols if c.startswith("cost_cny__")]
