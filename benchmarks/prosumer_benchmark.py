@@ -228,17 +228,23 @@ def main() -> None:
         "- gap to total bill: (sum of SA costs - sum of optimal costs) / |sum of optimal costs|, all "
         f"prosumers (median of seeds); `~`: MILP time on {MILP_SAMPLE} prosumers scaled to the fleet, "
         "the reference there is the LP relaxation (exact: binaries slack for every prosumer).", "",
-        f"## Stress: export above import (`scenarios/prosumers_stress.yaml`, {stats['n']} prosumers)", "",
-        *stress, "",
-        f"The LP relaxation buys and sells at once in the incentive hours: its optimum is below the "
-        f"MILP's for {stats['bind']:.1%} of the prosumers (its binaries are fractional for "
-        f"{stats['not_slack']:.1%}); its schedules break the flip-flop exclusivity, so they fail the "
-        "checker and its 'captured' share exceeds 100 %. The SA decides the battery's SoC changes "
-        "only; charge or discharge and buy or sell follow from them exclusively (by construction).", "",
+        *([] if args.no_stress else [
+            f"## Stress: export above import (`scenarios/prosumers_stress.yaml`, {stats['n']} "
+            "prosumers)", "", *stress, "",
+            f"The LP relaxation buys and sells at once in the incentive hours: its optimum is below "
+            f"the MILP's for {stats['bind']:.1%} of the prosumers (its binaries are fractional for "
+            f"{stats['not_slack']:.1%}); its schedules break the flip-flop exclusivity, so they fail "
+            "the checker and its 'captured' share exceeds 100 %. The SA decides the battery's SoC "
+            "changes only; charge or discharge and buy or sell follow from them exclusively (by "
+            "construction).", ""]),
         "## Scaling (synthetic fleet)", "", *scal, "",
         "Amdahl's law fitted to the 1- and 2-worker times; a projection, this machine has 2 cores.", "",
         "Checks:", *checks, "",
     ])
+    if (args.no_stress or args.no_scaling) and args.out is None:
+        print("a partial run (--no-stress/--no-scaling): benchmarks/results/prosumers.md kept; "
+              "--out FILE writes this one")
+        return
     write_table(text, table_path(args.quick, "prosumers.md", args.out))
 
 
