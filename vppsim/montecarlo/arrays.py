@@ -595,9 +595,12 @@ def run_arrays(ctx: Any, chunk: Sequence[tuple[int, int]], power_flow: Any,
     t0 = time.perf_counter()
     template = VPPModel(ctx.loaded, seed=chunk[0][1], shared_day_ahead=ctx.cleared,
                         power_flow=power_flow)
-    ch = ChunkArrays(template, [seed for _, seed in chunk], ctx.cleared, batch_power_flow)
-    ch.phase["build"] += time.perf_counter() - t0
-    ch.run()
+    try:
+        ch = ChunkArrays(template, [seed for _, seed in chunk], ctx.cleared, batch_power_flow)
+        ch.phase["build"] += time.perf_counter() - t0
+        ch.run()
+    finally:
+        template.release()  # a worker builds one per chunk (mesa keeps every model otherwise)
     t0 = time.perf_counter()
     samples = [s for s, _ in chunk]
     kpis = kpi_frame(ch, samples, ctx.vpp_names)

@@ -206,6 +206,7 @@ def run_objects(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow
                                       power_flow=power_flow)
         except Exception as exc:  # noqa: BLE001 - a failed sample is a result, the batch goes on
             rows[sample] = _error_row(sample, seed, names, exc)
+    built = list(models.values())  # released at the end (mesa keeps every model otherwise)
     phase["build"] += time.perf_counter() - t0
     seed_of = dict(chunk)
     allocator = next(iter(models.values())).allocator if models else None
@@ -257,6 +258,8 @@ def run_objects(ctx: SampleContext, chunk: Sequence[tuple[int, int]], power_flow
         for k, v in m.phase_s.items():
             phase[k] += v
     phase["kpis"] += time.perf_counter() - t0
+    for m in built:
+        m.release()
     if not steps:
         steps.append(pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype())
                                    for f in STEPS_SCHEMA}))
