@@ -27,6 +27,8 @@ from vppsim.grids.powerflow import (
     SetpointLayout,
     _nan_extreme,
     injection_setpoints,
+    line_flows,
+    write_setpoints,
 )
 from vppsim.grids.registry import load_feeder
 from vppsim.grids.tables import FeederTables, feeder_tables
@@ -172,13 +174,7 @@ class TablePowerFlow:
         return self._solve()
 
     def _write(self, values: list[np.ndarray]) -> None:
-        model = self._model
-        changes = (model.change_p_load, model.change_q_load, model.change_p_sgen,
-                   model.change_q_sgen)
-        for k, (change, new) in enumerate(zip(changes, values, strict=True)):
-            for pos in np.flatnonzero(new != self._held[k]).tolist():
-                change(pos, float(new[pos]))
-        self._held = values
+        self._held = write_setpoints(self._model, self._held, values)
 
     def _solve(self) -> PowerFlowResult:
         start = self._v_last if (self.warm_start and self._v_last is not None) else self._v_init
@@ -195,10 +191,7 @@ class TablePowerFlow:
         line_mw = 0.0
         loading = np.empty(0)
         if len(self._i_max_ka):
-            p1, _, _, i1_ka = model.get_line_res1()
-            p2, _, _, i2_ka = model.get_line_res2()
-            line_mw = float(np.sum(p1) + np.sum(p2))
-            loading = (np.maximum(i1_ka, i2_ka) / self._i_max_ka * 100.0)[self._rated]
+            line_mw, loading = line_flows(model, self._i_max_ka, self._rated)
         vm = np.where(self._in_service, np.abs(model.get_V()), np.nan)
         p_slack_mw = float(np.sum(model.get_gen_res()[0]))
         return PowerFlowResult(

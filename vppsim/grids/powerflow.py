@@ -140,6 +140,30 @@ def _nan_extreme(values: np.ndarray, func: str) -> float:
     return float(getattr(np, func)(finite))
 
 
+def write_setpoints(model: Any, held: list[np.ndarray] | None,
+                    values: list[np.ndarray]) -> list[np.ndarray]:
+    """Write load p, q and sgen p, q (MW, Mvar) into an ``LSGrid`` where they differ from ``held``.
+
+    ``held``: what the grid holds (None: unknown, write all). Returns ``values``, the new
+    ``held`` (one ``change_*`` call per element is most of a step, so unchanged ones are skipped).
+    """
+    changes = (model.change_p_load, model.change_q_load, model.change_p_sgen,
+               model.change_q_sgen)
+    for k, (change, new) in enumerate(zip(changes, values, strict=True)):
+        where = range(len(new)) if held is None else np.flatnonzero(new != held[k]).tolist()
+        for pos in where:
+            change(pos, float(new[pos]))
+    return values
+
+
+def line_flows(model: Any, i_max_ka: np.ndarray, rated: np.ndarray) -> tuple[float, np.ndarray]:
+    """Line losses (MW, both ends' injections summed) and rated lines' loading (%) of a solved grid."""
+    p1, _, _, i1_ka = model.get_line_res1()
+    p2, _, _, i2_ka = model.get_line_res2()
+    line_mw = float(np.sum(p1) + np.sum(p2))
+    return line_mw, (np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0)[rated]
+
+
 def injection_setpoints(p_kw_by_bus: Mapping[int, float], q_kvar_by_bus: Mapping[int, float] | None,
                         position: Mapping[int, int], in_service: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
@@ -390,14 +414,7 @@ class LightSim2GridBackend(PowerFlowBackend):
 
     def _write(self, values: list[np.ndarray]) -> None:
         """Write load p, q and sgen p, q into the ``LSGrid`` where they differ from what it holds."""
-        model, held = self._model, self._held
-        changes = (model.change_p_load, model.change_q_load, model.change_p_sgen,
-                   model.change_q_sgen)
-        for k, (change, new) in enumerate(zip(changes, values, strict=True)):
-            where = range(len(new)) if held is None else np.flatnonzero(new != held[k]).tolist()
-            for pos in where:
-                change(pos, float(new[pos]))
-        self._held = values
+        self._held = write_setpoints(self._model, self._held, values)
 
     def run_setpoints(self, sgen_pos: np.ndarray, sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray,
                       load_scaling: np.ndarray) -> PowerFlowResult:
@@ -467,9 +484,6 @@ class LightSim2GridBackend(PowerFlowBackend):
         line_mw = 0.0
         loading = np.empty(0)
         if len(net.line):
-            p1, _, _, i1_ka = model.get_line_res1()
-            p2, _, _, i2_ka = model.get_line_res2()
-            line_mw = float(np.sum(p1) + np.sum(p2))
             if self._line_cache is None:
                 self._line_cache = (
                     net.line["max_i_ka"].to_numpy(dtype=float)
@@ -477,8 +491,7 @@ class LightSim2GridBackend(PowerFlowBackend):
                     * net.line["parallel"].to_numpy(dtype=float),
                     rated_lines(net),
                 )
-            i_max_ka, rated = self._line_cache
-            loading = (np.maximum(i1_ka, i2_ka) / i_max_ka * 100.0)[rated]
+            line_mw, loading = line_flows(model, *self._line_cache)
         trafo_mw = 0.0
         if len(net.trafo):
             t1 = model.get_trafo_res1()[0]

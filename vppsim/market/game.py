@@ -462,8 +462,11 @@ def search_target(problem: GameProblem, ref: ExactReference | None) -> float | N
 
 
 def select_outcome(market: DayAheadMarket, objective: str, outcome: GameOutcome,
-                   ref: ExactReference | None) -> tuple[GameOutcome, str]:
+                   ref: ExactReference | None, bound_cny: float | None = None,
+                   ) -> tuple[GameOutcome, str]:
     """Apply the selection rule among equal-objective outcomes (docs/design.md).
+
+    ``bound_cny``: the centralized LP's optimum if the caller has it (else solved here).
 
     ``system_cost``: an outcome within :data:`OPTIMUM_REL_TOL` of the centralized bound is
     replaced by :func:`vppsim.market.selection.select_system_optimal` (the VPO's largest profit
@@ -476,7 +479,7 @@ def select_outcome(market: DayAheadMarket, objective: str, outcome: GameOutcome,
     if market.milp_followers:
         return outcome, "none: MILP followers (no exact reference)"
     if objective == "system_cost":
-        bound = (ref.value_cny if ref is not None
+        bound = (ref.value_cny if ref is not None else bound_cny if bound_cny is not None
                  else centralized_bound(market).system_cost_cny)
         if outcome.system_cost_cny <= bound + OPTIMUM_REL_TOL * max(abs(bound), 1.0):
             return select_system_optimal(market).outcome, SYSTEM_COST_RULE
@@ -609,7 +612,7 @@ def solve_game(
     selected = "search" if solver != EXACT_SOLVER else "exact"
     if polish and solver != EXACT_SOLVER:
         outcome, selected = _best_of_starts(problem, outcome, model1)
-    outcome, selection = select_outcome(market, objective, outcome, ref)
+    outcome, selection = select_outcome(market, objective, outcome, ref, problem.bound_cny)
     c_sell, c_buy = outcome.c_sell_cny_per_kwh, outcome.c_buy_cny_per_kwh
     cert = _certificate(market, outcome, objective, ref)
     ties = ties and not market.milp_followers
