@@ -18,10 +18,9 @@ import pytest
 
 import vppsim.montecarlo.stream as stream
 from vppsim.montecarlo.parts import write_chunk
-from vppsim.montecarlo.report import step_quantiles
 from vppsim.montecarlo.run import run_montecarlo
 from vppsim.montecarlo.store import PARTS, read_parts, scan_parts
-from vppsim.montecarlo.stream import StepQuantiles, assign_samples, write_steps_and_stats
+from vppsim.montecarlo.stream import QUANTILES, StepQuantiles, assign_samples, write_steps_and_stats
 from vppsim.montecarlo.tables import STEPS_SCHEMA, kpi_schema
 from vppsim.scenario.loader import load_scenario
 
@@ -29,6 +28,18 @@ VPPS = ("A", "B")
 N_STEPS = 6
 SERIES = [("A", "cost_cny"), ("A", "imbalance_kw"), ("B", "soc_pu"), ("net", "vm_min_pu")]
 
+
+
+def step_quantiles(steps: pd.DataFrame) -> pd.DataFrame:
+    """The reference: pandas' group-by mean and quantiles over the whole per-step table."""
+    cols = ["agent", "quantity", "step"]
+    if steps.empty:
+        return pd.DataFrame(columns=cols + ["n", "mean", "p5", "p50", "p95"])
+    g = steps.groupby(cols, sort=True)["value"]
+    out = g.agg(n="count", mean="mean")
+    for q in QUANTILES:
+        out[f"p{round(q * 100)}"] = g.quantile(q)
+    return out.reset_index()
 
 def in_memory_reference(parts: Path, vpp_names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
     """KPIs, steps and step quantiles as main's ``read_batch`` / ``finish_batch`` built them."""

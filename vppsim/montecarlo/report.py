@@ -75,18 +75,6 @@ def kpi_stats(values: pd.Series) -> dict[str, Any]:
             "p5": float(q[0]), "p50": float(q[1]), "p95": float(q[2]), "max": float(v.max())}
 
 
-def step_quantiles(steps: pd.DataFrame) -> pd.DataFrame:
-    """Per (agent, quantity, step): mean and the 5/50/95 % quantiles over the samples."""
-    cols = ["agent", "quantity", "step"]
-    if steps.empty:
-        return pd.DataFrame(columns=cols + ["n", "mean", "p5", "p50", "p95"])
-    g = steps.groupby(cols, sort=True)["value"]
-    out = g.agg(n="count", mean="mean")
-    for q in QUANTILES:
-        out[f"p{round(q * 100)}"] = g.quantile(q)
-    return out.reset_index()
-
-
 #: per-day KPIs of a multi-day batch (``day_kpis.parquet``): name -> (per-step series, how)
 DAY_KPIS: dict[str, tuple[str, str]] = {
     "total_vpp_cost_cny": ("cost_cny", "sum"),
