@@ -8,6 +8,7 @@ nor ``DIR.incomplete``), and ``vppsim validate SCENARIO`` must fail the same way
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import subprocess
 import sys
@@ -18,11 +19,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import simpy
 import yaml
 
 from vppsim.cli import main
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import INCOMPLETE_SUFFIX
+from vppsim.scenario.schema import ScenarioError
 
 NothingWritten = Callable[[Path, Path], None]  # the assert_nothing_written fixture
 
@@ -310,3 +313,26 @@ def test_real_process_days_zero(
     assert proc.stdout == ""
     assert proc.stderr.strip() == "vppsim: --days: expected an integer >= 1, got 0"
     assert_nothing_written(out, tmp_path)
+
+
+def test_scenario_error_survives_simpy_and_pickle() -> None:
+    """A ScenarioError raised inside a simpy process or sent between processes keeps its text.
+
+    simpy re-raises a failed process's error as ``type(e)(*e.args)`` and pickle rebuilds it
+    the same way; before, that rebuild was a TypeError and the CLI exited 1.
+    """
+    original = ScenarioError("s.yaml", [("vpps[0].prosumers.scheduler", "expected local")])
+
+    def process(env: simpy.Environment):
+        yield env.timeout(1)
+        raise original
+
+    env = simpy.Environment()
+    env.process(process(env))
+    with pytest.raises(ScenarioError) as info:
+        env.run()
+    again = pickle.loads(pickle.dumps(original))
+    for exc in (info.value, again):
+        assert str(exc) == str(original)
+        assert str(exc).startswith("invalid scenario\ns.yaml: vpps[0].prosumers.scheduler: ")
+        assert (exc.file, exc.problems) == ("s.yaml", original.problems)

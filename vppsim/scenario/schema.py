@@ -34,7 +34,14 @@ class ScenarioError(ValueError):
             options = bool(problems) and all(field.startswith("--") for field, _ in problems)
             what = "option" if options else "scenario"
         lines = [f"{self.file}: {field}: {text}" for field, text in problems]
-        super().__init__(f"invalid {what}\n" + "\n".join(lines))
+        self.message = f"invalid {what}\n" + "\n".join(lines)
+        super().__init__(self.message)
+        # rebuildable from its args: simpy re-raises a process's error as ``type(e)(*e.args)``
+        # and pickle (Dask, process pools) does the same
+        self.args = (self.file, problems, what)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class _Spec(BaseModel):
