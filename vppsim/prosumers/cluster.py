@@ -21,13 +21,13 @@ a ``scheduler`` never imports it).
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from vppsim.prosumers.parallel import chunk_bounds
 from vppsim.prosumers.problem import ProsumerFleet
+from vppsim.scenario.schema import SCHEDULER_ADDRESS
 
 #: ``scheduler`` value that starts a ``LocalCluster`` (anything else is a scheduler's address)
 LOCAL = "local"
@@ -40,9 +40,6 @@ CHUNKS_PER_WORKER = 4
 CONNECT_TIMEOUT_S = 10.0
 SCATTER_MODES = ("broadcast", "chunks")
 
-#: a scheduler address: ``[scheme://]host:port``
-_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?[^\s:/]+:\d{1,5}$")
-
 
 class ClusterError(RuntimeError):
     """The Dask scheduler could not be reached (or started); the message says which and why."""
@@ -50,7 +47,7 @@ class ClusterError(RuntimeError):
 
 def is_scheduler(value: str) -> bool:
     """Whether ``value`` is ``"local"`` or looks like a scheduler address (``tcp://host:8786``)."""
-    return value == LOCAL or _ADDRESS.match(value) is not None
+    return value == LOCAL or SCHEDULER_ADDRESS.match(value) is not None
 
 
 def _run_slice(fn: Callable[..., Any], fleet: ProsumerFleet, a: int, b: int, first: int,
