@@ -193,18 +193,29 @@ class ProsumerFleetDispatch:
         self.rt_fleet: ProsumerFleet | None = None  # the day's fleet at the committed prices
         self.solve_s = {"day_ahead": 0.0, "rolling": 0.0}
         self.solves = 0
-        #: the fleet's Dask cluster (``scheduler``), opened at the first solve, kept for the run
+        #: the fleet's Dask cluster (``scheduler``), opened here (an unreachable scheduler is bad
+        #: input, reported before the run starts) and kept for the run
         self.cluster: ProsumerCluster | None = None
+        self._cluster()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (a model checkpoint) without the Dask client; the next solve reconnects."""
         return {**self.__dict__, "cluster": None}
 
     def _cluster(self) -> ProsumerCluster | None:
-        """The cluster of the fleet's ``scheduler`` (None: in this process); ScenarioError if unreachable."""
+        """The cluster of the fleet's ``scheduler`` (None: in this process); ScenarioError if unreachable.
+
+        Fleet VPPs of one model with the same ``scheduler`` and ``workers`` share one cluster.
+        """
         fs = self.fleet_spec
         if fs.scheduler is None or self.cluster is not None:
             return self.cluster
+        for v in self.vpp.model.vpps:  # the fleets built so far
+            other = getattr(v, "dispatch", None)
+            if isinstance(other, ProsumerFleetDispatch) and other.cluster is not None and (
+                    other.fleet_spec.scheduler, other.fleet_spec.workers) == (fs.scheduler, fs.workers):
+                self.cluster = other.cluster
+                return self.cluster
         try:
             self.cluster = ProsumerCluster(fs.scheduler, workers=fs.workers)
         except ClusterError as exc:

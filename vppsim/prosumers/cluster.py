@@ -36,6 +36,8 @@ WORKER_PRELOAD = "vppsim.prosumers.schedule"
 #: chunks per worker when the caller gives none: enough to balance the load, each small
 #: enough that a worker's copy of its slice and state stays a fraction of the fleet
 CHUNKS_PER_WORKER = 4
+#: prosumers per chunk below which a chunk is not split further (the SA's array block)
+MIN_CHUNK = 1024
 #: seconds to wait for an existing scheduler before giving up
 CONNECT_TIMEOUT_S = 10.0
 SCATTER_MODES = ("broadcast", "chunks")
@@ -48,6 +50,11 @@ class ClusterError(RuntimeError):
 def is_scheduler(value: str) -> bool:
     """Whether ``value`` is ``"local"`` or looks like a scheduler address (``tcp://host:8786``)."""
     return value == LOCAL or SCHEDULER_ADDRESS.match(value) is not None
+
+
+def default_chunks(n: int, workers: int) -> int:
+    """Chunks for ``n`` prosumers: one per :data:`MIN_CHUNK` prosumers, 1 to 4 per worker."""
+    return max(workers, min(CHUNKS_PER_WORKER * workers, -(-n // MIN_CHUNK)))
 
 
 def _run_slice(fn: Callable[..., Any], fleet: ProsumerFleet, a: int, b: int, first: int,
@@ -138,7 +145,7 @@ class ProsumerCluster:
                    chunks: int | None = None, first_index: int = 0) -> list[Any]:
         """``[fn(fleet.take(a:b), first_index + a, *args) for each chunk]`` on the cluster, in order.
 
-        ``chunks`` defaults to :data:`CHUNKS_PER_WORKER` per worker. Results are collected as
+        ``chunks`` defaults to :func:`default_chunks`. Results are collected as
         the tasks finish; each task (and its scattered slice) is released on arrival.
         """
         from distributed import as_completed  # noqa: PLC0415 - heavy; only for a cluster
@@ -146,7 +153,7 @@ class ProsumerCluster:
         if self.client is None:
             raise ClusterError("the prosumer cluster is closed")
         client = self.client
-        bounds = chunk_bounds(fleet.n, chunks or CHUNKS_PER_WORKER * self.n_workers)
+        bounds = chunk_bounds(fleet.n, chunks or default_chunks(fleet.n, self.n_workers))
         t0 = time.perf_counter()
         if self.scatter == "broadcast":
             data = client.scatter(fleet, broadcast=True, hash=False, direct=True)
