@@ -176,16 +176,18 @@ class ProsumerCluster:
         order = {f.key: k for k, f in enumerate(futures)}
         out: list[Any] = [None] * len(futures)
         gather_s = 0.0
-        for fut in as_completed(futures):
-            tg = time.perf_counter()
-            k = order[fut.key]
-            out[k] = fut.result()
-            fut.release()
-            if len(scattered) == len(futures):  # a chunk's own slice: no longer needed
-                scattered[k].release()
-            gather_s += time.perf_counter() - tg
-        for f in scattered:
-            f.release()
+        try:
+            for fut in as_completed(futures):
+                tg = time.perf_counter()
+                k = order[fut.key]
+                out[k] = fut.result()
+                fut.release()
+                if len(scattered) == len(futures):  # a chunk's own slice: no longer needed
+                    scattered[k].release()
+                gather_s += time.perf_counter() - tg
+        finally:  # also when a chunk failed: nothing of this call stays on the workers
+            for f in (*futures, *scattered):
+                f.release()
         t2 = time.perf_counter()
         self.last = {"scatter_s": t1 - t0, "solve_s": t2 - t1 - gather_s, "gather_s": gather_s,
                      "chunks": float(len(bounds)), "scattered": float(len(scattered)),
