@@ -26,6 +26,8 @@ PACKAGE = Path(vppsim.__file__).resolve().parent
 LAZY_IMPORTS = {
     "results/plotting.py": "matplotlib: about 0.5 s to import; only runs that draw need it",
     "montecarlo/cluster.py": "distributed: about 1 s to import; only Monte Carlo batches need it",
+    "prosumers/cluster.py": "distributed: about 1 s to import; only prosumer scheduling on a "
+                            "Dask cluster (schedule_fleet's scheduler) needs it",
     "forecast/load.py": "scikit-learn: about 2 s to import; only the gbr load forecaster needs it",
     "market/pareto.py": "pymoo: an optional extra, about 1 s to import; only NSGA-II fronts need it",
     "grids/simbench.py": "simbench: an optional extra, about 1 s to import (5 s per grid); only "

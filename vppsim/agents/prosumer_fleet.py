@@ -34,6 +34,7 @@ the members of one VPP).
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ from vppsim.market.lower_level import VppSchedule
 from vppsim.market.pricing import InternalPrices
 from vppsim.market.tariff import Tariff
 from vppsim.prosumers.anneal import SASettings
+from vppsim.prosumers.cluster import ClusterError, ProsumerCluster
 from vppsim.prosumers.problem import (
     SYNTHETIC_SOC_BOUNDS,
     FleetSchedule,
@@ -55,7 +57,7 @@ from vppsim.prosumers.problem import (
     synthetic_fleet,
 )
 from vppsim.prosumers.schedule import schedule_fleet
-from vppsim.scenario.schema import BatteryParams, ProsumerFleetSpec, Scenario
+from vppsim.scenario.schema import BatteryParams, ProsumerFleetSpec, Scenario, ScenarioError
 
 if TYPE_CHECKING:
     from vppsim.agents.vpp import VPP
@@ -191,6 +193,37 @@ class ProsumerFleetDispatch:
         self.rt_fleet: ProsumerFleet | None = None  # the day's fleet at the committed prices
         self.solve_s = {"day_ahead": 0.0, "rolling": 0.0}
         self.solves = 0
+        #: the fleet's Dask cluster (``scheduler``), opened here (an unreachable scheduler is bad
+        #: input, reported before the run starts) and kept for the run
+        self.cluster: ProsumerCluster | None = None
+        self._cluster()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a model checkpoint) without the Dask client; the next solve reconnects."""
+        return {**self.__dict__, "cluster": None}
+
+    def _cluster(self) -> ProsumerCluster | None:
+        """The cluster of the fleet's ``scheduler`` (None: in this process); ScenarioError if unreachable.
+
+        Fleet VPPs of one model with the same ``scheduler`` and ``workers`` share one cluster.
+        """
+        fs = self.fleet_spec
+        if fs.scheduler is None or self.cluster is not None:
+            return self.cluster
+        for v in self.vpp.model.vpps:  # the fleets built so far
+            other = getattr(v, "dispatch", None)
+            if isinstance(other, ProsumerFleetDispatch) and other.cluster is not None and (
+                    other.fleet_spec.scheduler, other.fleet_spec.workers) == (fs.scheduler, fs.workers):
+                self.cluster = other.cluster
+                return self.cluster
+        try:
+            self.cluster = ProsumerCluster(fs.scheduler, workers=fs.workers)
+        except ClusterError as exc:
+            raise ScenarioError(self.vpp.model.loaded.path, [
+                (f"vpps[{self.index}].members[0].scheduler", f"expected a reachable Dask scheduler: {exc}")
+            ]) from exc
+        weakref.finalize(self, self.cluster.close)
+        return self.cluster
 
     @property
     def n(self) -> int:
@@ -245,7 +278,8 @@ class ProsumerFleetDispatch:
             stages = SASettings().stages
             its = max(stages, round(fs.sa_iterations * fleet.periods / self.vpp.model.steps_per_day))
             settings = SASettings(iterations=min(its, fs.sa_iterations))
-        plan = schedule_fleet(fleet, fs.optimizer, seed=seed, workers=fs.workers, settings=settings)
+        plan = schedule_fleet(fleet, fs.optimizer, seed=seed, workers=fs.workers, settings=settings,
+                              scheduler=self._cluster())
         self.solves += 1
         bad = ~np.isfinite(plan.soc_kwh).all(axis=1)
         if bad.any():

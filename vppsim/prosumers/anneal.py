@@ -41,7 +41,7 @@ import numpy as np
 from vppsim.optimizers.rng import stream_draw, stream_keys
 from vppsim.prosumers.fixedmath import exp_fixed, row_sums
 from vppsim.prosumers.moves import PeriodCost, self_consumption_stored
-from vppsim.prosumers.parallel import map_chunks
+from vppsim.prosumers.parallel import ChunkRunner, map_chunks
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, power_to_stored, schedule_from_stored
 
 
@@ -220,19 +220,23 @@ def anneal_fleet(
     workers: int = 1,
     chunks: int | None = None,
     executor: Executor | None = None,
+    cluster: ChunkRunner | None = None,
+    first_index: int = 0,
 ) -> FleetSchedule:
     """Schedules of every prosumer by simulated annealing, parallel over chunks of prosumers.
 
     ``workers > 1`` runs the chunks in a process pool (``chunks`` defaults to ``workers``);
-    an ``executor`` (e.g. a Dask client's ``get_executor()``) may be passed instead. The
-    result depends on ``seed`` and ``settings`` only, not on ``workers`` or ``chunks``.
+    an ``executor`` (e.g. a Dask client's ``get_executor()``) or a ``cluster``
+    (:class:`~vppsim.prosumers.cluster.ProsumerCluster`) may be passed instead. The
+    result depends on ``seed`` and ``settings`` only, not on ``workers`` or ``chunks``;
+    ``first_index``: the global index of the fleet's first prosumer (keys its random streams).
     ``info`` holds ``wall_s``, ``settings``, ``seed`` and ``history`` (the sum over
     prosumers of the best cost after the start and after each stage).
     """
     settings = settings or SASettings()
     t0 = time.perf_counter()
     parts = map_chunks(_anneal_chunk, fleet, int(seed), settings, workers=workers, chunks=chunks,
-                       executor=executor)
+                       executor=executor, cluster=cluster, first_index=first_index)
     e = np.concatenate([p["e"] for p in parts]) if parts else np.zeros((0, fleet.periods))
     history = np.sum([p["history"] for p in parts], axis=0)
     info = {"wall_s": time.perf_counter() - t0, "settings": asdict(settings), "seed": int(seed),

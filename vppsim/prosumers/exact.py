@@ -25,7 +25,7 @@ import highspy
 import numpy as np
 
 from vppsim.optimizers.highs import INF, new_highs
-from vppsim.prosumers.parallel import map_chunks
+from vppsim.prosumers.parallel import ChunkRunner, map_chunks
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, flows_cost
 
 _N_BLOCKS = 8  # acquire, paid, spill, charge, discharge, soc, u, v
@@ -203,7 +203,7 @@ def binaries_slack(sched: FleetSchedule, tol: float = 1e-6) -> np.ndarray:
 
 def solve_exact(fleet: ProsumerFleet, integer: bool = True, workers: int = 1,
                 chunks: int | None = None, executor: Any = None,
-                time_limit_s: float | None = None) -> FleetSchedule:
+                time_limit_s: float | None = None, cluster: ChunkRunner | None = None) -> FleetSchedule:
     """Optimal schedules: the MILP (``integer=True``) or its LP relaxation, per prosumer.
 
     Prosumers without an optimal answer (infeasible, time limit) have NaN flows and cost and
@@ -212,11 +212,12 @@ def solve_exact(fleet: ProsumerFleet, integer: bool = True, workers: int = 1,
     The MILP is solved after its relaxation, whose solution (binaries rounded to the
     directions of its flows) is passed to HiGHS as a start; ``info["lp_objective"]`` keeps
     the relaxation's objective. Where the binaries are slack the start is optimal and HiGHS
-    only proves it, about 5 times faster than a cold MIP solve.
+    only proves it, about 5 times faster than a cold MIP solve. ``cluster``: run the chunks
+    on a :class:`~vppsim.prosumers.cluster.ProsumerCluster` instead.
     """
     t0 = time.perf_counter()
     parts = map_chunks(_solve_chunk, fleet, integer, time_limit_s, workers=workers, chunks=chunks,
-                       executor=executor)
+                       executor=executor, cluster=cluster)
     x = np.concatenate([p["x"] for p in parts])
     obj = np.concatenate([p["objective"] for p in parts])
     status = [s for p in parts for s in p["status"]]

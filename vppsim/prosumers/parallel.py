@@ -8,20 +8,30 @@ depend on the chunking or the number of workers).
 Executor choice: a ``concurrent.futures.ProcessPoolExecutor`` by default (no cluster to
 start, about 0.1 s to fork two workers on Linux, and the chunks are few and large). Any
 ``concurrent.futures.Executor`` may be passed instead, e.g. a Dask ``distributed``
-client's ``client.get_executor()`` to run on an existing cluster.
+client's ``client.get_executor()`` to run on an existing cluster (each chunk's slice is then
+pickled into its task). A ``cluster`` (:class:`vppsim.prosumers.cluster.ProsumerCluster`,
+city scale) scatters the fleet to its workers once and cuts the chunks there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from vppsim.prosumers.problem import ProsumerFleet
 
 R = TypeVar("R")
+
+
+class ChunkRunner(Protocol):
+    """Runs ``fn`` over chunks of a fleet elsewhere (a :class:`~vppsim.prosumers.cluster.ProsumerCluster`)."""
+
+    def map_chunks(self, fn: Callable[..., Any], fleet: ProsumerFleet, *args: Any,
+                   chunks: int | None = None, first_index: int = 0) -> list[Any]:
+        """``[fn(fleet.take(a:b), first_index + a, *args) for each chunk]``, in chunk order."""
 
 
 def chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
@@ -38,19 +48,25 @@ def map_chunks(
     workers: int = 1,
     chunks: int | None = None,
     executor: Executor | None = None,
+    cluster: ChunkRunner | None = None,
+    first_index: int = 0,
 ) -> list[R]:
-    """``[fn(fleet.take(a:b), a, *args) for each chunk]``, in chunk order.
+    """``[fn(fleet.take(a:b), first_index + a, *args) for each chunk]``, in chunk order.
 
     ``workers=1`` and no ``executor`` runs in this process. ``workers>1`` starts a process
     pool of that size for this call; an ``executor`` passed in is used as is (and not shut
-    down). ``chunks`` defaults to the number of workers.
+    down); a ``cluster`` runs the chunks on its workers (its default chunking applies).
+    ``chunks`` defaults to the number of workers. ``first_index``: the global index of the
+    fleet's first prosumer (a slice of a larger fleet keeps its prosumers' random streams).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if cluster is not None:
+        return cluster.map_chunks(fn, fleet, *args, chunks=chunks, first_index=first_index)
     workers = int(workers)
     n_chunks = chunks if chunks is not None else workers
     bounds = chunk_bounds(fleet.n, n_chunks)
-    parts = [(fleet.take(slice(a, b)), a) for a, b in bounds]
+    parts = [(fleet.take(slice(a, b)), first_index + a) for a, b in bounds]
     if executor is None and workers == 1:
         return [fn(part, a, *args) for part, a in parts]
     own = executor is None

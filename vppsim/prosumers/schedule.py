@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vppsim.prosumers.anneal import SASettings, anneal_fleet
+from vppsim.prosumers.cluster import ProsumerCluster
 from vppsim.prosumers.exact import solve_exact
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, schedule_from_stored
 
@@ -34,6 +35,8 @@ def schedule_fleet(
     settings: SASettings | None = None,
     chunks: int | None = None,
     executor: Executor | None = None,
+    scheduler: Any = None,
+    first_index: int = 0,
 ) -> FleetSchedule:
     """Schedules of one VPP's prosumers under given prices, by ``method``.
 
@@ -41,13 +44,25 @@ def schedule_fleet(
     ``settings`` apply); ``"milp"``: the exact MILP with flip-flop binaries; ``"lp"``: its
     relaxation (equal to the MILP where ``info["binaries_slack"]``). All methods split the
     fleet into chunks over ``workers`` processes (or the ``executor`` given).
+
+    ``scheduler``: run the chunks on Dask instead (:mod:`vppsim.prosumers.cluster`): an open
+    :class:`~vppsim.prosumers.cluster.ProsumerCluster` (kept open across calls), or
+    ``"local"`` (a LocalCluster of ``workers`` processes), a scheduler's address or a
+    ``distributed.Client``, opened for this call only. ``first_index``: the global index of
+    the fleet's first prosumer (a slice of a larger fleet then gets the SA schedules it has
+    in the whole fleet). The schedules do not depend on where they are computed.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if scheduler is not None and not isinstance(scheduler, ProsumerCluster):
+        with ProsumerCluster(scheduler, workers=workers) as cluster:
+            return schedule_fleet(fleet, method, seed, workers, settings, chunks, executor, cluster,
+                                  first_index)
     if method == "sa":
-        return anneal_fleet(fleet, settings, seed=seed, workers=workers, chunks=chunks, executor=executor)
-    if method in ("milp", "lp"):
-        return solve_exact(fleet, integer=method == "milp", workers=workers, chunks=chunks,
-                           executor=executor)
-    raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        return anneal_fleet(fleet, settings, seed=seed, workers=workers, chunks=chunks, executor=executor,
+                            cluster=scheduler, first_index=first_index)
+    return solve_exact(fleet, integer=method == "milp", workers=workers, chunks=chunks,
+                       executor=executor, cluster=scheduler)
 
 
 def _forecast_at(fleet: ProsumerFleet, realized: ForecastFn | tuple[np.ndarray, np.ndarray],

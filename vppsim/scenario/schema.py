@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 
 class ScenarioError(ValueError):
@@ -527,6 +536,10 @@ class SyntheticFleetSpec(_Spec):
     seed: Seed = 0
 
 
+#: a Dask scheduler address, ``[scheme://]host:port`` (as vppsim.prosumers.cluster accepts)
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?[^\s:/]+:\d{1,5}$")
+
+
 class ProsumerFleetSpec(MemberSpec):
     """``count`` self-scheduling prosumers (paper 002), each a Prosumer agent with its own battery.
 
@@ -538,7 +551,9 @@ class ProsumerFleetSpec(MemberSpec):
     optimization); otherwise each prosumer keeps its planned battery power as far as its
     state allows. ``workers``: processes for the optimizer; ``sa_iterations``: annealing moves
     per prosumer for a whole day (a rolling window of fewer steps gets its proportional
-    share). A VPP holding a prosumer fleet holds nothing else.
+    share). ``scheduler``: run the optimizer on Dask, ``local`` (a LocalCluster of ``workers``
+    processes, kept open for the run) or a scheduler's address ``tcp://host:port``; default
+    (none) in this process or a process pool. A VPP holding a prosumer fleet holds nothing else.
     """
 
     kind: Literal["prosumer_fleet"] = "prosumer_fleet"
@@ -552,8 +567,18 @@ class ProsumerFleetSpec(MemberSpec):
     rolling_horizon: bool = False
     workers: Annotated[int, Field(ge=1, le=1024)] = 1
     sa_iterations: Annotated[int, Field(ge=1, le=10_000_000)] = 3000
+    scheduler: str | None = Field(default=None, description="local or a Dask scheduler address "
+                                  "tcp://host:port (default: in this process)")
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     synthetic: SyntheticFleetSpec = SyntheticFleetSpec()
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and value != "local" and SCHEDULER_ADDRESS.match(value) is None:
+            raise ValueError(f"expected 'local' or a Dask scheduler address such as "
+                             f"'tcp://127.0.0.1:8786' ([scheme://]host:port), got {value!r}")
+        return value
 
     self_scheduling: ClassVar[bool] = True
 
