@@ -152,6 +152,17 @@ def test_unreachable_scheduler_field_exits_2(tmp_path: Path, capsys: pytest.Capt
     assert address in err and "Traceback" not in err
 
 
+def test_scheduler_field_with_montecarlo_exits_2(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # the batch's samples run on its own workers: a cluster per worker is refused up front
+    path = _write(_small("local", count=4), tmp_path)
+    out = tmp_path / "mc"
+    assert main(["montecarlo", str(path), "--samples", "2", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: vpps[0].members[0].scheduler: expected no scheduler with vppsim montecarlo" in err
+    assert not out.exists() and "Traceback" not in err
+
+
 def test_fleet_vpp_on_the_cluster_equals_in_process(tmp_path: Path, pc: ProsumerCluster) -> None:
     address = pc.client.scheduler_info()["address"]
     models = [VPPModel(load_scenario(_write(_small(s), tmp_path / str(k))), seed=5)

@@ -36,6 +36,13 @@ def run(args: argparse.Namespace) -> int:
     if args.days is not None:
         loaded = loaded.with_overrides(days=args.days)
     s = loaded.scenario
+    nested = [f"vpps[{i}].members[{j}].scheduler" for i, v in enumerate(s.vpps)
+              for j, m in enumerate(v.members) if getattr(m, "scheduler", None) is not None]
+    if nested:
+        print(f"vppsim: {loaded.path}: {nested[0]}: expected no scheduler with vppsim montecarlo "
+              "(its samples already run on the batch's workers, which would each start a Dask "
+              "cluster of their own); remove it, or give the batch --scheduler", file=sys.stderr)
+        return EXIT_BAD_INPUT
     seed = args.seed if args.seed is not None else s.seed
     out = args.out or (Path.cwd() / "results"
                        / f"{safe_name(s.name)}-{'grid' if args.grid else 'mc'}-{seed}")
