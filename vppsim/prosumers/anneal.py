@@ -53,7 +53,8 @@ class SASettings:
     stage; ``scale``: largest random step as a share of the usable battery capacity; ``iterations``: moves
     per prosumer; ``stages``: temperature levels; ``p_single``: share of single-period moves;
     ``p_greedy``: share of moves that take the best of the candidate steps rather than the
-    random one. The defaults of ``t0``, ``cooling`` and ``scale`` are the best point of
+    random one; ``p_first``: share of moves whose period ``i`` is the horizon's first (a
+    warm-started rolling window, where only the first period's data changed). The defaults of ``t0``, ``cooling`` and ``scale`` are the best point of
     ``gp_minimize`` and ``forest_minimize`` in ``benchmarks/results/sa_tuning.md`` (the
     paper's best, 400 / 0.85 / 0.077, is re-scored there: its temperature unit is not
     defined, and in ours it is too hot).
@@ -66,12 +67,15 @@ class SASettings:
     stages: int = 100
     p_single: float = 0.1
     p_greedy: float = 0.8
+    p_first: float = 0.0
 
     def __post_init__(self) -> None:
         if self.t0 <= 0 or not 0 < self.cooling <= 1 or self.scale <= 0:
             raise ValueError(f"need t0 > 0, 0 < cooling <= 1, scale > 0; got {self}")
         if self.iterations < 1 or self.stages < 1 or not 0 <= self.p_single <= 1:
             raise ValueError(f"need iterations >= 1, stages >= 1, 0 <= p_single <= 1; got {self}")
+        if not 0 <= self.p_greedy <= 1 or not 0 <= self.p_first <= 1:
+            raise ValueError(f"need 0 <= p_greedy <= 1 and 0 <= p_first <= 1; got {self}")
 
 
 def temperatures(settings: SASettings) -> np.ndarray:
@@ -86,6 +90,11 @@ def temperatures(settings: SASettings) -> np.ndarray:
 #: arrays in the CPU caches (measured: about 20 % faster per prosumer than blocks of 4,096
 #: and 30 % faster than blocks of 256, where numpy's per-call overhead dominates).
 BLOCK = 1024
+#: Fewest prosumers per worker process (``workers`` is an upper bound when neither ``chunks``
+#: nor an ``executor`` is given): a pool's start-up and the fleet's pickling cost about 0.1 s,
+#: which a chunk of 256 prosumers (about 0.6 s of annealing at the default settings) repays;
+#: smaller fleets run in this process. The result does not depend on it.
+MIN_CHUNK = 256
 #: Half of the swap partners ``j`` are drawn within this many periods of ``i``.
 NEAR = 8
 
@@ -130,7 +139,9 @@ class _Moves:
     ``fj`` of period ``j`` (a single-period move's ``j`` is the dummy entry ``N * T``: no
     cost, unbounded), the sign ``sgn`` with which the SoC window ``win`` (an index into
     :func:`_window_masks`) shifts by the step, the random step's uniform, the greedy flag and
-    the Metropolis threshold ``-log(u)``.
+    the Metropolis threshold ``-log(u)``. On *band* iterations (``band[m]``) every chain
+    makes a near swap: its window lies in the :data:`NEAR` SoC entries ``band_idx`` (flat
+    indices into the SoC array), of which ``band_mask`` marks the window.
     """
 
     fi: np.ndarray
@@ -140,37 +151,57 @@ class _Moves:
     u_mag: np.ndarray
     greedy: np.ndarray
     neg_log_u: np.ndarray
+    band: np.ndarray
+    band_idx: np.ndarray
+    band_mask: np.ndarray
 
 
 def _stage_moves(keys: np.ndarray, k0: int, k1: int, t: int, settings: SASettings) -> _Moves:
-    """Moves ``k0..k1-1`` of every chain: draws ``2k + 1`` and ``2k + 2`` of its stream."""
+    """Moves ``k0..k1-1`` of every chain: draws ``2k + 1`` and ``2k + 2`` of its stream.
+
+    With ``t > 2 * NEAR`` even iterations are band iterations (near swaps only) and odd ones
+    draw far swaps and, twice as often, single moves (so that each kind keeps its share);
+    shorter horizons draw every kind on every iteration.
+    """
     ks = range(k0, k1)
     c1 = np.array([((2 * k + 1) * GAMMA) & MASK64 for k in ks], dtype=np.uint64)[:, None]
     c2 = np.array([((2 * k + 2) * GAMMA) & MASK64 for k in ks], dtype=np.uint64)[:, None]
     h1 = mix(keys[None, :] + c1)
     h2 = mix(keys[None, :] + c2)
     i = (((h1 & np.uint64(0xFFFF)) * np.uint64(t)) >> np.uint64(16)).astype(np.intp)
+    if settings.p_first > 0:
+        first = ((h2 >> np.uint64(16)) & np.uint64(0xFF)) < np.uint64(round(settings.p_first * 256))
+        i[first] = 0
     jo = ((((h1 >> np.uint64(16)) & np.uint64(0xFFFF)) * np.uint64(max(t - 1, 1))) >> np.uint64(16))
     jo = jo.astype(np.intp)
-    single = ((h1 >> np.uint64(32)) & np.uint64(0xFF)) < np.uint64(round(settings.p_single * 256))
-    single |= t == 1
+    banded = t > 2 * NEAR
+    band = (np.arange(k0, k1) % 2 == 0) & banded
+    p_single = min(1.0, 2.0 * settings.p_single) if banded else settings.p_single
+    single = ((h1 >> np.uint64(32)) & np.uint64(0xFF)) < np.uint64(round(p_single * 256))
+    single = (single | (t == 1)) & ~band[:, None]
     u_mag = (h1 >> np.uint64(40)).astype(float) * (1.0 / (1 << 24))
     # (m + 1/2) / 2**53: never 0, so -log(u) is finite
     u_acc = ((h2 >> np.uint64(11)).astype(float) + 0.5) * (1.0 / (1 << 53))
     greedy = (h2 & np.uint64(0xFF)) < np.uint64(round(settings.p_greedy * 256))
-    # half the partners lie within NEAR periods of i (either side), the rest anywhere
-    near = (h2 & np.uint64(0x100)) != 0
+    # near partners within NEAR periods of i (either side; the other side if out of range)
+    d = 1 + jo % NEAR
     after = (h2 & np.uint64(0x200)) != 0
-    jn = np.where(after, i + 1 + jo % NEAR, i - 1 - jo % NEAR)
+    after = np.where(after, i + d < t, i - d < 0)
+    jn = np.where(after, i + d, i - d)
     far = i + 1 + jo
-    j = np.where(near & (jn >= 0) & (jn < t), jn, np.where(far >= t, far - t, far))
+    far = np.where(far >= t, far - t, far)
+    near = band[:, None] if banded else (h2 & np.uint64(0x100)) != 0
+    j = np.where(near & (jn >= 0) & (jn < t), jn, far)
     lo_w = np.where(single, i, np.minimum(i, j))
     hi_w = np.where(single, t, np.maximum(i, j))
     n = keys.size
     base = np.arange(n) * t
+    start = np.minimum(lo_w, max(t - NEAR, 0))[:, :, None] + np.arange(NEAR)
     return _Moves(fi=base + i, fj=np.where(single, n * t, base + j),
                   sgn=np.where(single | (i < j), 1.0, -1.0), win=lo_w * (t + 1) + hi_w,
-                  u_mag=u_mag, greedy=greedy, neg_log_u=-log_fixed(u_acc))
+                  u_mag=u_mag, greedy=greedy, neg_log_u=-log_fixed(u_acc), band=band,
+                  band_idx=np.arange(n)[:, None] * (t + 1) + start,
+                  band_mask=(start >= lo_w[:, :, None]) & (start < hi_w[:, :, None]))
 
 
 def _window_masks(t: int) -> np.ndarray:
@@ -233,6 +264,7 @@ class _Kernel:
         soc = fleet.soc_init_kwh[:, None] + np.cumsum(e, axis=1)
         excess = fleet.soc_lower_kwh()[:, -1] - self.soc_min
         self.soc = np.concatenate([soc, soc[:, -1:] - excess[:, None]], axis=1)
+        self.soc_flat = self.soc.reshape(-1)  # a view
         self.masks = _window_masks(t)
         self.rows = np.arange(n)
         self.cand = np.zeros((10, n))  # row 9 stays 0: the current state's cost
@@ -276,9 +308,14 @@ class _Kernel:
         fi, fj, sgn = mv.fi[m], mv.fj[m], mv.sgn[m]
         e_f, cand, inf = self.e, self.cand, np.inf
         elo, ehi, kink_grid, kink_paid = g["elo"][m], g["ehi"][m], g["kink_grid"][m], g["kink_paid"][m]
-        mask = self.masks[mv.win[m]]
-        w_up = self.soc_max - np.max(self.soc, axis=1, where=mask, initial=-inf)
-        w_dn = np.min(self.soc, axis=1, where=mask, initial=inf) - self.soc_min
+        band = mv.band[m]
+        if band:  # the window lies in NEAR entries: gather them
+            idx, mask = mv.band_idx[m], mv.band_mask[m]
+            soc = self.soc_flat[idx]
+        else:
+            soc, mask = self.soc, self.masks[mv.win[m]]
+        w_up = self.soc_max - np.max(soc, axis=1, where=mask, initial=-inf)
+        w_dn = np.min(soc, axis=1, where=mask, initial=inf) - self.soc_min
         pos = sgn > 0
         ei, ej = e_f[fi], e_f[fj]
         # the step's range: both periods' boxes, the SoC bounds over the shifted window
@@ -312,7 +349,10 @@ class _Kernel:
         e_f[fi] += da
         e_f[fj] -= da
         e_f[-1] = 0.0
-        np.add(self.soc, (sgn * da)[:, None], out=self.soc, where=mask)
+        if band:
+            self.soc_flat[idx] = soc + np.where(mask, (sgn * da)[:, None], 0.0)
+        else:
+            np.add(self.soc, (sgn * da)[:, None], out=self.soc, where=mask)
         return np.where(acc, d_cost, 0.0)
 
 
@@ -378,6 +418,8 @@ def anneal_fleet(
     t0 = time.perf_counter()
     if e_start is not None and np.shape(e_start) != (fleet.n, fleet.periods):
         raise ValueError(f"e_start must have shape {(fleet.n, fleet.periods)}, got {np.shape(e_start)}")
+    if executor is None and chunks is None and workers > 1:  # a pool only where it pays
+        workers = max(1, min(int(workers), fleet.n // MIN_CHUNK))
     parts = map_chunks(_anneal_part, fleet, int(seed), settings, e_start, workers=workers,
                        chunks=chunks, executor=executor)
     e = np.concatenate([p["e"] for p in parts]) if parts else np.zeros((0, fleet.periods))
@@ -391,13 +433,15 @@ def anneal_fleet(
 #: ``WARM_MIN``), stages, and a starting temperature in basis points of the bill. The start is
 #: the previous window's plan, already close to optimal, so a short, cool polish suffices
 #: (``benchmarks/prosumer_benchmark.py --rolling`` compares it with the exact rolling result).
-WARM_PER_PERIOD = 4.0
-WARM_MIN = 40
+WARM_PER_PERIOD = 2.0
+WARM_MIN = 20
 WARM_STAGES = 10
 WARM_T0 = 1.0
+WARM_P_FIRST = 0.5
 
 
 def warm_settings(periods: int, settings: SASettings | None = None) -> SASettings:
     """Settings of a warm-started window of ``periods`` periods (``settings``' moves otherwise)."""
     its = max(WARM_MIN, round(WARM_PER_PERIOD * periods))
-    return replace(settings or SASettings(), iterations=its, stages=min(WARM_STAGES, its), t0=WARM_T0)
+    return replace(settings or SASettings(), iterations=its, stages=min(WARM_STAGES, its), t0=WARM_T0,
+                   p_first=WARM_P_FIRST)
