@@ -7,10 +7,17 @@ exclusive by construction (the flip-flops of 3.4.2) and every state is feasible:
 
 - a *swap* move adds ``delta`` kWh to the SoC change of period ``i`` and takes it from period
   ``j`` (charge more when cheap, discharge more when dear): the SoC shifts by ``delta`` between
-  the two periods only, the end state is unchanged; half of the partners ``j`` lie within
-  ``NEAR`` periods of ``i`` (local reshaping), the others anywhere (arbitrage across the day);
-- a *single* move (probability ``p_single``) changes period ``i`` alone, shifting the SoC
+  the two periods only, the end state is unchanged; half of the swaps are *near* (``j``
+  within ``NEAR`` periods of ``i``: local reshaping), the others *far* (``j`` anywhere:
+  arbitrage across the day);
+- a *single* move (share ``p_single``) changes period ``i`` alone, shifting the SoC
   from ``i`` to the end.
+
+On horizons longer than ``2 * NEAR`` periods the even iterations are near swaps for every
+chain (their SoC window is gathered from ``NEAR`` entries instead of scanning the day) and the
+odd ones far swaps or, with probability ``2 * p_single``, single moves; shorter horizons draw
+every kind on every iteration. With ``p_first`` (warm-started rolling windows) a share of the
+moves take the window's first period as ``i``.
 
 Each move has nine candidate steps ``delta``: the kinks of the two periods' piecewise-linear
 costs (battery idle, grid exchange zero, paid dispatch at its limit), the two ends of the
@@ -19,10 +26,18 @@ to the range that keeps the move feasible (each period's box; the SoC bounds and
 over the shifted window). With probability ``p_greedy`` the move takes the cheapest
 candidate, otherwise the random one. Acceptance is Metropolis per prosumer, with the cost
 change measured in basis points of the prosumer's reference bill
-(``ProsumerFleet.reference_bill``) so one temperature suits prosumers of any size; the
-temperature falls geometrically, ``t0 * cooling**stage``, over ``stages`` equal stages. The
-chains start from the self-consumption rule (``moves.self_consumption_stored``) and return
-their best state.
+(``ProsumerFleet.reference_bill``) so one temperature suits prosumers of any size: a move
+costing ``d`` is accepted when ``d < -log(u) * temp`` (the same test as ``u < exp(-d / temp)``,
+with :func:`~vppsim.prosumers.fixedmath.log_fixed` computed once per stage); the temperature
+falls geometrically, ``t0 * cooling**stage``, over ``stages`` equal stages. The chains start
+from the self-consumption rule (``moves.self_consumption_stored``) or a given warm start
+(``e_start``, repaired into the feasible set) and return their best state; prosumers whose
+battery has no freedom (no battery) run no chain.
+
+One array step advances every chain of a block by one move, with a few dozen NumPy calls on
+arrays of the block's size: the moves of a stage are decoded at once, both periods' costs of
+all candidates (and of the current state) are evaluated in one pass, and a single-period
+move's partner is a dummy period with no cost and no bounds, so no branch depends on the kind.
 
 Randomness is counter-based: every draw is a SplitMix64 hash of (seed, global prosumer index,
 iteration) (:mod:`vppsim.optimizers.rng`), so a prosumer's chain does not depend on which
@@ -50,11 +65,12 @@ class SASettings:
     """Annealing settings (the three tuned by ``benchmarks/sa_tuning.py`` come first).
 
     ``t0``: initial temperature, basis points of the reference bill; ``cooling``: factor per
-    stage; ``scale``: largest random step as a share of the usable battery capacity; ``iterations``: moves
-    per prosumer; ``stages``: temperature levels; ``p_single``: share of single-period moves;
-    ``p_greedy``: share of moves that take the best of the candidate steps rather than the
-    random one; ``p_first``: share of moves whose period ``i`` is the horizon's first (a
-    warm-started rolling window, where only the first period's data changed). The defaults of ``t0``, ``cooling`` and ``scale`` are the best point of
+    stage; ``scale``: largest random step as a share of the usable battery capacity;
+    ``iterations``: moves per prosumer; ``stages``: temperature levels; ``p_single``: share
+    of single-period moves; ``p_greedy``: share of moves that take the best of the candidate
+    steps rather than the random one; ``p_first``: share of moves whose period ``i`` is the
+    horizon's first (a warm-started rolling window, where only the first period's data
+    changed). The defaults of ``t0``, ``cooling`` and ``scale`` are the best point of
     ``gp_minimize`` and ``forest_minimize`` in ``benchmarks/results/sa_tuning.md`` (the
     paper's best, 400 / 0.85 / 0.077, is re-scored there: its temperature unit is not
     defined, and in ours it is too hot).
@@ -219,8 +235,11 @@ def _window_masks(t: int) -> np.ndarray:
 
 
 def _kinks(fleet: ProsumerFleet) -> tuple[np.ndarray, np.ndarray]:
-    """Kinks of each period's cost in SoC-change terms (flat): grid exchange zero, and paid
-    dispatch at its limit (or surplus equal to the generation at a negative sell price)."""
+    """Kinks of each period's cost in SoC-change terms (flat arrays).
+
+    Grid exchange zero, and paid dispatch at its limit (or surplus equal to the generation at
+    a negative sell price).
+    """
     net = fleet.load_kw - fleet.gen_kw
     k3 = np.where(fleet.price_sell_per_kwh < 0, -fleet.load_kw, -fleet.dispatch_max_kw[:, None] - net)
     return power_to_stored(fleet, -net).ravel(), power_to_stored(fleet, k3).ravel()

@@ -33,7 +33,6 @@ class PeriodCost:
         self.wear = fleet.battery_cost_per_kwh
         self.up = 1.0 / (fleet.eta_charge * fleet.dt_h)  # kW per kWh stored, charging
         self.down = fleet.eta_discharge / fleet.dt_h  # kW per kWh taken, discharging
-        self.any_negative = bool(np.any(self.ps < 0))
 
     def __call__(self, rows: np.ndarray, flat: np.ndarray, e: np.ndarray) -> np.ndarray:
         """Cost of SoC change ``e`` of prosumers ``rows`` at flat period indices ``flat``."""
@@ -45,29 +44,6 @@ class PeriodCost:
         paid = np.where(ps < 0, np.maximum(surplus - self.gen[flat], 0.0),
                         np.minimum(surplus, self.dmax[rows]))
         return self.dt * (self.pb[flat] * acq - ps * paid + self.wear[rows] * np.abs(b))
-
-    def rows(self, flat: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Cost of SoC changes ``e`` ``(..., N)`` at flat period indices ``flat`` ``(N,)``, one per row.
-
-        The same arithmetic as :meth:`__call__` with ``rows = arange(N)`` (the SA's inner loop:
-        no per-row gathers, and the negative-price branch only if a price is negative).
-        """
-        b = e * np.where(e > 0, self.up, self.down)
-        r = self.net[flat] + b
-        acq = np.maximum(r, 0.0)
-        surplus = acq - r  # max(-r, 0), exactly
-        ps = self.ps[flat]
-        if self.any_negative:
-            paid = np.where(ps < 0, np.maximum(surplus - self.gen[flat], 0.0),
-                            np.minimum(surplus, self.dmax))
-        else:
-            paid = np.minimum(surplus, self.dmax)
-        np.abs(b, out=b)
-        out = self.pb[flat] * acq
-        out -= ps * paid
-        out += self.wear * b
-        out *= self.dt
-        return out
 
     def all(self, e: np.ndarray) -> np.ndarray:
         """Cost of every period ``(N, T)`` of the SoC changes ``e`` ``(N, T)``."""

@@ -9,9 +9,9 @@ updated forecasts and the battery's current state, and keeps each first period (
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
