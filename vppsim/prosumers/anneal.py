@@ -425,7 +425,8 @@ def anneal_fleet(
 ) -> FleetSchedule:
     """Schedules of every prosumer by simulated annealing, parallel over chunks of prosumers.
 
-    ``workers > 1`` runs the chunks in a process pool (``chunks`` defaults to ``workers``);
+    ``workers > 1`` runs the chunks in a process pool (``chunks`` defaults to ``workers``,
+    and without ``chunks`` at most one worker per :data:`MIN_CHUNK` prosumers is used);
     an ``executor`` (e.g. a Dask client's ``get_executor()``) may be passed instead. The
     result depends on ``seed``, ``settings`` and ``e_start`` only, not on ``workers`` or
     ``chunks``. ``e_start`` ``(N, T)``: SoC changes to start from (a warm start, e.g. the
