@@ -25,7 +25,7 @@ Three tables, written to ``benchmarks/results/prosumers.md``:
    ``prosumers_1024.yaml``'s prices with realized generation and load (PV +-30 % uniform,
    load 5 % normal, per prosumer and period, seed 3): the exact rolling LP (binaries slack),
    the warm-started SA (the default) and the cold-start SA (each window from the
-   self-consumption rule, iterations scaled to its length: the code before issue 18):
+   self-consumption rule, iterations scaled to its length, as the fleet VPP did before issue 18):
    realized cost, share of the rolling LP's battery value captured, time, ``check_schedules``.
 
 At 10,000 prosumers the MILP runs on 512 evenly spaced prosumers (time scaled to the fleet,
