@@ -163,7 +163,7 @@ def test_lp_equals_milp_when_binaries_slack(fleet: ProsumerFleet, milp: FleetSch
 def test_sa_same_seed_same_result_any_workers_or_chunks(fleet: ProsumerFleet) -> None:
     settings = SASettings(iterations=300)
     one = anneal_fleet(fleet, settings, seed=9)
-    two = anneal_fleet(fleet, settings, seed=9, workers=2)
+    two = anneal_fleet(fleet, settings, seed=9, workers=2, chunks=2)  # chunks: a pool even for 24
     chunked = anneal_fleet(fleet, settings, seed=9, chunks=5)
     sub = anneal_fleet(fleet.take(slice(7, 19)), settings, seed=9)
     np.testing.assert_array_equal(one.soc_kwh, two.soc_kwh)

@@ -46,7 +46,7 @@ from vppsim.allocation.realtime import ALLOCATION_FIELDS
 from vppsim.market.lower_level import VppSchedule
 from vppsim.market.pricing import InternalPrices
 from vppsim.market.tariff import Tariff
-from vppsim.prosumers.anneal import SASettings
+from vppsim.prosumers.anneal import SASettings, anneal_fleet, warm_settings
 from vppsim.prosumers.cluster import ClusterError, ProsumerCluster
 from vppsim.prosumers.problem import (
     SYNTHETIC_SOC_BOUNDS,
@@ -191,6 +191,7 @@ class ProsumerFleetDispatch:
         self.own_plan: tuple[int, FleetSchedule] | None = None  # the day's plan it computed
         self.rt_plan: FleetSchedule | None = None  # the plan real time follows
         self.rt_fleet: ProsumerFleet | None = None  # the day's fleet at the committed prices
+        self.rolling_e: np.ndarray | None = None  # the last rolling SA plan's SoC changes (warm start)
         self.solve_s = {"day_ahead": 0.0, "rolling": 0.0}
         self.solves = 0
         #: the fleet's Dask cluster (``scheduler``), opened here (an unreachable scheduler is bad
@@ -375,10 +376,34 @@ class ProsumerFleetDispatch:
         load[:, 0] = self.now.load_kw
         window = fleet.window(k, soc_init_kwh=self.now.soc_kwh.copy()).replace(gen_kw=gen, load_kw=load)
         start = time.perf_counter()
-        plan = self._optimize(window, self._seed(self.vpp.schedule_day, k + 1))
+        seed = self._seed(self.vpp.schedule_day, k + 1)
+        if self.fleet_spec.optimizer == "sa":
+            plan = self._warm_sa(window, k, seed)
+        else:
+            plan = self._optimize(window, seed)
         self.solve_s["rolling"] += time.perf_counter() - start
         e0 = plan.soc_kwh[:, 0] - window.soc_init_kwh
         return stored_to_power(window, e0[:, None])[:, 0]
+
+    def _warm_sa(self, window: ProsumerFleet, k: int, seed: int) -> FleetSchedule:
+        """The annealing of rolling step ``k``, warm-started and short (in this process).
+
+        It starts from the plan followed so far: at step 0 the day's plan, later the previous
+        step's plan shifted by one step (repaired to the present SoC and this step's realized
+        generation and load); :func:`vppsim.prosumers.anneal.warm_settings` sets its length.
+        """
+        prev = self.rolling_e
+        if k > 0 and prev is not None and prev.shape == (window.n, window.periods + 1):
+            e_start = prev[:, 1:]
+        else:  # the day's plan from step k on
+            plan, fleet = self.rt_plan, self.rt_fleet
+            assert plan is not None and fleet is not None
+            e_start = np.diff(plan.soc_kwh, axis=1, prepend=fleet.soc_init_kwh[:, None])[:, k:]
+        e_start = np.where(np.isfinite(e_start), e_start, 0.0)
+        plan = anneal_fleet(window, warm_settings(window.periods), seed=seed, e_start=e_start)
+        self.solves += 1
+        self.rolling_e = np.diff(plan.soc_kwh, axis=1, prepend=window.soc_init_kwh[:, None])
+        return plan
 
     def realtime(self, t: int) -> None:
         """Dispatch step ``t``: battery set-points, grid exchange from each energy balance."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from vppsim.prosumers.anneal import SASettings, anneal_fleet
+from vppsim.prosumers.anneal import SASettings, anneal_fleet, warm_settings
 from vppsim.prosumers.cluster import ProsumerCluster
 from vppsim.prosumers.exact import solve_exact
 from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, schedule_from_stored
@@ -89,6 +90,7 @@ def rolling_schedule(
     seed: int = 0,
     workers: int = 1,
     settings: SASettings | None = None,
+    warm: bool = True,
 ) -> FleetSchedule:
     """Rolling-horizon schedules (paper 002, 3.1): re-optimize at every period, keep the first.
 
@@ -98,6 +100,10 @@ def rolling_schedule(
     happens, of which period ``t``'s values replace the forecast for ``t`` (later periods
     keep ``fleet_forecast``'s). Only the battery decision of the first period is kept; the
     grid exchange of that period follows from the energy balance with what it brings.
+    With ``method="sa"`` and ``warm`` every window after the first starts from the previous
+    window's plan shifted by one period, annealed briefly and cool
+    (:func:`vppsim.prosumers.anneal.warm_settings`), in this process; ``warm=False`` anneals
+    every window from the self-consumption rule with ``settings`` scaled to its length.
     Returns the realized schedule, its cost computed with the realized generation and load;
     ``info["fleet"]`` is that realized fleet (for ``check_schedules``).
     """
@@ -107,15 +113,33 @@ def rolling_schedule(
     stored = np.zeros((n, horizon))
     gen_real = np.zeros((n, horizon))
     load_real = np.zeros((n, horizon))
+    plan_e: np.ndarray | None = None
     for t in range(horizon):
         gen, load = _forecast_at(fleet_forecast, realized, t)
         window = fleet_forecast.window(t, soc_init_kwh=soc).replace(gen_kw=gen, load_kw=load)
-        plan = schedule_fleet(window, method, seed=seed + t, workers=workers, settings=settings)
-        e0 = plan.soc_kwh[:, 0] - soc
-        e0 = np.where(np.isfinite(e0), e0, 0.0)
-        stored[:, t] = e0
-        soc = soc + e0
+        if method == "sa" and warm and plan_e is not None:
+            plan = anneal_fleet(window, warm_settings(window.periods, settings), seed=seed + t,
+                                e_start=plan_e[:, 1:])
+        elif method == "sa" and not warm:
+            plan = schedule_fleet(window, method, seed=seed + t, workers=workers,
+                                  settings=scaled_settings(window.periods, horizon, settings))
+        else:
+            plan = schedule_fleet(window, method, seed=seed + t, workers=workers, settings=settings)
+        e_plan = np.diff(plan.soc_kwh, axis=1, prepend=soc[:, None])
+        plan_e = np.where(np.isfinite(e_plan), e_plan, 0.0)
+        stored[:, t] = plan_e[:, 0]
+        soc = soc + plan_e[:, 0]
         gen_real[:, t], load_real[:, t] = gen[:, 0], load[:, 0]
     fleet_real = fleet_forecast.replace(gen_kw=gen_real, load_kw=load_real)
     info: dict[str, Any] = {"wall_s": time.perf_counter() - t_start, "fleet": fleet_real, "seed": seed}
     return schedule_from_stored(fleet_real, stored, method=f"rolling-{method}", info=info)
+
+
+def scaled_settings(periods: int, horizon: int, settings: SASettings | None = None) -> SASettings:
+    """Cold-start settings of a window of ``periods`` of a ``horizon``: proportionally fewer moves.
+
+    At least one move per temperature stage (as the prosumer-fleet VPP's rolling windows).
+    """
+    settings = settings or SASettings()
+    its = max(settings.stages, round(settings.iterations * periods / horizon))
+    return replace(settings, iterations=min(its, settings.iterations))

@@ -550,10 +550,12 @@ class ProsumerFleetSpec(MemberSpec):
     step's realized generation and load and the batteries' present state (paper 002's rolling
     optimization); otherwise each prosumer keeps its planned battery power as far as its
     state allows. ``workers``: processes for the optimizer; ``sa_iterations``: annealing moves
-    per prosumer for a whole day (a rolling window of fewer steps gets its proportional
-    share). ``scheduler``: run the optimizer on Dask, ``local`` (a LocalCluster of ``workers``
-    processes, kept open for the run) or a scheduler's address ``tcp://host:port``; default
-    (none) in this process or a process pool. A VPP holding a prosumer fleet holds nothing else.
+    per prosumer for a whole day (a rolling window with SA starts from the previous step's
+    plan instead and anneals briefly, ``vppsim.prosumers.anneal.warm_settings``, in one
+    process). ``scheduler``: run the optimizer on Dask, ``local`` (a LocalCluster of
+    ``workers`` processes, kept open for the run) or a scheduler's address
+    ``tcp://host:port``; default (none) in this process or a process pool. A VPP holding a
+    prosumer fleet holds nothing else.
     """
 
     kind: Literal["prosumer_fleet"] = "prosumer_fleet"
