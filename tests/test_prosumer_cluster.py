@@ -27,7 +27,7 @@ from vppsim.cli import main
 from vppsim.model import VPPModel
 from vppsim.paths import data_dir
 from vppsim.prosumers import cluster as cluster_mod
-from vppsim.prosumers.anneal import SASettings
+from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.cluster import ClusterError, ProsumerCluster
 from vppsim.prosumers.gaps import idle_cost
 from vppsim.prosumers.problem import FleetSchedule, synthetic_fleet
@@ -71,6 +71,19 @@ def test_sa_on_the_cluster_equals_in_process_for_any_chunking(pc: ProsumerCluste
     # a slice keeps its prosumers' global indices, so their random streams
     part = schedule_fleet(fleet.take(slice(21, 47)), "sa", seed=3, settings=SETTINGS, first_index=21)
     assert all(np.array_equal(getattr(part, f), getattr(ref, f)[21:47]) for f in FIELDS)
+
+
+def test_warm_started_sa_on_the_cluster_equals_in_process(pc: ProsumerCluster) -> None:
+    # a warm start given for the whole fleet is cut per chunk by its offset, also for a slice
+    fleet = synthetic_fleet(30, 13)
+    e_start = np.diff(schedule_fleet(fleet, "lp").soc_kwh, axis=1,
+                      prepend=fleet.soc_init_kwh[:, None])
+    ref = anneal_fleet(fleet, SETTINGS, seed=2, e_start=e_start)
+    assert not _same(ref, anneal_fleet(fleet, SETTINGS, seed=2))  # the start matters
+    assert _same(anneal_fleet(fleet, SETTINGS, seed=2, e_start=e_start, cluster=pc, chunks=4), ref)
+    part = anneal_fleet(fleet.take(slice(9, 25)), SETTINGS, seed=2, e_start=e_start[9:25],
+                        cluster=pc, chunks=3, first_index=9)
+    assert all(np.array_equal(getattr(part, f), getattr(ref, f)[9:25]) for f in FIELDS)
 
 
 def test_lp_on_the_cluster_equals_in_process(pc: ProsumerCluster) -> None:
