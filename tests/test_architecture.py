@@ -26,6 +26,7 @@ PACKAGE = Path(vppsim.__file__).resolve().parent
 LAZY_IMPORTS = {
     "results/plotting.py": "matplotlib: about 0.5 s to import; only runs that draw need it",
     "montecarlo/cluster.py": "distributed: about 1 s to import; only Monte Carlo batches need it",
+    "localcluster.py": "dask and distributed: about 1 s to import; only a LocalCluster needs them",
     "prosumers/cluster.py": "distributed: about 1 s to import; only prosumer scheduling on a "
                             "Dask cluster (schedule_fleet's scheduler) needs it",
     "forecast/load.py": "scikit-learn: about 2 s to import; only the gbr load forecaster needs it",

@@ -13,6 +13,7 @@ named).
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -84,6 +85,18 @@ def test_warm_started_sa_on_the_cluster_equals_in_process(pc: ProsumerCluster) -
     part = anneal_fleet(fleet.take(slice(9, 25)), SETTINGS, seed=2, e_start=e_start[9:25],
                         cluster=pc, chunks=3, first_index=9)
     assert all(np.array_equal(getattr(part, f), getattr(ref, f)[9:25]) for f in FIELDS)
+
+
+def _worker_env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_local_workers_keep_glibc_malloc_defaults(pc: ProsumerCluster) -> None:
+    # Dask's MALLOC_TRIM_THRESHOLD_ made the annealer spend 40 % of its time in the kernel
+    # (vppsim.localcluster); the other pre-spawn variables (one BLAS thread) stay
+    expected = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    assert set(pc.client.run(_worker_env, "MALLOC_TRIM_THRESHOLD_").values()) == {expected}
+    assert set(pc.client.run(_worker_env, "OMP_NUM_THREADS").values()) == {"1"}
 
 
 def test_lp_on_the_cluster_equals_in_process(pc: ProsumerCluster) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vppsim.localcluster import start_local_cluster
 from vppsim.model import VPPModel
 from vppsim.montecarlo.chunk import SampleContext, run_chunk
 from vppsim.montecarlo.parts import write_chunk
@@ -71,7 +72,7 @@ def open_client(workers: int | None, scheduler: Any) -> tuple[Any, Any, bool]:
     ``scheduler``: an address, a ``distributed.Client``, or None for a ``LocalCluster`` of
     ``workers`` single-threaded processes (default: one per core).
     """
-    from distributed import Client, LocalCluster  # noqa: PLC0415 - heavy; only when a batch runs
+    from distributed import Client  # noqa: PLC0415 - heavy; only when a batch runs
 
     if isinstance(scheduler, Client):
         return scheduler, None, False
@@ -80,10 +81,7 @@ def open_client(workers: int | None, scheduler: Any) -> tuple[Any, Any, bool]:
     # no dashboard; the scheduler's small HTTP server (health, metrics) on a free port
     # preload: every worker process imports the sample's code while it starts (overlapping the
     # client's day-ahead clearing), not when the first chunk arrives
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"},
-                           silence_logs=logging.ERROR, preload=[WORKER_PRELOAD])
+    cluster = start_local_cluster(workers or os.cpu_count() or 1, preload=[WORKER_PRELOAD])
     try:
         return Client(cluster), cluster, True
     except BaseException:

@@ -20,11 +20,11 @@ a ``scheduler`` never imports it).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from vppsim.localcluster import start_local_cluster
 from vppsim.prosumers.parallel import chunk_bounds
 from vppsim.prosumers.problem import ProsumerFleet
 from vppsim.scenario.schema import SCHEDULER_ADDRESS
@@ -86,7 +86,7 @@ class ProsumerCluster:
 
     def __init__(self, scheduler: Any = LOCAL, workers: int = 2, scatter: str = "chunks",
                  timeout_s: float | None = None) -> None:
-        from distributed import Client, LocalCluster  # noqa: PLC0415 - heavy; only for a cluster
+        from distributed import Client  # noqa: PLC0415 - heavy; only for a cluster
 
         if scatter not in SCATTER_MODES:
             raise ValueError(f"scatter must be one of {SCATTER_MODES}, got {scatter!r}")
@@ -101,10 +101,7 @@ class ProsumerCluster:
         if isinstance(scheduler, Client):
             self.client, self.owns_client = scheduler, False
         elif scheduler == LOCAL:
-            self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                        dashboard_address=None,
-                                        scheduler_kwargs={"dashboard_address": ":0"},
-                                        silence_logs=logging.ERROR, preload=[WORKER_PRELOAD])
+            self.cluster = start_local_cluster(workers, preload=[WORKER_PRELOAD])
             try:
                 self.client = Client(self.cluster)
             except BaseException:
