@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import sys
 
 import numpy as np
 import pytest
 
+import vppsim.model  # noqa: F401 - imports mesa, which sets multiprocessing's default to spawn
+from vppsim.prosumers import parallel
 from vppsim.prosumers.anneal import SASettings, anneal_fleet
 from vppsim.prosumers.exact import binaries_slack, solve_exact
 from vppsim.prosumers.moves import repair_stored, self_consumption_stored
@@ -217,3 +221,20 @@ def test_rolling_with_perfect_forecast_matches_one_shot() -> None:
     hindsight = schedule_fleet(f.replace(gen_kw=gen_real, load_kw=load_real), "lp")
     assert check_schedules(noisy.info["fleet"], noisy).ok.all()
     assert np.all(noisy.cost >= hindsight.cost - 1e-6)
+
+
+def _probe(part: object, start: int) -> object:
+    return getattr(parallel, "PROBE", None)
+
+
+def test_sa_pool_is_forked_after_mesa_sets_spawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # mesa.batchrunner makes spawn the process default; the SA's pool still forks (Linux), so
+    # its workers see what the parent holds (the probe) instead of importing everything again
+    assert multiprocessing.get_start_method() == "spawn"  # mesa is imported (by vppsim.model)
+    monkeypatch.setattr(parallel, "PROBE", 7, raising=False)
+    fleet = synthetic_fleet(4, 1)
+    forked = parallel.map_chunks(_probe, fleet, workers=2, chunks=2, fork=True)
+    default = parallel.map_chunks(_probe, fleet, workers=2, chunks=2)
+    if sys.platform.startswith("linux"):
+        assert forked == [7, 7]
+    assert default == [None, None]  # spawned workers import the module afresh

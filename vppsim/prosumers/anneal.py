@@ -450,7 +450,7 @@ def anneal_fleet(
         workers = max(1, min(int(workers), fleet.n // MIN_CHUNK))  # a pool only where it pays
     parts = map_chunks(_anneal_part, fleet, int(seed), settings, e_start, int(first_index),
                        workers=workers, chunks=chunks, executor=executor, cluster=cluster,
-                       first_index=first_index)
+                       first_index=first_index, fork=True)
     e = np.concatenate([p["e"] for p in parts]) if parts else np.zeros((0, fleet.periods))
     history = np.sum([p["history"] for p in parts], axis=0)
     info = {"wall_s": time.perf_counter() - t0, "settings": asdict(settings), "seed": int(seed),

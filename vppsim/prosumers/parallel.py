@@ -6,7 +6,13 @@ global index offset, so its random streams can be keyed by prosumer (results the
 depend on the chunking or the number of workers).
 
 Executor choice: a ``concurrent.futures.ProcessPoolExecutor`` by default (no cluster to
-start, about 0.1 s to fork two workers on Linux, and the chunks are few and large). Any
+start, about 0.1 s to fork two workers on Linux, and the chunks are few and large). Its start
+method is explicit: importing mesa (3.3, ``mesa.batchrunner``) sets the whole process's
+multiprocessing default to ``spawn``, whose workers import NumPy and vppsim again on every call
+(about 1 s each; the SA on 1,024 prosumers took 4.2 s with 2 spawned workers, 2.0 s forked).
+``fork=True`` (the SA: NumPy only) forks where the platform offers it (Linux); the exact
+solvers keep the default, since a forked child would inherit HiGHS' thread scheduler without
+its threads. Any
 ``concurrent.futures.Executor`` may be passed instead, e.g. a Dask ``distributed``
 client's ``client.get_executor()`` to run on an existing cluster (each chunk's slice is then
 pickled into its task). A ``cluster`` (:class:`vppsim.prosumers.cluster.ProsumerCluster`,
@@ -15,6 +21,8 @@ city scale) scatters the fleet to its workers once and cuts the chunks there.
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -34,6 +42,13 @@ class ChunkRunner(Protocol):
         """``[fn(fleet.take(a:b), first_index + a, *args) for each chunk]``, in chunk order."""
 
 
+def pool_context(fork: bool) -> multiprocessing.context.BaseContext | None:
+    """The pool's start method: ``fork`` on Linux when asked, else the process default (None)."""
+    if fork and sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
+    return None
+
+
 def chunk_bounds(n: int, chunks: int) -> list[tuple[int, int]]:
     """``chunks`` contiguous ``(start, stop)`` ranges covering ``0..n`` (sizes differ by <= 1)."""
     chunks = max(1, min(int(chunks), n)) if n > 0 else 1
@@ -50,6 +65,7 @@ def map_chunks(
     executor: Executor | None = None,
     cluster: ChunkRunner | None = None,
     first_index: int = 0,
+    fork: bool = False,
 ) -> list[R]:
     """``[fn(fleet.take(a:b), first_index + a, *args) for each chunk]``, in chunk order.
 
@@ -58,6 +74,7 @@ def map_chunks(
     down); a ``cluster`` runs the chunks on its workers (its default chunking applies).
     ``chunks`` defaults to the number of workers. ``first_index``: the global index of the
     fleet's first prosumer (a slice of a larger fleet keeps its prosumers' random streams).
+    ``fork``: start the pool's workers by fork where possible (:func:`pool_context`).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -70,7 +87,8 @@ def map_chunks(
     if executor is None and workers == 1:
         return [fn(part, a, *args) for part, a in parts]
     own = executor is None
-    ex = executor if executor is not None else ProcessPoolExecutor(max_workers=workers)
+    ex = executor if executor is not None else ProcessPoolExecutor(
+        max_workers=workers, mp_context=pool_context(fork))
     try:
         futures = [ex.submit(fn, part, a, *args) for part, a in parts]
         return [f.result() for f in futures]
