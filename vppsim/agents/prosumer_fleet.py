@@ -270,15 +270,11 @@ class ProsumerFleetDispatch:
     def _optimize(self, fleet: ProsumerFleet, seed: int) -> FleetSchedule:
         """The fleet's optimizer; a prosumer without an answer (exact: infeasible) stays idle.
 
-        The annealing gets ``sa_iterations`` moves for a whole day and proportionally fewer
-        for a shorter (rolling) window, at least one per temperature stage.
+        The annealing (the day's plan; rolling windows anneal in :meth:`_warm_sa`) gets
+        ``sa_iterations`` moves.
         """
         fs = self.fleet_spec
-        settings = None
-        if fs.optimizer == "sa":
-            stages = SASettings().stages
-            its = max(stages, round(fs.sa_iterations * fleet.periods / self.vpp.model.steps_per_day))
-            settings = SASettings(iterations=min(its, fs.sa_iterations))
+        settings = SASettings(iterations=fs.sa_iterations) if fs.optimizer == "sa" else None
         plan = schedule_fleet(fleet, fs.optimizer, seed=seed, workers=fs.workers, settings=settings,
                               scheduler=self._cluster())
         self.solves += 1
