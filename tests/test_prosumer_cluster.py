@@ -156,6 +156,7 @@ def _small(scheduler: str | None, count: int = 24) -> dict[str, Any]:
 @pytest.mark.parametrize(("value", "expected"), [
     ("no-port-here", "expected 'local' or a Dask scheduler address"),
     ("tcp://host:port", "expected 'local' or a Dask scheduler address"),
+    ("tcp://127.0.0.1:99999", "port 0-65535"),
 ])
 def test_bad_scheduler_field_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str,
                                      expected: str) -> None:

@@ -577,9 +577,11 @@ class ProsumerFleetSpec(MemberSpec):
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:
-        if value is not None and value != "local" and SCHEDULER_ADDRESS.match(value) is None:
+        if value is not None and value != "local" and (
+                SCHEDULER_ADDRESS.match(value) is None or int(value.rsplit(":", 1)[1]) > 65535):
             raise ValueError(f"expected 'local' or a Dask scheduler address such as "
-                             f"'tcp://127.0.0.1:8786' ([scheme://]host:port), got {value!r}")
+                             f"'tcp://127.0.0.1:8786' ([scheme://]host:port, port 0-65535), "
+                             f"got {value!r}")
         return value
 
     self_scheduling: ClassVar[bool] = True
