@@ -53,6 +53,7 @@ from vppsim.prosumers.problem import (
     FleetSchedule,
     ProsumerFleet,
     schedule_from_stored,
+    stored_of_schedule,
     stored_to_power,
     synthetic_fleet,
 )
@@ -394,11 +395,10 @@ class ProsumerFleetDispatch:
         else:  # the day's plan from step k on
             plan, fleet = self.rt_plan, self.rt_fleet
             assert plan is not None and fleet is not None
-            e_start = np.diff(plan.soc_kwh, axis=1, prepend=fleet.soc_init_kwh[:, None])[:, k:]
-        e_start = np.where(np.isfinite(e_start), e_start, 0.0)
+            e_start = stored_of_schedule(fleet, plan)[:, k:]
         plan = anneal_fleet(window, warm_settings(window.periods), seed=seed, e_start=e_start)
         self.solves += 1
-        self.rolling_e = np.diff(plan.soc_kwh, axis=1, prepend=window.soc_init_kwh[:, None])
+        self.rolling_e = stored_of_schedule(window, plan)
         return plan
 
     def realtime(self, t: int) -> None:

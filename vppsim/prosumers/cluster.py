@@ -27,7 +27,7 @@ from typing import Any
 from vppsim.localcluster import start_local_cluster
 from vppsim.prosumers.parallel import chunk_bounds
 from vppsim.prosumers.problem import ProsumerFleet
-from vppsim.scenario.schema import SCHEDULER_ADDRESS
+from vppsim.scenario.schema import is_scheduler_address
 
 #: ``scheduler`` value that starts a ``LocalCluster`` (anything else is a scheduler's address)
 LOCAL = "local"
@@ -49,7 +49,7 @@ class ClusterError(RuntimeError):
 
 def is_scheduler(value: str) -> bool:
     """Whether ``value`` is ``"local"`` or looks like a scheduler address (``tcp://host:8786``)."""
-    return value == LOCAL or SCHEDULER_ADDRESS.match(value) is not None
+    return value == LOCAL or is_scheduler_address(value)
 
 
 def default_chunks(n: int, workers: int) -> int:
@@ -61,11 +61,6 @@ def _run_slice(fn: Callable[..., Any], fleet: ProsumerFleet, a: int, b: int, fir
                *args: Any) -> Any:
     """On a worker: ``fn`` on prosumers ``a:b`` of the scattered fleet (global index ``first + a``)."""
     return fn(fleet.take(slice(a, b)), first + a, *args)
-
-
-def _run_part(fn: Callable[..., Any], part: ProsumerFleet, start: int, *args: Any) -> Any:
-    """On a worker: ``fn`` on a scattered slice whose first prosumer has global index ``start``."""
-    return fn(part, start, *args)
 
 
 class ProsumerCluster:
@@ -164,7 +159,7 @@ class ProsumerCluster:
                 home = [addrs[k % len(addrs)]]
                 part = client.scatter(fleet.take(slice(a, b)), workers=home, hash=False, direct=True)
                 scattered.append(part)
-                futures.append(client.submit(_run_part, fn, part, first_index + a, *args, pure=False,
+                futures.append(client.submit(fn, part, first_index + a, *args, pure=False,
                                              workers=home, allow_other_workers=True))
         self.scatters += len(scattered)
         who = client.who_has(scattered)

@@ -206,6 +206,15 @@ def stored_to_power(fleet: ProsumerFleet, e_kwh: np.ndarray) -> np.ndarray:
     return np.where(e_kwh > 0, e_kwh / (ec * dt), e_kwh * ed / dt)
 
 
+def stored_of_schedule(fleet: ProsumerFleet, sched: FleetSchedule) -> np.ndarray:
+    """SoC changes ``(N, T)`` (kWh) of a schedule of ``fleet``, the inverse of :func:`schedule_from_stored`.
+
+    A prosumer without an answer (non-finite SoC, e.g. an infeasible exact solve) gets 0.
+    """
+    e = np.diff(sched.soc_kwh, axis=1, prepend=fleet.soc_init_kwh[:, None])
+    return np.where(np.isfinite(e), e, 0.0)
+
+
 def schedule_from_stored(fleet: ProsumerFleet, e_kwh: np.ndarray, method: str = "",
                          info: dict[str, Any] | None = None) -> FleetSchedule:
     """Complete schedule from the SoC changes ``e_kwh`` ``(N, T)`` (the SA's decision).

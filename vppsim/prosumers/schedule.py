@@ -19,7 +19,7 @@ import numpy as np
 from vppsim.prosumers.anneal import SASettings, anneal_fleet, warm_settings
 from vppsim.prosumers.cluster import ProsumerCluster
 from vppsim.prosumers.exact import solve_exact
-from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, schedule_from_stored
+from vppsim.prosumers.problem import FleetSchedule, ProsumerFleet, schedule_from_stored, stored_of_schedule
 
 METHODS = ("sa", "milp", "lp")
 
@@ -125,8 +125,7 @@ def rolling_schedule(
                                   settings=scaled_settings(window.periods, horizon, settings))
         else:
             plan = schedule_fleet(window, method, seed=seed + t, workers=workers, settings=settings)
-        e_plan = np.diff(plan.soc_kwh, axis=1, prepend=soc[:, None])
-        plan_e = np.where(np.isfinite(e_plan), e_plan, 0.0)
+        plan_e = stored_of_schedule(window, plan)
         stored[:, t] = plan_e[:, 0]
         soc = soc + plan_e[:, 0]
         gen_real[:, t], load_real[:, t] = gen[:, 0], load[:, 0]

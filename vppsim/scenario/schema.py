@@ -540,6 +540,11 @@ class SyntheticFleetSpec(_Spec):
 SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?[^\s:/]+:\d{1,5}$")
 
 
+def is_scheduler_address(value: str) -> bool:
+    """Whether ``value`` is a Dask scheduler address ``[scheme://]host:port`` (port 0-65535)."""
+    return SCHEDULER_ADDRESS.match(value) is not None and int(value.rsplit(":", 1)[1]) <= 65535
+
+
 class ProsumerFleetSpec(MemberSpec):
     """``count`` self-scheduling prosumers (paper 002), each a Prosumer agent with its own battery.
 
@@ -577,8 +582,7 @@ class ProsumerFleetSpec(MemberSpec):
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:
-        if value is not None and value != "local" and (
-                SCHEDULER_ADDRESS.match(value) is None or int(value.rsplit(":", 1)[1]) > 65535):
+        if value is not None and value != "local" and not is_scheduler_address(value):
             raise ValueError(f"expected 'local' or a Dask scheduler address such as "
                              f"'tcp://127.0.0.1:8786' ([scheme://]host:port, port 0-65535), "
                              f"got {value!r}")
