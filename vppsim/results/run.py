@@ -307,14 +307,15 @@ def write_results(
     out: Path | ResultFolder,
     wall_s: dict[str, float],
     figures: bool = True,
-    baseline: Any | None = None,
+    baseline_kpis: dict[str, float] | None = None,
     drawing: FigureDrawing | None = None,
 ) -> Path:
     """Write the result folder for a finished model and return its final path.
 
-    ``baseline``: the finished model of :func:`vppsim.results.kpis.baseline_of` (same seed),
-    for the "Baseline vs coordinated" KPIs (``kpis.csv``, ``summary.json`` ``kpis``,
-    report.md); without it those hold the coordinated run's KPIs only. ``drawing``: the
+    ``baseline_kpis``: :func:`vppsim.results.kpis.model_kpis` of the finished run of
+    :func:`vppsim.results.kpis.baseline_of` (same seed), for the "Baseline vs coordinated"
+    KPIs (``kpis.csv``, ``summary.json`` ``kpis``, report.md); without it those hold the
+    coordinated run's KPIs only. ``drawing``: the
     figures already being drawn into ``<out>/figures`` (:func:`draw_figures`); else they are
     drawn here (if ``figures``).
     """
@@ -330,10 +331,9 @@ def write_results(
         if prosumers is not None:
             prosumers.to_parquet(work / "prosumers.parquet", index=False)
         summary = summarize(model, wall_s)
-        table = kpi_table(model_kpis(model), model_kpis(baseline) if baseline is not None
-                          else None)
+        table = kpi_table(model_kpis(model), baseline_kpis)
         table.to_csv(work / "kpis.csv")
-        summary["kpis"] = json_ready(kpi_summary(table, with_baseline=baseline is not None))
+        summary["kpis"] = json_ready(kpi_summary(table, with_baseline=baseline_kpis is not None))
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         figure_files: list[str] = []
         if drawing is not None:

@@ -2,7 +2,10 @@
 
 A run of more than one day is stepped day by day with its tables streamed to Parquet and a
 checkpoint after each day (:mod:`vppsim.results.horizon`); the same command with the same
-``--out`` resumes a killed run from its last finished day.
+``--out`` resumes a killed run from its last finished day. A one-day run computes its
+uncoordinated baseline in a forked child process (:class:`vppsim.forked.ForkedCall`, Linux)
+while the coordinated run computes: independent models from the same seed, so the KPIs are
+those of running them one after the other.
 """
 
 from __future__ import annotations
@@ -16,21 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
+from vppsim.forked import ForkedCall, ForkedCallError
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.figures import FigureDrawing
 from vppsim.results.folders import HORIZON_DIR, OutputFolderError, ResultFolder, default_out_dir
 from vppsim.results.horizon import resume_mismatch, run_by_day, run_identity, save_finished_days, start_store
-from vppsim.results.kpis import baseline_of
+from vppsim.results.kpis import baseline_of, model_kpis
 from vppsim.results.run import console_summary, draw_figures, save_partial, write_results
 from vppsim.scenario.loader import LoadedScenario, load_scenario
 
 
-def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = None,
-                 progress: bool = False) -> tuple[Any | None, float]:
-    """Run the baseline without coordination (same seed); ``(None, s)`` if it failed.
+def _baseline_failed(why: str) -> None:
+    print(f"vppsim: WARNING: the baseline run failed ({why}); the KPI table shows the "
+          "coordinated run only", file=sys.stderr)
 
-    ``store``: stream it by day there (:func:`vppsim.results.horizon.run_by_day`).
+
+def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = None,
+                 progress: bool = False) -> tuple[dict[str, float] | None, float]:
+    """Run the baseline without coordination (same seed): its KPIs and wall time in s.
+
+    The KPIs are :func:`vppsim.results.kpis.model_kpis`; ``(None, s)`` if the run failed (said
+    on stderr). ``store``: stream it by day there (:func:`vppsim.results.horizon.run_by_day`).
     """
     t0 = time.perf_counter()
     try:
@@ -39,11 +49,20 @@ def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = 
             model.run(progress=progress)
         else:
             model = run_by_day(model, store, progress, label="baseline")
+        kpis = model_kpis(model)
     except Exception as exc:  # the coordinated run stands on its own: report, do not fail it
-        print(f"vppsim: WARNING: the baseline run failed ({type(exc).__name__}: {exc}); the "
-              "KPI table shows the coordinated run only", file=sys.stderr)
+        _baseline_failed(f"{type(exc).__name__}: {exc}")
         return None, time.perf_counter() - t0
-    return model, time.perf_counter() - t0
+    return kpis, time.perf_counter() - t0
+
+
+def _forked_baseline(call: ForkedCall) -> tuple[dict[str, float] | None, float]:
+    """The answer of :func:`run_baseline` in a :class:`ForkedCall`; ``(None, 0)`` if it was lost."""
+    try:
+        return call.result()
+    except ForkedCallError as exc:  # the child died (killed, out of memory) or its answer broke
+        _baseline_failed(str(exc))
+        return None, 0.0
 
 
 def _check_resume(folder: ResultFolder, identity: dict[str, Any], streamed: bool) -> None:
@@ -113,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
     with claimed(folder), ExitStack() as stack:
         if streamed and not folder.resumable:
             start_store(folder.work, identity)
+        own_baseline = base_loaded is not None and base_loaded.scenario == loaded.scenario
+        # forked first (Linux), before any solver has run here: computes beside the run
+        forked_baseline = (
+            stack.enter_context(ForkedCall(run_baseline, base_loaded, args.seed))
+            if base_loaded is not None and not own_baseline and not streamed else None)
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
         # forked now (Linux): imports matplotlib during the run, draws during the baseline
@@ -127,14 +151,16 @@ def run(args: argparse.Namespace) -> int:
         if drawing is not None:
             draw_figures(model, drawing)
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
-        baseline = None
-        if base_loaded is not None and base_loaded.scenario == loaded.scenario:
-            baseline, wall["baseline"] = model, 0.0  # nothing to take away: its own baseline
+        baseline_kpis = None
+        if own_baseline:  # nothing to take away: the scenario is its own baseline
+            baseline_kpis, wall["baseline"] = model_kpis(model), 0.0
+        elif forked_baseline is not None:
+            baseline_kpis, wall["baseline"] = _forked_baseline(forked_baseline)
         elif base_loaded is not None:
-            store = folder.work / HORIZON_DIR / "baseline" if streamed else None
-            baseline, wall["baseline"] = run_baseline(base_loaded, args.seed, store, progress)
+            baseline_kpis, wall["baseline"] = run_baseline(
+                base_loaded, args.seed, folder.work / HORIZON_DIR / "baseline", progress)
         final = write_results(model, folder, wall, figures=not args.no_figures,
-                              baseline=baseline, drawing=drawing)
+                              baseline_kpis=baseline_kpis, drawing=drawing)
     report(args, folder_summary(final))
     if not args.quiet:
         s = json.loads((final / "summary.json").read_text(encoding="utf-8"))
