@@ -107,21 +107,23 @@ stop = threading.Event()
 if sys.argv[2] == "in-process":
     threading.Thread(target=stop.wait, daemon=True).start()
 print("can_fork", can_fork(), file=sys.stderr)
-code = main(["run", "--quiet", "--no-figures", "--out", sys.argv[1]])
+code = main(["run", "--quiet", "--no-figures", "--days", sys.argv[3], "--out", sys.argv[1]])
 stop.set()
 sys.exit(code)
 """
 
 
-def test_the_forked_baseline_gives_the_in_process_kpis(tmp_path):
+@pytest.mark.parametrize("days", [1, 2])  # 2: streamed by day, each run with its own store
+def test_the_forked_baseline_gives_the_in_process_kpis(tmp_path, days):
     out = {}
     for how in ("forked", "in-process"):
         out[how] = tmp_path / how
-        done = subprocess.run([sys.executable, "-c", _RUN, str(out[how]), how],
+        done = subprocess.run([sys.executable, "-c", _RUN, str(out[how]), how, str(days)],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         assert f"can_fork {how == 'forked' and LINUX}" in done.stderr
         assert "WARNING" not in done.stderr  # the baseline did not fail
+        assert "leaked" not in done.stderr  # no multiprocessing semaphore left by the child
     assert (out["forked"] / "kpis.csv").read_bytes() == (out["in-process"] / "kpis.csv").read_bytes()
     kpis = json.loads((out["forked"] / "summary.json").read_text(encoding="utf-8"))["kpis"]
     assert kpis["baseline"] is not None

@@ -59,8 +59,9 @@ def fork_child(body: Callable[[], object]) -> int:
         if pid == 0:  # pragma: no cover - the child (its work is checked by the parent)
             code = 1
             try:
-                for sig in _CHILD_DEFAULT_SIGNALS:
-                    signal.signal(sig, signal.SIG_DFL)
+                for sig in _CHILD_DEFAULT_SIGNALS:  # (a signal the parent ignores stays ignored)
+                    if signal.getsignal(sig) is not signal.SIG_IGN:
+                        signal.signal(sig, signal.SIG_DFL)
                 ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
                 if os.getppid() != parent:  # the parent ended before prctl
                     os._exit(1)

@@ -172,8 +172,10 @@ def run_by_day(model: VPPModel, store: Path, progress: bool = False,
     spd = model.steps_per_day
     days = model.n_steps // spd
     first = model.t // spd
-    bar = tqdm(total=days, initial=first, desc=label or model.scenario.name, unit="day",
-               disable=not progress, leave=False)
+    # no tqdm object without a bar: its lock is a multiprocessing semaphore, which a forked
+    # baseline (vppsim.forked) would leave behind at its os._exit (a resource_tracker warning)
+    bar = (tqdm(total=days, initial=first, desc=label or model.scenario.name, unit="day",
+                leave=False) if progress else None)
     try:
         for day in range(first, days):
             for _ in range(spd):
@@ -186,9 +188,11 @@ def run_by_day(model: VPPModel, store: Path, progress: bool = False,
                 frame.to_parquet(tmp, index=False)
                 os.replace(tmp, folder / f"day-{day:05d}.parquet")
             _atomic_write(ckpt, dump_model(model))
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     model.datacollector.adopt(read_parts(store, days))
     return model
 

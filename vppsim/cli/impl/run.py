@@ -2,10 +2,10 @@
 
 A run of more than one day is stepped day by day with its tables streamed to Parquet and a
 checkpoint after each day (:mod:`vppsim.results.horizon`); the same command with the same
-``--out`` resumes a killed run from its last finished day. A one-day run computes its
-uncoordinated baseline in a forked child process (:class:`vppsim.forked.ForkedCall`, Linux)
-while the coordinated run computes: independent models from the same seed, so the KPIs are
-those of running them one after the other.
+``--out`` resumes a killed run from its last finished day. The uncoordinated baseline runs
+in a forked child process (:class:`vppsim.forked.ForkedCall`, Linux) while the coordinated
+run computes: independent models from the same seed (and, for a long run, separate stores
+with their own checkpoints), so the KPIs are those of running them one after the other.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vppsim.cli.common import EXIT_BAD_INPUT, claimed, folder_summary, output_folder, report
-from vppsim.forked import ForkedCall, ForkedCallError
+from vppsim.forked import ForkedCall, ForkedCallError, can_fork
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.figures import FigureDrawing
@@ -134,12 +134,15 @@ def run(args: argparse.Namespace) -> int:
             start_store(folder.work, identity)
         own_baseline = base_loaded is not None and base_loaded.scenario == loaded.scenario
         # forked first (Linux), before any solver has run here: computes beside the run
-        forked_baseline = (
-            stack.enter_context(ForkedCall(run_baseline, base_loaded, args.seed))
-            if base_loaded is not None and not own_baseline and not streamed else None)
+        # without a bar of its own; where nothing may be forked it runs after the run, with one
+        forked_baseline = None
+        if base_loaded is not None and not own_baseline:
+            store = folder.work / HORIZON_DIR / "baseline" if streamed else None
+            forked_baseline = stack.enter_context(ForkedCall(
+                run_baseline, base_loaded, args.seed, store, progress and not can_fork()))
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
-        # forked now (Linux): imports matplotlib during the run, draws during the baseline
+        # forked now (Linux): imports matplotlib during the run, draws while the tables are written
         drawing = (None if args.no_figures
                    else stack.enter_context(FigureDrawing(folder.work / "figures")))
         t2 = time.perf_counter()
@@ -156,9 +159,6 @@ def run(args: argparse.Namespace) -> int:
             baseline_kpis, wall["baseline"] = model_kpis(model), 0.0
         elif forked_baseline is not None:
             baseline_kpis, wall["baseline"] = _forked_baseline(forked_baseline)
-        elif base_loaded is not None:
-            baseline_kpis, wall["baseline"] = run_baseline(
-                base_loaded, args.seed, folder.work / HORIZON_DIR / "baseline", progress)
         final = write_results(model, folder, wall, figures=not args.no_figures,
                               baseline_kpis=baseline_kpis, drawing=drawing)
     report(args, folder_summary(final))
