@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from vppsim.forked import ForkedCall, can_fork
+from vppsim.forked import ForkedCall, ForkedCallError, can_fork
 
 LINUX = sys.platform.startswith("linux")
 
@@ -90,6 +90,8 @@ def test_with_another_thread_the_call_is_made_here():
         call = ForkedCall(lambda x: x * 2, 21)
         assert not call.forked
         assert call.result() == 42
+        with pytest.raises(ForkedCallError, match="read already"):  # not a second call
+            call.result()
         with pytest.raises(ZeroDivisionError):  # in this process: the exception as it is
             ForkedCall(lambda: 1 / 0).result()
     finally:

@@ -92,6 +92,7 @@ class ForkedCall:
         self._call = (function, args, kwargs)
         self._pid: int | None = None
         self._read: int | None = None
+        self._used = False  # result() called or closed
         #: True if the call runs in a child process
         self.forked = can_fork()
         if self.forked:
@@ -120,10 +121,17 @@ class ForkedCall:
             pipe.write(data)
 
     def result(self) -> Any:
-        """The function's value (waits for the child). Raises :class:`ForkedCallError`."""
-        if self._read is None and self._pid is None:
+        """The function's value (waits for the child). Raises :class:`ForkedCallError`.
+
+        Once only: the call's value is handed over, not kept.
+        """
+        if self._used:
+            raise ForkedCallError("the result was read already, or the call was closed")
+        self._used = True
+        if not self.forked:
             function, args, kwargs = self._call
             return function(*args, **kwargs)
+        assert self._read is not None and self._pid is not None
         fd, self._read = self._read, None
         with os.fdopen(fd, "rb") as pipe:
             data = pipe.read()  # until the child's end is closed
@@ -138,7 +146,8 @@ class ForkedCall:
         return value
 
     def close(self) -> None:
-        """End the child if its result was not read."""
+        """End the child if its result was not read; the call is over either way."""
+        self._used = True
         if self._read is not None:
             os.close(self._read)
             self._read = None
