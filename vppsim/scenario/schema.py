@@ -331,7 +331,7 @@ class LoadSpec(MemberSpec):
         default=None, description="feeder bus the member sits at (default: its VPP's bus)")
     profile: str = Field(description="profile column: load forecast, kW")
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        default=0.95, description="power factor the served load is drawn at (its reactive power)")
+        default=0.95, description="power factor of the served load (sets the reactive power it draws)")
     forecast: LoadForecastSpec | None = Field(
         default=None, description="plan on a fitted load forecaster instead of the profile (default: the "
                                   "profile)")
@@ -542,8 +542,8 @@ class WaterStorageSpec(MemberSpec):
     level0_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = Field(
         description="level at the start of the run (kWh of water)")
     water_demand_kw: NonNegativeKw = Field(
-        default=0.0, description="water drawn every hour, constant (kW of water; unless water_demand is "
-                                 "given)")
+        default=0.0, description="constant water drawn, kW of water (unless the profile column water_demand "
+                                 "is given)")
     water_demand: str | None = Field(
         default=None, description="profile column: water drawn, kW (replaces water_demand_kw)")
     pump_cost_cny_per_kwh: Price = Field(default=0.0, description="cost of each kWh pumped")
@@ -630,6 +630,8 @@ class ProsumerFleetSpec(MemberSpec):
     kind: Literal["prosumer_fleet"] = Field(
         default="prosumer_fleet", description="the member kind's tag, selects this spec")
     name: str = Field(description="fleet name (its prosumers are named <name>-0000, <name>-0001, ...)")
+    bus: int | None = Field(
+        default=None, description="not used by a fleet: its prosumers sit on buses (default: the VPP's)")
     count: Annotated[int, Field(ge=1, le=MAX_UNITS)] = Field(description="number of prosumers")
     buses: Annotated[list[int], Field(min_length=1)] | None = Field(
         default=None, description="feeder buses the prosumers are spread over (default: the VPP's)"
@@ -646,7 +648,7 @@ class ProsumerFleetSpec(MemberSpec):
     scheduler: str | None = Field(default=None, description="local or a Dask scheduler address "
                                   "tcp://host:port (default: in this process)")
     power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        default=0.95, description="power factor the prosumers' served load is drawn at (its reactive power)")
+        default=0.95, description="power factor of the prosumers' served load (sets its reactive power)")
     synthetic: SyntheticFleetSpec = Field(
         default=SyntheticFleetSpec(), description="the synthetic prosumer population (its seed)")
 
