@@ -120,9 +120,10 @@ class MemberSpec(_Spec):
     ``bus`` a member sits at its VPP's bus.
     """
 
-    kind: str
-    name: str
-    bus: int | None = None
+    kind: str = Field(description="the member kind's tag, selects its spec (each kind fixes it)")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
 
     #: plausible range of each profile field (as :meth:`profile_columns` names it); the
     #: values of a column not listed here need only be finite (and non-negative unless
@@ -151,13 +152,16 @@ class MemberSpec(_Spec):
 class BatteryParams(_Spec):
     """Battery physics: ``soc[t] = soc[t-1] + eta_c*ch*dt - dis*dt/eta_d`` in ``[soc_min, soc_max]*E``."""
 
-    capacity_kwh: EnergyKwh
-    soc0: Fraction
-    soc_min: Fraction
-    soc_max: Fraction
-    p_max_kw: PowerKw
-    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    capacity_kwh: EnergyKwh = Field(description="energy capacity E of the battery")
+    soc0: Fraction = Field(description="state of charge at the start of the run, fraction of capacity_kwh")
+    soc_min: Fraction = Field(description="lowest state of charge, fraction of capacity_kwh")
+    soc_max: Fraction = Field(description="highest state of charge, fraction of capacity_kwh")
+    p_max_kw: PowerKw = Field(description="largest charging and discharging power")
+    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="charging efficiency eta_c (energy stored per kWh charged)")
+    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="discharging efficiency eta_d (energy delivered per kWh taken from "
+                                  "storage)")
 
     @model_validator(mode="after")
     def _soc_order(self) -> BatteryParams:
@@ -176,23 +180,30 @@ class BatteryParams(_Spec):
 class BatterySpec(BatteryParams, MemberSpec):
     """A battery member of a VPP (fields may come from an agent catalog: ``catalog: FILE/KEY``)."""
 
-    kind: Literal["battery"] = "battery"
-    name: str
-    bus: int | None = None
-    source: str | None = None
+    kind: Literal["battery"] = Field(
+        default="battery", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
+    source: str | None = Field(
+        default=None, description="where the values come from, free text (a catalog entry sets catalog "
+                                  "FILE/KEY)")
 
 
 class WindTurbineSpec(MemberSpec):
     """Wind turbines with a cut-in / rated / cut-out power curve (paper 001 eq. 1)."""
 
-    kind: Literal["wind"] = "wind"
-    name: str
-    bus: int | None = None
+    kind: Literal["wind"] = Field(default="wind", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
     rated_kw: PowerKw = Field(description="rated power of one turbine, kW")
-    count: Annotated[int, Field(ge=1, le=MAX_UNITS)] = 1
-    cut_in_m_s: WindSpeed = 3.0
-    rated_m_s: WindSpeed = 12.0
-    cut_out_m_s: WindSpeed = 25.0
+    count: Annotated[int, Field(ge=1, le=MAX_UNITS)] = Field(
+        default=1, description="number of identical turbines")
+    cut_in_m_s: WindSpeed = Field(default=3.0, description="cut-in wind speed: no output below it")
+    rated_m_s: WindSpeed = Field(
+        default=12.0, description="rated wind speed: rated power from it up to cut-out (linear from cut-in)")
+    cut_out_m_s: WindSpeed = Field(default=25.0, description="cut-out wind speed: no output at or above it")
     wind_speed: str = Field(description="profile column: hub-height wind speed forecast, m/s")
 
     profile_ranges: ClassVar[dict[str, ProfileRange]] = {"wind_speed": WIND_SPEED_RANGE}
@@ -223,13 +234,20 @@ class PVParams(_Spec):
     temperature comes from the ambient one by the NOCT rule.
     """
 
-    panels: Annotated[int, Field(ge=1, le=MAX_PANELS)]
-    panel_area_m2: Annotated[float, Field(gt=0.0, le=10.0)] = 1.6
-    eta_ref: Annotated[float, Field(gt=0.0, le=1.0)] = 0.20
-    eta_pc: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    temp_coeff_per_c: Annotated[float, Field(ge=0.0, le=0.02)] = 0.0045
-    t_ref_c: Annotated[float, Field(ge=-50.0, le=100.0)] = 25.0
-    noct_c: Annotated[float, Field(ge=20.0, le=100.0)] = 45.0
+    panels: Annotated[int, Field(ge=1, le=MAX_PANELS)] = Field(description="number of panels N")
+    panel_area_m2: Annotated[float, Field(gt=0.0, le=10.0)] = Field(
+        default=1.6, description="area A of one panel")
+    eta_ref: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.20, description="panel efficiency eta_ref at the reference cell temperature t_ref_c")
+    eta_pc: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="power-conditioning efficiency eta_pc (paper 001 eq. 3)")
+    temp_coeff_per_c: Annotated[float, Field(ge=0.0, le=0.02)] = Field(
+        default=0.0045, description="temperature coefficient beta: relative efficiency lost per degree of "
+                                    "cell temperature above t_ref_c")
+    t_ref_c: Annotated[float, Field(ge=-50.0, le=100.0)] = Field(
+        default=25.0, description="reference cell temperature T_ref of eta_ref")
+    noct_c: Annotated[float, Field(ge=20.0, le=100.0)] = Field(
+        default=45.0, description="nominal operating cell temperature NOCT: T_c = T_a + (NOCT - 20)/800 * G")
     irradiance: str = Field(description="profile column: plane-of-array irradiance, W/m2")
     temperature: str = Field(description="profile column: ambient temperature, degrees C")
 
@@ -247,9 +265,10 @@ class PVParams(_Spec):
 class PVPlantSpec(PVParams, MemberSpec):
     """A PV plant member of a VPP."""
 
-    kind: Literal["pv"] = "pv"
-    name: str
-    bus: int | None = None
+    kind: Literal["pv"] = Field(default="pv", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
 
     profile_ranges: ClassVar[dict[str, ProfileRange]] = {
         "irradiance": IRRADIANCE_RANGE, "temperature": AIR_TEMPERATURE_RANGE}
@@ -266,9 +285,11 @@ class PVProfileSpec(MemberSpec):
     leaves the background; the member must sit at its bus).
     """
 
-    kind: Literal["pv_profile"] = "pv_profile"
-    name: str
-    bus: int | None = None
+    kind: Literal["pv_profile"] = Field(
+        default="pv_profile", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
     profile: str = Field(description="profile column: available PV power forecast, kW")
     rated_kw: PowerKw | None = Field(
         default=None, description="inverter rating, kW (default: the profile's peak)")
@@ -291,21 +312,29 @@ class LoadForecastSpec(_Spec):
     realized load stays the profile (times ``1 + eps`` of ``forecast_error.load``).
     """
 
-    model: str = "regression"
-    series: str
-    train_days: Annotated[int, Field(ge=14, le=3660)] = 90
+    model: str = Field(
+        default="regression", description="forecaster: regression or gbr (a name of "
+                                          "vppsim.forecast.load.FORECASTERS)")
+    series: str = Field(
+        description="hourly CSV timestamp, temperature_c, humidity_pct, load_kw, relative to the YAML file")
+    train_days: Annotated[int, Field(ge=14, le=3660)] = Field(
+        default=90, description="days at the start of series the model is fitted on")
     seed: Seed = 0
 
 
 class LoadSpec(MemberSpec):
     """An inflexible load following a profile (kW)."""
 
-    kind: Literal["load"] = "load"
-    name: str
-    bus: int | None = None
+    kind: Literal["load"] = Field(default="load", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
     profile: str = Field(description="profile column: load forecast, kW")
-    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    forecast: LoadForecastSpec | None = None
+    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="power factor of the served load (sets the reactive power it draws)")
+    forecast: LoadForecastSpec | None = Field(
+        default=None, description="plan on a fitted load forecaster instead of the profile (default: the "
+                                  "profile)")
 
     profile_ranges: ClassVar[dict[str, ProfileRange]] = {"profile": LOAD_RANGE}
 
@@ -321,19 +350,25 @@ class ReserveRatioSpec(_Spec):
     ``shoulder`` the remaining hours (07:00-08:00, 12:00-19:00, 21:00-24:00).
     """
 
-    low: Fraction = 0.10
-    morning_peak: Fraction = 0.20
-    evening_peak: Fraction = 0.25
-    shoulder: Fraction = 0.15
+    low: Fraction = Field(default=0.10, description="reserve ratio, fraction of the load, 00:00-07:00")
+    morning_peak: Fraction = Field(
+        default=0.20, description="reserve ratio, fraction of the load, 08:00-12:00")
+    evening_peak: Fraction = Field(
+        default=0.25, description="reserve ratio, fraction of the load, 19:00-21:00")
+    shoulder: Fraction = Field(
+        default=0.15, description="reserve ratio, fraction of the load, in the remaining hours")
 
 
 class ControllableLoadSpec(LoadSpec):
     """A load whose curtailable share is ``reserve_ratio(t) * participation`` (paper 001 eq. 6-9)."""
 
-    kind: Literal["controllable_load"] = "controllable_load"  # type: ignore[assignment]
-    reserve_ratio: ReserveRatioSpec = ReserveRatioSpec()
-    participation: Fraction = 0.7
-    curtail_cost_cny_per_kwh: Price = 0.9
+    kind: Literal["controllable_load"] = Field(  # type: ignore[assignment]
+        default="controllable_load", description="the member kind's tag, selects this spec")
+    reserve_ratio: ReserveRatioSpec = Field(
+        default=ReserveRatioSpec(), description="curtailable share of the load per period of the day")
+    participation: Fraction = Field(
+        default=0.7, description="participation degree: share of the reserve ratio that can be curtailed")
+    curtail_cost_cny_per_kwh: Price = Field(default=0.9, description="cost of each kWh of load curtailed")
 
 
 class GeneratorSpec(MemberSpec):
@@ -342,19 +377,25 @@ class GeneratorSpec(MemberSpec):
     Cost per hour at output ``p`` kW: ``a + b*p + c*p**2`` (CNY/h) while it runs.
     """
 
-    kind: Literal["generator"] = "generator"
-    name: str
-    bus: int | None = None
-    technology: Literal["microturbine", "fuel_cell", "diesel", "hydro"]
-    p_min_kw: NonNegativeKw = 0.0
-    p_max_kw: PowerKw
-    ramp_kw_per_h: Annotated[float, Field(gt=0.0, le=60 * MAX_POWER_KW)] | None = None
+    kind: Literal["generator"] = Field(
+        default="generator", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
+    technology: Literal["microturbine", "fuel_cell", "diesel", "hydro"] = Field(
+        description="a label only: every technology has the same model")
+    p_min_kw: NonNegativeKw = Field(default=0.0, description="lowest output")
+    p_max_kw: PowerKw = Field(description="highest output")
+    ramp_kw_per_h: Annotated[float, Field(gt=0.0, le=60 * MAX_POWER_KW)] | None = Field(
+        default=None, description="largest change of output per hour (default: no ramp limit)")
     p0_kw: NonNegativeKw | None = Field(
         default=None, description="output before the first step, kW (default: p_min_kw)"
     )
-    cost_a_cny_per_h: Annotated[float, Field(ge=0.0, le=1.0e6)] = 0.0
-    cost_b_cny_per_kwh: Price
-    cost_c_cny_per_kw2h: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    cost_a_cny_per_h: Annotated[float, Field(ge=0.0, le=1.0e6)] = Field(
+        default=0.0, description="constant term a of the hourly cost a + b*p + c*p**2")
+    cost_b_cny_per_kwh: Price = Field(description="linear term b of the hourly cost a + b*p + c*p**2")
+    cost_c_cny_per_kw2h: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.0, description="quadratic term c of the hourly cost a + b*p + c*p**2")
 
     @model_validator(mode="after")
     def _limits(self) -> GeneratorSpec:
@@ -382,23 +423,29 @@ class UnitSpec(MemberSpec):
     ``startup_cost_cny`` / ``shutdown_cost_cny`` per start / stop.
     """
 
-    kind: Literal["unit"] = "unit"
+    kind: Literal["unit"] = Field(default="unit", description="the member kind's tag, selects this spec")
     milp: ClassVar[bool] = True
-    name: str
-    bus: int | None = None
-    technology: Literal["diesel", "hydro"]
-    p_min_kw: NonNegativeKw = 0.0
-    p_max_kw: PowerKw
-    ramp_kw_per_h: Annotated[float, Field(gt=0.0, le=60 * MAX_POWER_KW)] | None = None
-    min_up_h: Hours = 1
-    min_down_h: Hours = 1
-    startup_cost_cny: CostCny = 0.0
-    shutdown_cost_cny: CostCny = 0.0
-    no_load_cost_cny_per_h: CostCny = 0.0
-    marginal_cost_cny_per_kwh: Price
-    maintenance_cost_cny_per_kwh: Price = 0.0
-    initially_on: bool = False
-    initial_hours_in_state: Hours = 24
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
+    technology: Literal["diesel", "hydro"] = Field(
+        description="diesel or hydro: a label in its rows, both have the same model")
+    p_min_kw: NonNegativeKw = Field(default=0.0, description="lowest output while on")
+    p_max_kw: PowerKw = Field(description="highest output")
+    ramp_kw_per_h: Annotated[float, Field(gt=0.0, le=60 * MAX_POWER_KW)] | None = Field(
+        default=None, description="largest change of output per hour (default: no ramp limit)")
+    min_up_h: Hours = Field(default=1, description="minimum time on after a start")
+    min_down_h: Hours = Field(default=1, description="minimum time off after a stop")
+    startup_cost_cny: CostCny = Field(default=0.0, description="cost of one start")
+    shutdown_cost_cny: CostCny = Field(default=0.0, description="cost of one stop")
+    no_load_cost_cny_per_h: CostCny = Field(
+        default=0.0, description="cost of every hour on, whatever the output")
+    marginal_cost_cny_per_kwh: Price = Field(description="cost of each kWh generated")
+    maintenance_cost_cny_per_kwh: Price = Field(
+        default=0.0, description="maintenance cost of each kWh generated (added to the marginal cost)")
+    initially_on: bool = Field(default=False, description="whether the unit is on before the first step")
+    initial_hours_in_state: Hours = Field(
+        default=24, description="time the unit has been in its initial on/off state before the run, h")
     p0_kw: NonNegativeKw | None = Field(
         default=None, description="output before the first step if initially on, kW "
         "(default: p_min_kw)")
@@ -425,21 +472,29 @@ class EvSpec(MemberSpec):
     followed by an unplugged one.
     """
 
-    kind: Literal["ev"] = "ev"
-    name: str
-    bus: int | None = None
-    capacity_kwh: EnergyKwh
-    soc0: Fraction
-    soc_min: Fraction = 0.0
-    soc_max: Fraction = 1.0
-    p_charge_max_kw: PowerKw
-    p_discharge_max_kw: NonNegativeKw = 0.0
-    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    plugged_hours: list[HourOfDay] = Field(min_length=1)
-    departure_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = 0.0
-    trip_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = 0.0
-    degradation_cost_cny_per_kwh: Price = 0.0
+    kind: Literal["ev"] = Field(default="ev", description="the member kind's tag, selects this spec")
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
+    capacity_kwh: EnergyKwh = Field(description="energy capacity of the EV battery")
+    soc0: Fraction = Field(description="state of charge at the start of the run, fraction of capacity_kwh")
+    soc_min: Fraction = Field(default=0.0, description="lowest state of charge, fraction of capacity_kwh")
+    soc_max: Fraction = Field(default=1.0, description="highest state of charge, fraction of capacity_kwh")
+    p_charge_max_kw: PowerKw = Field(description="largest charging power")
+    p_discharge_max_kw: NonNegativeKw = Field(
+        default=0.0, description="largest discharging power (0: it never discharges)")
+    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="charging efficiency (energy stored per kWh charged)")
+    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="discharging efficiency (energy delivered per kWh taken from storage)")
+    plugged_hours: list[HourOfDay] = Field(
+        min_length=1, description="hours of the day (0-23) the EV is plugged in")
+    departure_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = Field(
+        default=0.0, description="energy the EV holds at least when it leaves")
+    trip_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = Field(
+        default=0.0, description="energy spent away, taken at departure")
+    degradation_cost_cny_per_kwh: Price = Field(
+        default=0.0, description="cost of each kWh charged or discharged")
 
     @model_validator(mode="after")
     def _energy(self) -> EvSpec:
@@ -468,23 +523,31 @@ class WaterStorageSpec(MemberSpec):
     profile column ``water_demand``, kW of water) is drawn every hour.
     """
 
-    kind: Literal["water_storage"] = "water_storage"
+    kind: Literal["water_storage"] = Field(
+        default="water_storage", description="the member kind's tag, selects this spec")
     milp: ClassVar[bool] = True
-    name: str
-    bus: int | None = None
-    pump_max_kw: PowerKw
-    pump_min_kw: NonNegativeKw = 0.0
-    turbine_max_kw: NonNegativeKw = 0.0
-    eta_pump: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
-    eta_turbine: Annotated[float, Field(gt=0.0, le=1.0)] = 0.85
-    level_min_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = 0.0
-    level_max_kwh: EnergyKwh
-    level0_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)]
-    water_demand_kw: NonNegativeKw = 0.0
+    name: str = Field(description="agent name, unique among the scenario's agent names")
+    bus: int | None = Field(
+        default=None, description="feeder bus the member sits at (default: its VPP's bus)")
+    pump_max_kw: PowerKw = Field(description="largest pump power (electric)")
+    pump_min_kw: NonNegativeKw = Field(default=0.0, description="lowest pump power while the pump runs")
+    turbine_max_kw: NonNegativeKw = Field(default=0.0, description="largest turbine output (0: no turbine)")
+    eta_pump: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.85, description="pump efficiency eta_pump: kWh of water stored per kWh pumped")
+    eta_turbine: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.85, description="turbine efficiency eta_turbine: kWh generated per kWh of water")
+    level_min_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = Field(
+        default=0.0, description="lowest level (kWh of water)")
+    level_max_kwh: EnergyKwh = Field(description="highest level (kWh of water)")
+    level0_kwh: Annotated[float, Field(ge=0.0, le=MAX_ENERGY_KWH)] = Field(
+        description="level at the start of the run (kWh of water)")
+    water_demand_kw: NonNegativeKw = Field(
+        default=0.0, description="constant water drawn, kW of water (unless the profile column water_demand "
+                                 "is given)")
     water_demand: str | None = Field(
         default=None, description="profile column: water drawn, kW (replaces water_demand_kw)")
-    pump_cost_cny_per_kwh: Price = 0.0
-    turbine_cost_cny_per_kwh: Price = 0.0
+    pump_cost_cny_per_kwh: Price = Field(default=0.0, description="cost of each kWh pumped")
+    turbine_cost_cny_per_kwh: Price = Field(default=0.0, description="cost of each kWh the turbine generates")
 
     profile_ranges: ClassVar[dict[str, ProfileRange]] = {"water_demand": LOAD_RANGE}
 
@@ -509,9 +572,10 @@ class WaterStorageSpec(MemberSpec):
 class ProsumerSpec(LoadSpec):
     """A prosumer: a load with optional rooftop PV and an optional battery."""
 
-    kind: Literal["prosumer"] = "prosumer"  # type: ignore[assignment]
-    pv: PVParams | None = None
-    battery: BatteryParams | None = None
+    kind: Literal["prosumer"] = Field(  # type: ignore[assignment]
+        default="prosumer", description="the member kind's tag, selects this spec")
+    pv: PVParams | None = Field(default=None, description="rooftop PV (default: none)")
+    battery: BatteryParams | None = Field(default=None, description="the prosumer's battery (default: none)")
 
     profile_ranges: ClassVar[dict[str, ProfileRange]] = {
         "profile": LOAD_RANGE, "pv.irradiance": IRRADIANCE_RANGE,
@@ -563,21 +627,30 @@ class ProsumerFleetSpec(MemberSpec):
     prosumer fleet holds nothing else.
     """
 
-    kind: Literal["prosumer_fleet"] = "prosumer_fleet"
-    name: str
-    count: Annotated[int, Field(ge=1, le=MAX_UNITS)]
+    kind: Literal["prosumer_fleet"] = Field(
+        default="prosumer_fleet", description="the member kind's tag, selects this spec")
+    name: str = Field(description="fleet name (its prosumers are named <name>-0000, <name>-0001, ...)")
+    bus: int | None = Field(
+        default=None, description="not used by a fleet: its prosumers sit on buses (default: the VPP's)")
+    count: Annotated[int, Field(ge=1, le=MAX_UNITS)] = Field(description="number of prosumers")
     buses: Annotated[list[int], Field(min_length=1)] | None = Field(
         default=None, description="feeder buses the prosumers are spread over (default: the VPP's)"
     )
     optimizer: str = Field(default="sa", description="sa, milp or lp (checked against "
                            "vppsim.prosumers.schedule.METHODS)")
-    rolling_horizon: bool = False
-    workers: Annotated[int, Field(ge=1, le=1024)] = 1
-    sa_iterations: Annotated[int, Field(ge=1, le=10_000_000)] = 3000
+    rolling_horizon: bool = Field(
+        default=False, description="re-optimize every step over the rest of the day (paper 002's rolling "
+                                   "optimization)")
+    workers: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=1, description="processes for the optimizer (with scheduler local: the LocalCluster's)")
+    sa_iterations: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        default=3000, description="annealing moves per prosumer for a whole day (optimizer sa)")
     scheduler: str | None = Field(default=None, description="local or a Dask scheduler address "
                                   "tcp://host:port (default: in this process)")
-    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    synthetic: SyntheticFleetSpec = SyntheticFleetSpec()
+    power_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.95, description="power factor of the prosumers' served load (sets its reactive power)")
+    synthetic: SyntheticFleetSpec = Field(
+        default=SyntheticFleetSpec(), description="the synthetic prosumer population (its seed)")
 
     @field_validator("scheduler")
     @classmethod
@@ -628,20 +701,25 @@ class VppCostSpec(_Spec):
     operation on the forecast, ``w_b`` purchased-power management, ``w_bat`` battery leakage.
     """
 
-    mu1_wind_curtail_cny_per_kwh: Price
-    mu2_pv_curtail_cny_per_kwh: Price
-    lam1_battery_cny_per_kwh: Price
-    lam2_wind_om_cny_per_kwh: Price
-    lam3_pv_om_cny_per_kwh: Price
-    w_b_purchase_cny_per_kwh: Price
-    w_bat_battery_cny_per_kwh: Price
+    mu1_wind_curtail_cny_per_kwh: Price = Field(description="mu1: cost of each kWh of wind curtailed")
+    mu2_pv_curtail_cny_per_kwh: Price = Field(description="mu2: cost of each kWh of PV curtailed")
+    lam1_battery_cny_per_kwh: Price = Field(
+        description="lam1: battery operation cost of each kWh charged or discharged")
+    lam2_wind_om_cny_per_kwh: Price = Field(
+        description="lam2: wind operation cost of each kWh of forecast wind output")
+    lam3_pv_om_cny_per_kwh: Price = Field(
+        description="lam3: PV operation cost of each kWh of forecast PV output")
+    w_b_purchase_cny_per_kwh: Price = Field(
+        description="W_b: purchased-power management cost of each kWh bought from the VPO")
+    w_bat_battery_cny_per_kwh: Price = Field(
+        description="W_bat: battery leakage cost of each kWh charged or discharged")
 
 
 class ExchangeLimitSpec(_Spec):
     """Exchange limits with the VPO (paper 004 eq. 3), kW."""
 
-    buy_max_kw: NonNegativeKw
-    sell_max_kw: NonNegativeKw
+    buy_max_kw: NonNegativeKw = Field(description="largest power the VPP buys from the VPO (g_max)")
+    sell_max_kw: NonNegativeKw = Field(description="largest power the VPP sells to the VPO (e_max)")
 
 
 class VppSpec(_Spec):
@@ -654,15 +732,20 @@ class VppSpec(_Spec):
     (:func:`scenario_model`); this class lists the built-in ones.
     """
 
-    name: str
-    bus: int
-    exchange: ExchangeLimitSpec | None = None
-    costs: VppCostSpec | None = None
-    end_soc_at_least_initial: bool = True
+    name: str = Field(description="VPP name, unique among the scenario's agent names")
+    bus: int = Field(description="feeder bus of the VPP (its members' default bus)")
+    exchange: ExchangeLimitSpec | None = Field(
+        default=None, description="exchange limits with the VPO (required unless the VPP holds a prosumer "
+                                  "fleet)")
+    costs: VppCostSpec | None = Field(
+        default=None, description="cost coefficients (required unless the VPP holds a prosumer fleet)")
+    end_soc_at_least_initial: bool = Field(
+        default=True, description="day-ahead plans end each day with every storage of the VPP at least at "
+                                  "its start energy")
     members: Annotated[
         list[Annotated[Union[BUILTIN_MEMBER_SPECS], Field(discriminator="kind")]],  # noqa: UP007
         Field(min_length=1),
-    ]
+    ] = Field(description="the VPP's members, each selected by its kind")
 
     @property
     def self_scheduling_member(self) -> MemberSpec | None:
@@ -691,10 +774,13 @@ class VppSpec(_Spec):
 class TariffPeriodSpec(_Spec):
     """One tariff period: the hours of the day it covers and its import/export prices."""
 
-    name: str
-    hours: Annotated[list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)]
-    import_cny_per_kwh: Price
-    export_cny_per_kwh: Price
+    name: str = Field(description="name of the period")
+    hours: Annotated[list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)] = Field(
+        description="hours of the day (0-23) the period covers")
+    import_cny_per_kwh: Price = Field(
+        description="import price pi_imp of this period (the coalition pays it)")
+    export_cny_per_kwh: Price = Field(
+        description="export price pi_exp of this period (the coalition is paid it)")
     export_incentive: bool = Field(
         default=False, description="let export_cny_per_kwh exceed import_cny_per_kwh in this "
         "period (an export incentive or local flexibility payment); only when every VPP holds "
@@ -717,7 +803,8 @@ class TariffSpec(_Spec):
     periods as listed; 0: import = export); the scaled export prices must stay >= 0.
     """
 
-    periods: Annotated[list[TariffPeriodSpec], Field(min_length=1)]
+    periods: Annotated[list[TariffPeriodSpec], Field(min_length=1)] = Field(
+        description="the tariff periods, covering the hours 0-23 exactly once")
     spread_scale: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
         default=1.0, description="scales each period's import-export spread around its midpoint")
 
@@ -757,7 +844,8 @@ class GameSpec(_Spec):
     reference: bool = Field(
         default=True, description="compute the exact reference for the certificate every day"
     )
-    reference_time_limit_s: Annotated[float, Field(gt=0.0, le=MAX_SECONDS)] = 120.0
+    reference_time_limit_s: Annotated[float, Field(gt=0.0, le=MAX_SECONDS)] = Field(
+        default=120.0, description="time limit of the exact reference's MILP (the MPEC of vpo_profit)")
     stop_at_bound: bool = Field(
         default=True, description="stop the search once its best candidate reaches the proven "
         "bound (same outcome, fewer evaluations); false: spend the whole budget")
@@ -779,19 +867,26 @@ class LossAwareSpec(_Spec):
 class MarketSpec(_Spec):
     """Price policy of the VPO and settlement rules."""
 
-    price_policy: str = "passthrough"
-    game: GameSpec = GameSpec()
-    loss_aware: LossAwareSpec = LossAwareSpec()
-    imbalance_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.10
+    price_policy: str = Field(
+        default="passthrough", description="passthrough, game or loss_aware (a name of "
+                                           "vppsim.market.pricing.PRICE_POLICIES)")
+    game: GameSpec = Field(default=GameSpec(), description="settings of the game price policy")
+    loss_aware: LossAwareSpec = Field(
+        default=LossAwareSpec(), description="weights of the loss_aware price policy")
+    imbalance_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.10, description="imbalance surcharge: short pays c_sell*(1+penalty), long is paid "
+                                  "c_buy*(1-penalty)")
     value_of_lost_load_cny_per_kwh: Annotated[
-        float, Field(gt=0.0, le=MAX_PRICE_CNY_PER_KWH)] = 10.0
+        float, Field(gt=0.0, le=MAX_PRICE_CNY_PER_KWH)] = Field(
+        default=10.0, description="value of lost load: cost of each kWh of unmet demand or spilled output")
 
 
 class VpoSpec(_Spec):
     """The VPP operator; trades with the grid at the feeder's slack bus; optional own storage."""
 
-    name: str = "VPO"
-    battery: BatteryParams | None = None
+    name: str = Field(
+        default="VPO", description="the VPO's agent name, unique among the scenario's agent names")
+    battery: BatteryParams | None = Field(default=None, description="the VPO's own battery (default: none)")
     battery_bus: int | None = Field(
         default=None, description="bus of the VPO's battery (default: the feeder's slack bus)"
     )
@@ -810,8 +905,10 @@ class BalancingSpec(_Spec):
     also solve each step's LP and record the gap (``allocation_gap`` in the time series).
     """
 
-    allocator: str = "ga-aco"
-    exact_reference: bool = True
+    allocator: str = Field(
+        default="ga-aco", description="ga-aco, exact, exact-fast, proportional or merit-order")
+    exact_reference: bool = Field(
+        default=True, description="balanced allocators also solve each step's LP and record allocation_gap")
 
 
 class ErrorModelSpec(_Spec):
@@ -825,11 +922,17 @@ class ErrorModelSpec(_Spec):
     period independently.
     """
 
-    kind: Literal["none", "uniform", "normal"] = "none"
-    band: Fraction = 0.0
-    sd: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
-    clip_sd: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
-    autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    kind: Literal["none", "uniform", "normal"] = Field(
+        default="none", description="none (perfect forecast), uniform or normal")
+    band: Fraction = Field(
+        default=0.0, description="half-width of the uniform error, fraction of the forecast (0.3: +-30 %)")
+    sd: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        default=0.0, description="standard deviation of the normal error before truncation, fraction of the "
+                                 "forecast")
+    clip_sd: Annotated[float, Field(gt=0.0, le=10.0)] = Field(
+        default=3.0, description="truncation of the normal error, in standard deviations")
+    autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.0, description="AR(1) coefficient of the error over consecutive periods (0: independent)")
 
 
 class ForecastErrorSpec(_Spec):
@@ -844,11 +947,13 @@ class ForecastErrorSpec(_Spec):
     Gaussian scores (a Gaussian copula, see :mod:`vppsim.forecast.uncertainty`).
     """
 
-    wind: ErrorModelSpec = ErrorModelSpec()
-    pv: ErrorModelSpec = ErrorModelSpec()
-    load: ErrorModelSpec = ErrorModelSpec()
-    wind_pv_correlation: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.0
-    vpp_correlation: Fraction = 0.0
+    wind: ErrorModelSpec = Field(default=ErrorModelSpec(), description="error model of the wind forecast")
+    pv: ErrorModelSpec = Field(default=ErrorModelSpec(), description="error model of the PV forecast")
+    load: ErrorModelSpec = Field(default=ErrorModelSpec(), description="error model of the load forecast")
+    wind_pv_correlation: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
+        default=0.0, description="correlation of the wind and the PV error of one VPP in one period")
+    vpp_correlation: Fraction = Field(
+        default=0.0, description="correlation of the same quantity's errors of two VPPs in one period")
 
     @model_validator(mode="after")
     def _positive_semi_definite(self) -> ForecastErrorSpec:
@@ -871,23 +976,26 @@ class ForecastErrorSpec(_Spec):
 class LinkSpec(_Spec):
     """A communication link between the VPO and one VPP: one-way latency and loss probability."""
 
-    latency_s: Seconds = 0.0
-    loss_probability: Fraction = 0.0
+    latency_s: Seconds = Field(default=0.0, description="one-way delay of a message on the link")
+    loss_probability: Fraction = Field(
+        default=0.0, description="probability that a message on the link is lost")
 
 
 class CommunicationSpec(_Spec):
     """SimPy messaging: per-link latency/loss and the VPO's gate closure after price release."""
 
-    gate_closure_s: Seconds = 900.0
-    default_link: LinkSpec = LinkSpec()
-    links: dict[str, LinkSpec] = {}
+    gate_closure_s: Seconds = Field(
+        default=900.0, description="time after the price release at which the VPO clears with what arrived")
+    default_link: LinkSpec = Field(default=LinkSpec(), description="link of every VPP not named in links")
+    links: dict[str, LinkSpec] = Field(
+        default={}, description="links by VPP name (the others use default_link)")
 
 
 class VoltageBandSpec(_Spec):
     """The bus-voltage band (pu) the reports hold every converged power flow to."""
 
-    min_pu: Annotated[float, Field(gt=0.0)] = 0.9
-    max_pu: Annotated[float, Field(gt=0.0)] = 1.1
+    min_pu: Annotated[float, Field(gt=0.0)] = Field(default=0.9, description="lower end of the voltage band")
+    max_pu: Annotated[float, Field(gt=0.0)] = Field(default=1.1, description="upper end of the voltage band")
 
     @model_validator(mode="after")
     def _ordered(self) -> VoltageBandSpec:
@@ -906,18 +1014,23 @@ class FeederSpec(_Spec):
     ``simbench: 1-LV-rural1--0-sw`` sets ``name`` to ``simbench:<code>``.
     """
 
-    name: str = "ieee33"
+    name: str = Field(
+        default="ieee33", description="a feeder of the registry (vppsim feeders), a pandapower JSON path or "
+                                      "simbench:<code>")
     simbench: str | None = Field(default=None, description="a SimBench grid code (instead of "
                                  "name; needs the simbench extra)")
     power_flow_backend: str = Field(default="lightsim2grid", description="a power-flow backend "
                                     "(checked against vppsim.grids.BACKENDS); if not given, "
                                     "lightsim2grid, or pandapower on a feeder lightsim2grid "
                                     "cannot solve")
-    background_load_scale: Annotated[float, Field(ge=0.0, le=PER_UNIT_RANGE.high)] = 1.0
+    background_load_scale: Annotated[float, Field(ge=0.0, le=PER_UNIT_RANGE.high)] = Field(
+        default=1.0, description="constant factor on the feeder's own loads")
     background_load_profile: str | None = Field(
         default=None, description="profile column: per-unit factor on the feeder's own loads"
     )
-    voltage_band: VoltageBandSpec = VoltageBandSpec()
+    voltage_band: VoltageBandSpec = Field(
+        default=VoltageBandSpec(), description="the bus-voltage band the reports hold every converged power "
+                                               "flow to")
 
     @model_validator(mode="before")
     @classmethod
@@ -942,32 +1055,38 @@ class SimbenchWindowSpec(_Spec):
 class SimbenchProfilesSpec(_Spec):
     """Profiles from the feeder's own SimBench element profiles (``profiles: {simbench: ...}``)."""
 
-    simbench: SimbenchWindowSpec
+    simbench: SimbenchWindowSpec = Field(description="the window of SimBench's 2016 profiles")
 
 
 class PaperFigures(_Spec):
     """A paper's published figures for one sensitivity case (for the side-by-side table)."""
 
-    deviation_pct: float | None = None
-    deviation_sd_pct: float | None = None
-    time_s: float | None = None
-    stability_index: float | None = None
+    deviation_pct: float | None = Field(default=None, description="the paper's allocation deviation rate")
+    deviation_sd_pct: float | None = Field(
+        default=None, description="the paper's standard deviation of the deviation rate")
+    time_s: float | None = Field(default=None, description="the paper's time per run")
+    stability_index: float | None = Field(default=None, description="the paper's stability index")
 
 
 class SensitivityCase(_Spec):
     """One case of a sensitivity grid: a name and the forecast-error model it uses."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: str = ""
-    forecast_error: ForecastErrorSpec
-    paper: PaperFigures | None = None
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] = Field(
+        description="case name (its batch is written to OUT/<name>/)")
+    description: str = Field(default="", description="free text on the case")
+    forecast_error: ForecastErrorSpec = Field(
+        description="the forecast-error model of this case (replaces the scenario's)")
+    paper: PaperFigures | None = Field(
+        default=None, description="the paper's published figures for this case (default: none)")
 
 
 class SensitivitySpec(_Spec):
     """A grid of forecast-error cases run by ``vppsim montecarlo --grid`` (one batch each)."""
 
-    source: str = ""  # where the paper figures come from
-    cases: Annotated[list[SensitivityCase], Field(min_length=1)]
+    source: str = Field(  # where the paper figures come from
+        default="", description="where the paper figures come from, free text (in the grid's report)")
+    cases: Annotated[list[SensitivityCase], Field(min_length=1)] = Field(
+        description="the cases, one Monte Carlo batch each")
 
     @model_validator(mode="after")
     def _unique_case_names(self) -> SensitivitySpec:
@@ -981,26 +1100,34 @@ class SensitivitySpec(_Spec):
 class Scenario(_Spec):
     """A complete scenario: horizon, feeder, tariff, market, VPO, VPPs, uncertainty, messaging."""
 
-    name: str
-    description: str = ""
+    name: str = Field(description="scenario name (in summaries and progress bars)")
+    description: str = Field(default="", description="free text (vppsim scenarios lists its first sentence)")
     seed: Seed = 0
-    days: Annotated[int, Field(ge=1, le=3660)] = 1
-    step_h: Literal[1.0, 0.5, 0.25] = 1.0
+    days: Annotated[int, Field(ge=1, le=3660)] = Field(default=1, description="number of days simulated")
+    step_h: Literal[1.0, 0.5, 0.25] = Field(
+        default=1.0, description="length of one step (one Mesa step, one period)")
     profiles: str | SimbenchProfilesSpec = Field(
         description="CSV file of daily or whole-horizon profiles, relative to the YAML file, "
                     "or {simbench: {start: YYYY-MM-DD}} (the feeder's SimBench profiles)")
-    feeder: FeederSpec = FeederSpec()
-    tariff: TariffSpec
-    market: MarketSpec = MarketSpec()
-    vpo: VpoSpec = VpoSpec()
-    balancing: BalancingSpec = BalancingSpec()
-    vpps: Annotated[list[VppSpec], Field(min_length=1)]
-    forecast_error: ForecastErrorSpec = ForecastErrorSpec()
-    communication: CommunicationSpec = CommunicationSpec()
-    sensitivity: SensitivitySpec | None = None
+    feeder: FeederSpec = Field(default=FeederSpec(), description="the distribution feeder")
+    tariff: TariffSpec = Field(description="the grid's time-of-use tariff")
+    market: MarketSpec = Field(
+        default=MarketSpec(), description="the VPO's price policy and settlement rules")
+    vpo: VpoSpec = Field(default=VpoSpec(), description="the VPP operator")
+    balancing: BalancingSpec = Field(
+        default=BalancingSpec(), description="real-time balancing inside each VPP")
+    vpps: Annotated[list[VppSpec], Field(min_length=1)] = Field(description="the virtual power plants")
+    forecast_error: ForecastErrorSpec = Field(
+        default=ForecastErrorSpec(), description="forecast-error models (default: perfect forecasts)")
+    communication: CommunicationSpec = Field(
+        default=CommunicationSpec(), description="messaging between the VPO and the VPPs (default: no "
+                                                 "latency, no loss)")
+    sensitivity: SensitivitySpec | None = Field(
+        default=None, description="forecast-error cases for vppsim montecarlo --grid (default: none)")
     baseline: bool = Field(default=True, description="vppsim run also runs the no-coordination "
                            "baseline for the KPI table (false: as --no-baseline)")
-    assumptions: list[str] = []
+    assumptions: list[str] = Field(
+        default=[], description="choices made where the sources publish no number, free text")
 
     @property
     def steps_per_day(self) -> int:
@@ -1052,10 +1179,14 @@ def scenario_model(member_specs: tuple[type[MemberSpec], ...]) -> type[Scenario]
     if doubled:
         raise ValueError(f"member kinds: expected unique kind tags, got duplicates {doubled}")
     member = Annotated[Union[specs], Field(discriminator="kind")]  # noqa: UP007
+    # the redefined fields keep their descriptions (the scenario reference shows them)
+    members = VppSpec.model_fields["members"].description
     vpp = create_model("VppSpec", __base__=VppSpec,
-                       members=(Annotated[list[member], Field(min_length=1)], ...))
+                       members=(Annotated[list[member], Field(min_length=1)],
+                                Field(description=members)))
     model = create_model("Scenario", __base__=_ExtendedScenario,
-                         vpps=(Annotated[list[vpp], Field(min_length=1)], ...))
+                         vpps=(Annotated[list[vpp], Field(min_length=1)],
+                               Field(description=Scenario.model_fields["vpps"].description)))
     model.member_specs = specs
     return model
 
