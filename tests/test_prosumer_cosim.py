@@ -157,6 +157,10 @@ BAD = [
      lambda r: r["market"].update(price_policy="game")),
     ("vpps[1].members[0].buses[1]", ("expected a bus of feeder 'ieee33'", "got 77"),
      lambda r: r["vpps"][1]["members"][0].update(buses=[18, 77])),
+    ("vpps[1].members[0].bus", ("expected a bus of feeder 'ieee33'", "got 77"),
+     lambda r: r["vpps"][1]["members"][0].update(buses=None, bus=77)),
+    ("vpps[1].members[0]", ("expected bus (every prosumer on it) or buses", "not both"),
+     lambda r: r["vpps"][1]["members"][0].update(bus=19)),
     ("vpps[0].members[0].optimizer", ("'sa'", "'milp'", "'ga'"),
      lambda r: r["vpps"][0]["members"][0].update(optimizer="ga")),
     ("vpps[0].members[0].count", ("greater than or equal to 1",),
@@ -186,6 +190,17 @@ def test_bad_fleet_specs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert str(path) in line
     for e in expected:
         assert e in line, line
+
+
+def test_a_fleet_on_one_bus(tmp_path: Path) -> None:
+    raw = _small(count=6, vpps=2)
+    fleet = raw["vpps"][1]["members"][0]
+    del fleet["buses"]
+    fleet["bus"] = 25  # not the VPP's bus (19)
+    model = VPPModel(load_scenario(_write(raw, tmp_path)))
+    placed = {f.vpp.name: list(f.prosumer_buses) for f in model.prosumer_fleets}
+    assert placed["PVPP2"] == [25] * 6
+    assert placed["PVPP1"][:3] == raw["vpps"][0]["members"][0]["buses"][:3]
 
 
 def test_game_command_refuses_a_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -150,7 +150,7 @@ class ProsumerFleetDispatch:
         spd, dt = model.steps_per_day, model.step_h
         base = synthetic_fleet(fs.count, fs.synthetic.seed, periods=spd, dt_h=dt)
         n = base.n
-        buses = fs.buses or [spec.bus]
+        buses = fs.buses or [spec.bus if fs.bus is None else fs.bus]
         self.prosumer_buses = np.array([buses[i % len(buses)] for i in range(n)], dtype=int)
         self.prosumer_names = [f"{fs.name}-{i:04d}" for i in range(n)]
         self.tan_phi = float(np.sqrt(1.0 / fs.power_factor**2 - 1.0))

@@ -612,7 +612,8 @@ def is_scheduler_address(value: str) -> bool:
 class ProsumerFleetSpec(MemberSpec):
     """``count`` self-scheduling prosumers (paper 002), each a Prosumer agent with its own battery.
 
-    The prosumers are placed on ``buses`` round-robin (default: the VPP's bus). Each answers
+    The prosumers are placed on ``buses`` round-robin, or all on ``bus`` (one or the other;
+    default: the VPP's bus). Each answers
     the VPO's internal prices with its own schedule by ``optimizer`` (``sa``: simulated
     annealing, ``milp``: the exact MILP, ``lp``: its relaxation; HiGHS); the VPP's exchange is
     the sum. ``rolling_horizon``: re-optimize every step over the rest of the day with the
@@ -631,7 +632,7 @@ class ProsumerFleetSpec(MemberSpec):
         default="prosumer_fleet", description="the member kind's tag, selects this spec")
     name: str = Field(description="fleet name (its prosumers are named <name>-0000, <name>-0001, ...)")
     bus: int | None = Field(
-        default=None, description="not used by a fleet: its prosumers sit on buses (default: the VPP's)")
+        default=None, description="feeder bus of every prosumer, instead of buses (default: the VPP's)")
     count: Annotated[int, Field(ge=1, le=MAX_UNITS)] = Field(description="number of prosumers")
     buses: Annotated[list[int], Field(min_length=1)] | None = Field(
         default=None, description="feeder buses the prosumers are spread over (default: the VPP's)"
@@ -661,11 +662,18 @@ class ProsumerFleetSpec(MemberSpec):
                              f"got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _one_placement(self) -> ProsumerFleetSpec:
+        if self.bus is not None and self.buses is not None:
+            raise ValueError(f"expected bus (every prosumer on it) or buses (the prosumers spread "
+                             f"over them), not both; got bus {self.bus} and buses {self.buses}")
+        return self
+
     self_scheduling: ClassVar[bool] = True
 
     def bus_fields(self) -> list[tuple[str, int]]:
         """The fleet's buses (its prosumers sit on them round-robin)."""
-        return [(f"buses[{k}]", b) for k, b in enumerate(self.buses or [])]
+        return super().bus_fields() + [(f"buses[{k}]", b) for k, b in enumerate(self.buses or [])]
 
 
 #: The member kinds vppsim ships, in the order of the scenario reference (the member registry,
