@@ -1,7 +1,7 @@
 """Benchmark of `vppsim montecarlo`: 1,000 samples of the default 3-VPP day on the default LocalCluster.
 
     python benchmarks/montecarlo_benchmark.py                   # 1,000 samples, 1 worker per core, exact-fast
-    python benchmarks/montecarlo_benchmark.py --allocator ga-aco  # the same with the scenario's GA-ACO
+    python benchmarks/montecarlo_benchmark.py --allocator ga-aco  # the same with paper 001's GA-ACO
     python benchmarks/montecarlo_benchmark.py --samples 200 --workers 2 --out /tmp/mc
     python benchmarks/montecarlo_benchmark.py --quick           # 10 samples on 1 worker, a 5-sample profile
 
@@ -164,7 +164,7 @@ def main() -> None:
     p.add_argument("--no-batch", action="store_true", help="only the per-sample profile")
     p.add_argument("--allocator", default="exact-fast",
                    help="the batch's real-time allocator (default: exact-fast, the exact optimum "
-                        "at array speed; `--allocator scenario` keeps the scenario's, ga-aco)")
+                        "at array speed; `--allocator scenario` keeps the scenario's)")
     add_quick(p, "--samples 10 --profile-samples 5, one worker unless --workers")
     args = p.parse_args()
     if args.quick:
