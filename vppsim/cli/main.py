@@ -41,6 +41,7 @@ from vppsim.cli.common import (
     output_options,
     print_json,
 )
+from vppsim.results.figures import FigureDrawing
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
 
@@ -121,12 +122,17 @@ def run_command(args: argparse.Namespace) -> int:
 
     The claimed folder reaches the implementation as ``args.folder`` (None: it claims its
     default folder itself); whatever happens, a claim that was not published or failed is
-    released and its empty staging folder removed.
+    released and its empty staging folder removed. A command that draws figures
+    (``draws_figures``) gets a :class:`vppsim.results.figures.FigureDrawing` forked before
+    its implementation is imported, as ``args.drawing`` (None with ``--no-figures``).
     """
-    args.folder = None
+    args.folder, args.drawing = None, None
     if getattr(args, "claims_out", False) and args.out is not None:
         args.folder = ResultFolder.claim(args.out)
     try:
+        if getattr(args, "draws_figures", False) and not getattr(args, "no_figures", False):
+            # forked before the implementation's imports (Linux): matplotlib loads beside them
+            args.drawing = FigureDrawing()
         module, function = args.impl.split(":")
         impl = getattr(importlib.import_module(module), function)
         if not getattr(args, "json", False):
@@ -140,6 +146,8 @@ def run_command(args: argparse.Namespace) -> int:
             print_json(args.summary)
         return code
     finally:
+        if args.drawing is not None:
+            args.drawing.close()  # a child that drew nothing (the command failed first)
         if args.folder is not None:
             args.folder.discard()
 

@@ -25,4 +25,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="keep a multi-day run in memory (default: its tables are streamed "
                             "to Parquet by day and the run can resume by day)")
     run_p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
-    run_p.set_defaults(impl="vppsim.cli.impl.run:run", claims_out=True)
+    run_p.set_defaults(impl="vppsim.cli.impl.run:run", claims_out=True, draws_figures=True)

@@ -1,12 +1,13 @@
 """Figures of one run, drawn from the tidy time series (matplotlib, no display needed).
 
 :class:`FigureDrawing` draws them in a child process forked before the run (Linux), which
-imports matplotlib while the parent runs and draws, in two processes, while it writes the
-tables.
+imports matplotlib while the parent imports and runs, and draws, in two processes, while it
+writes the tables.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -248,62 +249,79 @@ def draw_in_two(ts: pd.DataFrame, folder: Path, step_h: float,
     return sorted(files, key=lambda f: _FIGURE_ORDER.index(Path(f).stem))
 
 
-#: the file through which the drawing child reports its figures or its error (then removed)
-_REPORT = ".drawn.json"
+def warm_up() -> None:
+    """Draw a small figure into memory: loads the fonts and fills matplotlib's text caches.
+
+    A drawing process does this while it waits for its data, so the first real figure does
+    not pay for it.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0.0, 1.0], [0.0, 1.0], label="0123456789")
+    ax.set(xlabel="time (h)", ylabel="kW", title="warm-up")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(io.BytesIO(), format="png", dpi=20)
+    plt.close(fig)
 
 
 class FigureDrawing:
     """A run's figures (:func:`draw_run_figures`) drawn by a forked child process.
 
-    On Linux the child is forked at construction, before the run: it imports matplotlib while
-    the parent runs, then waits for the data. :meth:`draw` hands it the finished run's time
-    series (pickled through a pipe) and returns at once; the child draws while the parent
-    goes on (the tables), half of the figures in a second child of its own
-    (:func:`draw_in_two`), writes the PNGs and a short report (``.drawn.json``, removed again)
-    and leaves. :meth:`files` waits for it and returns the files, or raises ``RuntimeError``
-    with the child's error. The child touches nothing but matplotlib and its copy of the data.
-    It is forked by :func:`vppsim.forked.fork_child` (never returns into the parent's code,
-    ended by SIGINT/SIGTERM, dies with the parent) where :func:`vppsim.forked.can_fork`;
-    elsewhere nothing is forked and :meth:`files` draws in this process. Use as a context
-    manager: :meth:`close` ends an unfinished child (the parent failed first), so no process
-    is left behind.
+    On Linux the child is forked at construction, which may come long before the run
+    (``vppsim run`` forks it before importing the model): it imports matplotlib and draws a
+    small figure into memory (:func:`warm_up`) while the parent goes on, then waits.
+    :meth:`draw` hands it the folder and the finished run's time series (pickled through a
+    pipe) and returns at once; the child draws while the parent writes the tables, half of the
+    figures in a second child of its own (:func:`draw_in_two`), and sends back the files or
+    its error through a second pipe. :meth:`files` waits for that and returns the files, or
+    raises ``RuntimeError`` with the child's error. The child touches nothing but matplotlib,
+    its copy of the data and the figure files. It is forked by
+    :func:`vppsim.forked.fork_child` (never returns into the parent's code, ended by
+    SIGINT/SIGTERM, dies with the parent) where :func:`vppsim.forked.can_fork`; elsewhere
+    nothing is forked and :meth:`files` draws in this process. Use as a context manager:
+    :meth:`close` ends an unfinished child (the parent failed first, or drew nothing), so no
+    process is left behind.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self._folder = Path(folder)
-        self._report = self._folder / _REPORT
-        self._data: tuple[pd.DataFrame, float, pd.DataFrame | None] | None = None
+    def __init__(self) -> None:
+        self._data: tuple[Path, pd.DataFrame, float, pd.DataFrame | None] | None = None
         self._pid: int | None = None
-        self._pipe: int | None = None  # the parent's end, until the data is sent
+        self._to_child: int | None = None  # the data pipe's end, until the data is sent
+        self._from_child: int | None = None  # the report pipe's end, until it is read
         if can_fork():
-            self._folder.mkdir(parents=True, exist_ok=True)
-            self._report.unlink(missing_ok=True)
-            read_fd, write_fd = os.pipe()
+            data_read, data_write = os.pipe()
+            report_read, report_write = os.pipe()
 
             def body() -> None:
-                os.close(write_fd)
-                self._child(read_fd)
+                os.close(data_write)
+                os.close(report_read)
+                self._child(data_read, report_write)
 
-            self._pid, self._pipe = fork_child(body), write_fd
-            os.close(read_fd)
+            self._pid = fork_child(body)
+            os.close(data_read)
+            os.close(report_write)
+            self._to_child, self._from_child = data_write, report_read
 
-    def _child(self, read_fd: int) -> None:
-        """Import matplotlib, wait for the data, draw, write the report."""
+    @staticmethod
+    def _child(data_fd: int, report_fd: int) -> None:
+        """Import matplotlib, warm up, wait for the data, draw, send the report."""
         try:
-            pyplot()
-            with os.fdopen(read_fd, "rb") as pipe:
-                ts, step_h, prosumers = pickle.load(pipe)
-            report: dict[str, Any] = {
-                "files": draw_in_two(ts, self._folder, step_h, prosumers)}
+            warm_up()
+            with os.fdopen(data_fd, "rb") as pipe:
+                folder, ts, step_h, prosumers = pickle.load(pipe)
+            report: dict[str, Any] = {"files": draw_in_two(ts, folder, step_h, prosumers)}
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
             report = {"error": f"{type(exc).__name__}: {exc}"}
-        self._report.write_text(json.dumps(report), encoding="utf-8")
+        with os.fdopen(report_fd, "w", encoding="utf-8") as pipe:
+            pipe.write(json.dumps(report))
 
-    def draw(self, ts: pd.DataFrame, step_h: float, prosumers: pd.DataFrame | None = None) -> None:
-        """Draw the figures of this time series (in the child, if there is one)."""
-        self._data = (ts, step_h, prosumers)
-        if self._pipe is not None:
-            fd, self._pipe = self._pipe, None
+    def draw(self, folder: Path, ts: pd.DataFrame, step_h: float,
+             prosumers: pd.DataFrame | None = None) -> None:
+        """Draw the figures of this time series into ``folder`` (in the child, if there is one)."""
+        self._data = (Path(folder), ts, step_h, prosumers)
+        if self._to_child is not None:
+            fd, self._to_child = self._to_child, None
             try:
                 with os.fdopen(fd, "wb") as pipe:
                     pickle.dump(self._data, pipe, protocol=pickle.HIGHEST_PROTOCOL)
@@ -316,15 +334,19 @@ class FigureDrawing:
             self.close()
             raise RuntimeError("FigureDrawing.files: nothing to draw (draw() was not called)")
         if self._pid is None:
-            return draw_run_figures(self._data[0], self._folder, *self._data[1:])
+            folder, ts, step_h, prosumers = self._data
+            return draw_run_figures(ts, folder, step_h, prosumers)
+        assert self._from_child is not None
+        fd, self._from_child = self._from_child, None
+        with os.fdopen(fd, encoding="utf-8") as pipe:
+            text = pipe.read()  # until the child (and its own child) have ended
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
         code = os.waitstatus_to_exitcode(status)
         try:
-            report = json.loads(self._report.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            report = json.loads(text)
+        except ValueError:
             report = {}
-        self._report.unlink(missing_ok=True)
         if code != 0 or "files" not in report:
             raise RuntimeError(f"drawing the figures failed (child process exit {code}): "
                                f"{report.get('error', 'no report')}")
@@ -332,9 +354,10 @@ class FigureDrawing:
 
     def close(self) -> None:
         """End the child if it is still there (the parent failed before :meth:`files`)."""
-        if self._pipe is not None:
-            os.close(self._pipe)  # the child reads an end of file and leaves
-            self._pipe = None
+        for fd in (self._to_child, self._from_child):
+            if fd is not None:
+                os.close(fd)  # the child reads an end of file and leaves
+        self._to_child = self._from_child = None
         if self._pid is not None:
             try:
                 os.kill(self._pid, signal.SIGTERM)
@@ -342,7 +365,6 @@ class FigureDrawing:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self._pid = None
-            self._report.unlink(missing_ok=True)
 
     def __enter__(self) -> FigureDrawing:
         return self

@@ -347,13 +347,14 @@ def write_results(
     return output_path(out)
 
 
-def draw_figures(model: Any, drawing: FigureDrawing) -> None:
-    """Hand a finished model's time series to ``drawing`` (:class:`FigureDrawing`).
+def draw_figures(model: Any, drawing: FigureDrawing, folder: Path) -> None:
+    """Hand a finished model's time series to ``drawing`` (:class:`FigureDrawing`), for ``folder``.
 
-    Pass ``drawing`` to :func:`write_results` afterwards; it collects the files.
+    Pass ``drawing`` to :func:`write_results` afterwards (``folder``: its result folder's
+    ``figures``); it collects the files.
     """
     prosumers = model.prosumer_frame() if model.prosumer_fleets else None
-    drawing.draw(model.timeseries(), model.step_h, prosumers)
+    drawing.draw(folder, model.timeseries(), model.step_h, prosumers)
 
 
 def save_partial(model: Any, folder: ResultFolder, exc: BaseException) -> Path:

@@ -142,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
                 run_baseline, base_loaded, args.seed, store, progress and not can_fork()))
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
-        # forked now (Linux): imports matplotlib during the run, draws while the tables are written
-        drawing = (None if args.no_figures
-                   else stack.enter_context(FigureDrawing(folder.work / "figures")))
+        # forked by the command line before the model was imported (Linux; else now): it has
+        # imported matplotlib by the end of the run and draws while the tables are written
+        drawing = None if args.no_figures else getattr(args, "drawing", None)
+        if drawing is None and not args.no_figures:
+            drawing = stack.enter_context(FigureDrawing())
         t2 = time.perf_counter()
         finished = _run_main(model, folder, streamed, progress)
         if finished is None:
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         model = finished
         run_s = time.perf_counter() - t2
         if drawing is not None:
-            draw_figures(model, drawing)
+            draw_figures(model, drawing, folder.work / "figures")
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
         baseline_kpis = None
         if own_baseline:  # nothing to take away: the scenario is its own baseline
