@@ -130,3 +130,33 @@ def test_the_forked_baseline_gives_the_in_process_kpis(tmp_path, days):
     kpis = json.loads((out["forked"] / "summary.json").read_text(encoding="utf-8"))["kpis"]
     assert kpis["baseline"] is not None
     assert kpis["rows"]["peak_feeder_load_kw"]["baseline"] > 0
+
+
+#: `vppsim run` in a fresh process: its exit code and whether a child process is left
+_RUN_LEFT = """
+import json, os, sys
+from vppsim.cli.main import main
+code = main(["run", *sys.argv[2:], "--quiet", "--no-baseline", "--out", sys.argv[1]])
+try:
+    os.waitpid(-1, os.WNOHANG)
+    left = True
+except ChildProcessError:
+    left = False
+print(json.dumps({"code": code, "left": left}))
+"""
+
+
+def test_the_drawing_forked_by_the_command_line_draws_or_ends(tmp_path):
+    """`vppsim run` forks its drawing process before importing the model; no child is left."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nseed: -1\n", encoding="utf-8")
+    got = {}
+    for case, args in (("ok", []), ("bad", [str(bad)])):
+        done = subprocess.run([sys.executable, "-c", _RUN_LEFT, str(tmp_path / case), *args],
+                              capture_output=True, text=True, timeout=300)
+        got[case] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["ok"] == {"code": 0, "left": False}
+    assert sorted(p.name for p in (tmp_path / "ok" / "figures").iterdir()) == [
+        "dispatch.png", "exchange.png", "network.png", "prices.png", "soc.png", "vpo_profit.png"]
+    assert got["bad"] == {"code": 2, "left": False}  # the drawing process was ended
+    assert not (tmp_path / "bad").exists()

@@ -35,9 +35,9 @@ import json, os, sys
 import pandas as pd
 from vppsim.results.figures import FigureDrawing
 ts = pd.read_parquet(sys.argv[1]).drop(columns=sys.argv[3:])
-with FigureDrawing(sys.argv[2]) as drawing:
+with FigureDrawing() as drawing:
     forked = drawing._pid is not None
-    drawing.draw(ts, 1.0)
+    drawing.draw(sys.argv[2], ts, 1.0)
     try:
         files, error = drawing.files(), None
     except RuntimeError as exc:
@@ -69,16 +69,15 @@ def test_forked_figures_are_the_in_process_figures(day_ts, tmp_path):
     for a, b in zip(got["files"], here, strict=True):  # Agg is deterministic: the same bytes
         assert Path(a).read_bytes() == Path(b).read_bytes()
     assert sorted(p.name for p in (tmp_path / "forked").iterdir()) == sorted(
-        Path(f).name for f in here)  # the child's report file is gone
+        Path(f).name for f in here)  # nothing but the figures
 
 
 def test_a_failure_while_drawing_is_raised_in_the_parent(day_ts, tmp_path):
     got = _draw_in_a_fresh_process(day_ts, tmp_path, tmp_path / "figures", "soc_pu")
     assert got["files"] == [] and "KeyError" in got["error"] and "soc_pu" in got["error"]
     assert not got["left"]
-    assert not (tmp_path / "figures" / ".drawn.json").exists()
-    with FigureDrawing(tmp_path / "here") as drawing:  # this process: no fork under threads
-        drawing.draw(day_ts.drop(columns=["soc_pu"]), 1.0)
+    with FigureDrawing() as drawing:  # this process: no fork under threads
+        drawing.draw(tmp_path / "here", day_ts.drop(columns=["soc_pu"]), 1.0)
         with pytest.raises((RuntimeError, KeyError), match="soc_pu"):
             drawing.files()
 
@@ -87,10 +86,10 @@ _CLOSE = """
 import json, os, sys
 import pandas as pd
 from vppsim.results.figures import FigureDrawing
-drawing = FigureDrawing(sys.argv[1])
+drawing = FigureDrawing()
 forked = drawing._pid is not None
 if sys.argv[2:]:
-    drawing.draw(pd.read_parquet(sys.argv[2]), 1.0)
+    drawing.draw(sys.argv[1], pd.read_parquet(sys.argv[2]), 1.0)
 drawing.close()  # the parent failed before waiting (or before the run ended)
 try:
     os.waitpid(-1, os.WNOHANG)
@@ -111,7 +110,7 @@ def test_closing_an_unfinished_drawing_leaves_no_process(day_ts, tmp_path, with_
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["forked"] == sys.platform.startswith("linux") and not got["left"]
     with pytest.raises(RuntimeError, match="nothing to draw"):
-        FigureDrawing(tmp_path / "other").files()
+        FigureDrawing().files()
 
 
 def test_take_is_take_along_axis():
