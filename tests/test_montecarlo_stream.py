@@ -147,8 +147,10 @@ class InFlight:
 def test_chunks_in_flight_never_exceed_the_window(passthrough_day_path: Path, cluster: Any,
                                                   tmp_path: Path) -> None:
     """9 one-sample chunks with a window of 2: never more than 2 chunk tasks unfinished on the
-    scheduler, and never more than 3 held (the next chunk is submitted before the finished one
-    is written and released); all 9 were submitted at once before. The batch is complete."""
+    scheduler, and never more than 4 held (the next chunk is submitted before the finished one
+    is written and released, and the scheduler forgets a released chunk when the client's
+    release message reaches it, which may come after one more submit when chunks are fast);
+    all 9 were submitted at once before. The batch is complete."""
     from distributed.diagnostics.plugin import SchedulerPlugin
 
     plugin = type("InFlightPlugin", (InFlight, SchedulerPlugin), {})()
@@ -162,7 +164,7 @@ def test_chunks_in_flight_never_exceed_the_window(passthrough_day_path: Path, cl
     assert res.complete and res.kpis["sample"].tolist() == list(range(9))
     assert res.summary["max_chunks_in_flight"] == 2
     assert plugin.most_running == 2
-    assert plugin.most_held <= 3
+    assert plugin.most_held <= 4
     kpis_ref, steps_ref, quant_ref = in_memory_reference(tmp_path / "mc" / PARTS,
                                                          ("VPP1", "VPP2", "VPP3"))
     pd.testing.assert_frame_equal(res.kpis, kpis_ref, check_exact=True)

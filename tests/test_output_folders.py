@@ -29,6 +29,7 @@ from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
 from vppsim.results.folders import (
     INCOMPLETE_SUFFIX,
+    ORPHAN_WAIT_S,
     FolderLock,
     OutputFolderError,
     ResultFolder,
@@ -320,3 +321,40 @@ def test_allocate_rejects_a_demand_beyond_the_case_bound(
     assert main(["allocate", str(negative)]) == 2
     assert "demands[1]: Input should be greater than 0 (got -5)" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["negative.yaml"]
+
+
+#: a process that takes the lock, forks a child that keeps the lock's file (as vppsim run's
+#: baseline and drawing processes do) for ``argv[2]`` s, and ends at once
+_HOLDER_DIES = """
+import os, sys, time
+from vppsim.results.folders import FolderLock
+lock = FolderLock(sys.argv[1])
+assert lock.acquire()
+if os.fork() == 0:
+    os.close(1)  # the caller's pipes: it returns when the holder has ended
+    os.close(2)
+    time.sleep(float(sys.argv[2]))
+    os._exit(0)
+print(os.getpid(), flush=True)
+os._exit(0)
+"""
+
+
+def test_a_lock_held_only_by_a_dead_holders_child_is_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / ".out.lock"
+    done = subprocess.run([sys.executable, "-c", _HOLDER_DIES, str(path), "1.0"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    holder = done.stdout.strip()
+    lock = FolderLock(path)
+    assert lock.holder() == holder  # the dead process's pid, while its child holds the lock
+    t0 = time.monotonic()
+    assert lock.acquire()  # waited for the child (the holder is gone)
+    assert 0.3 < time.monotonic() - t0 < ORPHAN_WAIT_S
+    assert lock.holder() == str(os.getpid())
+    lock.release()
+    # a child that outlives the wait: the lock stays busy, and the answer comes after the wait
+    subprocess.run([sys.executable, "-c", _HOLDER_DIES, str(path), str(ORPHAN_WAIT_S + 3)],
+                   capture_output=True, text=True, timeout=60, check=True)
+    t0 = time.monotonic()
+    assert not FolderLock(path).acquire()
+    assert time.monotonic() - t0 >= ORPHAN_WAIT_S

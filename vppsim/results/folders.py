@@ -73,10 +73,29 @@ def default_out_dir(scenario_name: str, base: Path | None = None) -> Path:
     return (base or Path.cwd()) / "results" / f"{safe_name(scenario_name)}-{stamp}"
 
 
+#: how long :meth:`FolderLock.acquire` waits for a dead holder's forked children to end, s
+ORPHAN_WAIT_S = 2.0
+
+
+def _alive(pid_text: str) -> bool:
+    """True unless ``pid_text`` names a process that does not exist (unknown: alive)."""
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, OverflowError, PermissionError):
+        return True
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class FolderLock:
     """An exclusive OS lock on ``path`` (a lock file), released by the kernel if the process dies.
 
-    The file holds the pid of its holder, for the message of whoever finds it locked.
+    The file holds the pid of its holder, for the message of whoever finds it locked. A
+    process forked by the holder (``vppsim run``'s baseline and drawing processes,
+    :mod:`vppsim.forked`) shares the lock until it ends; such children end with the holder,
+    so a lock found held while the pid in the file is dead is waited for, up to
+    :data:`ORPHAN_WAIT_S`.
     """
 
     def __init__(self, path: Path) -> None:
@@ -85,6 +104,14 @@ class FolderLock:
 
     def acquire(self) -> bool:
         """Take the lock; False if another live process holds it. OSError if it cannot be created."""
+        deadline = time.monotonic() + ORPHAN_WAIT_S
+        while not self._try_acquire():
+            if _alive(self.holder()) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)  # the dead holder's children are ending
+        return True
+
+    def _try_acquire(self) -> bool:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
