@@ -58,6 +58,8 @@ class TieEnds:
 def _solve_exact_milp(lp_highs: highspy.Highs) -> tuple[float, np.ndarray]:
     lp_highs.setOptionValue("mip_rel_gap", 0.0)
     lp_highs.setOptionValue("mip_abs_gap", 1e-9)
+    # no restart after the root: on the default day 0.38 -> 0.22 s, the value moves by 4e-7 CNY
+    lp_highs.setOptionValue("mip_allow_restart", False)
     lp_highs.run()
     status = lp_highs.getModelStatus()
     if status != highspy.HighsModelStatus.kOptimal:
