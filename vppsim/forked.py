@@ -76,6 +76,15 @@ def fork_child(body: Callable[[], object]) -> int:
     return pid
 
 
+def end_child(pid: int) -> None:
+    """Kill the child ``pid`` (if it is still there) and reap it."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
 class ForkedCallError(RuntimeError):
     """The forked call raised, or its child ended without an answer (message says which)."""
 
@@ -152,11 +161,7 @@ class ForkedCall:
             os.close(self._read)
             self._read = None
         if self._pid is not None:
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-                os.waitpid(self._pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            end_child(self._pid)
             self._pid = None
 
     def __enter__(self) -> ForkedCall:

@@ -11,14 +11,13 @@ import io
 import json
 import os
 import pickle
-import signal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vppsim.forked import ForkedCall, can_fork, fork_child
+from vppsim.forked import ForkedCall, can_fork, end_child, fork_child
 from vppsim.results.plotting import pyplot, tariff_and_prices
 
 
@@ -359,11 +358,7 @@ class FigureDrawing:
                 os.close(fd)  # the child reads an end of file and leaves
         self._to_child = self._from_child = None
         if self._pid is not None:
-            try:
-                os.kill(self._pid, signal.SIGTERM)
-                os.waitpid(self._pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            end_child(self._pid)
             self._pid = None
 
     def __enter__(self) -> FigureDrawing:
