@@ -256,3 +256,29 @@ def test_failure_during_the_run_keeps_the_steps_done(
     assert "injected failure" in (partial / "error.txt").read_text(encoding="utf-8")
     ts = pd.read_parquet(partial / "timeseries.parquet")
     assert sorted(ts["step"].unique()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("stop", "code", "said"), [
+    ("Terminated", 143, "terminated (SIGTERM)"), ("KeyboardInterrupt", 130, "interrupted")])
+def test_a_signal_while_an_extension_initializes_is_a_clean_stop(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        stop: str, code: int, said: str) -> None:
+    """pybind11 turns Ctrl-C or SIGTERM during a compiled module's import into
+    "ImportError: initialization failed" raised from it (seen with lightsim2grid while
+    ``vppsim run`` imported its implementation): exit 130/143 as for the signal itself."""
+    cli_main = sys.modules["vppsim.cli.main"]
+    interrupt = cli_main.Terminated() if stop == "Terminated" else KeyboardInterrupt()
+
+    def importing(name: str, package: str | None = None) -> Any:
+        raise ImportError("initialization failed") from interrupt
+
+    monkeypatch.setattr(cli_main.importlib, "import_module", importing)
+    assert main(["run", "--quiet", "--no-figures", "--out", str(tmp_path / "out")]) == code
+    assert f"vppsim: {said}; what was written so far is kept" in capsys.readouterr().err
+
+    def broken(name: str, package: str | None = None) -> Any:
+        raise ImportError("no module named x")  # any other ImportError is not hidden
+
+    monkeypatch.setattr(cli_main.importlib, "import_module", broken)
+    with pytest.raises(ImportError, match="no module named x"):
+        main(["run", "--quiet", "--no-figures", "--out", str(tmp_path / "out2")])

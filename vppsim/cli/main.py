@@ -165,10 +165,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vppsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
-        print(f"vppsim: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
-              "what was written so far is kept", file=sys.stderr)
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        return _stopped(exc)
+    except ImportError as exc:
+        # Ctrl-C or SIGTERM while a compiled extension initializes (a command imports its
+        # implementation after the handler above is in place): pybind11 turns the interrupt
+        # into "ImportError: initialization failed", raised from it
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _stopped(exc.__cause__)
+        raise
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """Say that the command was interrupted or terminated; its exit code."""
+    terminated = isinstance(exc, Terminated)
+    print(f"vppsim: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+          "what was written so far is kept", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
