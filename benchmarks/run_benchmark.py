@@ -48,14 +48,16 @@ PHASES = ("load_scenario", "run", "game", "realtime", "baseline", "writing")
 
 def _timed(args: list[str]) -> tuple[float, float]:
     """Run ``args``; its wall time and CPU time (itself and the children it waited for)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed (exit {proc.returncode}):\n{err}")
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: nothing to fill while waiting
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        code = proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4
+        if code != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(args)} failed (exit {code}):\n"
+                             f"{err.read().decode(errors='replace')}")
     return wall, usage.ru_utime + usage.ru_stime
 
 

@@ -302,6 +302,10 @@ def _iterations(model: Any) -> int | None:
     return int(sum(its)) if its else None
 
 
+#: a run's figures, inside its result folder
+FIGURES_DIR = "figures"
+
+
 def write_results(
     model: Any,
     out: Path | ResultFolder,
@@ -339,7 +343,7 @@ def write_results(
         if drawing is not None:
             figure_files = drawing.files()
         elif figures:
-            figure_files = draw_run_figures(ts, work / "figures", model.step_h, prosumers)
+            figure_files = draw_run_figures(ts, work / FIGURES_DIR, model.step_h, prosumers)
         (work / "report.md").write_text(render_report(summary, figure_files), encoding="utf-8")
         summary["wall_time_s"]["writing"] = time.perf_counter() - start
         (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -347,14 +351,14 @@ def write_results(
     return output_path(out)
 
 
-def draw_figures(model: Any, drawing: FigureDrawing, folder: Path) -> None:
-    """Hand a finished model's time series to ``drawing`` (:class:`FigureDrawing`), for ``folder``.
+def draw_figures(model: Any, drawing: FigureDrawing, folder: ResultFolder) -> None:
+    """Hand a finished model's time series to ``drawing`` (:class:`FigureDrawing`).
 
-    Pass ``drawing`` to :func:`write_results` afterwards (``folder``: its result folder's
-    ``figures``); it collects the files.
+    The figures go to ``folder``'s ``figures``; pass ``drawing`` to :func:`write_results` for
+    the same folder afterwards, it collects the files.
     """
     prosumers = model.prosumer_frame() if model.prosumer_fleets else None
-    drawing.draw(folder, model.timeseries(), model.step_h, prosumers)
+    drawing.draw(folder.work / FIGURES_DIR, model.timeseries(), model.step_h, prosumers)
 
 
 def save_partial(model: Any, folder: ResultFolder, exc: BaseException) -> Path:

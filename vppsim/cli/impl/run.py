@@ -56,7 +56,7 @@ def run_baseline(loaded: LoadedScenario, seed: int | None, store: Path | None = 
     return kpis, time.perf_counter() - t0
 
 
-def _forked_baseline(call: ForkedCall) -> tuple[dict[str, float] | None, float]:
+def _baseline_answer(call: ForkedCall) -> tuple[dict[str, float] | None, float]:
     """The answer of :func:`run_baseline` in a :class:`ForkedCall`; ``(None, 0)`` if it was lost."""
     try:
         return call.result()
@@ -135,18 +135,18 @@ def run(args: argparse.Namespace) -> int:
         own_baseline = base_loaded is not None and base_loaded.scenario == loaded.scenario
         # forked first (Linux), before any solver has run here: computes beside the run
         # without a bar of its own; where nothing may be forked it runs after the run, with one
-        forked_baseline = None
+        baseline_call = None
         if base_loaded is not None and not own_baseline:
             store = folder.work / HORIZON_DIR / "baseline" if streamed else None
-            forked_baseline = stack.enter_context(ForkedCall(
+            baseline_call = stack.enter_context(ForkedCall(
                 run_baseline, base_loaded, args.seed, store, progress and not can_fork()))
         model = VPPModel(loaded, seed=args.seed)
         build_s = time.perf_counter() - t1
         # forked by the command line before the model was imported (Linux; else now): it has
         # imported matplotlib by the end of the run and draws while the tables are written
-        drawing = None if args.no_figures else getattr(args, "drawing", None)
-        if drawing is None and not args.no_figures:
-            drawing = stack.enter_context(FigureDrawing())
+        drawing = None
+        if not args.no_figures:
+            drawing = getattr(args, "drawing", None) or stack.enter_context(FigureDrawing())
         t2 = time.perf_counter()
         finished = _run_main(model, folder, streamed, progress)
         if finished is None:
@@ -154,13 +154,13 @@ def run(args: argparse.Namespace) -> int:
         model = finished
         run_s = time.perf_counter() - t2
         if drawing is not None:
-            draw_figures(model, drawing, folder.work / "figures")
+            draw_figures(model, drawing, folder)
         wall = {"load_scenario": load_s, "build": build_s, "run": run_s}
         baseline_kpis = None
         if own_baseline:  # nothing to take away: the scenario is its own baseline
             baseline_kpis, wall["baseline"] = model_kpis(model), 0.0
-        elif forked_baseline is not None:
-            baseline_kpis, wall["baseline"] = _forked_baseline(forked_baseline)
+        elif baseline_call is not None:
+            baseline_kpis, wall["baseline"] = _baseline_answer(baseline_call)
         final = write_results(model, folder, wall, figures=not args.no_figures,
                               baseline_kpis=baseline_kpis, drawing=drawing)
     report(args, folder_summary(final))
