@@ -44,6 +44,7 @@ from vppsim.cli.common import (
 from vppsim.results.figures import FigureDrawing
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
+from vppsim.startup import imports_without_gc
 
 COMMANDS = (run, info, scenarios, game, equilibria, montecarlo, allocate, uc, forecast, pareto,
             scenario, dashboard)
@@ -134,7 +135,8 @@ def run_command(args: argparse.Namespace) -> int:
             # forked before the implementation's imports (Linux): matplotlib loads beside them
             args.drawing = FigureDrawing()
         module, function = args.impl.split(":")
-        impl = getattr(importlib.import_module(module), function)
+        with imports_without_gc():  # (see vppsim.startup)
+            impl = getattr(importlib.import_module(module), function)
         if not getattr(args, "json", False):
             return int(impl(args))
         # --json: the command runs quiet, anything it still prints goes to stderr, and its

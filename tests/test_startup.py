@@ -1,0 +1,86 @@
+"""The console script's process tuning (vppsim.startup, vppsim.console): the collector is off
+while the command imports and frozen at exit, and nothing else changes."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vppsim.cli.main import main
+from vppsim.startup import imports_without_gc
+
+
+def test_imports_without_gc_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with imports_without_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ImportError), imports_without_gc():
+        import vppsim.no_such_module  # noqa: F401, PLC0415
+    assert gc.isenabled()  # restored after a failed import too
+    gc.disable()
+    try:
+        with imports_without_gc():
+            pass
+        assert not gc.isenabled()  # a collector switched off by the caller stays off
+    finally:
+        gc.enable()
+
+
+def test_a_command_run_in_process_leaves_the_collector_as_it_was(tmp_path: Path) -> None:
+    frozen = gc.get_freeze_count()
+    assert main(["run", "--quiet", "--no-figures", "--no-baseline",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # only the console script freezes, at its exit
+
+
+def test_the_installed_script_is_the_console() -> None:
+    (script,) = entry_points(group="console_scripts", name="vppsim")
+    assert script.value == "vppsim.console:console"
+
+
+#: the console in a fresh interpreter: the run's exit code, the collector's state at exit
+_CONSOLE = """
+import atexit, gc, json, sys
+seen = {}
+atexit.register(lambda: print(json.dumps(seen)))
+atexit.register(lambda: seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count()))
+sys.argv = ["vppsim", *sys.argv[1:]]
+from vppsim.console import console
+console()
+"""
+
+
+def test_the_console_runs_the_command_and_freezes_at_exit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", _CONSOLE, "run", "--quiet", "--no-figures",
+                           "--no-baseline", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["enabled"]  # the command ran with the collector on
+    assert seen["frozen"] > 100_000  # what was alive at exit: the imports' objects
+    assert main(["run", "--quiet", "--no-figures", "--no-baseline",
+                 "--out", str(tmp_path / "in_process")]) == 0
+    # the same results as in-process (the time series less its solve times)
+    assert (out / "kpis.csv").read_bytes() == (tmp_path / "in_process" / "kpis.csv").read_bytes()
+    ts, ts_in = (pd.read_parquet(f / "timeseries.parquet").drop(columns="allocation_solve_ms")
+                 for f in (out, tmp_path / "in_process"))
+    pd.testing.assert_frame_equal(ts, ts_in)
+
+
+def test_python_m_vppsim_passes_the_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "vppsim", "validate", str(bad)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "bad.yaml" in done.stderr

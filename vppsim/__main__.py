@@ -1,0 +1,5 @@
+"""``python -m vppsim``: the ``vppsim`` command (:func:`vppsim.console.console`)."""
+
+from vppsim.console import console
+
+console()

@@ -1,0 +1,24 @@
+"""The ``vppsim`` console script (and ``python -m vppsim``).
+
+It is :func:`vppsim.cli.main` with the tuning of a short-lived process
+(:mod:`vppsim.startup`): the command line is imported with the garbage collector off, and
+what is alive when the command returns is frozen so the interpreter's exit does not walk it.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from typing import NoReturn
+
+from vppsim.startup import imports_without_gc
+
+
+def console() -> NoReturn:
+    """Run the command of ``sys.argv`` and exit with its code."""
+    with imports_without_gc():
+        from vppsim.cli.main import main  # noqa: PLC0415 - imported with the collector off
+
+    code = main()
+    gc.freeze()  # every file is written and closed: skip the collector's passes at exit
+    sys.exit(code)
