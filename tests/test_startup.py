@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -14,7 +15,13 @@ import pandas as pd
 import pytest
 
 from vppsim.cli.main import main
-from vppsim.startup import imports_without_gc
+from vppsim.startup import BLAS_THREAD_VARIABLES, imports_without_gc
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """This environment without any BLAS thread count, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARIABLES}
+    return {**env, **extra}
 
 
 def test_imports_without_gc_restores_the_collector() -> None:
@@ -49,10 +56,11 @@ def test_the_installed_script_is_the_console() -> None:
 
 #: the console in a fresh interpreter: the run's exit code, the collector's state at exit
 _CONSOLE = """
-import atexit, gc, json, sys
+import atexit, gc, json, os, sys
 seen = {}
 atexit.register(lambda: print(json.dumps(seen)))
-atexit.register(lambda: seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count()))
+atexit.register(lambda: seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count(),
+                                    blas=os.environ.get("OPENBLAS_NUM_THREADS")))
 sys.argv = ["vppsim", *sys.argv[1:]]
 from vppsim.console import console
 console()
@@ -63,10 +71,11 @@ def test_the_console_runs_the_command_and_freezes_at_exit(tmp_path: Path) -> Non
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", _CONSOLE, "run", "--quiet", "--no-figures",
                            "--no-baseline", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["enabled"]  # the command ran with the collector on
+    assert seen["blas"] == "1"  # one BLAS thread: no count was chosen
     assert seen["frozen"] > 100_000  # what was alive at exit: the imports' objects
     assert main(["run", "--quiet", "--no-figures", "--no-baseline",
                  "--out", str(tmp_path / "in_process")]) == 0
@@ -84,3 +93,25 @@ def test_python_m_vppsim_passes_the_exit_code(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-3000:]
     assert "bad.yaml" in done.stderr
+
+
+_BLAS = """
+import json, os, sys
+from vppsim.startup import single_threaded_blas
+if sys.argv[1] == "numpy first":
+    import numpy
+print(json.dumps([single_threaded_blas(), os.environ.get("OPENBLAS_NUM_THREADS")]))
+"""
+
+
+@pytest.mark.parametrize(("case", "extra", "expected"), [
+    ("fresh", {}, [True, "1"]),
+    ("fresh", {"OMP_NUM_THREADS": "2"}, [False, None]),  # the user's choice stands
+    ("fresh", {"OPENBLAS_NUM_THREADS": "4"}, [False, "4"]),
+    ("numpy first", {}, [False, None]),  # too late: OpenBLAS has read its count
+])
+def test_single_threaded_blas_only_where_it_takes_effect(case: str, extra: dict[str, str],
+                                                         expected: list[object]) -> None:
+    done = subprocess.run([sys.executable, "-c", _BLAS, case], capture_output=True, text=True,
+                          timeout=120, env=_env(**extra), check=True)
+    assert json.loads(done.stdout) == expected

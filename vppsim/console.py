@@ -1,8 +1,9 @@
 """The ``vppsim`` console script (and ``python -m vppsim``).
 
 It is :func:`vppsim.cli.main` with the tuning of a short-lived process
-(:mod:`vppsim.startup`): the command line is imported with the garbage collector off, and
-what is alive when the command returns is frozen so the interpreter's exit does not walk it.
+(:mod:`vppsim.startup`): one BLAS thread unless the user chose a count, the command line
+imported with the garbage collector off, and what is alive when the command returns frozen so
+the interpreter's exit does not walk it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import gc
 import sys
 from typing import NoReturn
 
-from vppsim.startup import imports_without_gc
+from vppsim.startup import imports_without_gc, single_threaded_blas
 
 
 def console() -> NoReturn:
     """Run the command of ``sys.argv`` and exit with its code."""
+    single_threaded_blas()
     with imports_without_gc():
         from vppsim.cli.main import main  # noqa: PLC0415 - imported with the collector off
 

@@ -215,10 +215,11 @@ def make_prosumer_figures(prosumers: pd.DataFrame, ts: pd.DataFrame, folder: Pat
     return out
 
 
-#: a run's figures in two parts of about equal drawing time, for two processes (default day:
-#: dispatch 0.42 s, network 0.28 s, each of the others 0.11-0.17 s); ``prosumers``: the fleet
-#: figures (:func:`make_prosumer_figures`)
-DRAWING_PARTS = (("dispatch", "prices", "vpo_profit"), ("network", "exchange", "soc", "prosumers"))
+#: a run's figures in two parts of about equal drawing time, for two processes (default day,
+#: warm, one process: dispatch 0.32 s, network 0.15, soc 0.13, exchange 0.13, prices 0.12,
+#: vpo_profit 0.08; both parts in two processes 0.58 s, median of 7, against 0.69 s with
+#: vpo_profit in the first); ``prosumers``: the fleet figures (:func:`make_prosumer_figures`)
+DRAWING_PARTS = (("dispatch", "prices"), ("network", "exchange", "soc", "vpo_profit", "prosumers"))
 
 #: every figure file's name in report order
 _FIGURE_ORDER = (*RUN_FIGURES, "prosumer_soc", "prosumer_exchange")
