@@ -26,7 +26,8 @@ solved as a MILP directly (``VppDayAheadData.has_binaries``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -111,6 +112,15 @@ class VppDayAheadData:
         """True if it has committed units, EVs or reservoirs."""
         return bool(self.units or self.evs or self.reservoirs)
 
+    @cached_property
+    def lp_templates(self) -> dict[bool, LinearProgram]:
+        """Its LP (``False``) and MILP (``True``) at zero prices, once built (:func:`build_vpp_lp`).
+
+        Only the trade costs depend on the prices; a game builds the same VPP's LP dozens of
+        times. The templates' arrays are read-only, as they are shared.
+        """
+        return {}
+
 
 @dataclass
 class VppSchedule:
@@ -144,14 +154,38 @@ class VppSchedule:
 def build_vpp_lp(
     d: VppDayAheadData, c_sell: np.ndarray, c_buy: np.ndarray, binaries: bool = False
 ) -> LinearProgram:
-    """Build the VPP's day-ahead LP (or MILP with flip-flop binaries) for given prices."""
+    """The VPP's day-ahead LP (or MILP with flip-flop binaries) at the prices ``c_sell``/``c_buy``.
+
+    Its rows, bounds and the other costs come from ``d.lp_templates`` (built once, shared and
+    read-only); only the cost vector is new: the trade costs ``(c_sell + w_b)*dt`` of the
+    purchases ``g`` and ``-c_buy*dt`` of the sales ``e``.
+    """
+    template = d.lp_templates.get(binaries)
+    if template is None:
+        template = d.lp_templates[binaries] = _read_only(_build_vpp_lp(d, binaries))
+    c = template.c.copy()
+    c[template.names["g"]] = (np.asarray(c_sell) + d.costs.w_b_purchase_cny_per_kwh) * d.dt_h
+    c[template.names["e"]] = -np.asarray(c_buy) * d.dt_h
+    return replace(template, c=c)
+
+
+def _read_only(lp: LinearProgram) -> LinearProgram:
+    """``lp`` with its arrays (and its matrix's) made read-only, to be shared."""
+    for arr in (lp.c, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, lp.integer, lp.a.data,
+                lp.a.indices, lp.a.indptr, *lp.names.values()):
+        arr.flags.writeable = False
+    return lp
+
+
+def _build_vpp_lp(d: VppDayAheadData, binaries: bool) -> LinearProgram:
+    """The VPP's day-ahead LP (MILP with ``binaries``) with zero prices (see :func:`build_vpp_lp`)."""
     T, dt, k = d.n_periods, d.dt_h, d.costs
     b = LpBuilder()
     big = d.voll_cny_per_kwh * dt
     w_cur = b.add_var("w_cur", T, 0.0, d.wind_fc_kw, k.mu1_wind_curtail_cny_per_kwh * dt)
     pv_cur = b.add_var("pv_cur", T, 0.0, d.pv_fc_kw, k.mu2_pv_curtail_cny_per_kwh * dt)
-    g = b.add_var("g", T, 0.0, d.buy_max_kw, (np.asarray(c_sell) + k.w_b_purchase_cny_per_kwh) * dt)
-    e = b.add_var("e", T, 0.0, d.sell_max_kw, -np.asarray(c_buy) * dt)
+    g = b.add_var("g", T, 0.0, d.buy_max_kw, k.w_b_purchase_cny_per_kwh * dt)
+    e = b.add_var("e", T, 0.0, d.sell_max_kw, 0.0)
     unmet = b.add_var("unmet", T, 0.0, d.load_kw, big)
     spill = b.add_var("spill", T, 0.0, INF, big)
     bat_cost = (k.lam1_battery_cny_per_kwh + k.w_bat_battery_cny_per_kwh) * dt
