@@ -4,7 +4,8 @@ Each repeat starts a fresh interpreter, as a user's command does, and the varian
 interleaved (repeat 1 of every variant, then repeat 2, ...), so a machine that slows down
 for a while slows every variant alike. Rows:
 
-- ``imports``: the interpreter importing what ``vppsim run`` imports, and nothing else;
+- ``imports``: the interpreter importing what ``vppsim run`` imports, and nothing else
+  (tuned as the console script does it, :mod:`vppsim.startup`);
 - ``run --no-figures --no-baseline``: the coordinated run and its tables;
 - ``run --no-figures``: plus the uncoordinated baseline (a forked process on Linux);
 - ``run``: the whole command, figures included (two forked drawing processes on Linux).
@@ -31,8 +32,16 @@ from pathlib import Path
 
 from _bench import add_quick, progress, table_path, write_table
 
-#: the imports of ``vppsim run`` (its module and the model), in a fresh interpreter
-IMPORTS = "import vppsim.cli.main, vppsim.cli.impl.run, vppsim.model"
+#: the imports of ``vppsim run`` (its module and the model), in a fresh interpreter tuned as
+#: the console script tunes it (vppsim.startup: one BLAS thread, no garbage collector passes)
+IMPORTS = """
+import gc
+from vppsim.startup import imports_without_gc, single_threaded_blas
+single_threaded_blas()
+with imports_without_gc():
+    import vppsim.cli.main, vppsim.cli.impl.run, vppsim.model
+gc.freeze()
+"""
 
 #: the variants: a label and the ``vppsim run`` options (None: imports only)
 VARIANTS: tuple[tuple[str, list[str] | None], ...] = (
@@ -71,9 +80,9 @@ def measure(scenario: str | None, repeats: int) -> dict[str, dict[str, list[floa
                 args = [sys.executable, "-c", IMPORTS]
             else:
                 out = Path(tmp) / f"{i}-{len(opts)}"
-                args = [sys.executable, "-m", "vppsim.cli", "run", *([scenario] if scenario
-                                                                    else []),
-                        *opts, "--quiet", "--out", str(out)]
+                args = [sys.executable, "-m", "vppsim", "run", *([scenario] if scenario
+                                                                else []),
+                        *opts, "--quiet", "--out", str(out)]  # the console script's entry
             wall, cpu = _timed(args)
             row = got[label]
             row.setdefault("wall", []).append(wall)
