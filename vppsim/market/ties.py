@@ -62,9 +62,9 @@ def _solve_exact_milp(lp_highs: highspy.Highs) -> tuple[float, np.ndarray]:
     # no restart after the root: on the default day 0.38 -> 0.22 s, the value moves by 4e-7 CNY
     lp_highs.setOptionValue("mip_allow_restart", False)
     # no RINS/RENS sub-MIPs: they took 0.2 of the 0.33 s of the default day's B&B (3 nodes),
-    # which then solves in 0.11 s to the same value, bit for bit; on 13 shipped and random
-    # 3- and 6-VPP days at two price vectors each, never more than 0.1 s slower, the values
-    # within 7e-5 CNY (HiGHS >= 1.11)
+    # which then solves in 0.11 s to the same value, bit for bit; on 14 shipped and random
+    # 3- and 6-VPP days at two price vectors each, 27 of 28 as fast or faster (one 0.35 ->
+    # 0.46 s), the values within 7e-5 CNY (HiGHS >= 1.11)
     lp_highs.setOptionValue("mip_heuristic_run_rins", False)
     lp_highs.setOptionValue("mip_heuristic_run_rens", False)
     lp_highs.run()
