@@ -8,12 +8,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import vppsim.console as console_module
+from vppsim.cli.common import EXIT_INTERRUPTED
 from vppsim.cli.main import main
 from vppsim.startup import BLAS_THREAD_VARIABLES, imports_without_gc
 
@@ -115,3 +119,34 @@ def test_single_threaded_blas_only_where_it_takes_effect(case: str, extra: dict[
     done = subprocess.run([sys.executable, "-c", _BLAS, case], capture_output=True, text=True,
                           timeout=120, env=_env(**extra), check=True)
     assert json.loads(done.stdout) == expected
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), "extension"])
+def test_ctrl_c_while_the_console_imports_is_a_clean_stop(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          interrupt: object) -> None:
+    @contextmanager
+    def interrupted() -> Iterator[None]:
+        if isinstance(interrupt, KeyboardInterrupt):
+            raise interrupt
+        raise ImportError("initialization failed") from KeyboardInterrupt()  # pybind11's form
+        yield
+
+    monkeypatch.setattr(console_module, "imports_without_gc", interrupted)
+    monkeypatch.setattr(console_module, "single_threaded_blas", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        console_module.console()
+    assert stop.value.code == console_module.EXIT_INTERRUPTED == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "vppsim: interrupted\n"
+
+
+def test_other_import_errors_of_the_console_are_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    @contextmanager
+    def broken() -> Iterator[None]:
+        raise ImportError("a missing dependency")
+        yield
+
+    monkeypatch.setattr(console_module, "imports_without_gc", broken)
+    monkeypatch.setattr(console_module, "single_threaded_blas", lambda: False)
+    with pytest.raises(ImportError, match="a missing dependency"):
+        console_module.console()

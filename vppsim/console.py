@@ -14,13 +14,24 @@ from typing import NoReturn
 
 from vppsim.startup import imports_without_gc, single_threaded_blas
 
+#: the exit code of a command interrupted by Ctrl-C (``vppsim.cli.common.EXIT_INTERRUPTED``)
+EXIT_INTERRUPTED = 130
+
 
 def console() -> NoReturn:
     """Run the command of ``sys.argv`` and exit with its code."""
     single_threaded_blas()
-    with imports_without_gc():
-        from vppsim.cli.main import main  # noqa: PLC0415 - imported with the collector off
-
+    try:
+        with imports_without_gc():
+            from vppsim.cli.main import main  # noqa: PLC0415 - imported with the collector off
+    except (KeyboardInterrupt, ImportError) as exc:
+        # Ctrl-C before the command's own handler is in place; pybind11 reports one that
+        # arrives while a compiled extension initializes as an ImportError raised from it
+        if not isinstance(exc, KeyboardInterrupt) and not isinstance(exc.__cause__,
+                                                                     KeyboardInterrupt):
+            raise
+        print("vppsim: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     code = main()
     gc.freeze()  # every file is written and closed: skip the collector's passes at exit
     sys.exit(code)
