@@ -282,3 +282,17 @@ def test_a_signal_while_an_extension_initializes_is_a_clean_stop(
     monkeypatch.setattr(cli_main.importlib, "import_module", broken)
     with pytest.raises(ImportError, match="no module named x"):
         main(["run", "--quiet", "--no-figures", "--out", str(tmp_path / "out2")])
+
+
+def test_ctrl_c_while_the_parser_is_built_is_a_clean_stop(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Timed SIGINTs found it: building the parser takes a moment, and a Ctrl-C then was an
+    uncaught KeyboardInterrupt (a traceback, exit -2)."""
+    cli_main = sys.modules["vppsim.cli.main"]
+
+    def interrupted() -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "build_parser", interrupted)
+    assert main(["run", "--quiet"]) == 130
+    assert "vppsim: interrupted" in capsys.readouterr().err

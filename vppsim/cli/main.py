@@ -156,8 +156,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vppsim`` console script."""
-    args = parse_args(argv)
     try:
+        args = parse_args(argv)  # inside: a Ctrl-C while the parser is built is a clean stop
         with _sigterm_raises():
             return run_command(args)
     except ScenarioError as exc:
