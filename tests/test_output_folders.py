@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import vppsim.results.folders as folders
 from vppsim.cli.main import build_parser, main
 from vppsim.model import VPPModel
 from vppsim.paths import default_scenario_path
@@ -33,6 +34,7 @@ from vppsim.results.folders import (
     FolderLock,
     OutputFolderError,
     ResultFolder,
+    rename_noreplace,
     safe_name,
 )
 from vppsim.scenario.loader import load_scenario
@@ -358,3 +360,32 @@ def test_a_lock_held_only_by_a_dead_holders_child_is_waited_for(tmp_path: Path) 
     t0 = time.monotonic()
     assert not FolderLock(path).acquire()
     assert time.monotonic() - t0 >= ORPHAN_WAIT_S
+
+
+@pytest.mark.parametrize("with_renameat2", [True, False])
+def test_publishing_never_replaces_an_empty_folder(tmp_path: Path, with_renameat2: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain rename replaces an empty destination folder; the publish rename refuses it in
+    the same step (renameat2 RENAME_NOREPLACE on Linux, else a check just before)."""
+    if not with_renameat2:
+        monkeypatch.setattr(folders, "_libc", lambda: None)
+    src, dst = tmp_path / "work", tmp_path / "out"
+    src.mkdir()
+    (src / "kpis.csv").write_text("x\n", encoding="utf-8")
+    dst.mkdir()  # created by something that does not take the lock
+    with pytest.raises(FileExistsError):
+        rename_noreplace(src, dst)
+    assert (src / "kpis.csv").is_file() and list(dst.iterdir()) == []
+    dst.rmdir()
+    rename_noreplace(src, dst)
+    assert (dst / "kpis.csv").read_text(encoding="utf-8") == "x\n" and not src.exists()
+
+
+def test_a_folder_appearing_before_publish_is_left_untouched(tmp_path: Path) -> None:
+    folder = ResultFolder.claim(tmp_path / "out")
+    (folder.work / "kpis.csv").write_text("x\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()  # empty: a plain rename would replace it
+    with pytest.raises(OutputFolderError, match="appeared while this run was computing"):
+        folder.publish()
+    assert list((tmp_path / "out").iterdir()) == []
+    assert (folder.work / "kpis.csv").is_file()

@@ -15,10 +15,12 @@ which is kept for the next run to continue.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import re
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -159,6 +161,45 @@ def _lock_fd(fd: int) -> None:
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
 
 
+#: renameat2(2) flag: fail with EEXIST instead of replacing the destination (Linux >= 3.15)
+_RENAME_NOREPLACE = 1
+#: renameat2(2)'s "relative to the working directory" file descriptor
+_AT_FDCWD = -100
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``; ``FileExistsError`` if ``dst`` exists, even as an empty folder.
+
+    Plain ``rename`` replaces an empty destination folder, so a check before it leaves a
+    window in which a folder created by something that does not take the lock would be
+    replaced. On Linux ``renameat2(RENAME_NOREPLACE)`` makes the check and the rename one
+    step; where it is missing (another system, an old C library, a file system without the
+    flag) the check comes just before the rename.
+    """
+    libc = _libc()
+    renameat2 = getattr(libc, "renameat2", None) if libc is not None else None
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
+                     _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: the file system lacks the flag
+            raise OSError(err, os.strerror(err), str(dst))
+    if dst.exists() or dst.is_symlink():
+        raise FileExistsError(errno.EEXIST, "it exists", str(dst))
+    os.rename(src, dst)
+
+
+def _libc() -> ctypes.CDLL | None:
+    """The C library with ``errno`` kept (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
 class ResultFolder:
     """An output folder claimed by this run: locked, staged in ``OUT.incomplete``, published once.
 
@@ -242,9 +283,7 @@ class ResultFolder:
             take the lock); this run's complete results stay in :attr:`work`.
         """
         try:
-            if self.out.exists() or self.out.is_symlink():
-                raise FileExistsError(errno.EEXIST, "it exists")
-            os.rename(self.work, self.out)
+            rename_noreplace(self.work, self.out)
         except OSError as exc:
             self.release()
             appeared = exc.errno in (errno.EEXIST, errno.ENOTEMPTY)
