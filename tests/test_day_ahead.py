@@ -57,6 +57,8 @@ def test_equal_import_and_export_prices_are_allowed():
     ("kwargs", "message"),
     [
         ({"vpps": []}, "DayAheadMarket.vpps: expected at least one VPP"),
+        ({"vpps": [_vpp("A"), _vpp("B"), _vpp("A")]},
+         "DayAheadMarket.vpps: expected distinct VPP names; A appears more than once"),
         ({"vpps": [_vpp("A"), _vpp("B", n=4)]},
          "DayAheadMarket.vpps: expected every VPP to have dt_h = 1.0 h and 3 periods (as A); "
          "B has dt_h = 1.0 h and 4 periods"),

@@ -80,6 +80,12 @@ class DayAheadMarket:
         vpps = tuple(self.vpps)
         if not vpps:
             raise ValueError("DayAheadMarket.vpps: expected at least one VPP")
+        names = [d.name for d in vpps]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # results are keyed by VPP name
+            verb = "appears" if len(twice) == 1 else "appear"
+            raise ValueError(f"DayAheadMarket.vpps: expected distinct VPP names; "
+                             f"{', '.join(twice)} {verb} more than once")
         first = vpps[0]
         for d in vpps[1:]:
             if d.dt_h != first.dt_h or d.n_periods != first.n_periods:
