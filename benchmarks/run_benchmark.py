@@ -100,9 +100,24 @@ def _spread(values: list[float]) -> str:
             if len(values) > 1 else f"{values[0]:.2f}")
 
 
+def calibration_s() -> float:
+    """Seconds of a fixed pure-Python loop (the sum of 10**7 squares), best of 3.
+
+    The machine's speed drifts: this loop took 0.62-0.72 s in its fast phases and 1.0-1.16 s
+    in its slow ones (2026-12-07), and the whole command's time moved with it. Printed beside
+    the table so that two tables can be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(10**7))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def table(got: dict[str, dict[str, list[float]]], scenario: str | None, repeats: int,
-          load: float) -> str:
-    """The Markdown table of :func:`measure`."""
+          load: float, calibration: tuple[float, float]) -> str:
+    """The Markdown table of :func:`measure`; ``calibration``: :func:`calibration_s` before, after."""
     lines = [
         f"<!-- python benchmarks/run_benchmark.py{' --scenario ' + scenario if scenario else ''}"
         f" --repeats {repeats} ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, load "
@@ -111,7 +126,10 @@ def table(got: dict[str, dict[str, list[float]]], scenario: str | None, repeats:
         "",
         f"{repeats} repeat(s) per row, interleaved; wall and CPU: min / median / max in s; "
         "phases: medians of summary.json `wall_time_s` in s (inside the command, after the "
-        "imports; `baseline` is the baseline's own time, in its forked process on Linux).",
+        "imports; `baseline` is the baseline's own time, in its forked process on Linux). "
+        f"Machine speed: a pure-Python loop of 10**7 squares took {calibration[0]:.2f} s before "
+        f"and {calibration[1]:.2f} s after the runs (0.62-0.72 s in this machine's fast phases, "
+        "1.0-1.16 s in its slow ones).",
         "",
         "| variant | wall s | CPU s | " + " | ".join(PHASES) + " |",
         "|---|---:|---:|" + "---:|" * len(PHASES),
@@ -136,7 +154,9 @@ def main() -> None:
         p.error("--repeats: expected an integer >= 1")
     repeats = 1 if a.quick else a.repeats
     load = os.getloadavg()[0]
-    text = table(measure(a.scenario, repeats), a.scenario, repeats, load)
+    before = calibration_s()
+    got = measure(a.scenario, repeats)
+    text = table(got, a.scenario, repeats, load, (before, calibration_s()))
     print(text)
     write_table(text, table_path(a.quick or a.scenario is not None, "run.md", a.out))
 
