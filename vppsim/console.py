@@ -12,7 +12,7 @@ import gc
 import sys
 from typing import NoReturn
 
-from vppsim.startup import imports_without_gc, single_threaded_blas
+from vppsim.startup import imports_without_gc, interrupt_of, single_threaded_blas
 
 #: the exit code of a command interrupted by Ctrl-C (``vppsim.cli.common.EXIT_INTERRUPTED``)
 EXIT_INTERRUPTED = 130
@@ -25,10 +25,7 @@ def console() -> NoReturn:
         with imports_without_gc():
             from vppsim.cli.main import main  # noqa: PLC0415 - imported with the collector off
     except (KeyboardInterrupt, ImportError) as exc:
-        # Ctrl-C before the command's own handler is in place; pybind11 reports one that
-        # arrives while a compiled extension initializes as an ImportError raised from it
-        if not isinstance(exc, KeyboardInterrupt) and not isinstance(exc.__cause__,
-                                                                     KeyboardInterrupt):
+        if interrupt_of(exc) is None:  # a Ctrl-C before the command's own handler is in place
             raise
         print("vppsim: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

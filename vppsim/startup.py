@@ -54,3 +54,16 @@ def single_threaded_blas() -> bool:
         return False
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     return True
+
+
+def interrupt_of(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM raised as one) that ``exc`` is or comes from, else None.
+
+    pybind11 reports an interrupt that arrives while a compiled extension initializes as
+    ``ImportError: initialization failed`` raised from it.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return exc
+    if isinstance(exc, ImportError) and isinstance(exc.__cause__, KeyboardInterrupt):
+        return exc.__cause__
+    return None

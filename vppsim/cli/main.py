@@ -44,7 +44,7 @@ from vppsim.cli.common import (
 from vppsim.results.figures import FigureDrawing
 from vppsim.results.folders import OutputFolderError, ResultFolder
 from vppsim.scenario.schema import ScenarioError
-from vppsim.startup import imports_without_gc
+from vppsim.startup import imports_without_gc, interrupt_of
 
 COMMANDS = (run, info, scenarios, game, equilibria, montecarlo, allocate, uc, forecast, pareto,
             scenario, dashboard)
@@ -166,15 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     except OutputFolderError as exc:
         print(f"vppsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt as exc:
-        return _stopped(exc)
-    except ImportError as exc:
-        # Ctrl-C or SIGTERM while a compiled extension initializes (a command imports its
-        # implementation after the handler above is in place): pybind11 turns the interrupt
-        # into "ImportError: initialization failed", raised from it
-        if isinstance(exc.__cause__, KeyboardInterrupt):
-            return _stopped(exc.__cause__)
-        raise
+    except (KeyboardInterrupt, ImportError) as exc:
+        # (an ImportError: a Ctrl-C or SIGTERM while a compiled extension of the command's
+        # implementation initializes, after the handler above is in place)
+        stop = interrupt_of(exc)
+        if stop is None:
+            raise
+        return _stopped(stop)
 
 
 def _stopped(exc: KeyboardInterrupt) -> int:
