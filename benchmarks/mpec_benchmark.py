@@ -4,9 +4,11 @@
     python benchmarks/mpec_benchmark.py --repeats 1 --scenarios liu2025_3vpp.yaml
     python benchmarks/mpec_benchmark.py --quick        # 3-VPP day, default variant, 1 repeat
 
-For every scenario and variant (with / without the warm start from the tariff passed through,
-and the looser big-Ms from the follower's value at the extreme prices instead of its McCormick
-relaxation) it solves the MPEC ``--repeats`` times and prints the binaries, the big-M source,
+For every scenario and variant (the default; the auxiliary bound LPs in 2 threads; without the
+warm start from the tariff passed through; the tighter big-Ms from the follower's McCormick
+relaxation instead of its value at the extreme prices; and with the McCormick envelope rows in
+the MILP as well, the default until 2026-12-07) it solves the MPEC ``--repeats`` times and
+prints the binaries, the big-M source,
 the time to the proven optimum (auxiliary bound LPs + branch and cut; wall and CPU, min /
 median / max over the repeats), the proven gap, the objective, the leader's profit with ties
 broken for it at the MPEC's prices (``optimistic_profit``, independent of the KKT
@@ -37,11 +39,14 @@ REFERENCE_CNY = {"liu2025_3vpp": 256.4900, "liu2025_6vpp": 274.1929}
 
 #: label -> (keyword arguments of solve_vpo_profit_mpec, big-M source)
 VARIANTS: dict[str, tuple[dict, str]] = {
-    "default (warm start)": ({}, "auxiliary LPs, McCormick value bound"),
-    "bound LPs in 2 threads": ({"bound_lp_threads": 2}, "auxiliary LPs, McCormick value bound"),
-    "no warm start": ({"start_prices": ()}, "auxiliary LPs, McCormick value bound"),
-    "extreme-price value bound": ({"mccormick": False},
-                                  "auxiliary LPs, value at extreme prices"),
+    "default (warm start)": ({}, "auxiliary LPs, value at extreme prices"),
+    "bound LPs in 2 threads": ({"bound_lp_threads": 2}, "auxiliary LPs, value at extreme prices"),
+    "no warm start": ({"start_prices": ()}, "auxiliary LPs, value at extreme prices"),
+    "McCormick value bound": ({"value_bound": "mccormick"},
+                              "auxiliary LPs, McCormick value bound"),
+    "McCormick value bound and envelope rows": (
+        {"value_bound": "mccormick", "envelope_rows": True},
+        "auxiliary LPs, McCormick value bound"),
 }
 
 
@@ -62,11 +67,12 @@ def run(scenarios: list[str], variants: list[str], repeats: int,
         "# MPEC benchmark (`vpo_profit`, exact)",
         "",
         f"{repeats} repeat(s) per row; times are min / median / max over the repeats, in s, "
-        "from the start of the auxiliary bound LPs to HiGHS' proven optimum (single thread). "
+        "from the start of the auxiliary bound LPs to HiGHS' proven optimum (the branch and cut "
+        "in one thread; the bound LPs too, unless the variant says otherwise). "
         "`optimistic` is the leader's profit with the followers' ties broken for it at the "
         "MPEC's prices (an LP over the VPPs' optimal faces, independent of the KKT "
-        "formulation); `reference` is the separately written MPEC of issue 12. The machine "
-        "was shared with other jobs: wall times can be 2-3x the CPU times.",
+        "formulation); `reference` is the separately written MPEC of issue 12. Other load "
+        "on the machine shows as wall time above CPU time.",
         "",
         "| scenario | variant | binaries | big-M source | wall s | CPU s | bound LPs s | "
         "MILP s | proven | gap | objective | optimistic | reference |",

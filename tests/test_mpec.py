@@ -426,6 +426,11 @@ def test_larger_dual_big_ms_do_not_change_the_optimum(three_vpps) -> None:
     loose = solve_vpo_profit_mpec(market, time_limit_s=300.0, dual_m_scale=10.0)
     assert loose.proven_optimal
     assert loose.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)
-    plain = solve_vpo_profit_mpec(market, time_limit_s=300.0, mccormick=False)
-    assert plain.proven_optimal
-    assert plain.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)
+    # the tighter big-Ms of the McCormick value bound, and the envelope rows in the MILP
+    tight = solve_vpo_profit_mpec(market, time_limit_s=300.0, value_bound="mccormick",
+                                  envelope_rows=True)
+    assert tight.proven_optimal
+    assert tight.objective_cny == pytest.approx(r.objective_cny, abs=1e-4)
+    assert tight.n_binaries <= r.n_binaries
+    with pytest.raises(ValueError, match="value_bound"):
+        solve_vpo_profit_mpec(market, value_bound="mc")

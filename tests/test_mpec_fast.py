@@ -97,8 +97,8 @@ def test_dropped_rows_change_no_optimum(ramp: float) -> None:
 
 def test_warm_point_lies_between_own_answers_and_optimistic_ties() -> None:
     market = DayAheadMarket(with_generator(10.0), SMALL_PI_IMP, SMALL_PI_EXP)
-    followers = mpec._bounded_followers(market, True, 1.0)
-    milp, cols = mpec._build_milp(market, followers, True)
+    followers = mpec._bounded_followers(market, "extreme-prices", 1.0)
+    milp, cols = mpec._build_milp(market, followers, envelope_rows=False)
     rng = np.random.default_rng(5)
     for k in range(4):
         if k == 0:
@@ -134,7 +134,7 @@ def test_warm_start_does_not_change_the_optimum() -> None:
 
 @pytest.mark.parametrize(("scenario", "optimum_cny"), [
     ("liu2025_3vpp.yaml", 256.4900),
-    pytest.param("liu2025_6vpp.yaml", 274.1929, marks=pytest.mark.slow),
+    ("liu2025_6vpp.yaml", 274.1929),
 ])
 def test_shipped_optimum_is_the_separately_computed_one(scenario: str, optimum_cny: float) -> None:
     market = shipped_market(scenario)
@@ -146,8 +146,8 @@ def test_shipped_optimum_is_the_separately_computed_one(scenario: str, optimum_c
 
 def test_threaded_bound_lps_give_the_same_big_ms_and_optimum() -> None:
     market = shipped_market("liu2025_3vpp.yaml")
-    one = mpec._bounded_followers(market, True, 1.0, threads=1)
-    two = mpec._bounded_followers(market, True, 1.0, threads=2)
+    one = mpec._bounded_followers(market, "extreme-prices", 1.0, threads=1)
+    two = mpec._bounded_followers(market, "extreme-prices", 1.0, threads=2)
     for a, b in zip(one, two, strict=True):
         for name in ("m_zl", "m_zu", "m_al", "m_be"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

@@ -71,11 +71,12 @@ the bilinear terms directly (:func:`vpo_profit`) and by re-solving every VPP at 
 prices. The net position needs no binary: with ``pi_exp <= pi_imp`` the maximization itself
 never imports and exports in the same period (if the two are equal it does not matter).
 
-Optionally (``mccormick=True``, the default) the relaxation is tightened with the McCormick
+Optionally (``envelope_rows=True``) the relaxation is tightened with the McCormick
 envelopes of ``w = c_sell[t]*g[t]`` and ``v = c_buy[t]*e[t]`` over the price box and the column
 bounds, tied to the linear identity ``sum_t dt*(w - v) = D_i - c0_i @ x_i``. These rows are valid
 at every KKT point (``w, v`` take the exact products there), so they only cut LP-relaxation
-points.
+points. They are off by default: HiGHS' own cuts close the gap faster without them
+(``MILP_OPTIONS``' comment has the figures).
 
 Big-M values, and why they are valid
 ------------------------------------
@@ -96,10 +97,12 @@ bounds.
 where ``L_i(p) <= v_i(p)`` is a lower bound on the follower's optimal value (without offset) for
 every price of the box: an optimal dual has ``D_i = v_i(p)``. Two choices of ``L_i``:
 
-- ``v_i(c_sell = pi_exp, c_buy = pi_imp)``, a constant: ``v_i`` is nondecreasing in ``c_sell``
-  and nonincreasing in ``c_buy`` (``g, e >= 0``), so this (outside the box, where buying low and
-  selling high is allowed) is below ``v_i`` on the whole box;
-- (default, tighter) the McCormick relaxation of the follower at ``p``: ``L_i(p) = min over
+- (``value_bound="extreme-prices"``, the default) ``v_i(c_sell = pi_exp, c_buy = pi_imp)``, a
+  constant: ``v_i`` is nondecreasing in ``c_sell`` and nonincreasing in ``c_buy`` (``g, e >=
+  0``), so this (outside the box, where buying low and selling high is allowed) is below ``v_i``
+  on the whole box;
+- (``value_bound="mccormick"``, tighter, about twice the auxiliary LPs' time) the McCormick
+  relaxation of the follower at ``p``: ``L_i(p) = min over
   feasible x and w, v above/below their McCormick envelopes`` of ``c0 @ x + dt*sum(w - v)``.
   The true products satisfy the envelopes, so ``L_i(p) <= v_i(p)``; the set
   ``{(p, D) : D >= L_i(p)}`` is a polyhedron (add ``x, w, v`` as variables of the auxiliary LP).
@@ -110,7 +113,9 @@ together (subtracting ``min(zl_j, zu_j)`` from both keeps stationarity and raise
 ``(col_hi - col_lo) * min > 0``), so ``zl_j = max(0, r_j)`` and ``zu_j = max(0, -r_j)`` with
 ``r_j = zl_j - zu_j``, and ``M(zl_j) = max_R r_j``, ``M(zu_j) = max_R (-r_j)``; the same for
 ranged rows with ``alpha_r - beta_r``. Two auxiliary LPs per column (maximize and minimize
-``r_j``), solved with hot starts, give all bounds; they also prove columns to be at a bound
+``r_j``), solved one after the other in one HiGHS instance (only the costs change, so primal
+simplex starts from the previous optimal basis; every maximum first, then every minimum), give
+all bounds; they also prove columns to be at a bound
 (``min_R r_j > 0``: every optimum has ``x_j = col_lo``; ``max_R r_j < 0``: ``x_j = col_hi``),
 which are then fixed with no binary, and duals that are always 0 (no binary either).
 ``R_i`` is bounded when the follower's feasible set has a point strictly inside every non-fixed
@@ -133,14 +138,14 @@ with VPO storage its ``ch_o, dis_o, soc_o`` (``3T``, in their bounds);
 per VPP its primal ``x_i`` (the LP's bounds, the implied ``spill`` bound, columns proven at a
 bound fixed), its duals ``[y, alpha, beta, zl, zu, zf]`` (sign-constrained duals bounded by their
 big-M, 0 when proven 0), one binary per complementarity pair that is not settled by the
-auxiliary LPs, and with ``mccormick`` the ``2T`` product variables ``w, v``. Rows:
+auxiliary LPs, and with ``envelope_rows`` the ``2T`` product variables ``w, v``. Rows:
 ``c_buy <= c_sell`` and ``E - G + dis_o - ch_o - x + m = 0`` (``T`` each; the storage
 terms only with storage), the storage dynamics (``T`` rows, and ``soc_o[T-1] >= soc_start``
 when asked); per VPP its primal rows, one stationarity row per column, two big-M rows per
-binary, ``u_lo + u_hi <= 1`` per column or row with two binaries, and with ``mccormick``
+binary, ``u_lo + u_hi <= 1`` per column or row with two binaries, and with ``envelope_rows``
 ``8T`` envelope rows and the strong-duality identity.
-Objective: ``min -Pi`` as above (with the storage's operating cost). HiGHS (branch and cut,
-presolve on) solves it.
+Objective: ``min -Pi`` as above (with the storage's operating cost). HiGHS' branch and cut
+solves it with ``MILP_OPTIONS`` (no presolve, no restarts).
 
 Redundant rows and the warm start
 ---------------------------------
@@ -201,8 +206,19 @@ WARM_DUAL_TOL = 1e-9
 #: the shipped days (MILP alone, warm start, idle machine): HiGHS' defaults 49.7 s (6-VPP) and
 #: 12.3 s (wide-spread 3-VPP); without restarts and presolve 24.5 s and 6.2 s; the 3-VPP day
 #: 0.1 s either way. Restarts re-presolve the model after fixing columns at the root, three to
-#: four times here, each time rebuilding the cut pool.
+#: four times here, each time rebuilding the cut pool (those figures were taken with the envelope
+#: rows of ``envelope_rows=True``, the default then). Without the envelope rows (the default,
+#: ``envelope_rows=False``) the 6-VPP MILP takes 3.0-5.1 s over five HiGHS seeds instead of
+#: 19-24 s: its LP bound is weaker (307.2 against 302.9 CNY) but one round of cuts takes it to
+#: 274.40 (optimum 274.19) in about 4 s, while with the rows HiGHS' path-aggregation separator
+#: spends about 5 s per round (84 % of the MILP's time, by a native profile) for less.
 MILP_OPTIONS: dict[str, float | int | str | bool] = {"mip_allow_restart": False, "presolve": "off"}
+#: The lower bounds ``L_i(p)`` the auxiliary bound LPs can use (module docstring, "Big-M values").
+VALUE_BOUNDS = ("extreme-prices", "mccormick")
+#: HiGHS options of the auxiliary bound LPs. Consecutive LPs differ only in their costs, so the
+#: previous optimal basis stays primal feasible: primal simplex (strategy 4) solves the 4,524
+#: LPs of the 6-VPP day in 3.3 s against 4.8 s with HiGHS' default (dual) simplex, same bounds.
+AUX_LP_OPTIONS: dict[str, float | int | str | bool] = {"simplex_strategy": 4}
 #: Relative tolerance of the redundant-row test (a side implied by the column bounds).
 REDUNDANT_ROW_TOL = 1e-12
 
@@ -515,12 +531,12 @@ def _add_stationarity_rows(b: LpBuilder, f: _Follower, lay: _DualLayout, lam: np
 
 
 def _aux_dual_lp(f: _Follower, lay: _DualLayout, pi_imp: np.ndarray, pi_exp: np.ndarray,
-                 mccormick: bool) -> tuple[LinearProgram, np.ndarray]:
+                 value_bound: str) -> tuple[LinearProgram, np.ndarray]:
     """The auxiliary LP over ``R_i`` (module docstring) and the columns of the duals in it.
 
     Columns: the duals ``[y, alpha, beta, zl, zu, zf]`` with their signs, the prices in the box;
     rows: stationarity, ``c_buy <= c_sell`` and ``D_i >= L_i(p)`` (the McCormick relaxation of
-    the follower with ``mccormick``, else its value at the extreme prices).
+    the follower with ``value_bound="mccormick"``, else its value at the extreme prices).
     """
     lp, T, dt = f.lp, f.data.n_periods, f.data.dt_h
     b = LpBuilder()
@@ -532,7 +548,7 @@ def _aux_dual_lp(f: _Follower, lay: _DualLayout, pi_imp: np.ndarray, pi_exp: np.
     for t in range(T):
         b.add_row([cb[t], cs[t]], [1.0, -1.0], -INF, 0.0)
     nz = np.flatnonzero(lay.dual_obj)
-    if mccormick:
+    if value_bound == "mccormick":
         # D >= c0 @ x + dt * sum(w - v), x feasible, w/v within the McCormick envelopes.
         x = b.add_var("x", f.n, f.col_lo, f.col_hi)
         b.add_rows_from(lp, x)
@@ -576,16 +592,20 @@ class _DualRange:
         self.fallback = fallback
         self.certified = True
         self.h = new_highs()
+        for key, value in AUX_LP_OPTIONS.items():
+            self.h.setOptionValue(key, value)
         pass_model(self.h, aux)
-        self.n_aux = aux.a.shape[1]
-        self.zero = np.zeros(self.n_aux)
+        self.costed = np.zeros(0, dtype=np.int32)  # the columns with a nonzero cost now
 
     def maximize(self, cols: list[int], vals: list[float]) -> float:
         """``max sum(vals * z[cols])`` over ``R_i`` (``cols``: columns of the auxiliary LP)."""
-        h, n_aux = self.h, self.n_aux
-        cost = self.zero.copy()
-        cost[cols] = -np.asarray(vals)
-        h.changeColsCost(n_aux, np.arange(n_aux, dtype=np.int32), cost)
+        h = self.h
+        new = np.asarray(cols, dtype=np.int32)
+        touched = np.union1d(self.costed, new).astype(np.int32)
+        cost = np.zeros(len(touched))
+        cost[np.searchsorted(touched, new)] = -np.asarray(vals, float)
+        h.changeColsCost(len(touched), touched, cost)
+        self.costed = new
         h.run()
         status = h.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
@@ -596,60 +616,68 @@ class _DualRange:
             return self.fallback
         raise RuntimeError(f"{self.name}: auxiliary dual-bound LP: {h.modelStatusToString(status)}")
 
-    def pair_bounds(self, lo_pos: int | None, hi_pos: int | None) -> tuple[float, float]:
-        """Return the max of (lo - hi) and the max of (hi - lo), the duals' difference."""
-        lam = self.lam
-        cols, vals = [], []
-        if lo_pos is not None:
-            cols.append(lam[lo_pos])
-            vals.append(1.0)
-        if hi_pos is not None:
-            cols.append(lam[hi_pos])
-            vals.append(-1.0)
-        up = self.maximize(cols, vals) if lo_pos is not None else -INF
-        down = self.maximize(cols, [-v for v in vals]) if hi_pos is not None else -INF
-        return up, down
+    def difference_ranges(self, pairs: Sequence[tuple[int | None, int | None]],
+                          need_up: np.ndarray | None = None, need_down: np.ndarray | None = None,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Max of ``r = lo - hi`` and of ``-r`` for each pair of dual positions (None: absent).
+
+        Each is taken only where ``need_up`` / ``need_down`` (default: everywhere; elsewhere
+        ``-inf``). All maxima of ``r`` come first, then those of ``-r``: consecutive LPs then
+        differ in which dual they push, not in the direction, so each starts near its optimum.
+        """
+        return self._maxima(pairs, 1.0, need_up), self._maxima(pairs, -1.0, need_down)
+
+    def _maxima(self, pairs: Sequence[tuple[int | None, int | None]], sign: float,
+                need: np.ndarray | None) -> np.ndarray:
+        """``max sign * (lo - hi)`` for each pair where ``need`` (elsewhere ``-inf``)."""
+        out = np.full(len(pairs), -INF)
+        for k, (lo_pos, hi_pos) in enumerate(pairs):
+            if need is not None and not need[k]:
+                continue
+            cols, vals = [], []
+            if lo_pos is not None:
+                cols.append(int(self.lam[lo_pos]))
+                vals.append(sign)
+            if hi_pos is not None:
+                cols.append(int(self.lam[hi_pos]))
+                vals.append(-sign)
+            out[k] = self.maximize(cols, vals)
+        return out
 
 
 def _column_dual_bounds(
     f: _Follower, lay: _DualLayout, dual_range: _DualRange,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bounds of ``zl``, ``zu`` per column, and the columns proven at their lower / upper bound."""
-    lam = dual_range.lam
+    """Bounds of ``zl``, ``zu`` per column, and the columns proven at their lower / upper bound.
+
+    With ``r_j = zl_j - zu_j``: ``max r_j`` bounds ``zl_j``, ``max(-r_j)`` bounds ``zu_j``;
+    ``max(-r_j) < 0`` (every optimal reduced cost positive) proves ``x_j = col_lo`` at every
+    optimum, ``max r_j < 0`` proves ``x_j = col_hi``.
+    """
     m_zl, m_zu = np.zeros(f.n), np.zeros(f.n)
     at_lo, at_hi = np.zeros(f.n, bool), np.zeros(f.n, bool)
     cl_pos = dict(zip(np.flatnonzero(f.has_lo), lay.cl, strict=True))
     cu_pos = dict(zip(np.flatnonzero(f.has_hi), lay.cu, strict=True))
-    for j in np.flatnonzero(f.has_lo | f.has_hi):
-        lo_pos, hi_pos = cl_pos.get(j), cu_pos.get(j)
-        up, down = dual_range.pair_bounds(lo_pos, hi_pos)
-        # up = max r_j, down = max (-r_j) = -min r_j
-        if lo_pos is not None and hi_pos is not None:
-            if down < -PROOF_TOL:
-                at_lo[j] = True
-            elif up < -PROOF_TOL:
-                at_hi[j] = True
-        elif lo_pos is not None:
-            # only zl: r_j = zl >= 0; min r_j > 0 <=> max(-zl) < 0
-            if dual_range.maximize([lam[lo_pos]], [-1.0]) < -PROOF_TOL:
-                at_lo[j] = True
-        elif dual_range.maximize([lam[hi_pos]], [-1.0]) < -PROOF_TOL:  # only zu: min zu > 0
-            at_hi[j] = True
-        m_zl[j] = max(up, 0.0)
-        m_zu[j] = max(down, 0.0)
+    cols = np.flatnonzero(f.has_lo | f.has_hi)
+    up, down = dual_range.difference_ranges([(cl_pos.get(j), cu_pos.get(j)) for j in cols])
+    at_lo[cols] = down < -PROOF_TOL
+    at_hi[cols] = ~at_lo[cols] & (up < -PROOF_TOL)
+    m_zl[cols] = np.where(f.has_lo[cols], np.maximum(up, 0.0), 0.0)
+    m_zu[cols] = np.where(f.has_hi[cols], np.maximum(down, 0.0), 0.0)
     return m_zl, m_zu, at_lo, at_hi
 
 
 def _row_dual_bounds(f: _Follower, lay: _DualLayout,
                      dual_range: _DualRange) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of ``alpha``, ``beta`` per row."""
+    """Bounds of ``alpha``, ``beta`` per row (the maxima of ``alpha - beta`` and its negative)."""
     m_al, m_be = np.zeros(f.m), np.zeros(f.m)
     lo_pos_r = dict(zip(np.flatnonzero(f.lo_rows), lay.lo, strict=True))
     hi_pos_r = dict(zip(np.flatnonzero(f.hi_rows), lay.hi, strict=True))
-    for r in np.flatnonzero(f.lo_rows | f.hi_rows):
-        up, down = dual_range.pair_bounds(lo_pos_r.get(r), hi_pos_r.get(r))
-        m_al[r] = max(up, 0.0)
-        m_be[r] = max(down, 0.0)
+    rows = np.flatnonzero(f.lo_rows | f.hi_rows)
+    up, down = dual_range.difference_ranges([(lo_pos_r.get(r), hi_pos_r.get(r)) for r in rows],
+                                            f.lo_rows[rows], f.hi_rows[rows])
+    m_al[rows] = np.where(f.lo_rows[rows], np.maximum(up, 0.0), 0.0)
+    m_be[rows] = np.where(f.hi_rows[rows], np.maximum(down, 0.0), 0.0)
     return m_al, m_be
 
 
@@ -658,7 +686,7 @@ def _with_margin(m: np.ndarray) -> np.ndarray:
     return np.where(m > PROOF_TOL, m * (1.0 + M_REL_MARGIN) + M_ABS_MARGIN, 0.0)
 
 
-def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick: bool) -> None:
+def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, value_bound: str) -> None:
     """Big-Ms of every sign-constrained dual from auxiliary LPs over ``R_i`` (module docstring).
 
     Fills ``f.m_zl``, ``f.m_zu``, ``f.m_al``, ``f.m_be`` (with margins), ``f.at_lo``,
@@ -666,7 +694,7 @@ def _dual_bounds(f: _Follower, pi_imp: np.ndarray, pi_exp: np.ndarray, mccormick
     """
     d, dt = f.data, f.data.dt_h
     lay = _dual_layout(f)
-    aux, lam = _aux_dual_lp(f, lay, pi_imp, pi_exp, mccormick)
+    aux, lam = _aux_dual_lp(f, lay, pi_imp, pi_exp, value_bound)
     fallback = FALLBACK_DUAL_M_FACTOR * (d.voll_cny_per_kwh * dt + float(np.max(np.abs(f.c0)))
                                          + float(np.max(pi_imp)) * dt)
     dual_range = _DualRange(d.name, aux, lam, fallback)
@@ -694,7 +722,7 @@ class _Blocks:
 
 
 def _add_follower(b: LpBuilder, i: int, f: _Follower, p_idx: np.ndarray, pi_imp: np.ndarray,
-                  pi_exp: np.ndarray, mccormick: bool) -> _Blocks:
+                  pi_exp: np.ndarray, envelope_rows: bool) -> _Blocks:
     lp, T, dt = f.lp, f.data.n_periods, f.data.dt_h
     lay = _dual_layout(f)
     x_lo, x_hi = f.col_lo.copy(), f.col_hi.copy()
@@ -762,7 +790,7 @@ def _add_follower(b: LpBuilder, i: int, f: _Follower, p_idx: np.ndarray, pi_imp:
         vals = a.data[a.indptr[r]:a.indptr[r + 1]]
         pair(lam[lay.hi[k]], f.m_be[r], cols, -vals, lp.row_hi[r],
              lp.row_hi[r] - f.act_min[r], f"be{r}")
-    if mccormick:
+    if envelope_rows:
         g, e = lp.names["g"], lp.names["e"]
         w = b.add_var(f"w{i}", T, -INF, INF)
         v = b.add_var(f"v{i}", T, -INF, INF)
@@ -803,7 +831,7 @@ class _MilpAnswer:
     solve_time_s: float
 
 
-def _bounded_followers(market: DayAheadMarket, mccormick: bool,
+def _bounded_followers(market: DayAheadMarket, value_bound: str,
                        dual_m_scale: float, threads: int = 1) -> list[_Follower]:
     """Every VPP's KKT data with its dual big-Ms (scaled by ``dual_m_scale``).
 
@@ -814,7 +842,7 @@ def _bounded_followers(market: DayAheadMarket, mccormick: bool,
     followers = [_follower(d) for d in market.vpps]
 
     def bound(f: _Follower) -> None:
-        _dual_bounds(f, market.pi_imp, market.pi_exp, mccormick)
+        _dual_bounds(f, market.pi_imp, market.pi_exp, value_bound)
 
     if threads > 1 and len(followers) > 1:
         with ThreadPoolExecutor(min(threads, len(followers))) as pool:
@@ -829,7 +857,7 @@ def _bounded_followers(market: DayAheadMarket, mccormick: bool,
 
 
 def _build_milp(market: DayAheadMarket, followers: Sequence[_Follower],
-                mccormick: bool) -> tuple[LinearProgram, _MilpColumns]:
+                envelope_rows: bool) -> tuple[LinearProgram, _MilpColumns]:
     """The MPEC as one MILP (module docstring, "The MILP"); objective ``min -Pi``."""
     T, dt = market.n_periods, market.dt_h
     pi_imp, pi_exp, storage = market.pi_imp, market.pi_exp, market.storage
@@ -839,7 +867,7 @@ def _build_milp(market: DayAheadMarket, followers: Sequence[_Follower],
     p_idx = np.concatenate([cs, cb])
     for t in range(T):
         b.add_row([cb[t], cs[t]], [1.0, -1.0], -INF, 0.0)
-    blocks = [_add_follower(b, i, f, p_idx, pi_imp, pi_exp, mccormick)
+    blocks = [_add_follower(b, i, f, p_idx, pi_imp, pi_exp, envelope_rows)
               for i, f in enumerate(followers)]
     xg = b.add_var("export", T, 0.0, INF, -dt * pi_exp)
     mg = b.add_var("import", T, 0.0, INF, dt * pi_imp)
@@ -1045,7 +1073,8 @@ def solve_vpo_profit_mpec(
     market: DayAheadMarket,
     time_limit_s: float = 120.0,
     mip_rel_gap: float = 1e-6,
-    mccormick: bool = True,
+    value_bound: str = "extreme-prices",
+    envelope_rows: bool = False,
     threads: int = 1,
     dual_m_scale: float = 1.0,
     start_prices: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
@@ -1065,8 +1094,15 @@ def solve_vpo_profit_mpec(
         HiGHS time limit for the MILP (the auxiliary bound LPs come on top), s.
     mip_rel_gap : float
         Relative MIP gap at which HiGHS stops.
-    mccormick : bool
-        Tighten the auxiliary bound LPs and the MILP relaxation with McCormick envelopes.
+    value_bound : {"extreme-prices", "mccormick"}
+        The lower bound ``L_i(p)`` on each follower's optimal value that the auxiliary bound LPs
+        use (module docstring, "Big-M values"): the follower's value at the extreme prices (the
+        default: smaller auxiliary LPs, about twice as fast) or its McCormick relaxation at
+        ``p`` (tighter big-Ms, a few more columns fixed, slower). Both are valid.
+    envelope_rows : bool
+        Add the McCormick envelope rows of the trade products to the MILP (module docstring).
+        They tighten its LP relaxation but slow HiGHS' root cut loop on the shipped days
+        (``MILP_OPTIONS``' comment has the figures); the optimum is the same.
     threads : int
         HiGHS threads of the branch and cut (HiGHS fixes its thread pool at the first solve of
         a process: keep one value per process).
@@ -1093,9 +1129,11 @@ def solve_vpo_profit_mpec(
         If HiGHS finds no feasible point of the MILP within the time limit.
     """
     t0 = time.perf_counter()
-    followers = _bounded_followers(market, mccormick, dual_m_scale, bound_lp_threads)
+    if value_bound not in VALUE_BOUNDS:
+        raise ValueError(f"value_bound must be one of {VALUE_BOUNDS}, not {value_bound!r}")
+    followers = _bounded_followers(market, value_bound, dual_m_scale, bound_lp_threads)
     bounds_time = time.perf_counter() - t0
-    milp, cols = _build_milp(market, followers, mccormick)
+    milp, cols = _build_milp(market, followers, envelope_rows)
     if start_prices is None:
         start_prices = [(market.pi_imp, market.pi_exp)]
     start = _warm_start(milp, cols, followers, start_prices)
