@@ -101,7 +101,8 @@ every price of the box: an optimal dual has ``D_i = v_i(p)``. Two choices of ``L
   constant: ``v_i`` is nondecreasing in ``c_sell`` and nonincreasing in ``c_buy`` (``g, e >=
   0``), so this (outside the box, where buying low and selling high is allowed) is below ``v_i``
   on the whole box;
-- (``value_bound="mccormick"``, tighter, about twice the auxiliary LPs' time) the McCormick
+- (``value_bound="mccormick"``, tighter; its auxiliary LPs are larger: 4.1-4.8 s against 2.7 s
+  on the 6-VPP day) the McCormick
   relaxation of the follower at ``p``: ``L_i(p) = min over
   feasible x and w, v above/below their McCormick envelopes`` of ``c0 @ x + dt*sum(w - v)``.
   The true products satisfy the envelopes, so ``L_i(p) <= v_i(p)``; the set
@@ -217,7 +218,9 @@ MILP_OPTIONS: dict[str, float | int | str | bool] = {"mip_allow_restart": False,
 VALUE_BOUNDS = ("extreme-prices", "mccormick")
 #: HiGHS options of the auxiliary bound LPs. Consecutive LPs differ only in their costs, so the
 #: previous optimal basis stays primal feasible: primal simplex (strategy 4) solves the 4,524
-#: LPs of the 6-VPP day in 3.3 s against 4.8 s with HiGHS' default (dual) simplex, same bounds.
+#: LPs of the 6-VPP day in 3.3 s against 4.8 s with HiGHS' default (dual) simplex, and 2.7 s
+#: with ``_DualRange``'s order (every maximum before every minimum) and sparse cost changes; the
+#: same big-Ms to 1e-12 relative.
 AUX_LP_OPTIONS: dict[str, float | int | str | bool] = {"simplex_strategy": 4}
 #: Relative tolerance of the redundant-row test (a side implied by the column bounds).
 REDUNDANT_ROW_TOL = 1e-12
@@ -1097,8 +1100,8 @@ def solve_vpo_profit_mpec(
     value_bound : {"extreme-prices", "mccormick"}
         The lower bound ``L_i(p)`` on each follower's optimal value that the auxiliary bound LPs
         use (module docstring, "Big-M values"): the follower's value at the extreme prices (the
-        default: smaller auxiliary LPs, about twice as fast) or its McCormick relaxation at
-        ``p`` (tighter big-Ms, a few more columns fixed, slower). Both are valid.
+        default: smaller auxiliary LPs, 2.7 s on the 6-VPP day) or its McCormick relaxation at
+        ``p`` (tighter big-Ms, a few more columns fixed; 4.1-4.8 s). Both are valid.
     envelope_rows : bool
         Add the McCormick envelope rows of the trade products to the MILP (module docstring).
         They tighten its LP relaxation but slow HiGHS' root cut loop on the shipped days
