@@ -154,3 +154,51 @@ def test_threaded_bound_lps_give_the_same_big_ms_and_optimum() -> None:
     r = mpec.solve_vpo_profit_mpec(market, bound_lp_threads=2)
     assert r.proven_optimal
     assert r.objective_cny == pytest.approx(256.4900, abs=1e-4)
+
+
+def _cold_max(aux, cols: list[int], vals: list[float]) -> float:
+    """``max vals @ z[cols]`` over the auxiliary LP, solved from scratch with HiGHS' defaults."""
+    c = np.zeros(aux.a.shape[1])
+    c[cols] = -np.asarray(vals)
+    sol = solve_lp(dataclasses.replace(aux, c=c))
+    assert sol.optimal, sol.status
+    return -sol.objective
+
+
+@pytest.mark.parametrize("case", ["small", "3vpp"])
+def test_warm_bound_lps_equal_cold_solves(case: str) -> None:
+    # The bound LPs run one after the other in one HiGHS (primal simplex, every maximum before
+    # every minimum, sparse cost changes); each value must be the LP's optimum, as a cold solve
+    # with the default (dual) simplex finds it.
+    if case == "small":
+        market, stride = DayAheadMarket(with_generator(10.0), SMALL_PI_IMP, SMALL_PI_EXP), 1
+    else:
+        market, stride = shipped_market("liu2025_3vpp.yaml"), 11
+    for d in market.vpps:
+        f = mpec._follower(d)
+        lay = mpec._dual_layout(f)
+        aux, lam = mpec._aux_dual_lp(f, lay, market.pi_imp, market.pi_exp, "extreme-prices")
+        warm = mpec._DualRange(d.name, aux, lam, fallback=1e6)
+        m_zl, m_zu, at_lo, at_hi = mpec._column_dual_bounds(f, lay, warm)
+        m_al, m_be = mpec._row_dual_bounds(f, lay, warm)
+        assert warm.certified
+        cl = dict(zip(np.flatnonzero(f.has_lo), lay.cl, strict=True))
+        cu = dict(zip(np.flatnonzero(f.has_hi), lay.cu, strict=True))
+        for j in np.flatnonzero(f.has_lo | f.has_hi)[::stride]:
+            cols = [int(lam[p]) for p in (cl.get(j), cu.get(j)) if p is not None]
+            vals = [v for v, p in ((1.0, cl.get(j)), (-1.0, cu.get(j))) if p is not None]
+            up, down = _cold_max(aux, cols, vals), _cold_max(aux, cols, [-v for v in vals])
+            assert m_zl[j] == pytest.approx(max(up, 0.0) if j in cl else 0.0, abs=1e-7)
+            assert m_zu[j] == pytest.approx(max(down, 0.0) if j in cu else 0.0, abs=1e-7)
+            assert at_lo[j] == (down < -mpec.PROOF_TOL)
+            assert at_hi[j] == (not at_lo[j] and up < -mpec.PROOF_TOL)
+        lo = dict(zip(np.flatnonzero(f.lo_rows), lay.lo, strict=True))
+        hi = dict(zip(np.flatnonzero(f.hi_rows), lay.hi, strict=True))
+        for r in np.flatnonzero(f.lo_rows | f.hi_rows)[::stride]:
+            cols = [int(lam[p]) for p in (lo.get(r), hi.get(r)) if p is not None]
+            vals = [v for v, p in ((1.0, lo.get(r)), (-1.0, hi.get(r))) if p is not None]
+            if r in lo:
+                assert m_al[r] == pytest.approx(max(_cold_max(aux, cols, vals), 0.0), abs=1e-7)
+            if r in hi:
+                down = _cold_max(aux, cols, [-v for v in vals])
+                assert m_be[r] == pytest.approx(max(down, 0.0), abs=1e-7)
