@@ -103,7 +103,7 @@ def _spread(values: list[float]) -> str:
 def calibration_s() -> float:
     """Seconds of a fixed pure-Python loop (the sum of 10**7 squares), best of 3.
 
-    The machine's speed drifts: this loop took 0.58-0.72 s in its fast phases and 1.0-1.16 s
+    The machine's speed drifts: this loop took 0.47-0.72 s in its fast phases and 1.0-1.16 s
     in its slow ones (2026-12-07), and the whole command's time moved with it. Printed beside
     the table so that two tables can be compared.
     """
@@ -128,7 +128,7 @@ def table(got: dict[str, dict[str, list[float]]], scenario: str | None, repeats:
         "phases: medians of summary.json `wall_time_s` in s (inside the command, after the "
         "imports; `baseline` is the baseline's own time, in its forked process on Linux). "
         f"Machine speed: a pure-Python loop of 10**7 squares took {calibration[0]:.2f} s before "
-        f"and {calibration[1]:.2f} s after the runs (0.58-0.72 s in this machine's fast phases, "
+        f"and {calibration[1]:.2f} s after the runs (0.47-0.72 s in this machine's fast phases, "
         "1.0-1.16 s in its slow ones).",
         "",
         "| variant | wall s | CPU s | " + " | ".join(PHASES) + " |",
