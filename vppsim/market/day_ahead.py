@@ -10,6 +10,7 @@ checked, with the step length and the number of periods shared by all VPPs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,8 +81,7 @@ class DayAheadMarket:
         vpps = tuple(self.vpps)
         if not vpps:
             raise ValueError("DayAheadMarket.vpps: expected at least one VPP")
-        names = [d.name for d in vpps]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, k in Counter(d.name for d in vpps).items() if k > 1)
         if twice:  # results are keyed by VPP name
             verb = "appears" if len(twice) == 1 else "appear"
             raise ValueError(f"DayAheadMarket.vpps: expected distinct VPP names; "
